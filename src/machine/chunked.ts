@@ -1,0 +1,98 @@
+/**
+ * Lazily allocated typed arrays indexed by a large number (a physical line or page).
+ *
+ * A simulated machine may have gigabytes of RAM; per-line shadow state for all of it
+ * would cost more host memory than the machine has. These arrays allocate one chunk
+ * the first time any index in it is written and read as zero elsewhere.
+ */
+
+const CHUNK_BITS = 15;
+const CHUNK_LEN = 1 << CHUNK_BITS;
+const CHUNK_MASK = CHUNK_LEN - 1;
+
+type TypedCtor<T> = new (length: number) => T;
+interface TypedLike {
+  [index: number]: number;
+  fill(value: number, start?: number, end?: number): this;
+}
+
+class Chunked<T extends TypedLike> {
+  readonly #chunks: (T | undefined)[] = [];
+  readonly #ctor: TypedCtor<T>;
+  readonly #initial: number;
+
+  constructor(ctor: TypedCtor<T>, initial = 0) {
+    this.#ctor = ctor;
+    this.#initial = initial;
+  }
+
+  get(i: number): number {
+    const c = this.#chunks[i >>> CHUNK_BITS];
+    return c === undefined ? this.#initial : c[i & CHUNK_MASK]!;
+  }
+
+  set(i: number, v: number): void {
+    this.#chunk(i >>> CHUNK_BITS)[i & CHUNK_MASK] = v;
+  }
+
+  /** Sets `[from, to)` to `v`, chunk by chunk (a typed-array fill per chunk). */
+  fillRange(from: number, to: number, v: number): void {
+    let i = from;
+    while (i < to) {
+      const ci = i >>> CHUNK_BITS;
+      const end = Math.min(to, (ci + 1) * CHUNK_LEN);
+      if (v === this.#initial && this.#chunks[ci] === undefined) {
+        i = end;
+        continue;
+      }
+      this.#chunk(ci).fill(v, i & CHUNK_MASK, end - 1 - ci * CHUNK_LEN + 1);
+      i = end;
+    }
+  }
+
+  /** The chunk holding index `i`, or undefined if nothing there was ever written. */
+  chunkOf(i: number): T | undefined {
+    return this.#chunks[i >>> CHUNK_BITS];
+  }
+
+  /** Number of allocated chunks (for memory accounting in benchmarks). */
+  get allocatedChunks(): number {
+    let n = 0;
+    for (const c of this.#chunks) if (c !== undefined) n++;
+    return n;
+  }
+
+  #chunk(ci: number): T {
+    let c = this.#chunks[ci];
+    if (c === undefined) {
+      c = new this.#ctor(CHUNK_LEN);
+      if (this.#initial !== 0) c.fill(this.#initial);
+      this.#chunks[ci] = c;
+    }
+    return c;
+  }
+}
+
+export const CHUNK_SHIFT = CHUNK_BITS;
+export const CHUNK_SIZE = CHUNK_LEN;
+
+/** Lazily allocated Uint32 array. */
+export class ChunkedU32 extends Chunked<Uint32Array> {
+  constructor(initial = 0) {
+    super(Uint32Array, initial);
+  }
+}
+
+/** Lazily allocated Int32 array. */
+export class ChunkedI32 extends Chunked<Int32Array> {
+  constructor(initial = 0) {
+    super(Int32Array, initial);
+  }
+}
+
+/** Lazily allocated Uint16 array. */
+export class ChunkedU16 extends Chunked<Uint16Array> {
+  constructor(initial = 0) {
+    super(Uint16Array, initial);
+  }
+}

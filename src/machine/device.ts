@@ -1,0 +1,258 @@
+/**
+ * DMA masters: devices that read and write memory on their own, asynchronously, on the
+ * virtual clock.
+ *
+ * A device addresses memory with DMA addresses. Without an IOMMU a DMA address is the
+ * physical address less a bus offset, limited by the device's DMA mask (address lines
+ * beyond the mask do not exist: the address wraps). With an IOMMU it is an I/O virtual
+ * address translated page by page. The DMA API layer tells the device which DMA ranges
+ * are mapped for it and in which direction ("windows"); an access outside them is
+ * reported, because on real hardware it corrupts memory or faults.
+ */
+
+import type { SystemBus } from "./bus.js";
+import type { Ns } from "./clock.js";
+import type { CostLedger } from "./cost.js";
+import type { IommuDomain } from "./iommu.js";
+import type { TraceRecorder } from "./trace.js";
+
+export interface DeviceConfig {
+  readonly name: string;
+  /** Snoops the CPU caches (dma-coherent in the device tree; PCIe on x86). */
+  readonly coherent: boolean;
+  /** Address bits the device can drive (dma_set_mask(DMA_BIT_MASK(n))). */
+  readonly dmaBits: number;
+  /** Transfer bandwidth, bytes per ns (= GB/s). */
+  readonly bandwidthBytesPerNs: number;
+  /** Fixed cost of starting one transfer (descriptor fetch, doorbell). */
+  readonly setupNs: number;
+  /** Whether the device sits behind an IOMMU. */
+  readonly iommu: boolean;
+  /** phys = dma + dmaOffset when there is no IOMMU (dma-ranges in the device tree). */
+  readonly dmaOffset: number;
+}
+
+export type WindowDirection = "to-device" | "from-device" | "bidirectional";
+
+/** A DMA range the device may use, and how (set by the DMA API layer). */
+export interface DmaWindow {
+  readonly dmaAddr: number;
+  readonly len: number;
+  readonly direction: WindowDirection;
+  readonly label: string;
+}
+
+/** A piece of a scatter-gather transfer, in the device's address space. */
+export interface DmaSegment {
+  readonly dmaAddr: number;
+  readonly len: number;
+}
+
+export class DmaDevice {
+  readonly name: string;
+  readonly coherent: boolean;
+  /** DMA_BIT_MASK(dmaBits). */
+  readonly dmaMask: number;
+  /** The device's own address space, when behind an IOMMU. */
+  iommu: IommuDomain | undefined;
+  readonly #windows = new Map<number, DmaWindow>();
+  #nextWindow = 1;
+  /** When the device's queue drains. */
+  busyUntil: Ns = 0;
+  /** Bytes moved by DMA, read and written. */
+  bytesRead = 0;
+  bytesWritten = 0;
+
+  constructor(
+    readonly config: DeviceConfig,
+    readonly bus: SystemBus,
+    readonly costs: CostLedger,
+    readonly trace: TraceRecorder,
+  ) {
+    this.name = config.name;
+    this.coherent = config.coherent;
+    this.dmaMask = config.dmaBits >= 53 ? Number.MAX_SAFE_INTEGER : 2 ** config.dmaBits - 1;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Windows (maintained by the DMA API layer)
+
+  addWindow(w: DmaWindow): number {
+    const id = this.#nextWindow++;
+    this.#windows.set(id, w);
+    return id;
+  }
+
+  removeWindow(id: number): void {
+    this.#windows.delete(id);
+  }
+
+  get windowCount(): number {
+    return this.#windows.size;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Bus accesses, performed now
+
+  /** Reads `len` bytes at DMA address `dmaAddr` into `dst[dstOff..]` (a new array if omitted). */
+  read(
+    dmaAddr: number,
+    len: number,
+    dst: Uint8Array = new Uint8Array(len),
+    dstOff = 0,
+  ): Uint8Array {
+    this.#access(
+      dmaAddr,
+      len,
+      false,
+      (phys, n, off) => this.bus.read(this, phys, n, dst, dstOff + off),
+      () => dst.fill(0, dstOff, dstOff + len),
+    );
+    this.bytesRead += len;
+    return dst;
+  }
+
+  /** Writes `len` bytes from `src[srcOff..]` to DMA address `dmaAddr`. */
+  write(dmaAddr: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+    const epoch = this.bus.shadow.beginWrite(this.name, this.bus.clock.now, "DMA write");
+    this.#access(dmaAddr, len, true, (phys, n, off) =>
+      this.bus.write(this, phys, src, srcOff + off, n, epoch),
+    );
+    this.bytesWritten += len;
+  }
+
+  /** Reads a scatter-gather list into one contiguous array. */
+  readSegments(segs: readonly DmaSegment[], dst?: Uint8Array): Uint8Array {
+    const total = segs.reduce((n, s) => n + s.len, 0);
+    const out = dst ?? new Uint8Array(total);
+    let off = 0;
+    for (const s of segs) {
+      this.read(s.dmaAddr, s.len, out, off);
+      off += s.len;
+    }
+    return out;
+  }
+
+  /** Writes one contiguous array across a scatter-gather list. */
+  writeSegments(segs: readonly DmaSegment[], src: Uint8Array): void {
+    let off = 0;
+    for (const s of segs) {
+      if (off >= src.length) break;
+      const n = Math.min(s.len, src.length - off);
+      this.write(s.dmaAddr, src, off, n);
+      off += n;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Timed work
+
+  /** How long moving `bytes` takes on this device. */
+  transferTime(bytes: number): Ns {
+    return this.config.setupNs + bytes / this.config.bandwidthBytesPerNs;
+  }
+
+  /**
+   * Queues a job that moves `bytes`: it starts when the device is free, occupies it for
+   * {@link transferTime}, and at its end `work()` performs the accesses, then `done()`
+   * runs. Returns the completion time.
+   */
+  submit(label: string, bytes: number, work: () => void, done?: () => void): Ns {
+    const clock = this.bus.clock;
+    const start = Math.max(clock.now, this.busyUntil);
+    const dur = this.transferTime(bytes);
+    const end = start + dur;
+    this.busyUntil = end;
+    clock.schedule(end, `${this.name}: ${label}`, () => {
+      work();
+      this.costs.charge("dma", dur, 1, bytes);
+      this.trace.span(this.name, "dma", label, start, dur, { bytes });
+      done?.();
+    });
+    return end;
+  }
+
+  // ---------------------------------------------------------------------------------
+
+  #access(
+    dmaAddr: number,
+    len: number,
+    write: boolean,
+    visit: (phys: number, len: number, off: number) => void,
+    onFault?: () => void,
+  ): void {
+    if (len <= 0) return;
+    const log = this.bus.log;
+    const now = this.bus.clock.now;
+    if (this.iommu !== undefined) {
+      const fault = this.iommu.translate(dmaAddr, len, write, visit);
+      if (fault !== undefined) {
+        onFault?.();
+        log.report(
+          {
+            kind: "unmapped-device-access",
+            time: now,
+            agent: this.name,
+            phys: -1,
+            len,
+            message: `IOMMU fault: ${this.name} ${write ? "wrote" : "read"} IOVA 0x${fault.iova.toString(16)} (${fault.reason === "unmapped" ? "not mapped" : `mapped without ${write ? "write" : "read"} permission`})`,
+          },
+          "map the buffer for this device (dma_map_*, dma_buf_map_attachment) before starting DMA, and keep it mapped until the DMA completes",
+        );
+      }
+      return;
+    }
+    let addr = dmaAddr;
+    if (dmaAddr + len - 1 > this.dmaMask) {
+      addr = dmaAddr % (this.dmaMask + 1);
+      log.report(
+        {
+          kind: "dma-mask-exceeded",
+          time: now,
+          agent: this.name,
+          phys: -1,
+          len,
+          message: `${this.name} was given DMA address 0x${dmaAddr.toString(16)} beyond its ${this.config.dmaBits}-bit mask; the access wrapped to 0x${addr.toString(16)}`,
+        },
+        "map through the DMA API so that unreachable memory is bounced (swiotlb) or remapped (IOMMU); never hand a device a physical address directly",
+      );
+    }
+    this.#checkWindow(addr, len, write);
+    visit(addr + this.config.dmaOffset, len, 0);
+  }
+
+  #checkWindow(addr: number, len: number, write: boolean): void {
+    const end = addr + len;
+    let covered = false;
+    for (const w of this.#windows.values()) {
+      if (addr >= w.dmaAddr && end <= w.dmaAddr + w.len) {
+        covered = true;
+        const allowed = write ? w.direction !== "to-device" : w.direction !== "from-device";
+        if (allowed) return;
+      }
+    }
+    const phys = addr + this.config.dmaOffset;
+    this.bus.log.report(
+      covered
+        ? {
+            kind: "dma-direction",
+            time: this.bus.clock.now,
+            agent: this.name,
+            phys,
+            len,
+            message: `${this.name} ${write ? "wrote to a buffer mapped DMA_TO_DEVICE" : "read from a buffer mapped DMA_FROM_DEVICE"}`,
+          }
+        : {
+            kind: "unmapped-device-access",
+            time: this.bus.clock.now,
+            agent: this.name,
+            phys,
+            len,
+            message: `${this.name} ${write ? "wrote" : "read"} DMA address 0x${addr.toString(16)}+${len} that is not mapped for it`,
+          },
+      covered
+        ? "map the buffer with the direction the device really uses (DMA_BIDIRECTIONAL if it both reads and writes)"
+        : "map the buffer for this device (dma_map_*, dma_buf_map_attachment) before starting DMA, and keep it mapped until the DMA completes",
+    );
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Byte-accurate physical memory (DRAM).
+ *
+ * Storage is real host memory, allocated lazily in 1 MiB chunks on first write, so a
+ * machine with gigabytes of RAM costs only what a scenario touches. Unwritten memory
+ * reads as zero. Addresses are physical; nothing here knows about caches: the CPU cache
+ * and DMA devices both sit on top of this.
+ */
+
+export const PAGE_SHIFT = 12;
+/** 4 KiB pages, as on every architecture profile modelled. */
+export const PAGE_SIZE = 1 << PAGE_SHIFT;
+
+const CHUNK_SHIFT = 20;
+const CHUNK = 1 << CHUNK_SHIFT;
+const CHUNK_MASK = CHUNK - 1;
+
+/** Raised for an access outside RAM: a bus error on real hardware. */
+export class BusError extends Error {
+  constructor(
+    readonly phys: number,
+    readonly len: number,
+  ) {
+    super(`bus error: physical range 0x${phys.toString(16)}+${len} is outside RAM`);
+    this.name = "BusError";
+  }
+}
+
+export class PhysicalMemory {
+  readonly #bytes: (Uint8Array | undefined)[];
+  readonly #words: (Int32Array | undefined)[];
+
+  /**
+   * @param base physical address of the first byte of RAM (page aligned)
+   * @param size bytes of RAM (a multiple of the page size)
+   */
+  constructor(
+    readonly base: number,
+    readonly size: number,
+  ) {
+    if (base % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size <= 0) {
+      throw new RangeError(`memory: base and size must be positive multiples of ${PAGE_SIZE}`);
+    }
+    const n = Math.ceil(size / CHUNK);
+    this.#bytes = new Array<Uint8Array | undefined>(n);
+    this.#words = new Array<Int32Array | undefined>(n);
+  }
+
+  /** One past the last physical address of RAM. */
+  get end(): number {
+    return this.base + this.size;
+  }
+
+  /** Host bytes actually allocated to back this memory. */
+  get residentBytes(): number {
+    let n = 0;
+    for (const c of this.#bytes) if (c !== undefined) n += CHUNK;
+    return n;
+  }
+
+  contains(phys: number, len: number): boolean {
+    return phys >= this.base && len >= 0 && phys + len <= this.end;
+  }
+
+  check(phys: number, len: number): void {
+    if (!this.contains(phys, len)) throw new BusError(phys, len);
+  }
+
+  /** Copies `len` bytes at `phys` into `dst[dstOff..]`. */
+  read(phys: number, len: number, dst: Uint8Array, dstOff = 0): void {
+    this.check(phys, len);
+    let off = phys - this.base;
+    let done = 0;
+    while (done < len) {
+      const ci = Math.floor(off / CHUNK);
+      const co = off & CHUNK_MASK;
+      const n = Math.min(len - done, CHUNK - co);
+      const c = this.#bytes[ci];
+      if (c === undefined) dst.fill(0, dstOff + done, dstOff + done + n);
+      else dst.set(c.subarray(co, co + n), dstOff + done);
+      done += n;
+      off += n;
+    }
+  }
+
+  /** Copies `len` bytes from `src[srcOff..]` to `phys`. */
+  write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+    this.check(phys, len);
+    let off = phys - this.base;
+    let done = 0;
+    while (done < len) {
+      const ci = Math.floor(off / CHUNK);
+      const co = off & CHUNK_MASK;
+      const n = Math.min(len - done, CHUNK - co);
+      this.#chunk(ci).set(src.subarray(srcOff + done, srcOff + done + n), co);
+      done += n;
+      off += n;
+    }
+  }
+
+  /** Sets `len` bytes at `phys` to `value`. */
+  fill(phys: number, len: number, value: number): void {
+    this.check(phys, len);
+    let off = phys - this.base;
+    let done = 0;
+    while (done < len) {
+      const ci = Math.floor(off / CHUNK);
+      const co = off & CHUNK_MASK;
+      const n = Math.min(len - done, CHUNK - co);
+      if (value !== 0 || this.#bytes[ci] !== undefined) this.#chunk(ci).fill(value, co, co + n);
+      done += n;
+      off += n;
+    }
+  }
+
+  /** Reads `len` bytes into a new array (convenience for tests and reports). */
+  slice(phys: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    this.read(phys, len, out);
+    return out;
+  }
+
+  /**
+   * The 32-bit word view and word index of the aligned line at `phys`, for the cache
+   * model's line fills and write-backs (a line never crosses a 1 MiB chunk).
+   * Returns undefined for a chunk never written (it reads as zero).
+   */
+  lineWords(phys: number, forWrite: boolean): { words: Int32Array | undefined; index: number } {
+    const off = phys - this.base;
+    const ci = Math.floor(off / CHUNK);
+    const index = (off & CHUNK_MASK) >>> 2;
+    if (forWrite) this.#chunk(ci);
+    return { words: this.#words[ci], index };
+  }
+
+  /** Word view of chunk `ci` (allocating it), for hot loops that hoist the lookup. */
+  chunkWords(ci: number): Int32Array {
+    this.#chunk(ci);
+    return this.#words[ci]!;
+  }
+
+  /** Word view of chunk `ci` or undefined if it was never written. */
+  peekChunkWords(ci: number): Int32Array | undefined {
+    return this.#words[ci];
+  }
+
+  #chunk(ci: number): Uint8Array {
+    let c = this.#bytes[ci];
+    if (c === undefined) {
+      const buf = new ArrayBuffer(CHUNK);
+      c = new Uint8Array(buf);
+      this.#bytes[ci] = c;
+      this.#words[ci] = new Int32Array(buf);
+    }
+    return c;
+  }
+}
+
+export const MEMORY_CHUNK_SHIFT = CHUNK_SHIFT;

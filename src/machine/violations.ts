@@ -1,0 +1,163 @@
+/**
+ * Violations: what the checker reports, and the registry of labelled memory regions
+ * that lets a report say "buffer cam-frame0 at offset 0x1000" instead of a bare
+ * physical address, and name the call that was missing in the caller's own terms.
+ */
+
+import type { Ns } from "./clock.js";
+
+/** What went wrong. Coherency kinds come from the machine's shadow state; API kinds from the layers above. */
+export type ViolationKind =
+  /** The CPU read a cached line older than memory (a device wrote it after the line was cached). */
+  | "stale-cpu-read"
+  /** A non-coherent device read memory while the CPU cache held newer, dirty data for it. */
+  | "stale-device-read"
+  /** A dirty CPU line was written back over data a device had written: the device's write is lost. */
+  | "lost-device-write"
+  /** A device wrote memory under a dirty CPU line: any eviction would destroy the device's data. */
+  | "dirty-line-under-dma"
+  /** The CPU touched a streaming DMA buffer while the device owned it. */
+  | "cpu-access-device-owned"
+  /** A device used a DMA address that no live mapping of it covers (an IOMMU would fault). */
+  | "unmapped-device-access"
+  /** A device used a mapping against its direction (wrote a DMA_TO_DEVICE buffer, ...). */
+  | "dma-direction"
+  /** A device was given an address beyond its DMA mask. */
+  | "dma-mask-exceeded"
+  /** The same memory was used through cached and uncached (or write-combined) aliases. */
+  | "attribute-alias"
+  /** Misuse of an API (DMA mapping API, dma-buf, V4L2, ...); `api` says which. */
+  | "api-misuse"
+  /** Resources still held at teardown (mappings, attachments, buffers). */
+  | "leak";
+
+export const COHERENCY_KINDS: readonly ViolationKind[] = [
+  "stale-cpu-read",
+  "stale-device-read",
+  "lost-device-write",
+  "dirty-line-under-dma",
+  "cpu-access-device-owned",
+  "attribute-alias",
+];
+
+export interface Violation {
+  /** Order of discovery, from 0. */
+  readonly seq: number;
+  readonly kind: ViolationKind;
+  /** For api-misuse and leak: which interface ("dma-api", "dma-buf", "v4l2", ...). */
+  readonly api?: string;
+  /** Virtual time of discovery. */
+  readonly time: Ns;
+  /** Who acted: "cpu" or a device name. */
+  readonly agent: string;
+  /** Physical address of the first affected byte (or -1 when none applies). */
+  readonly phys: number;
+  /** Bytes affected (summed over all affected lines). */
+  readonly len: number;
+  /** Label of the innermost registered region covering `phys` (a buffer or mapping). */
+  readonly region?: string;
+  /** Offset of `phys` inside that region. */
+  readonly offset?: number;
+  /** What happened, in one sentence. */
+  readonly message: string;
+  /** What to do about it: the call that was missing or misused. */
+  readonly hint: string;
+}
+
+export interface PhysRange {
+  readonly phys: number;
+  readonly len: number;
+}
+
+/** A labelled piece of memory: a buffer, a DMA mapping, a bounce slot. */
+export interface Region {
+  readonly id: number;
+  readonly label: string;
+  readonly ranges: readonly PhysRange[];
+  /** Hints that replace the checker's generic advice for this region, by kind. */
+  readonly hints: Partial<Record<ViolationKind, string>>;
+}
+
+export type ViolationInput = Omit<Violation, "seq" | "region" | "offset" | "hint"> & {
+  readonly hint?: string;
+};
+
+/** The violation log plus the region registry it uses to describe addresses. */
+export class ViolationLog {
+  readonly #list: Violation[] = [];
+  readonly #regions = new Map<number, Region>();
+  #nextRegion = 1;
+  /** Called for every new violation (reports, traces, "fail fast" tests). */
+  onViolation: ((v: Violation) => void) | undefined;
+
+  get list(): readonly Violation[] {
+    return this.#list;
+  }
+
+  get count(): number {
+    return this.#list.length;
+  }
+
+  /** Violations of one kind. */
+  ofKind(kind: ViolationKind): Violation[] {
+    return this.#list.filter((v) => v.kind === kind);
+  }
+
+  /** Registers a labelled region; returns its id for {@link unregister}. */
+  register(label: string, ranges: readonly PhysRange[], hints: Region["hints"] = {}): number {
+    const id = this.#nextRegion++;
+    this.#regions.set(id, { id, label, ranges, hints });
+    return id;
+  }
+
+  unregister(id: number): void {
+    this.#regions.delete(id);
+  }
+
+  /** The most recently registered region covering `phys`, with the offset of `phys` in it. */
+  describe(phys: number): { region: Region; offset: number } | undefined {
+    const regions = [...this.#regions.values()];
+    for (let i = regions.length - 1; i >= 0; i--) {
+      const r = regions[i]!;
+      let base = 0;
+      for (const range of r.ranges) {
+        if (phys >= range.phys && phys < range.phys + range.len) {
+          return { region: r, offset: base + (phys - range.phys) };
+        }
+        base += range.len;
+      }
+    }
+    return undefined;
+  }
+
+  /** Records a violation, filling in the region, offset and the best hint available. */
+  report(v: ViolationInput, defaultHint = ""): Violation {
+    const where = v.phys >= 0 ? this.describe(v.phys) : undefined;
+    const hint = where?.region.hints[v.kind] ?? v.hint ?? defaultHint;
+    const full: Violation = {
+      ...v,
+      seq: this.#list.length,
+      hint,
+      ...(where ? { region: where.region.label, offset: where.offset } : {}),
+    };
+    this.#list.push(full);
+    this.onViolation?.(full);
+    return full;
+  }
+
+  clear(): void {
+    this.#list.length = 0;
+  }
+}
+
+/** One line per violation, for terminals and test failure messages. */
+export function formatViolation(v: Violation): string {
+  const where =
+    v.region !== undefined
+      ? `${v.region}+0x${(v.offset ?? 0).toString(16)}`
+      : v.phys >= 0
+        ? `phys 0x${v.phys.toString(16)}`
+        : "-";
+  const api = v.api ? `/${v.api}` : "";
+  return `[${v.time.toFixed(0)} ns] ${v.kind}${api} by ${v.agent} at ${where} (${v.len} bytes): ${v.message}${v.hint ? ` -- hint: ${v.hint}` : ""}`;
+}
