@@ -12,7 +12,7 @@
 import type { CpuCache } from "./cache.js";
 import type { VirtualClock } from "./clock.js";
 import type { CoherencyShadow, OwnershipTracker } from "./coherency.js";
-import type { CostLedger, CostModel } from "./cost.js";
+import type { CostCategory, CostLedger, CostModel } from "./cost.js";
 import { PAGE_SIZE, type PhysicalMemory } from "./memory.js";
 import type { TraceRecorder } from "./trace.js";
 import type { PhysRange, ViolationLog } from "./violations.js";
@@ -133,11 +133,14 @@ export class Cpu {
     this.#access("cached", phys, len, true, src, srcOff, "linear map");
   }
 
-  /** memcpy between physical ranges through the linear map (swiotlb bounces use this). */
-  copyPhys(dst: number, src: number, len: number): void {
+  /**
+   * memcpy between physical ranges through the linear map. swiotlb bounces use this and
+   * charge it to "bounce" instead of "cpu-access".
+   */
+  copyPhys(dst: number, src: number, len: number, category: CostCategory = "cpu-access"): void {
     const tmp = new Uint8Array(len);
-    this.readPhys(src, len, tmp);
-    this.writePhys(dst, tmp);
+    this.#access("cached", src, len, false, tmp, 0, "linear map", category);
+    this.#access("cached", dst, len, true, tmp, 0, "linear map", category);
   }
 
   // ---------------------------------------------------------------------------------
@@ -185,6 +188,7 @@ export class Cpu {
     buf: Uint8Array,
     bufOff: number,
     label: string,
+    category: CostCategory = "cpu-access",
   ): void {
     if (len === 0) return;
     const now = this.clock.now;
@@ -220,7 +224,7 @@ export class Cpu {
         ns = accesses * cm.uncachedReadNs;
       }
     }
-    this.costs.charge("cpu-access", ns, 1, len);
+    this.costs.charge(category, ns, 1, len);
     this.trace.span(this.name, "cpu", `${write ? "write" : "read"} ${label}`, now, ns, {
       bytes: len,
       attr,

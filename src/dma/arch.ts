@@ -1,0 +1,69 @@
+/**
+ * Architecture cache maintenance for streaming DMA: arch_sync_dma_for_device() and
+ * arch_sync_dma_for_cpu(), per architecture and direction, exactly as Linux issues it.
+ * The machine applies the profile's per-line / whole-cache policy to each operation.
+ *
+ * | arch    | for_device TO / FROM / BIDI      | for_cpu TO / FROM / BIDI | source                          |
+ * |---------|----------------------------------|--------------------------|---------------------------------|
+ * | arm64   | clean / clean / clean            | - / inv / inv            | arch/arm64/mm/dma-mapping.c     |
+ * | arm     | clean / inv / clean              | - / inv / inv            | arch/arm/mm/dma-mapping.c,      |
+ * |         |                                  |                          | cache-v7.S v7_dma_{map,unmap}_area |
+ * | riscv64 | clean / clean / clean            | - / inv / inv            | arch/riscv/mm/dma-noncoherent.c |
+ * | x86_64  | (DMA is coherent: nothing)       | (nothing)                | no ARCH_HAS_SYNC_DMA_*          |
+ *
+ * 32-bit ARM invalidates (rather than cleans) a DMA_FROM_DEVICE buffer at map time:
+ * whatever the CPU had written there is discarded, because the device will overwrite
+ * it. Every invalidate cleans partly covered lines at the range's edges first.
+ */
+
+import type { Machine } from "../machine/machine.js";
+import type { PhysRange } from "../machine/violations.js";
+import { DMA_FROM_DEVICE, DMA_TO_DEVICE, type DmaDirection, directionName } from "./direction.js";
+
+/** arch_sync_dma_for_device(): make the device's view of the ranges right before it accesses them. */
+export function archSyncDmaForDevice(
+  m: Machine,
+  ranges: readonly PhysRange[],
+  dir: DmaDirection,
+): void {
+  const why = `for_device ${directionName(dir)}`;
+  switch (m.profile.arch) {
+    case "arm64":
+    case "riscv64":
+      m.maintain("clean", ranges, why);
+      return;
+    case "arm":
+      m.maintain(dir === DMA_FROM_DEVICE ? "invalidate" : "clean", ranges, why);
+      return;
+    case "x86_64":
+      return;
+  }
+}
+
+/** arch_sync_dma_for_cpu(): drop lines the CPU may have (speculatively) cached while the device wrote. */
+export function archSyncDmaForCpu(
+  m: Machine,
+  ranges: readonly PhysRange[],
+  dir: DmaDirection,
+): void {
+  if (dir === DMA_TO_DEVICE) return;
+  switch (m.profile.arch) {
+    case "arm64":
+    case "riscv64":
+    case "arm":
+      m.maintain("invalidate", ranges, `for_cpu ${directionName(dir)}`);
+      return;
+    case "x86_64":
+      return;
+  }
+}
+
+/**
+ * arch_dma_prep_coherent(): before memory is handed out as a coherent (uncached)
+ * buffer, clean and invalidate its cacheable linear-map alias so no dirty line can
+ * later be written back over it.
+ */
+export function archDmaPrepCoherent(m: Machine, ranges: readonly PhysRange[]): void {
+  if (m.profile.arch === "x86_64") return;
+  m.maintain("flush", ranges, "prep_coherent");
+}
