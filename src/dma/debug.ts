@@ -144,7 +144,10 @@ export class DmaDebug {
     return e;
   }
 
-  /** check_sync(): the synced range must lie in a live mapping and match its direction. */
+  /**
+   * check_sync(): the synced range must lie in a live mapping and match its direction.
+   * The read-only / write-only rules are the kernel's exact conditions (kernel/dma/debug.c).
+   */
   checkSync(dev: DmaDevice, addr: number, size: number, dir: DmaDirection, toCpu: boolean): void {
     if (!this.enabled) return;
     let e: DebugEntry | undefined;
@@ -186,7 +189,7 @@ export class DmaDebug {
         `device driver syncs DMA memory with different direction ${where} [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
       );
     }
-    if (toCpu && e.direction !== DMA_FROM_DEVICE && dir === DMA_TO_DEVICE) {
+    if (toCpu && e.direction !== DMA_FROM_DEVICE && dir !== DMA_TO_DEVICE) {
       this.#err(
         dev,
         e.paddr,
@@ -194,7 +197,7 @@ export class DmaDebug {
         `device driver syncs device read-only DMA memory for cpu ${where} [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
       );
     }
-    if (!toCpu && e.direction !== DMA_TO_DEVICE && dir === DMA_FROM_DEVICE) {
+    if (!toCpu && e.direction !== DMA_TO_DEVICE && dir !== DMA_FROM_DEVICE) {
       this.#err(
         dev,
         e.paddr,
