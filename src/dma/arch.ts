@@ -50,12 +50,39 @@ export function archSyncDmaForCpu(
   switch (m.profile.arch) {
     case "arm64":
     case "riscv64":
-    case "arm":
+    case "arm": {
+      const before = m.cache.counters.discardedDirty;
       m.maintain("invalidate", ranges, `for_cpu ${directionName(dir)}`);
+      const lost = m.cache.counters.discardedDirty - before;
+      if (lost > 0) reportDiscardedCpuWrites(m, ranges, lost, dir);
       return;
+    }
     case "x86_64":
       return;
   }
+}
+
+/**
+ * The invalidate for the CPU threw away dirty lines: CPU stores to the buffer since it
+ * was last handed to the device (edge lines are cleaned, not discarded), which the
+ * architecture may or may not have written back. Reported so the loss is never silent.
+ */
+function reportDiscardedCpuWrites(
+  m: Machine,
+  ranges: readonly PhysRange[],
+  lines: number,
+  dir: DmaDirection,
+): void {
+  m.violations.report({
+    kind: "api-misuse",
+    api: "dma-api",
+    time: m.now,
+    agent: "cpu",
+    phys: ranges[0]?.phys ?? -1,
+    len: lines * m.cache.line,
+    message: `the ${directionName(dir)} invalidate for the CPU discarded ${lines} dirty line(s): CPU writes to the buffer were never handed to the device and are lost`,
+    hint: "after writing a DMA_FROM_DEVICE/DMA_BIDIRECTIONAL streaming buffer from the CPU, call dma_sync_*_for_device() before the next dma_sync_*_for_cpu() or dma_unmap_*()",
+  });
 }
 
 /**

@@ -156,8 +156,9 @@ export class DmaMappingApi {
     this.debug.checkSync(dev, addr, size, dir, true);
     const s = this.#find(dev, addr);
     if (s === undefined) return;
-    this.#syncRange(s, addr, size, dir, true);
+    // The buffer is the CPU's from here: the swiotlb copy back is the CPU's own access.
     s.owned.owner = "cpu";
+    this.#syncRange(s, addr, size, dir, true);
   }
 
   /** dma_sync_single_for_device(): hand (part of) a mapping back to the device. */
@@ -436,6 +437,8 @@ export class DmaMappingApi {
     const s = this.#mapRanges(dev, ranges, dir, attrs, "dma_map_sg");
     // Fill in the DMA side: one segment per piece (direct), or merged runs (IOMMU).
     let seg = 0;
+    /** Index of the CPU entry each DMA segment starts with. */
+    const firstEntry: number[] = [];
     for (let i = 0; i < entries.length; i++) {
       const p = s.pieces[i]!;
       const prev = seg > 0 ? sgt.sgl[seg - 1]! : undefined;
@@ -449,6 +452,7 @@ export class DmaMappingApi {
         const e = sgt.sgl[seg]!;
         e.dmaAddress = p.dmaAddr;
         e.dmaLength = p.len;
+        firstEntry[seg] = i;
         seg++;
       }
     }
@@ -463,7 +467,7 @@ export class DmaMappingApi {
         devAddr: e.dmaAddress,
         size: e.dmaLength,
         direction: dir,
-        paddr: ranges[i]?.phys ?? ranges[0]!.phys,
+        paddr: ranges[firstEntry[i]!]!.phys,
         sgCallEnts: nents,
         sgMappedEnts: seg,
         mapErrChecked: true,
@@ -625,6 +629,8 @@ export class DmaMappingApi {
       const s = this.#find(dev, e.dmaAddress);
       if (s === undefined || seen.has(s)) continue;
       seen.add(s);
+      // Given to the CPU before a swiotlb copy back, which is the CPU's own access.
+      if (toCpu) s.owned.owner = "cpu";
       // The kernel walks the CPU-side entries; so do we (only the first `nents`).
       s.pieces.slice(0, nents).forEach((p) => {
         this.#syncPiece(dev, p, 0, p.len, dir, toCpu);
@@ -637,6 +643,8 @@ export class DmaMappingApi {
   #teardown(s: StreamingMapping, dir: DmaDirection, attrs: number, size?: number): void {
     const dev = s.dev;
     const skip = (attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0;
+    // The CPU owns the buffer again: the swiotlb copy back below is its own access.
+    s.owned.owner = "cpu";
     for (const p of s.pieces) {
       // A wrong size on unmap really syncs the wrong amount, as the kernel would.
       const len = size !== undefined && s.pieces.length === 1 ? Math.min(size, p.len) : p.len;

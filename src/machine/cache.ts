@@ -11,9 +11,17 @@
  * Everything is typed arrays: tags, dirty bits, replacement state, the data itself and
  * a reverse map from physical line to slot, so range operations (clean/invalidate a
  * 32 MiB buffer) are tight loops that skip pages with no cached line at all.
+ *
+ * Slot numbers. The public slot number (what {@link CpuCache.forEachCachedLine} passes
+ * and {@link CpuCache.isDirty} takes) is `set * ways + way`. Internally every per-slot
+ * array is indexed way-major instead, `way * sets + set`. Why: consecutive physical
+ * lines fall in consecutive sets, and a buffer cached in order lands in the same way of
+ * each, so its tags, flags and bytes sit next to each other in host memory. Range
+ * maintenance then walks the arrays sequentially and copies runs of lines with one
+ * memcpy, instead of striding (1 KiB per line through the data of a 64 MiB cache).
  */
 
-import { ChunkedI32, ChunkedU16 } from "./chunked.js";
+import { CHUNK_SHIFT, ChunkedI32, ChunkedU16 } from "./chunked.js";
 import type { CoherencyShadow } from "./coherency.js";
 import { MEMORY_CHUNK_SHIFT, PAGE_SHIFT, PAGE_SIZE, type PhysicalMemory } from "./memory.js";
 
@@ -84,6 +92,23 @@ interface InnerLevel {
 
 const INVALID = -1;
 
+/**
+ * Copies `n` words from `src[from..]` to `dst[to..]`: a plain loop for a line or two,
+ * one typed-array copy (a memcpy) for longer runs, where the subarray view pays off.
+ */
+function copyWords(src: Int32Array, from: number, dst: Int32Array, to: number, n: number): void {
+  if (n <= 32) for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
+  else dst.set(src.subarray(from, from + n), to);
+}
+
+/** An Int32 view of all of `a`'s buffer (to copy whole words in and out of it). */
+function wordView(a: Uint8Array): Int32Array {
+  return new Int32Array(a.buffer, 0, Math.floor(a.buffer.byteLength / 4));
+}
+
+const MEM_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
+const CH_MASK = (1 << CHUNK_SHIFT) - 1;
+
 export class CpuCache {
   readonly line: number;
   readonly #lineWords: number;
@@ -94,12 +119,14 @@ export class CpuCache {
   /** Bytes of the outer (data-holding) level. */
   readonly capacity: number;
   readonly #plru: boolean;
+  /** log2(ways), the depth of the pseudo-LRU tree. */
+  readonly #plruLevels: number;
 
-  // Outer level, one entry per slot.
+  // Outer level, one entry per slot, indexed way-major (see the header comment).
   readonly #tag: Float64Array; // RAM line index or -1
   readonly #dirty: Uint8Array;
   readonly #stamp: Float64Array;
-  readonly #plruBits: Uint32Array;
+  readonly #plruBits: Uint32Array; // per set
   readonly #data: Int32Array;
   readonly #bytes: Uint8Array;
   readonly #fillEpoch: Uint32Array;
@@ -111,6 +138,9 @@ export class CpuCache {
   readonly #rmap = new ChunkedI32(INVALID);
   readonly #pageCount = new ChunkedU16(0);
   readonly #inner: InnerLevel[] = [];
+  /** `#inner[i].innerOf` and `.slotOf`, hoisted for the drop loops. */
+  readonly #innerOf: Int32Array[] = [];
+  readonly #innerSlotOf: Int32Array[] = [];
 
   readonly counters: CacheCounters;
   readonly findings: CacheFindings = { staleRead: undefined, lostWrite: undefined };
@@ -151,6 +181,7 @@ export class CpuCache {
     this.slots = this.sets * this.ways;
     this.capacity = outer.sizeBytes;
     this.#plru = geometry.replacement === "plru";
+    this.#plruLevels = Math.log2(this.ways);
     this.#tag = new Float64Array(this.slots).fill(INVALID);
     this.#dirty = new Uint8Array(this.slots);
     this.#stamp = new Float64Array(this.slots);
@@ -168,6 +199,10 @@ export class CpuCache {
         stamp: new Float64Array(slots),
         innerOf: new Int32Array(this.slots).fill(INVALID),
       });
+    }
+    for (const lv of this.#inner) {
+      this.#innerOf.push(lv.innerOf);
+      this.#innerSlotOf.push(lv.slotOf);
     }
     this.counters = {
       hits: geometry.levels.map(() => 0),
@@ -216,23 +251,37 @@ export class CpuCache {
     this.memory.check(phys, len);
     this.#resetFindings();
     const L = this.line;
+    const W = this.#lineWords;
+    const base = this.memory.base;
     const checking = this.shadow.enabled;
     const memEpoch = this.shadow.memEpoch;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const bytes = this.#bytes;
+    // Whole lines land at word-aligned places of dst (or none do): copy them by words.
+    const aligned = (dst.byteOffset + dstOff - phys) % 4 === 0;
+    let dst32: Int32Array | undefined;
     let p = phys;
     const end = phys + len;
     while (p < end) {
       const li = this.#lineIndex(p);
-      const o = p - (this.memory.base + li * L);
+      const o = p - (base + li * L);
       const n = Math.min(L - o, end - p);
       const s = this.#access(li, false);
       if (checking) {
-        const me = memEpoch.get(li);
-        if (me > this.#fillEpoch[s]!) this.#note("staleRead", this.memory.base + li * L, me);
+        const c = memEpoch.chunkOf(li);
+        const me = c === undefined ? 0 : c[li & CH_MASK]!;
+        if (me > fillEpoch[s]!) this.#note("staleRead", base + li * L, me);
       }
       const from = s * L + o;
       const to = dstOff + (p - phys);
-      if (n === L) dst.set(this.#bytes.subarray(from, from + n), to);
-      else for (let i = 0; i < n; i++) dst[to + i] = this.#bytes[from + i]!;
+      if (n === L && aligned) {
+        if (dst32 === undefined) dst32 = wordView(dst);
+        const dw = (dst.byteOffset + to) / 4;
+        const d = s * W;
+        for (let i = 0; i < W; i++) dst32[dw + i] = data[d + i]!;
+      } else if (n === L) dst.set(bytes.subarray(from, from + n), to);
+      else for (let i = 0; i < n; i++) dst[to + i] = bytes[from + i]!;
       p += n;
     }
   }
@@ -242,24 +291,37 @@ export class CpuCache {
     this.memory.check(phys, len);
     this.#resetFindings();
     const L = this.line;
+    const W = this.#lineWords;
+    const base = this.memory.base;
+    const fillEpoch = this.#fillEpoch;
+    const dirty = this.#dirty;
+    const data = this.#data;
+    const bytes = this.#bytes;
+    const aligned = (src.byteOffset + srcOff - phys) % 4 === 0;
+    let src32: Int32Array | undefined;
     let p = phys;
     const end = phys + len;
     while (p < end) {
       const li = this.#lineIndex(p);
-      const o = p - (this.memory.base + li * L);
+      const o = p - (base + li * L);
       const n = Math.min(L - o, end - p);
       const s = this.#access(li, n === L);
       const at = s * L + o;
       const from = srcOff + (p - phys);
       if (n === L) {
-        this.#bytes.set(src.subarray(from, from + n), at);
+        if (aligned) {
+          if (src32 === undefined) src32 = wordView(src);
+          const sw = (src.byteOffset + from) / 4;
+          const d = s * W;
+          for (let i = 0; i < W; i++) data[d + i] = src32[sw + i]!;
+        } else bytes.set(src.subarray(from, from + n), at);
         // The whole line is the CPU's now: nothing older survives in it to be stale.
-        this.#fillEpoch[s] = this.shadow.epoch;
+        fillEpoch[s] = this.shadow.epoch;
       } else {
-        for (let i = 0; i < n; i++) this.#bytes[at + i] = src[from + i]!;
+        for (let i = 0; i < n; i++) bytes[at + i] = src[from + i]!;
       }
-      if (this.#dirty[s] === 0) {
-        this.#dirty[s] = 1;
+      if (dirty[s] === 0) {
+        dirty[s] = 1;
         this.#dirtyCount++;
       }
       p += n;
@@ -305,7 +367,7 @@ export class CpuCache {
     this.#resetFindings();
     this.counters.setWayOps += this.slots;
     if (this.#dirtyCount === 0) return;
-    for (let s = 0; s < this.slots; s++) if (this.#dirty[s] === 1) this.#writeback(s);
+    this.#setWay(false);
   }
 
   /** Clean and invalidate every line (by set/way): the cache is empty afterwards. */
@@ -313,11 +375,7 @@ export class CpuCache {
     this.#resetFindings();
     this.counters.setWayOps += this.slots;
     if (this.#valid === 0) return;
-    for (let s = 0; s < this.slots; s++) {
-      if (this.#tag[s]! < 0) continue;
-      if (this.#dirty[s] === 1) this.#writeback(s);
-      this.#drop(s);
-    }
+    this.#setWay(true);
   }
 
   // ---------------------------------------------------------------------------------
@@ -332,40 +390,43 @@ export class CpuCache {
     len: number,
     visit: (slot: number, linePhys: number) => void,
   ): void {
-    if (this.#valid === 0 || len <= 0) return;
-    const L = this.line;
-    const base = this.memory.base;
-    const first = this.#lineIndex(phys);
-    const last = this.#lineIndex(phys + len - 1);
-    let li = first;
-    while (li <= last) {
-      const page = Math.floor(li / this.#linesPerPage);
-      const pageEnd = Math.min(last + 1, (page + 1) * this.#linesPerPage);
-      if (this.#pageCount.get(page) !== 0) {
-        for (let l = li; l < pageEnd; l++) {
-          const s = this.#rmap.get(l);
-          if (s >= 0) visit(s, base + l * L);
-        }
-      }
-      li = pageEnd;
-    }
+    this.#forEachCached(phys, len, (s, lp) => visit(this.#publicSlot(s), lp));
   }
 
   /** Whether a slot is dirty. */
   isDirty(slot: number): boolean {
-    return this.#dirty[slot] === 1;
+    if (!(slot >= 0 && slot < this.slots)) return this.#dirty[slot] === 1;
+    const set = Math.floor(slot / this.ways);
+    return this.#dirty[(slot - set * this.ways) * this.sets + set] === 1;
   }
 
   /** Dirty lines in a range, as a finding (or undefined): for non-coherent device reads and writes. */
   dirtyIn(phys: number, len: number): LineFinding | undefined {
     if (this.#dirtyCount === 0) return undefined;
+    if (this.#valid === 0 || len <= 0) return undefined;
+    const L = this.line;
+    const base = this.memory.base;
+    const lpp = this.#linesPerPage;
+    const dirty = this.#dirty;
+    const first = this.#lineIndex(phys);
+    const last = this.#lineIndex(phys + len - 1);
     let f: LineFinding | undefined;
-    this.forEachCachedLine(phys, len, (s, lp) => {
-      if (this.#dirty[s] === 1) {
-        if (f === undefined) f = { phys: lp, lines: 0, epoch: 0 };
-        f.lines++;
+    let li = first;
+    while (li <= last) {
+      const page = Math.floor(li / lpp);
+      const pageEnd = Math.min(last + 1, (page + 1) * lpp);
+      if (this.#pageCount.get(page) !== 0) {
+        const rm = this.#rmap.chunkOf(li)!;
+        for (let l = li; l < pageEnd; l++) {
+          const s = rm[l & CH_MASK]!;
+          if (s >= 0 && dirty[s] === 1) {
+            if (f === undefined) f = { phys: base + l * L, lines: 0, epoch: 0 };
+            f.lines++;
+          }
+        }
       }
-    });
+      li = pageEnd;
+    }
     return f;
   }
 
@@ -377,7 +438,7 @@ export class CpuCache {
     if (this.#dirtyCount === 0) return;
     const L = this.line;
     const end = phys + len;
-    this.forEachCachedLine(phys, len, (s, lp) => {
+    this.#forEachCached(phys, len, (s, lp) => {
       this.counters.snoops++;
       if (this.#dirty[s] !== 1) return;
       const from = Math.max(lp, phys);
@@ -397,10 +458,10 @@ export class CpuCache {
     const L = this.line;
     const end = phys + len;
     const victims: number[] = [];
-    this.forEachCachedLine(phys, len, (s, lp) => {
+    this.#forEachCached(phys, len, (s, lp) => {
       this.counters.snoops++;
       const partial = lp < phys || lp + L > end;
-      if (partial && this.#dirty[s] === 1) this.#writeback(s);
+      if (partial && this.#dirty[s] === 1) this.#writebackNoting(s);
       victims.push(s);
     });
     for (const s of victims) this.#drop(s);
@@ -411,6 +472,12 @@ export class CpuCache {
 
   #lineIndex(phys: number): number {
     return Math.floor((phys - this.memory.base) / this.line);
+  }
+
+  /** The public slot number (`set * ways + way`) of internal slot `s`. */
+  #publicSlot(s: number): number {
+    const way = Math.floor(s / this.sets);
+    return (s - way * this.sets) * this.ways + way;
   }
 
   #resetFindings(): void {
@@ -427,6 +494,37 @@ export class CpuCache {
     }
   }
 
+  /** Visits cached lines of a range with internal slot numbers, skipping empty pages. */
+  #forEachCached(phys: number, len: number, visit: (s: number, linePhys: number) => void): void {
+    if (this.#valid === 0 || len <= 0) return;
+    const L = this.line;
+    const base = this.memory.base;
+    const lpp = this.#linesPerPage;
+    const first = this.#lineIndex(phys);
+    const last = this.#lineIndex(phys + len - 1);
+    let li = first;
+    while (li <= last) {
+      const page = Math.floor(li / lpp);
+      const pageEnd = Math.min(last + 1, (page + 1) * lpp);
+      if (this.#pageCount.get(page) !== 0) {
+        for (let l = li; l < pageEnd; l++) {
+          const s = this.#rmap.get(l);
+          if (s >= 0) visit(s, base + l * L);
+        }
+      }
+      li = pageEnd;
+    }
+  }
+
+  /**
+   * Range maintenance. Behaves as a per-line loop calling #writeback and #drop, but is
+   * written out flat for speed: per page, the reverse-map, memory-epoch and DRAM chunk
+   * lookups are hoisted out of the line loop, pages with no cached line are skipped, and
+   * the copies of dirty lines to DRAM are gathered into runs (lines contiguous both in
+   * DRAM and in #data) and done with one copy per run. Deferring the copies inside a page
+   * is safe: nothing reads DRAM or the line data until the page is done, and the
+   * bookkeeping (findings, epochs, counters) still happens line by line in order.
+   */
   #maintain(
     phys: number,
     len: number,
@@ -445,37 +543,211 @@ export class CpuCache {
     const base = this.memory.base;
     const end = phys + len;
     const lpp = this.#linesPerPage;
+    const W = this.#lineWords;
+    // Only the first and last lines can be partly covered.
+    const partialFirst = edgesClean && base + first * L < phys;
+    const partialLast = edgesClean && base + last * L + L > end;
+    const rmap = this.#rmap;
+    const pageCount = this.#pageCount;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const innerOf = this.#innerOf;
+    const innerSlotOf = this.#innerSlotOf;
+    const nInner = innerOf.length;
+    const checking = this.shadow.enabled;
+    const memEpoch = this.shadow.memEpoch;
+    const epochNow = this.shadow.epoch;
+    let dirtyCount = this.#dirtyCount;
+    let valid = this.#valid;
+    let writebacks = 0;
+    let discarded = 0;
     let li = first;
     while (li <= last) {
       const page = Math.floor(li / lpp);
       const pageEnd = Math.min(last + 1, (page + 1) * lpp);
-      if (this.#pageCount.get(page) !== 0) {
-        const chunk = this.#rmap.chunkOf(li);
+      const cached = pageCount.get(page);
+      if (cached !== 0) {
+        // A page never straddles a chunk of the reverse map, the epoch map or DRAM.
+        const rm = rmap.chunkOf(li)!;
+        const me = checking ? memEpoch.chunkOf(li) : undefined;
+        const ci = Math.floor((li * L) / MEM_CHUNK);
+        const memChunkBase = ci * MEM_CHUNK;
+        let words: Int32Array | undefined;
+        // Pending copy run: `runLen` lines from data word `runData` to DRAM word `runMem`.
+        let runData = 0;
+        let runMem = 0;
+        let runLen = 0;
+        let dropped = 0;
         for (let l = li; l < pageEnd; l++) {
-          const s = chunk === undefined ? INVALID : this.#rmap.get(l);
+          const s = rm[l & CH_MASK]!;
           if (s < 0) continue;
-          const dirty = this.#dirty[s] === 1;
-          if (dirty) {
-            const lp = base + l * L;
-            const partial = edgesClean && (lp < phys || lp + L > end);
-            if (clean || partial) this.#writeback(s);
-            else this.counters.discardedDirty++;
+          if (dirty[s] === 1) {
+            const partial = (l === first && partialFirst) || (l === last && partialLast);
+            if (clean || partial) {
+              // #writeback(s), with the copy deferred into the run.
+              if (words === undefined) words = this.memory.chunkWords(ci);
+              const d = s * W;
+              const w = (l * L - memChunkBase) / 4;
+              if (runLen > 0 && d === runData + runLen * W && w === runMem + runLen * W) runLen++;
+              else {
+                if (runLen > 0) copyWords(data, runData, words, runMem, runLen * W);
+                runData = d;
+                runMem = w;
+                runLen = 1;
+              }
+              if (checking) {
+                const e = me === undefined ? 0 : me[l & CH_MASK]!;
+                if (e > fillEpoch[s]!) this.#note("lostWrite", base + l * L, e);
+              }
+              fillEpoch[s] = epochNow;
+              dirty[s] = 0;
+              dirtyCount--;
+              writebacks++;
+            } else discarded++;
           }
-          if (invalidate) this.#drop(s);
+          if (invalidate) {
+            // #drop(s)
+            if (dirty[s] === 1) {
+              dirty[s] = 0;
+              dirtyCount--;
+            }
+            for (let i = 0; i < nInner; i++) {
+              const io = innerOf[i]!;
+              const k = io[s]!;
+              if (k >= 0) {
+                innerSlotOf[i]![k] = INVALID;
+                io[s] = INVALID;
+              }
+            }
+            tag[s] = INVALID;
+            rm[l & CH_MASK] = INVALID;
+            dropped++;
+          }
         }
+        if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+        if (dropped > 0) {
+          pageCount.set(page, cached - dropped);
+          valid -= dropped;
+        }
+        if (valid === 0) break;
       }
       li = pageEnd;
     }
+    this.#dirtyCount = dirtyCount;
+    this.#valid = valid;
+    this.counters.writebacks += writebacks;
+    this.counters.discardedDirty += discarded;
+  }
+
+  /**
+   * Set/way clean (and invalidate, with `drop`) of every slot. The loop runs in internal
+   * (way-major) order so that line data and DRAM are walked sequentially and runs of
+   * lines are copied at once; the lost-write finding is assembled so that it comes out as
+   * if the slots had been visited in public slot order (the first line reported is the
+   * one in the lowest public slot; the count and newest epoch do not depend on order).
+   * Write-backs of different lines touch different bytes, so their order is invisible.
+   */
+  #setWay(drop: boolean): void {
+    const L = this.line;
+    const W = this.#lineWords;
+    const base = this.memory.base;
+    const slots = this.slots;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const rmap = this.#rmap;
+    const pageCount = this.#pageCount;
+    const lpp = this.#linesPerPage;
+    const innerOf = this.#innerOf;
+    const innerSlotOf = this.#innerSlotOf;
+    const nInner = innerOf.length;
+    const checking = this.shadow.enabled;
+    const memEpoch = this.shadow.memEpoch;
+    const epochNow = this.shadow.epoch;
+    let lostLines = 0;
+    let lostEpoch = 0;
+    let lostPhys = 0;
+    let lostSlot = Number.POSITIVE_INFINITY;
+    let writebacks = 0;
+    let runData = 0;
+    let runMem = 0;
+    let runLen = 0;
+    let runCi = -1;
+    let words: Int32Array | undefined;
+    for (let s = 0; s < slots; s++) {
+      const li = tag[s]!;
+      if (li < 0) continue;
+      if (dirty[s] === 1) {
+        const off = li * L;
+        const ci = Math.floor(off / MEM_CHUNK);
+        const d = s * W;
+        const w = (off - ci * MEM_CHUNK) / 4;
+        if (runLen > 0 && ci === runCi && d === runData + runLen * W && w === runMem + runLen * W)
+          runLen++;
+        else {
+          if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+          if (ci !== runCi) {
+            words = this.memory.chunkWords(ci);
+            runCi = ci;
+          }
+          runData = d;
+          runMem = w;
+          runLen = 1;
+        }
+        if (checking) {
+          const c = memEpoch.chunkOf(li);
+          const e = c === undefined ? 0 : c[li & CH_MASK]!;
+          if (e > fillEpoch[s]!) {
+            lostLines++;
+            if (e > lostEpoch) lostEpoch = e;
+            const p = this.#publicSlot(s);
+            if (p < lostSlot) {
+              lostSlot = p;
+              lostPhys = base + off;
+            }
+          }
+        }
+        fillEpoch[s] = epochNow;
+        dirty[s] = 0;
+        writebacks++;
+      }
+      if (drop) {
+        for (let i = 0; i < nInner; i++) {
+          const io = innerOf[i]!;
+          const k = io[s]!;
+          if (k >= 0) {
+            innerSlotOf[i]![k] = INVALID;
+            io[s] = INVALID;
+          }
+        }
+        tag[s] = INVALID;
+        rmap.set(li, INVALID);
+        const page = Math.floor(li / lpp);
+        pageCount.set(page, pageCount.get(page) - 1);
+        this.#valid--;
+      }
+    }
+    if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+    this.#dirtyCount -= writebacks;
+    this.counters.writebacks += writebacks;
+    if (lostLines > 0)
+      this.findings.lostWrite = { phys: lostPhys, lines: lostLines, epoch: lostEpoch };
   }
 
   /** Finds or fills the line; returns its outer slot. */
   #access(li: number, fullOverwrite: boolean): number {
-    let s = this.#rmap.get(li);
+    const c = this.#rmap.chunkOf(li);
+    let s = c === undefined ? INVALID : c[li & CH_MASK]!;
+    const inner = this.#inner;
+    const nInner = inner.length;
     if (s >= 0) {
       // Outer hit: find the innermost level that has it, fill the levels inside that.
-      let hitLevel = this.#inner.length;
-      for (let i = 0; i < this.#inner.length; i++) {
-        const lv = this.#inner[i]!;
+      let hitLevel = nInner;
+      for (let i = 0; i < nInner; i++) {
+        const lv = inner[i]!;
         const k = lv.innerOf[s]!;
         if (k >= 0) {
           lv.stamp[k] = ++this.#tick;
@@ -485,14 +757,14 @@ export class CpuCache {
       }
       this.counters.hits[hitLevel]!++;
       for (let i = 0; i < hitLevel; i++) this.#innerInsert(i, li, s);
-      if (hitLevel === this.#inner.length) this.#touch(s);
+      if (hitLevel === nInner) this.#touch(s);
       return s;
     }
     s = this.#allocate(li);
     this.counters.fills++;
     if (!fullOverwrite) this.#fillFromMemory(li, s);
     this.#fillEpoch[s] = this.shadow.epoch;
-    for (let i = 0; i < this.#inner.length; i++) this.#innerInsert(i, li, s);
+    for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
     return s;
   }
 
@@ -501,12 +773,11 @@ export class CpuCache {
       this.#stamp[s] = ++this.#tick;
       return;
     }
-    const set = Math.floor(s / this.ways);
-    const way = s - set * this.ways;
-    const levels = Math.log2(this.ways);
+    const way = Math.floor(s / this.sets);
+    const set = s - way * this.sets;
     let bits = this.#plruBits[set]!;
     let node = 1;
-    for (let l = levels - 1; l >= 0; l--) {
+    for (let l = this.#plruLevels - 1; l >= 0; l--) {
       const dir = (way >>> l) & 1;
       // Point the node away from the way just used.
       if (dir === 0) bits |= 1 << node;
@@ -517,24 +788,26 @@ export class CpuCache {
   }
 
   #victimWay(set: number): number {
-    const base = set * this.ways;
-    for (let w = 0; w < this.ways; w++) if (this.#tag[base + w]! < 0) return w;
+    const sets = this.sets;
+    const ways = this.ways;
+    const tag = this.#tag;
+    for (let w = 0, s = set; w < ways; w++, s += sets) if (tag[s]! < 0) return w;
     if (this.#plru) {
       const bits = this.#plruBits[set]!;
-      const levels = Math.log2(this.ways);
       let node = 1;
       let way = 0;
-      for (let l = 0; l < levels; l++) {
+      for (let l = 0; l < this.#plruLevels; l++) {
         const dir = (bits >>> node) & 1;
         way = way * 2 + dir;
         node = node * 2 + dir;
       }
       return way;
     }
+    const stamp = this.#stamp;
     let best = 0;
-    let bestStamp = this.#stamp[base]!;
-    for (let w = 1; w < this.ways; w++) {
-      const st = this.#stamp[base + w]!;
+    let bestStamp = stamp[set]!;
+    for (let w = 1, s = set + sets; w < ways; w++, s += sets) {
+      const st = stamp[s]!;
       if (st < bestStamp) {
         bestStamp = st;
         best = w;
@@ -545,10 +818,10 @@ export class CpuCache {
 
   #allocate(li: number): number {
     const set = li % this.sets;
-    const s = set * this.ways + this.#victimWay(set);
+    const s = this.#victimWay(set) * this.sets + set;
     if (this.#tag[s]! >= 0) {
       this.counters.evictions++;
-      if (this.#dirty[s] === 1) this.#writeback(s);
+      if (this.#dirty[s] === 1) this.#writebackNoting(s);
       this.#drop(s);
     }
     this.#tag[s] = li;
@@ -566,60 +839,75 @@ export class CpuCache {
     if (lv.innerOf[outerSlot]! >= 0) return;
     const set = li % lv.sets;
     const base = set * lv.ways;
+    const slotOf = lv.slotOf;
+    const stamp = lv.stamp;
     let way = -1;
     let bestStamp = Number.POSITIVE_INFINITY;
     for (let w = 0; w < lv.ways; w++) {
       const k = base + w;
-      if (lv.slotOf[k]! < 0) {
+      if (slotOf[k]! < 0) {
         way = w;
         break;
       }
-      if (lv.stamp[k]! < bestStamp) {
-        bestStamp = lv.stamp[k]!;
+      if (stamp[k]! < bestStamp) {
+        bestStamp = stamp[k]!;
         way = w;
       }
     }
     const k = base + way;
-    const old = lv.slotOf[k]!;
+    const old = slotOf[k]!;
     if (old >= 0) lv.innerOf[old] = INVALID;
-    lv.slotOf[k] = outerSlot;
+    slotOf[k] = outerSlot;
     lv.innerOf[outerSlot] = k;
-    lv.stamp[k] = ++this.#tick;
+    stamp[k] = ++this.#tick;
   }
 
   #fillFromMemory(li: number, s: number): void {
     const W = this.#lineWords;
     const off = li * this.line;
-    const ci = Math.floor(off / (1 << MEMORY_CHUNK_SHIFT));
+    const ci = Math.floor(off / MEM_CHUNK);
     const words = this.memory.peekChunkWords(ci);
     const d = s * W;
+    const data = this.#data;
     if (words === undefined) {
-      this.#data.fill(0, d, d + W);
+      data.fill(0, d, d + W);
       return;
     }
-    const w0 = (off - ci * (1 << MEMORY_CHUNK_SHIFT)) >>> 2;
-    for (let i = 0; i < W; i++) this.#data[d + i] = words[w0 + i]!;
+    const w0 = (off - ci * MEM_CHUNK) / 4;
+    for (let i = 0; i < W; i++) data[d + i] = words[w0 + i]!;
   }
 
-  /** Writes a dirty slot back to memory, checking whether it destroys newer data. */
-  #writeback(s: number): void {
+  /** #writeback, noting a destroyed device write in the findings. */
+  #writebackNoting(s: number): void {
+    const lost = this.#writeback(s);
+    if (lost !== 0) this.#note("lostWrite", this.memory.base + this.#tag[s]! * this.line, lost);
+  }
+
+  /**
+   * Writes a dirty slot back to memory. Returns the epoch of newer memory contents it
+   * overwrote (a destroyed device write), or 0; the caller notes it.
+   */
+  #writeback(s: number): number {
     const li = this.#tag[s]!;
     const W = this.#lineWords;
     const off = li * this.line;
-    const ci = Math.floor(off / (1 << MEMORY_CHUNK_SHIFT));
+    const ci = Math.floor(off / MEM_CHUNK);
     const words = this.memory.chunkWords(ci);
-    const w0 = (off - ci * (1 << MEMORY_CHUNK_SHIFT)) >>> 2;
+    const w0 = (off - ci * MEM_CHUNK) / 4;
     const d = s * W;
-    for (let i = 0; i < W; i++) words[w0 + i] = this.#data[d + i]!;
+    const data = this.#data;
+    for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
+    let lost = 0;
     if (this.shadow.enabled) {
       const me = this.shadow.memEpoch.get(li);
-      if (me > this.#fillEpoch[s]!) this.#note("lostWrite", this.memory.base + off, me);
+      if (me > this.#fillEpoch[s]!) lost = me;
     }
     // Line and memory agree from now on.
     this.#fillEpoch[s] = this.shadow.epoch;
     this.#dirty[s] = 0;
     this.#dirtyCount--;
     this.counters.writebacks++;
+    return lost;
   }
 
   /** Invalidates a slot in every level (without writing it back). */
@@ -630,11 +918,12 @@ export class CpuCache {
       this.#dirty[s] = 0;
       this.#dirtyCount--;
     }
-    for (const lv of this.#inner) {
-      const k = lv.innerOf[s]!;
+    for (let i = 0; i < this.#innerOf.length; i++) {
+      const io = this.#innerOf[i]!;
+      const k = io[s]!;
       if (k >= 0) {
-        lv.slotOf[k] = INVALID;
-        lv.innerOf[s] = INVALID;
+        this.#innerSlotOf[i]![k] = INVALID;
+        io[s] = INVALID;
       }
     }
     this.#tag[s] = INVALID;

@@ -76,6 +76,11 @@ export interface Region {
   readonly ranges: readonly PhysRange[];
   /** Hints that replace the checker's generic advice for this region, by kind. */
   readonly hints: Partial<Record<ViolationKind, string>>;
+  /**
+   * Advice appended to whatever hint wins, by kind: what an outer layer adds (a dma-buf
+   * mmap says which DMA_BUF_IOCTL_SYNC does the sync the DMA API layer names).
+   */
+  readonly notes: Partial<Record<ViolationKind, string>>;
 }
 
 export type ViolationInput = Omit<Violation, "seq" | "region" | "offset" | "hint"> & {
@@ -104,14 +109,23 @@ export class ViolationLog {
   }
 
   /** Registers a labelled region; returns its id for {@link unregister}. */
-  register(label: string, ranges: readonly PhysRange[], hints: Region["hints"] = {}): number {
+  register(
+    label: string,
+    ranges: readonly PhysRange[],
+    hints: Region["hints"] = {},
+    notes: Region["notes"] = {},
+  ): number {
     const id = this.#nextRegion++;
-    this.#regions.set(id, { id, label, ranges, hints });
+    this.#regions.set(id, { id, label, ranges, hints, notes });
     return id;
   }
 
   unregister(id: number): void {
     this.#regions.delete(id);
+  }
+
+  #covers(r: Region, phys: number): boolean {
+    return r.ranges.some((x) => phys >= x.phys && phys < x.phys + x.len);
   }
 
   /** The most recently registered region covering `phys`, with the offset of `phys` in it. */
@@ -133,7 +147,15 @@ export class ViolationLog {
   /** Records a violation, filling in the region, offset and the best hint available. */
   report(v: ViolationInput, defaultHint = ""): Violation {
     const where = v.phys >= 0 ? this.describe(v.phys) : undefined;
-    const hint = where?.region.hints[v.kind] ?? v.hint ?? defaultHint;
+    let hint = where?.region.hints[v.kind] ?? v.hint ?? defaultHint;
+    if (v.phys >= 0) {
+      for (const r of this.#regions.values()) {
+        const note = r.notes[v.kind];
+        if (note !== undefined && !hint.includes(note) && this.#covers(r, v.phys)) {
+          hint = hint ? `${hint}; ${note}` : note;
+        }
+      }
+    }
     const full: Violation = {
       ...v,
       seq: this.#list.length,

@@ -1,0 +1,368 @@
+/**
+ * A userspace process as the kernel sees it (struct task_struct with its files_struct
+ * and mm): an fd table, ordinary memory for ioctl arguments, and the mmaps of device
+ * buffers. The methods are the system calls; errors are KernelError with Linux's errno.
+ */
+
+import { ensure, KernelError } from "../errno.js";
+import {
+  F_ADD_SEALS,
+  F_GET_SEALS,
+  F_GETFD,
+  F_SETFD,
+  FD_CLOEXEC,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  MFD_CLOEXEC,
+  O_ACCMODE,
+  O_CLOEXEC,
+  O_RDONLY,
+  O_WRONLY,
+  POLLNVAL,
+  PROT_READ,
+  PROT_WRITE,
+} from "../include/uapi/fcntl.js";
+import type { CpuMapping } from "../machine/cpu.js";
+import type { Machine } from "../machine/machine.js";
+import { PAGE_SIZE } from "../machine/memory.js";
+import { FdTable } from "../vfs/fdtable.js";
+import type { Current, File, Vma } from "../vfs/file.js";
+import { memfdCreate, memfdFcntl, shmemTruncate, shmemWrite } from "../vfs/memfd.js";
+import { UserMemory } from "./user-memory.js";
+
+/** What a process needs from its kernel. */
+export interface ProcessHost {
+  readonly machine: Machine;
+  /** Opens a device node; ENOENT if there is none at `path`. */
+  openPath(path: string, flags: number): File;
+  /** Called when the process exits. */
+  reap(p: Process): void;
+}
+
+/** A live mmap of a file. */
+export interface UserMapping {
+  readonly addr: number;
+  readonly length: number;
+  readonly prot: number;
+  /** Loads `len` bytes at `offset` through the mapping (with its cache attribute). */
+  read(offset: number, len: number): Uint8Array;
+  /** Stores `data` at `offset`. SIGSEGV without PROT_WRITE. */
+  write(offset: number, data: Uint8Array): void;
+  /** memset. */
+  fill(offset: number, len: number, value: number): void;
+}
+
+interface Mmap extends UserMapping {
+  readonly vma: Vma;
+  readonly cpu: CpuMapping;
+  readonly region: number;
+}
+
+/** What userspace should do, appended to the kernel-level hint, for CPU access through a dma-buf mmap. */
+const DMA_BUF_MMAP_NOTES = {
+  "stale-cpu-read":
+    "from userspace: DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_START|DMA_BUF_SYNC_READ) before reading the mmap makes the exporter do it",
+  "stale-device-read":
+    "from userspace: DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_END|DMA_BUF_SYNC_WRITE) after writing the mmap makes the exporter do it",
+  "cpu-access-device-owned":
+    "from userspace: bracket mmap access with DMA_BUF_IOCTL_SYNC START … END",
+  "lost-device-write":
+    "from userspace: bracket CPU writes with DMA_BUF_IOCTL_SYNC START … END so they reach memory before the device writes",
+} as const;
+
+export interface PollFd {
+  readonly fd: number;
+  readonly events: number;
+}
+
+/** The userspace signal a bad access gets (SIGSEGV / SIGBUS): not an errno. */
+export class UserFault extends Error {
+  constructor(
+    readonly signal: "SIGSEGV" | "SIGBUS",
+    why: string,
+  ) {
+    super(`${signal}: ${why}`);
+  }
+}
+
+export class Process implements Current {
+  readonly files = new FdTable();
+  readonly memory = new UserMemory();
+  readonly #maps = new Map<number, Mmap>();
+  #nextMap = 0x7f00_0000_0000;
+  #alive = true;
+
+  constructor(
+    readonly host: ProcessHost,
+    readonly pid: number,
+    readonly comm: string,
+  ) {}
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  // Current: user memory access for ioctl arguments.
+  copyFromUser(addr: number, len: number): Uint8Array {
+    return this.memory.copyFromUser(addr, len);
+  }
+  copyToUser(addr: number, bytes: Uint8Array): void {
+    this.memory.copyToUser(addr, bytes);
+  }
+  strndupUser(addr: number, max: number): string {
+    return this.memory.strndupUser(addr, max);
+  }
+
+  #checkAlive(): void {
+    if (!this.#alive) throw new Error(`process ${this.pid} (${this.comm}) has exited`);
+  }
+
+  /** open(2) of a device node. */
+  open(path: string, flags: number): number {
+    this.#checkAlive();
+    const file = this.host.openPath(path, flags);
+    try {
+      return this.files.install(file, (flags & O_CLOEXEC) !== 0);
+    } catch (e) {
+      file.put();
+      throw e;
+    }
+  }
+
+  /** close(2). */
+  close(fd: number): void {
+    this.#checkAlive();
+    this.files.close(fd);
+  }
+
+  /** dup(2). */
+  dup(fd: number): number {
+    this.#checkAlive();
+    return this.files.dup(fd);
+  }
+
+  /** ioctl(2): ENOTTY when the file has no ioctl. */
+  ioctl(fd: number, cmd: number, arg: number): number {
+    this.#checkAlive();
+    const file = this.files.fget(fd);
+    try {
+      if (file.ops.unlockedIoctl === undefined) {
+        throw new KernelError("ENOTTY", `${file.path} has no ioctls`);
+      }
+      return file.ops.unlockedIoctl(file, cmd >>> 0, arg, this);
+    } finally {
+      file.put();
+    }
+  }
+
+  /** lseek(2): ESPIPE for files that cannot seek. */
+  lseek(fd: number, offset: number, whence: number): number {
+    this.#checkAlive();
+    const file = this.files.lookup(fd);
+    if (file.ops.llseek === undefined)
+      throw new KernelError("ESPIPE", `${file.path} is not seekable`);
+    return file.ops.llseek(file, offset, whence);
+  }
+
+  /**
+   * mmap(2) of a file: the usual checks of do_mmap (length, alignment, MAP_SHARED or
+   * MAP_PRIVATE, access mode), then the driver's mmap decides the pages and their
+   * cache attribute.
+   */
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number): UserMapping {
+    this.#checkAlive();
+    ensure(Number.isInteger(length) && length > 0, "EINVAL", `mmap: length ${length}`);
+    ensure(
+      offset % PAGE_SIZE === 0 && offset >= 0,
+      "EINVAL",
+      `mmap: offset ${offset} is not page aligned`,
+    );
+    const type = flags & (MAP_SHARED | MAP_PRIVATE);
+    ensure(
+      type === MAP_SHARED || type === MAP_PRIVATE,
+      "EINVAL",
+      "mmap: need exactly one of MAP_SHARED, MAP_PRIVATE",
+    );
+    const file = this.files.lookup(fd);
+    if (file.ops.mmap === undefined)
+      throw new KernelError("ENODEV", `mmap: ${file.path} cannot be mapped`);
+    const acc = file.flags & O_ACCMODE;
+    if (acc === O_WRONLY) throw new KernelError("EACCES", "mmap: file opened write-only");
+    if (type === MAP_SHARED && prot & PROT_WRITE && acc === O_RDONLY) {
+      throw new KernelError(
+        "EACCES",
+        "mmap: MAP_SHARED with PROT_WRITE on a file opened read-only",
+      );
+    }
+    const vma: Vma = {
+      length,
+      pgoff: offset / PAGE_SIZE,
+      prot,
+      shared: type === MAP_SHARED,
+      ranges: [],
+      attr: "cached",
+      file: file.get(),
+    };
+    try {
+      file.ops.mmap(file, vma);
+    } catch (e) {
+      vma.file.put();
+      throw e;
+    }
+    const m = this.host.machine;
+    const addr = this.#nextMap;
+    this.#nextMap += Math.ceil(length / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
+    const label = `${this.comm}[${this.pid}] mmap of ${vma.file.path} fd ${fd}`;
+    const mapped = vma.ranges.reduce((n, r) => n + r.len, 0);
+    const cpu = m.cpu.map(vma.ranges, vma.attr, label);
+    const region = m.violations.register(
+      label,
+      vma.ranges,
+      {},
+      vma.file.ops.name === "dmabuf" ? DMA_BUF_MMAP_NOTES : {},
+    );
+    const bounds = (offset2: number, len: number): void => {
+      if (offset2 < 0 || offset2 + len > length) {
+        throw new UserFault("SIGSEGV", `access ${offset2}+${len} outside a ${length}-byte mapping`);
+      }
+      if (offset2 + len > mapped)
+        throw new UserFault("SIGBUS", `access ${offset2}+${len} beyond the backing pages`);
+    };
+    const map: Mmap = {
+      addr,
+      length,
+      prot,
+      vma,
+      cpu,
+      region,
+      read: (o, len) => {
+        bounds(o, len);
+        if ((prot & PROT_READ) === 0)
+          throw new UserFault("SIGSEGV", "read from a mapping without PROT_READ");
+        return m.cpu.read(cpu, o, len);
+      },
+      write: (o, data) => {
+        bounds(o, data.length);
+        if ((prot & PROT_WRITE) === 0)
+          throw new UserFault("SIGSEGV", "write to a mapping without PROT_WRITE");
+        m.cpu.write(cpu, o, data);
+      },
+      fill: (o, len, value) => {
+        bounds(o, len);
+        if ((prot & PROT_WRITE) === 0)
+          throw new UserFault("SIGSEGV", "write to a mapping without PROT_WRITE");
+        m.cpu.fill(cpu, o, len, value);
+      },
+    };
+    this.#maps.set(addr, map);
+    return map;
+  }
+
+  /** munmap(2) of a whole mapping; the mapping's file reference goes with it. */
+  munmap(map: UserMapping): void {
+    const mm = this.#maps.get(map.addr);
+    ensure(mm !== undefined, "EINVAL", `munmap: nothing mapped at 0x${map.addr.toString(16)}`);
+    this.#maps.delete(map.addr);
+    this.host.machine.cpu.unmap(mm.cpu);
+    this.host.machine.violations.unregister(mm.region);
+    mm.vma.close?.();
+    mm.vma.file.put();
+  }
+
+  get mappings(): readonly UserMapping[] {
+    return [...this.#maps.values()];
+  }
+
+  /**
+   * poll(2): readiness of each fd; waits on the virtual clock up to `timeoutMs`
+   * (negative: forever) when nothing is ready. POLLNVAL for fds that are not open.
+   */
+  poll(fds: readonly PollFd[], timeoutMs: number): number[] {
+    this.#checkAlive();
+    const check = (): number[] =>
+      fds.map(({ fd, events }) => {
+        if (!this.files.has(fd)) return POLLNVAL;
+        const file = this.files.lookup(fd);
+        return file.ops.poll ? file.ops.poll(file, events) & (events | 0x38) : events & 0x5;
+      });
+    let r = check();
+    if (r.some((x) => x !== 0) || timeoutMs === 0) return r;
+    const clock = this.host.machine.clock;
+    const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : clock.now + timeoutMs * 1e6;
+    const ok = clock.runUntilCondition(() => check().some((x) => x !== 0), deadline);
+    if (!ok && timeoutMs < 0) {
+      throw new Error(
+        `poll by ${this.comm}[${this.pid}] would block forever: nothing left to run on the virtual clock`,
+      );
+    }
+    if (!ok && clock.now < deadline) clock.runUntil(deadline);
+    r = check();
+    return r;
+  }
+
+  /** memfd_create(2). */
+  memfdCreate(name: string, flags: number): number {
+    this.#checkAlive();
+    const file = memfdCreate(this.host.machine, name, flags);
+    return this.files.install(file, (flags & MFD_CLOEXEC) !== 0);
+  }
+
+  /** ftruncate(2) (memfds only). */
+  ftruncate(fd: number, length: number): void {
+    const file = this.files.lookup(fd);
+    if (file.ops.name !== "memfd")
+      throw new KernelError("EINVAL", `ftruncate: ${file.path} is not a regular file`);
+    shmemTruncate(file, length);
+  }
+
+  /** pwrite(2) (memfds only). */
+  pwrite(fd: number, data: Uint8Array, offset: number): number {
+    const file = this.files.lookup(fd);
+    if (file.ops.name !== "memfd")
+      throw new KernelError("EINVAL", `pwrite: ${file.path} is not a regular file`);
+    return shmemWrite(file, data, offset);
+  }
+
+  /** fcntl(2): F_GETFD/F_SETFD and the memfd seal commands. */
+  fcntl(fd: number, cmd: number, arg = 0): number {
+    const file = this.files.lookup(fd);
+    if (cmd === F_GETFD) return this.files.cloexec(fd) ? FD_CLOEXEC : 0;
+    if (cmd === F_SETFD) {
+      this.files.setCloexec(fd, (arg & FD_CLOEXEC) !== 0);
+      return 0;
+    }
+    if (cmd === F_ADD_SEALS || cmd === F_GET_SEALS) return memfdFcntl(file, cmd, arg);
+    throw new KernelError("EINVAL", `fcntl: command ${cmd} is not modelled`);
+  }
+
+  /**
+   * Passes `fd` to `to` as SCM_RIGHTS over a Unix socket does: the receiver gets a new
+   * fd for the same open file.
+   */
+  sendFd(fd: number, to: Process): number {
+    this.#checkAlive();
+    const file = this.files.fget(fd);
+    try {
+      return to.files.install(file, false);
+    } catch (e) {
+      file.put();
+      throw e;
+    }
+  }
+
+  /** /proc/<pid>/fdinfo/<fd>. */
+  fdinfo(fd: number): string {
+    const file = this.files.lookup(fd);
+    const head = `pos:\t0\nflags:\t0${(file.flags | (this.files.cloexec(fd) ? O_CLOEXEC : 0)).toString(8)}\n`;
+    return head + (file.ops.showFdinfo?.(file) ?? "");
+  }
+
+  /** exit(2): unmaps everything and closes every fd. */
+  exit(): void {
+    if (!this.#alive) return;
+    for (const m of [...this.#maps.values()]) this.munmap(m);
+    this.files.closeAll();
+    this.#alive = false;
+    this.host.reap(this);
+  }
+}

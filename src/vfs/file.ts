@@ -1,0 +1,113 @@
+/**
+ * Open files and their operations (include/linux/fs.h: struct file, struct
+ * file_operations; fs/file_table.c: fget/fput).
+ *
+ * Every dma-buf, sync_file, heap device and memfd is a file. A file lives as long as
+ * something holds a reference: an fd in some process, an mmap, a driver that called
+ * dma_buf_get(). When the last reference goes, `release` runs exactly once.
+ */
+
+import { KernelError } from "../errno.js";
+import type { MemAttr } from "../machine/cpu.js";
+import type { PhysRange } from "../machine/violations.js";
+import type { FdTable } from "./fdtable.js";
+
+/** copy_from_user / copy_to_user against the calling process's memory. */
+export interface UserAccess {
+  /** copy_from_user(): `len` bytes at user address `addr`; EFAULT if not mapped. */
+  copyFromUser(addr: number, len: number): Uint8Array;
+  /** copy_to_user(): EFAULT if not mapped. */
+  copyToUser(addr: number, bytes: Uint8Array): void;
+  /** strndup_user(): a NUL-terminated string of at most `max` bytes with its NUL (EINVAL if longer). */
+  strndupUser(addr: number, max: number): string;
+}
+
+/**
+ * The calling task (`current`): its fd table, for drivers that create fds
+ * (dma_buf_fd, sync_file_install), and its memory, for ioctl arguments.
+ */
+export interface Current extends UserAccess {
+  readonly pid: number;
+  readonly comm: string;
+  readonly files: FdTable;
+}
+
+/**
+ * A user mapping being set up by a driver's mmap (struct vm_area_struct). The driver
+ * fills `ranges` with the physical pages backing [pgoff, pgoff + length) and sets the
+ * cache attribute (vm_page_prot).
+ */
+export interface Vma {
+  readonly length: number;
+  /** Offset into the file, in pages (vm_pgoff). */
+  pgoff: number;
+  readonly prot: number;
+  /** VM_SHARED: the mapping was made with MAP_SHARED. */
+  readonly shared: boolean;
+  /** Set by the driver: what the pages are. */
+  ranges: PhysRange[];
+  /** Set by the driver: pgprot_writecombine / pgprot_noncached, or cached by default. */
+  attr: MemAttr;
+  /** The file the mapping holds a reference on (vma_set_file may replace it). */
+  file: File;
+  /** Called at munmap (vm_ops->close). */
+  close?: () => void;
+}
+
+/** What a driver implements for its files (struct file_operations). */
+export interface FileOperations {
+  /** The driver's name for introspection: "dmabuf", "sync_file", "dma_heap", ... */
+  readonly name: string;
+  /** Runs once when the last reference is dropped. */
+  release?(file: File): void;
+  /** unlocked_ioctl: `arg` is a user address (or a value, for commands that take one). */
+  unlockedIoctl?(file: File, cmd: number, arg: number, current: Current): number;
+  /** Fills in `vma`; throws KernelError on refusal. */
+  mmap?(file: File, vma: Vma): void;
+  llseek?(file: File, offset: number, whence: number): number;
+  /** Readiness for the requested POLL* events, without blocking. */
+  poll?(file: File, events: number): number;
+  /** Lines for /proc/<pid>/fdinfo/<fd> after pos and flags. */
+  showFdinfo?(file: File): string;
+}
+
+/** struct file. */
+export class File<P = unknown> {
+  #refs = 1;
+  #released = false;
+  constructor(
+    readonly ops: FileOperations,
+    /** file->private_data. */
+    readonly privateData: P,
+    /** f_flags (O_ACCMODE | O_NONBLOCK ... as the opener gave them). */
+    public flags: number,
+    /** d_name, for /proc/<pid>/fd links: "dmabuf", "sync_file", "/dev/udmabuf", ... */
+    readonly path: string,
+  ) {}
+
+  /** file_count(). */
+  get count(): number {
+    return this.#refs;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** get_file(). */
+  get(): this {
+    if (this.#released) throw new KernelError("EBADF", `get_file on released ${this.path}`);
+    this.#refs++;
+    return this;
+  }
+
+  /** fput(): drops one reference; the last one runs release. */
+  put(): void {
+    if (this.#released)
+      throw new Error(`fput: ${this.path} already released (reference imbalance)`);
+    if (--this.#refs === 0) {
+      this.#released = true;
+      this.ops.release?.(this);
+    }
+  }
+}

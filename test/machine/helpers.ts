@@ -1,0 +1,66 @@
+/** Shared builders for the machine-layer tests. */
+
+import { type CacheGeometry, CpuCache } from "../../src/machine/cache.js";
+import { CoherencyShadow } from "../../src/machine/coherency.js";
+import { Machine } from "../../src/machine/machine.js";
+import { PhysicalMemory } from "../../src/machine/memory.js";
+import type { ProfileOverrides } from "../../src/machine/profiles.js";
+
+export const KiB = 1024;
+export const MiB = 1024 * KiB;
+export const GiB = 1024 * MiB;
+
+export interface CacheRig {
+  readonly mem: PhysicalMemory;
+  readonly shadow: CoherencyShadow;
+  readonly cache: CpuCache;
+}
+
+/** A bare cache over a small RAM at a non-zero base (so base-relative bugs show). */
+export function cacheRig(geometry: CacheGeometry, base = 0x1000_0000, size = 2 * MiB): CacheRig {
+  const mem = new PhysicalMemory(base, size);
+  const shadow = new CoherencyShadow();
+  const cache = new CpuCache(geometry, mem, shadow);
+  return { mem, shadow, cache };
+}
+
+/** One-level cache: `sets` x `ways` lines of `line` bytes. */
+export function oneLevel(
+  sets: number,
+  ways: number,
+  line = 64,
+  replacement: CacheGeometry["replacement"] = "lru",
+): CacheGeometry {
+  return {
+    lineSize: line,
+    levels: [{ name: "L1", sizeBytes: sets * ways * line, ways }],
+    replacement,
+  };
+}
+
+/** A small arm64 machine: 64 MiB RAM, a tiny swiotlb and CMA, optional cache override. */
+export function smallMachine(overrides: ProfileOverrides = {}, profile = "arm64"): Machine {
+  return new Machine({
+    profile,
+    overrides: {
+      ram: { base: 0x4000_0000, size: 64 * MiB },
+      swiotlbBytes: 1 * MiB,
+      cmaBytes: 4 * MiB,
+      ...overrides,
+    },
+  });
+}
+
+/** Bytes 0..n-1 of a recognisable pattern starting at `seed`. */
+export function pattern(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (seed + i * 7) & 0xff;
+  return out;
+}
+
+/** Equality of virtual times up to floating-point rounding. */
+export function near(actual: number, expected: number, what = ""): void {
+  if (Math.abs(actual - expected) > 1e-9 * Math.max(1, Math.abs(expected))) {
+    throw new Error(`${what} expected ${expected}, got ${actual}`);
+  }
+}
