@@ -4,7 +4,11 @@
  * Layers, each depending only on those above it in this list:
  * - machine: memory, CPU caches, devices, IOMMU, clock, checker shadow state
  * - dma: the kernel's DMA mapping API on that machine
- * - scenarios: runnable demonstrations built on both
+ * - vfs: files, fd tables, memfd
+ * - dma-buf: the framework, fences, reservations, sync_file, heaps, udmabuf
+ * - kernel: one simulated kernel with processes
+ * - uapi: the userspace interface (one contract, a simulated backend, typed ioctls)
+ * - scenarios: runnable demonstrations built on all of it
  */
 
 export {
@@ -20,7 +24,48 @@ export {
 } from "./dma/direction.js";
 export { type CoherentAllocation, DmaMappingApi } from "./dma/mapping.js";
 export { type Scatterlist, SgTable, sgAllocTableFromPages } from "./dma/scatterlist.js";
+export { bufinfo, type DmaBufStatus, dmaBufStatus } from "./dma-buf/debugfs.js";
+export {
+  DmaBuf,
+  DmaBufAttachment,
+  type DmaBufAttachOps,
+  type DmaBufConfig,
+  DmaBufCore,
+  type DmaBufExportInfo,
+  type DmaBufOps,
+  dmaBufExport,
+  dmaBufFd,
+  dmaBufGet,
+} from "./dma-buf/dma-buf.js";
+export {
+  DmaFence,
+  DmaFenceCb,
+  type DmaFenceOps,
+  dmaFenceGetStub,
+  FenceContextAllocator,
+  type FenceEnv,
+} from "./dma-buf/dma-fence.js";
+export { DmaFenceArray } from "./dma-buf/dma-fence-array.js";
+export { DmaFenceChain } from "./dma-buf/dma-fence-chain.js";
+export { DmaHeap, type DmaHeapOps } from "./dma-buf/dma-heap.js";
+export {
+  DMA_RESV_USAGE_BOOKKEEP,
+  DMA_RESV_USAGE_KERNEL,
+  DMA_RESV_USAGE_READ,
+  DMA_RESV_USAGE_WRITE,
+  DmaResv,
+  type DmaResvUsage,
+} from "./dma-buf/dma-resv.js";
+export { SwSyncTimeline } from "./dma-buf/sw-sync.js";
+export { SyncFile } from "./dma-buf/sync-file.js";
 export { ERRNO, type ErrnoName, errnoName, KernelError } from "./errno.js";
+export * from "./include/uapi/dma-buf.js";
+export * from "./include/uapi/dma-heap.js";
+export * from "./include/uapi/fcntl.js";
+export * from "./include/uapi/sync-file.js";
+export * from "./include/uapi/udmabuf.js";
+export { Kernel, type KernelOptions, SW_SYNC_PATH } from "./kernel/kernel.js";
+export { Process, UserFault, type UserMapping } from "./kernel/process.js";
 export { type CacheCounters, type CacheGeometry, CpuCache } from "./machine/cache.js";
 export { type Ns, VirtualClock } from "./machine/clock.js";
 export { type CostCategory, CostLedger, type CostModel } from "./machine/cost.js";
@@ -42,3 +87,6 @@ export {
   ViolationLog,
 } from "./machine/violations.js";
 export { runStaleDataCase, runStaleDataDemo, type StaleDataCase } from "./scenarios/stale-data.js";
+export * as uapi from "./uapi/lib.js";
+export { SimUapi } from "./uapi/sim.js";
+export type { Mapping, PollRequest, Uapi, UserBuffer } from "./uapi/uapi.js";

@@ -79,3 +79,25 @@ test("swiotlb: without the sync the CPU misses the data even on a coherent devic
     ),
   );
 });
+
+test("dma-buf example: shared across processes, poll waits for the camera's fence, brackets give the frame", async () => {
+  const { shareBuffer } = await import("../examples/share-buffer.js");
+  const ok = shareBuffer(true);
+  assert.deepEqual(ok.firstBytes, [0, 1, 2, 3]);
+  assert.deepEqual(ok.violations, []);
+  assert.equal(ok.readyAt, ok.dmaDoneAt);
+  assert.ok(ok.readyAt > 0);
+  assert.match(ok.bufinfo, /frame0/);
+  assert.match(ok.bufinfo, /camera/);
+  assert.equal(ok.liveAfterExit, 0);
+});
+
+test("dma-buf example: without the brackets the compositor reads stale zeros, and the checker says which ioctl", async () => {
+  const { shareBuffer } = await import("../examples/share-buffer.js");
+  const bad = shareBuffer(false);
+  assert.notDeepEqual(bad.firstBytes, [0, 1, 2, 3]);
+  assert.ok(
+    bad.violations.some((v) => v.includes("DMA_BUF_IOCTL_SYNC")),
+    bad.violations.join("\n"),
+  );
+});

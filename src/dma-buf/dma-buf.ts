@@ -55,6 +55,7 @@ import {
   type FenceEnv,
   MAX_SCHEDULE_TIMEOUT,
 } from "./dma-fence.js";
+import { dmaFenceUnwrap } from "./dma-fence-unwrap.js";
 import {
   DMA_RESV_USAGE_KERNEL,
   DMA_RESV_USAGE_READ,
@@ -687,12 +688,22 @@ function ioctlImportSyncFile(buf: DmaBuf, arg: number, current: Current): number
     );
   }
   const usage = flags & DMA_BUF_SYNC_WRITE ? DMA_RESV_USAGE_WRITE : DMA_RESV_USAGE_READ;
-  buf.resv.lock();
+  // A merged sync_file holds an array: the reservation object takes its leaves.
+  const leaves = [...dmaFenceUnwrap(fence)];
   try {
-    buf.resv.reserveFences(1);
-    buf.resv.addFence(fence, usage);
+    if (leaves.length > 0) {
+      buf.resv.lock();
+      try {
+        const r = buf.resv.reserveFences(leaves.length);
+        if (r < 0)
+          throw new KernelError("ENOMEM", "DMA_BUF_IOCTL_IMPORT_SYNC_FILE: no room for the fences");
+        for (const f of leaves) buf.resv.addFence(f, usage);
+      } finally {
+        buf.resv.unlock();
+      }
+    }
   } finally {
-    buf.resv.unlock();
+    fence.put();
   }
   return 0;
 }

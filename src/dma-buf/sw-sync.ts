@@ -179,7 +179,7 @@ export class SwSyncTimeline {
   /**
    * sw_sync_ioctl_get_deadline() (SW_SYNC_GET_DEADLINE) on the fence of a sync_file:
    * the earliest deadline set. EINVAL if `fence` is not a sync_pt, ENOENT if no deadline
-   * was set. (Linux also checks the fence is a sync_pt of any timeline, not this one.)
+   * was set. As in Linux, the point may belong to any sw_sync timeline, not only this one.
    */
   getDeadline(fence: DmaFence): Ns {
     const pt = dmaFenceToSyncPt(fence);
