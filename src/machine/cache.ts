@@ -395,7 +395,7 @@ export class CpuCache {
 
   /** Whether a slot is dirty. */
   isDirty(slot: number): boolean {
-    if (!(slot >= 0 && slot < this.slots)) return this.#dirty[slot] === 1;
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.slots) return false;
     const set = Math.floor(slot / this.ways);
     return this.#dirty[(slot - set * this.ways) * this.sets + set] === 1;
   }
