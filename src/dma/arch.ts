@@ -92,5 +92,7 @@ function reportDiscardedCpuWrites(
  */
 export function archDmaPrepCoherent(m: Machine, ranges: readonly PhysRange[]): void {
   if (m.profile.arch === "x86_64") return;
-  m.maintain("flush", ranges, "prep_coherent");
+  // arm64 only cleans to the point of coherency (dcache_clean_poc in
+  // arch/arm64/mm/dma-mapping.c); 32-bit ARM and RISC-V clean and invalidate.
+  m.maintain(m.profile.arch === "arm64" ? "clean" : "flush", ranges, "prep_coherent");
 }
