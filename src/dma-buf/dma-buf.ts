@@ -639,10 +639,12 @@ function syncDirection(flags: number): DmaDirection {
 
 function ioctlSync(buf: DmaBuf, arg: number, current: Current): number {
   const s = new CStruct(current.copyFromUser(arg, SIZEOF_DMA_BUF_SYNC));
-  const flags = s.u64(0);
-  if (!Number.isFinite(flags) || (flags & ~DMA_BUF_SYNC_VALID_FLAGS_MASK) !== 0) {
-    throw new KernelError("EINVAL", `DMA_BUF_IOCTL_SYNC: unknown flags 0x${flags.toString(16)}`);
+  // sync.flags is a __u64: test every bit (JS bitwise operators would see only the low 32).
+  const raw = s.view.getBigUint64(0, true);
+  if ((raw & ~BigInt(DMA_BUF_SYNC_VALID_FLAGS_MASK)) !== 0n) {
+    throw new KernelError("EINVAL", `DMA_BUF_IOCTL_SYNC: unknown flags 0x${raw.toString(16)}`);
   }
+  const flags = Number(raw);
   const dir = syncDirection(flags);
   if (flags & DMA_BUF_SYNC_END) buf.endCpuAccess(dir);
   else buf.beginCpuAccess(dir);

@@ -62,6 +62,8 @@ export function syncFileGetFence(files: FdTable, fd: number): DmaFence | undefin
 
 function ioctlMerge({ sf, env }: SyncFileHandle, arg: number, current: Current): number {
   const data = new CStruct(current.copyFromUser(arg, SIZEOF_SYNC_MERGE_DATA));
+  if (data.u32(40) !== 0 || data.u32(44) !== 0)
+    throw new KernelError("EINVAL", "SYNC_IOC_MERGE: flags and pad must be zero");
   const other = syncFileFdget(current.files, data.s32(32));
   if (other === undefined)
     throw new KernelError("ENOENT", `SYNC_IOC_MERGE: fd2 ${data.s32(32)} is not a sync_file`);

@@ -137,10 +137,18 @@ export class CpuCache {
   // Reverse maps: RAM line index -> slot, RAM page index -> lines cached in that page.
   readonly #rmap = new ChunkedI32(INVALID);
   readonly #pageCount = new ChunkedU16(0);
+  /** RAM page index -> dirty lines cached in that page (lets clean and dirtyIn skip pages). */
+  readonly #pageDirty = new ChunkedU16(0);
   readonly #inner: InnerLevel[] = [];
   /** `#inner[i].innerOf` and `.slotOf`, hoisted for the drop loops. */
   readonly #innerOf: Int32Array[] = [];
   readonly #innerSlotOf: Int32Array[] = [];
+  /**
+   * Per outer slot, how many inner levels hold the line. Why: dropping a line must
+   * remove it from every inner level, but inner levels are small and almost every line
+   * a range operation drops is in none; one byte read tells, instead of one read per level.
+   */
+  readonly #inInner: Uint8Array;
 
   readonly counters: CacheCounters;
   readonly findings: CacheFindings = { staleRead: undefined, lostWrite: undefined };
@@ -189,6 +197,7 @@ export class CpuCache {
     this.#data = new Int32Array(this.slots * this.#lineWords);
     this.#bytes = new Uint8Array(this.#data.buffer);
     this.#fillEpoch = new Uint32Array(this.slots);
+    this.#inInner = new Uint8Array(this.slots);
     for (const lv of geometry.levels.slice(0, -1)) {
       const sets = check(lv);
       const slots = sets * lv.ways;
@@ -323,6 +332,8 @@ export class CpuCache {
       if (dirty[s] === 0) {
         dirty[s] = 1;
         this.#dirtyCount++;
+        const page = Math.floor(li / this.#linesPerPage);
+        this.#pageDirty.set(page, this.#pageDirty.get(page) + 1);
       }
       p += n;
     }
@@ -415,7 +426,7 @@ export class CpuCache {
     while (li <= last) {
       const page = Math.floor(li / lpp);
       const pageEnd = Math.min(last + 1, (page + 1) * lpp);
-      if (this.#pageCount.get(page) !== 0) {
+      if (this.#pageDirty.get(page) !== 0) {
         const rm = this.#rmap.chunkOf(li)!;
         for (let l = li; l < pageEnd; l++) {
           const s = rm[l & CH_MASK]!;
@@ -521,9 +532,10 @@ export class CpuCache {
    * written out flat for speed: per page, the reverse-map, memory-epoch and DRAM chunk
    * lookups are hoisted out of the line loop, pages with no cached line are skipped, and
    * the copies of dirty lines to DRAM are gathered into runs (lines contiguous both in
-   * DRAM and in #data) and done with one copy per run. Deferring the copies inside a page
-   * is safe: nothing reads DRAM or the line data until the page is done, and the
-   * bookkeeping (findings, epochs, counters) still happens line by line in order.
+   * DRAM and in #data, within one DRAM chunk) and done with one copy per run. Deferring
+   * the copies is safe: nothing here reads DRAM or the line data (invalidation does not
+   * touch the data), and the bookkeeping (findings, epochs, counters) still happens line
+   * by line in order.
    */
   #maintain(
     phys: number,
@@ -549,12 +561,14 @@ export class CpuCache {
     const partialLast = edgesClean && base + last * L + L > end;
     const rmap = this.#rmap;
     const pageCount = this.#pageCount;
+    const pageDirty = this.#pageDirty;
     const tag = this.#tag;
     const dirty = this.#dirty;
     const fillEpoch = this.#fillEpoch;
     const data = this.#data;
     const innerOf = this.#innerOf;
     const innerSlotOf = this.#innerSlotOf;
+    const inInner = this.#inInner;
     const nInner = innerOf.length;
     const checking = this.shadow.enabled;
     const memEpoch = this.shadow.memEpoch;
@@ -563,23 +577,29 @@ export class CpuCache {
     let valid = this.#valid;
     let writebacks = 0;
     let discarded = 0;
+    // Pending copy run: `runLen` lines from data word `runData` to word `runMem` of `words`,
+    // the DRAM chunk `wordsCi` (fetched, and so allocated, only when a line is written back).
+    let runData = 0;
+    let runMem = 0;
+    let runLen = 0;
+    let words: Int32Array | undefined;
+    let wordsCi = -1;
     let li = first;
     while (li <= last) {
       const page = Math.floor(li / lpp);
       const pageEnd = Math.min(last + 1, (page + 1) * lpp);
       const cached = pageCount.get(page);
-      if (cached !== 0) {
+      const dirtyHere = cached === 0 ? 0 : pageDirty.get(page);
+      // Without invalidation only dirty lines are affected: a page with none is skipped.
+      if (cached !== 0 && (invalidate || dirtyHere !== 0)) {
         // A page never straddles a chunk of the reverse map, the epoch map or DRAM.
         const rm = rmap.chunkOf(li)!;
         const me = checking ? memEpoch.chunkOf(li) : undefined;
         const ci = Math.floor((li * L) / MEM_CHUNK);
-        const memChunkBase = ci * MEM_CHUNK;
-        let words: Int32Array | undefined;
-        // Pending copy run: `runLen` lines from data word `runData` to DRAM word `runMem`.
-        let runData = 0;
-        let runMem = 0;
-        let runLen = 0;
+        // DRAM word (in chunk ci) of line l is pageWord + (l - li) * W.
+        const pageWord = (li * L - ci * MEM_CHUNK) >>> 2;
         let dropped = 0;
+        let cleared = 0;
         for (let l = li; l < pageEnd; l++) {
           const s = rm[l & CH_MASK]!;
           if (s < 0) continue;
@@ -587,23 +607,34 @@ export class CpuCache {
             const partial = (l === first && partialFirst) || (l === last && partialLast);
             if (clean || partial) {
               // #writeback(s), with the copy deferred into the run.
-              if (words === undefined) words = this.memory.chunkWords(ci);
               const d = s * W;
-              const w = (l * L - memChunkBase) / 4;
-              if (runLen > 0 && d === runData + runLen * W && w === runMem + runLen * W) runLen++;
+              const w = pageWord + (l - li) * W;
+              if (
+                runLen > 0 &&
+                ci === wordsCi &&
+                d === runData + runLen * W &&
+                w === runMem + runLen * W
+              )
+                runLen++;
               else {
-                if (runLen > 0) copyWords(data, runData, words, runMem, runLen * W);
+                if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+                if (ci !== wordsCi) {
+                  words = this.memory.chunkWords(ci);
+                  wordsCi = ci;
+                }
                 runData = d;
                 runMem = w;
                 runLen = 1;
               }
-              if (checking) {
-                const e = me === undefined ? 0 : me[l & CH_MASK]!;
+              // (No epoch chunk: memory there was never written behind the cache.)
+              if (me !== undefined) {
+                const e = me[l & CH_MASK]!;
                 if (e > fillEpoch[s]!) this.#note("lostWrite", base + l * L, e);
               }
               fillEpoch[s] = epochNow;
               dirty[s] = 0;
               dirtyCount--;
+              cleared++;
               writebacks++;
             } else discarded++;
           }
@@ -612,21 +643,25 @@ export class CpuCache {
             if (dirty[s] === 1) {
               dirty[s] = 0;
               dirtyCount--;
+              cleared++;
             }
-            for (let i = 0; i < nInner; i++) {
-              const io = innerOf[i]!;
-              const k = io[s]!;
-              if (k >= 0) {
-                innerSlotOf[i]![k] = INVALID;
-                io[s] = INVALID;
+            if (inInner[s] !== 0) {
+              for (let i = 0; i < nInner; i++) {
+                const io = innerOf[i]!;
+                const k = io[s]!;
+                if (k >= 0) {
+                  innerSlotOf[i]![k] = INVALID;
+                  io[s] = INVALID;
+                }
               }
+              inInner[s] = 0;
             }
             tag[s] = INVALID;
             rm[l & CH_MASK] = INVALID;
             dropped++;
-          }
+          } else if (cleared === dirtyHere) break; // clean only: no dirty line left here
         }
-        if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+        if (cleared > 0) pageDirty.set(page, dirtyHere - cleared);
         if (dropped > 0) {
           pageCount.set(page, cached - dropped);
           valid -= dropped;
@@ -635,6 +670,7 @@ export class CpuCache {
       }
       li = pageEnd;
     }
+    if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
     this.#dirtyCount = dirtyCount;
     this.#valid = valid;
     this.counters.writebacks += writebacks;
@@ -660,9 +696,11 @@ export class CpuCache {
     const data = this.#data;
     const rmap = this.#rmap;
     const pageCount = this.#pageCount;
+    const pageDirty = this.#pageDirty;
     const lpp = this.#linesPerPage;
     const innerOf = this.#innerOf;
     const innerSlotOf = this.#innerSlotOf;
+    const inInner = this.#inInner;
     const nInner = innerOf.length;
     const checking = this.shadow.enabled;
     const memEpoch = this.shadow.memEpoch;
@@ -713,15 +751,20 @@ export class CpuCache {
         fillEpoch[s] = epochNow;
         dirty[s] = 0;
         writebacks++;
+        const page = Math.floor(li / lpp);
+        pageDirty.set(page, pageDirty.get(page) - 1);
       }
       if (drop) {
-        for (let i = 0; i < nInner; i++) {
-          const io = innerOf[i]!;
-          const k = io[s]!;
-          if (k >= 0) {
-            innerSlotOf[i]![k] = INVALID;
-            io[s] = INVALID;
+        if (inInner[s] !== 0) {
+          for (let i = 0; i < nInner; i++) {
+            const io = innerOf[i]!;
+            const k = io[s]!;
+            if (k >= 0) {
+              innerSlotOf[i]![k] = INVALID;
+              io[s] = INVALID;
+            }
           }
+          inInner[s] = 0;
         }
         tag[s] = INVALID;
         rmap.set(li, INVALID);
@@ -856,9 +899,13 @@ export class CpuCache {
     }
     const k = base + way;
     const old = slotOf[k]!;
-    if (old >= 0) lv.innerOf[old] = INVALID;
+    if (old >= 0) {
+      lv.innerOf[old] = INVALID;
+      this.#inInner[old]!--;
+    }
     slotOf[k] = outerSlot;
     lv.innerOf[outerSlot] = k;
+    this.#inInner[outerSlot]!++;
     stamp[k] = ++this.#tick;
   }
 
@@ -906,6 +953,8 @@ export class CpuCache {
     this.#fillEpoch[s] = this.shadow.epoch;
     this.#dirty[s] = 0;
     this.#dirtyCount--;
+    const page = Math.floor(li / this.#linesPerPage);
+    this.#pageDirty.set(page, this.#pageDirty.get(page) - 1);
     this.counters.writebacks++;
     return lost;
   }
@@ -914,21 +963,25 @@ export class CpuCache {
   #drop(s: number): void {
     const li = this.#tag[s]!;
     if (li < 0) return;
+    const page = Math.floor(li / this.#linesPerPage);
     if (this.#dirty[s] === 1) {
       this.#dirty[s] = 0;
       this.#dirtyCount--;
+      this.#pageDirty.set(page, this.#pageDirty.get(page) - 1);
     }
-    for (let i = 0; i < this.#innerOf.length; i++) {
-      const io = this.#innerOf[i]!;
-      const k = io[s]!;
-      if (k >= 0) {
-        this.#innerSlotOf[i]![k] = INVALID;
-        io[s] = INVALID;
+    if (this.#inInner[s] !== 0) {
+      for (let i = 0; i < this.#innerOf.length; i++) {
+        const io = this.#innerOf[i]!;
+        const k = io[s]!;
+        if (k >= 0) {
+          this.#innerSlotOf[i]![k] = INVALID;
+          io[s] = INVALID;
+        }
       }
+      this.#inInner[s] = 0;
     }
     this.#tag[s] = INVALID;
     this.#rmap.set(li, INVALID);
-    const page = Math.floor(li / this.#linesPerPage);
     this.#pageCount.set(page, this.#pageCount.get(page) - 1);
     this.#valid--;
   }
