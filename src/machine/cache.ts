@@ -107,6 +107,29 @@ function wordView(a: Uint8Array): Int32Array {
 }
 
 const MEM_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
+
+/** The state of one range maintenance operation, carried from page to page. */
+interface RangeOp {
+  readonly clean: boolean;
+  readonly invalidate: boolean;
+  readonly first: number;
+  readonly last: number;
+  readonly partialFirst: boolean;
+  readonly partialLast: boolean;
+  readonly epochNow: number;
+  runData: number;
+  runMem: number;
+  runLen: number;
+  nextS: number;
+  nextW: number;
+  words: Int32Array | undefined;
+  wordsCi: number;
+  writebacks: number;
+  discarded: number;
+  /** Dirty bits cleared and lines dropped in the current page. */
+  cleared: number;
+  dropped: number;
+}
 const CH_MASK = (1 << CHUNK_SHIFT) - 1;
 
 export class CpuCache {
@@ -125,7 +148,13 @@ export class CpuCache {
   // Outer level, one entry per slot, indexed way-major (see the header comment).
   readonly #tag: Float64Array; // RAM line index or -1
   readonly #dirty: Uint8Array;
+  /** LRU stamps, indexed set-major (`set * ways + way`): the victim search reads a whole set. */
   readonly #stamp: Float64Array;
+  /**
+   * Valid ways per set. Why: with way-major slots the ways of a set lie far apart in
+   * host memory; a full set (the steady state) skips the scan for an invalid way.
+   */
+  readonly #setValid: Uint16Array;
   readonly #plruBits: Uint32Array; // per set
   readonly #data: Int32Array;
   readonly #bytes: Uint8Array;
@@ -193,6 +222,7 @@ export class CpuCache {
     this.#tag = new Float64Array(this.slots).fill(INVALID);
     this.#dirty = new Uint8Array(this.slots);
     this.#stamp = new Float64Array(this.slots);
+    this.#setValid = new Uint16Array(this.sets);
     this.#plruBits = new Uint32Array(this.sets);
     this.#data = new Int32Array(this.slots * this.#lineWords);
     this.#bytes = new Uint8Array(this.#data.buffer);
@@ -529,13 +559,13 @@ export class CpuCache {
 
   /**
    * Range maintenance. Behaves as a per-line loop calling #writeback and #drop, but is
-   * written out flat for speed: per page, the reverse-map, memory-epoch and DRAM chunk
-   * lookups are hoisted out of the line loop, pages with no cached line are skipped, and
-   * the copies of dirty lines to DRAM are gathered into runs (lines contiguous both in
-   * DRAM and in #data, within one DRAM chunk) and done with one copy per run. Deferring
-   * the copies is safe: nothing here reads DRAM or the line data (invalidation does not
-   * touch the data), and the bookkeeping (findings, epochs, counters) still happens line
-   * by line in order.
+   * written out flat for speed: pages with no cached line (and, for a clean, no dirty
+   * line) are skipped; per page, the reverse-map, memory-epoch and DRAM chunk lookups
+   * are hoisted out of the line loop (#maintainPage); the copies of dirty lines to DRAM
+   * are gathered into runs (lines contiguous both in DRAM and in #data, within one DRAM
+   * chunk) and done with one copy per run. Deferring the copies is safe: nothing here
+   * reads DRAM or the line data (invalidation does not touch the data), and the
+   * bookkeeping (findings, epochs, counters) still happens line by line in order.
    */
   #maintain(
     phys: number,
@@ -555,35 +585,29 @@ export class CpuCache {
     const base = this.memory.base;
     const end = phys + len;
     const lpp = this.#linesPerPage;
-    const W = this.#lineWords;
-    // Only the first and last lines can be partly covered.
-    const partialFirst = edgesClean && base + first * L < phys;
-    const partialLast = edgesClean && base + last * L + L > end;
-    const rmap = this.#rmap;
     const pageCount = this.#pageCount;
     const pageDirty = this.#pageDirty;
-    const tag = this.#tag;
-    const dirty = this.#dirty;
-    const fillEpoch = this.#fillEpoch;
-    const data = this.#data;
-    const innerOf = this.#innerOf;
-    const innerSlotOf = this.#innerSlotOf;
-    const inInner = this.#inInner;
-    const nInner = innerOf.length;
-    const checking = this.shadow.enabled;
-    const memEpoch = this.shadow.memEpoch;
-    const epochNow = this.shadow.epoch;
-    let dirtyCount = this.#dirtyCount;
-    let valid = this.#valid;
-    let writebacks = 0;
-    let discarded = 0;
-    // Pending copy run: `runLen` lines from data word `runData` to word `runMem` of `words`,
-    // the DRAM chunk `wordsCi` (fetched, and so allocated, only when a line is written back).
-    let runData = 0;
-    let runMem = 0;
-    let runLen = 0;
-    let words: Int32Array | undefined;
-    let wordsCi = -1;
+    const st: RangeOp = {
+      clean,
+      invalidate,
+      first,
+      last,
+      // Only the first and last lines can be partly covered.
+      partialFirst: edgesClean && base + first * L < phys,
+      partialLast: edgesClean && base + last * L + L > end,
+      epochNow: this.shadow.epoch,
+      runData: 0,
+      runMem: 0,
+      runLen: 0,
+      nextS: -1,
+      nextW: -1,
+      words: undefined,
+      wordsCi: -1,
+      writebacks: 0,
+      discarded: 0,
+      cleared: 0,
+      dropped: 0,
+    };
     let li = first;
     while (li <= last) {
       const page = Math.floor(li / lpp);
@@ -592,89 +616,138 @@ export class CpuCache {
       const dirtyHere = cached === 0 ? 0 : pageDirty.get(page);
       // Without invalidation only dirty lines are affected: a page with none is skipped.
       if (cached !== 0 && (invalidate || dirtyHere !== 0)) {
-        // A page never straddles a chunk of the reverse map, the epoch map or DRAM.
-        const rm = rmap.chunkOf(li)!;
-        const me = checking ? memEpoch.chunkOf(li) : undefined;
-        const ci = Math.floor((li * L) / MEM_CHUNK);
-        // DRAM word (in chunk ci) of line l is pageWord + (l - li) * W.
-        const pageWord = (li * L - ci * MEM_CHUNK) >>> 2;
-        let dropped = 0;
-        let cleared = 0;
-        for (let l = li; l < pageEnd; l++) {
-          const s = rm[l & CH_MASK]!;
-          if (s < 0) continue;
-          if (dirty[s] === 1) {
-            const partial = (l === first && partialFirst) || (l === last && partialLast);
-            if (clean || partial) {
-              // #writeback(s), with the copy deferred into the run.
-              const d = s * W;
-              const w = pageWord + (l - li) * W;
-              if (
-                runLen > 0 &&
-                ci === wordsCi &&
-                d === runData + runLen * W &&
-                w === runMem + runLen * W
-              )
-                runLen++;
-              else {
-                if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
-                if (ci !== wordsCi) {
-                  words = this.memory.chunkWords(ci);
-                  wordsCi = ci;
-                }
-                runData = d;
-                runMem = w;
-                runLen = 1;
-              }
-              // (No epoch chunk: memory there was never written behind the cache.)
-              if (me !== undefined) {
-                const e = me[l & CH_MASK]!;
-                if (e > fillEpoch[s]!) this.#note("lostWrite", base + l * L, e);
-              }
-              fillEpoch[s] = epochNow;
-              dirty[s] = 0;
-              dirtyCount--;
-              cleared++;
-              writebacks++;
-            } else discarded++;
-          }
-          if (invalidate) {
-            // #drop(s)
-            if (dirty[s] === 1) {
-              dirty[s] = 0;
-              dirtyCount--;
-              cleared++;
-            }
-            if (inInner[s] !== 0) {
-              for (let i = 0; i < nInner; i++) {
-                const io = innerOf[i]!;
-                const k = io[s]!;
-                if (k >= 0) {
-                  innerSlotOf[i]![k] = INVALID;
-                  io[s] = INVALID;
-                }
-              }
-              inInner[s] = 0;
-            }
-            tag[s] = INVALID;
-            rm[l & CH_MASK] = INVALID;
-            dropped++;
-          } else if (cleared === dirtyHere) break; // clean only: no dirty line left here
+        st.cleared = 0;
+        st.dropped = 0;
+        this.#maintainPage(st, li, pageEnd, dirtyHere);
+        if (st.cleared > 0) {
+          pageDirty.set(page, dirtyHere - st.cleared);
+          this.#dirtyCount -= st.cleared;
         }
-        if (cleared > 0) pageDirty.set(page, dirtyHere - cleared);
-        if (dropped > 0) {
-          pageCount.set(page, cached - dropped);
-          valid -= dropped;
+        if (st.dropped > 0) {
+          pageCount.set(page, cached - st.dropped);
+          this.#valid -= st.dropped;
+          if (this.#valid === 0) break;
         }
-        if (valid === 0) break;
       }
       li = pageEnd;
     }
-    if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
-    this.#dirtyCount = dirtyCount;
-    this.#valid = valid;
-    this.counters.writebacks += writebacks;
-    this.counters.discardedDirty += discarded;
+    if (st.runLen > 0)
+      copyWords(this.#data, st.runData, st.words!, st.runMem, st.runLen * this.#lineWords);
+    this.counters.writebacks += st.writebacks;
+    this.counters.discardedDirty += st.discarded;
+  }
+
+  /**
+   * The lines `[li, pageEnd)` of one page for #maintain. A separate method so that it is
+   * called thousands of times per operation and gets optimized with feedback from every
+   * mode, rather than as on-stack replacement of one long loop.
+   */
+  #maintainPage(st: RangeOp, li: number, pageEnd: number, dirtyHere: number): void {
+    const L = this.line;
+    const W = this.#lineWords;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const inInner = this.#inInner;
+    const clean = st.clean;
+    const invalidate = st.invalidate;
+    const first = st.first;
+    const last = st.last;
+    const partialFirst = st.partialFirst;
+    const partialLast = st.partialLast;
+    const epochNow = st.epochNow;
+    // A page never straddles a chunk of the reverse map, the epoch map or DRAM.
+    const rm = this.#rmap.chunkOf(li)!;
+    const me = this.shadow.enabled ? this.shadow.memEpoch.chunkOf(li) : undefined;
+    const ci = Math.floor((li * L) / MEM_CHUNK);
+    // DRAM word (in chunk ci) of line l is pageWord + (l - li) * W.
+    const pageWord = (li * L - ci * MEM_CHUNK) >>> 2;
+    // Pending copy run: `runLen` lines from data word `runData` to word `runMem` of
+    // `words`, the DRAM chunk `wordsCi` (fetched, and so allocated, only when a line is
+    // written back). It grows while the next line written back is slot `nextS` at DRAM
+    // word `nextW`; it never crosses DRAM chunks.
+    let runData = st.runData;
+    let runMem = st.runMem;
+    let runLen = st.runLen;
+    let nextS = ci === st.wordsCi ? st.nextS : -1;
+    let nextW = st.nextW;
+    const setValid = this.#setValid;
+    const sets = this.sets;
+    let cleared = 0;
+    let dropped = 0;
+    let writebacks = 0;
+    let discarded = 0;
+    // Line l is in set l % sets: consecutive lines, consecutive sets.
+    for (let l = li, set = li % sets; l < pageEnd; l++, set = set + 1 === sets ? 0 : set + 1) {
+      const s = rm[l & CH_MASK]!;
+      if (s < 0) continue;
+      if (dirty[s] === 1) {
+        if (clean || (l === first && partialFirst) || (l === last && partialLast)) {
+          // #writeback(s), with the copy deferred into the run.
+          const w = pageWord + (l - li) * W;
+          if (s === nextS && w === nextW) runLen++;
+          else {
+            if (runLen > 0) copyWords(data, runData, st.words!, runMem, runLen * W);
+            if (ci !== st.wordsCi) {
+              st.words = this.memory.chunkWords(ci);
+              st.wordsCi = ci;
+            }
+            runData = s * W;
+            runMem = w;
+            runLen = 1;
+          }
+          nextS = s + 1;
+          nextW = w + W;
+          // (No epoch chunk: memory there was never written behind the cache.)
+          if (me !== undefined) {
+            const e = me[l & CH_MASK]!;
+            if (e > fillEpoch[s]!) this.#note("lostWrite", this.memory.base + l * L, e);
+          }
+          fillEpoch[s] = epochNow;
+          dirty[s] = 0;
+          cleared++;
+          writebacks++;
+        } else {
+          // Thrown away (this is an invalidate): #drop below would clear the dirty bit.
+          dirty[s] = 0;
+          cleared++;
+          discarded++;
+        }
+      }
+      if (invalidate) {
+        // #drop(s) (its dirty-bit part is done above)
+        if (inInner[s] !== 0) this.#dropInner(s);
+        tag[s] = INVALID;
+        setValid[set]!--;
+        dropped++;
+      } else if (cleared === dirtyHere) break; // clean only: no dirty line left here
+    }
+    // Every cached line of the page range was dropped; the others were INVALID already.
+    if (invalidate) rm.fill(INVALID, li & CH_MASK, ((pageEnd - 1) & CH_MASK) + 1);
+    st.runData = runData;
+    st.runMem = runMem;
+    st.runLen = runLen;
+    st.nextS = nextS;
+    st.nextW = nextW;
+    st.cleared = cleared;
+    st.dropped = dropped;
+    st.writebacks += writebacks;
+    st.discarded += discarded;
+  }
+
+  /** Removes outer slot `s` from every inner level. */
+  #dropInner(s: number): void {
+    const innerOf = this.#innerOf;
+    for (let i = 0; i < innerOf.length; i++) {
+      const io = innerOf[i]!;
+      const k = io[s]!;
+      if (k >= 0) {
+        this.#innerSlotOf[i]![k] = INVALID;
+        io[s] = INVALID;
+      }
+    }
+    this.#inInner[s] = 0;
   }
 
   /**
@@ -698,10 +771,7 @@ export class CpuCache {
     const pageCount = this.#pageCount;
     const pageDirty = this.#pageDirty;
     const lpp = this.#linesPerPage;
-    const innerOf = this.#innerOf;
-    const innerSlotOf = this.#innerSlotOf;
     const inInner = this.#inInner;
-    const nInner = innerOf.length;
     const checking = this.shadow.enabled;
     const memEpoch = this.shadow.memEpoch;
     const epochNow = this.shadow.epoch;
@@ -755,17 +825,7 @@ export class CpuCache {
         pageDirty.set(page, pageDirty.get(page) - 1);
       }
       if (drop) {
-        if (inInner[s] !== 0) {
-          for (let i = 0; i < nInner; i++) {
-            const io = innerOf[i]!;
-            const k = io[s]!;
-            if (k >= 0) {
-              innerSlotOf[i]![k] = INVALID;
-              io[s] = INVALID;
-            }
-          }
-          inInner[s] = 0;
-        }
+        if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         rmap.set(li, INVALID);
         const page = Math.floor(li / lpp);
@@ -774,6 +834,7 @@ export class CpuCache {
       }
     }
     if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+    if (drop) this.#setValid.fill(0); // every valid line was dropped
     this.#dirtyCount -= writebacks;
     this.counters.writebacks += writebacks;
     if (lostLines > 0)
@@ -812,12 +873,12 @@ export class CpuCache {
   }
 
   #touch(s: number): void {
-    if (!this.#plru) {
-      this.#stamp[s] = ++this.#tick;
-      return;
-    }
     const way = Math.floor(s / this.sets);
     const set = s - way * this.sets;
+    if (!this.#plru) {
+      this.#stamp[set * this.ways + way] = ++this.#tick;
+      return;
+    }
     let bits = this.#plruBits[set]!;
     let node = 1;
     for (let l = this.#plruLevels - 1; l >= 0; l--) {
@@ -834,7 +895,8 @@ export class CpuCache {
     const sets = this.sets;
     const ways = this.ways;
     const tag = this.#tag;
-    for (let w = 0, s = set; w < ways; w++, s += sets) if (tag[s]! < 0) return w;
+    if (this.#setValid[set]! < ways)
+      for (let w = 0, s = set; w < ways; w++, s += sets) if (tag[s]! < 0) return w;
     if (this.#plru) {
       const bits = this.#plruBits[set]!;
       let node = 1;
@@ -847,10 +909,11 @@ export class CpuCache {
       return way;
     }
     const stamp = this.#stamp;
+    const at = set * ways;
     let best = 0;
-    let bestStamp = stamp[set]!;
-    for (let w = 1, s = set + sets; w < ways; w++, s += sets) {
-      const st = stamp[s]!;
+    let bestStamp = stamp[at]!;
+    for (let w = 1; w < ways; w++) {
+      const st = stamp[at + w]!;
       if (st < bestStamp) {
         bestStamp = st;
         best = w;
@@ -869,6 +932,7 @@ export class CpuCache {
     }
     this.#tag[s] = li;
     this.#dirty[s] = 0;
+    this.#setValid[set]!++;
     this.#rmap.set(li, s);
     const page = Math.floor(li / this.#linesPerPage);
     this.#pageCount.set(page, this.#pageCount.get(page) + 1);
@@ -969,21 +1033,12 @@ export class CpuCache {
       this.#dirtyCount--;
       this.#pageDirty.set(page, this.#pageDirty.get(page) - 1);
     }
-    if (this.#inInner[s] !== 0) {
-      for (let i = 0; i < this.#innerOf.length; i++) {
-        const io = this.#innerOf[i]!;
-        const k = io[s]!;
-        if (k >= 0) {
-          this.#innerSlotOf[i]![k] = INVALID;
-          io[s] = INVALID;
-        }
-      }
-      this.#inInner[s] = 0;
-    }
+    if (this.#inInner[s] !== 0) this.#dropInner(s);
     this.#tag[s] = INVALID;
     this.#rmap.set(li, INVALID);
     this.#pageCount.set(page, this.#pageCount.get(page) - 1);
     this.#valid--;
+    this.#setValid[s - Math.floor(s / this.sets) * this.sets]!--;
   }
 }
 

@@ -16,24 +16,24 @@ interface TypedLike {
   fill(value: number, start?: number, end?: number): this;
 }
 
-class Chunked<T extends TypedLike> {
-  readonly #chunks: (T | undefined)[] = [];
+/**
+ * The shared part. `get` and `set` are written out in each concrete class with the same
+ * body. Why: a method shared by the Uint32, Int32 and Uint16 variants would see three
+ * typed-array kinds at one element access and stay polymorphic (slower) on hot paths.
+ */
+abstract class Chunked<T extends TypedLike> {
+  protected readonly chunks: (T | undefined)[] = [];
   readonly #ctor: TypedCtor<T>;
-  readonly #initial: number;
+  protected readonly initial: number;
 
   constructor(ctor: TypedCtor<T>, initial = 0) {
     this.#ctor = ctor;
-    this.#initial = initial;
+    this.initial = initial;
   }
 
-  get(i: number): number {
-    const c = this.#chunks[i >>> CHUNK_BITS];
-    return c === undefined ? this.#initial : c[i & CHUNK_MASK]!;
-  }
+  abstract get(i: number): number;
 
-  set(i: number, v: number): void {
-    this.#chunk(i >>> CHUNK_BITS)[i & CHUNK_MASK] = v;
-  }
+  abstract set(i: number, v: number): void;
 
   /** Sets `[from, to)` to `v`, chunk by chunk (a typed-array fill per chunk). */
   fillRange(from: number, to: number, v: number): void {
@@ -41,33 +41,33 @@ class Chunked<T extends TypedLike> {
     while (i < to) {
       const ci = i >>> CHUNK_BITS;
       const end = Math.min(to, (ci + 1) * CHUNK_LEN);
-      if (v === this.#initial && this.#chunks[ci] === undefined) {
+      if (v === this.initial && this.chunks[ci] === undefined) {
         i = end;
         continue;
       }
-      this.#chunk(ci).fill(v, i & CHUNK_MASK, end - 1 - ci * CHUNK_LEN + 1);
+      this.chunk(ci).fill(v, i & CHUNK_MASK, end - 1 - ci * CHUNK_LEN + 1);
       i = end;
     }
   }
 
   /** The chunk holding index `i`, or undefined if nothing there was ever written. */
   chunkOf(i: number): T | undefined {
-    return this.#chunks[i >>> CHUNK_BITS];
+    return this.chunks[i >>> CHUNK_BITS];
   }
 
   /** Number of allocated chunks (for memory accounting in benchmarks). */
   get allocatedChunks(): number {
     let n = 0;
-    for (const c of this.#chunks) if (c !== undefined) n++;
+    for (const c of this.chunks) if (c !== undefined) n++;
     return n;
   }
 
-  #chunk(ci: number): T {
-    let c = this.#chunks[ci];
+  protected chunk(ci: number): T {
+    let c = this.chunks[ci];
     if (c === undefined) {
       c = new this.#ctor(CHUNK_LEN);
-      if (this.#initial !== 0) c.fill(this.#initial);
-      this.#chunks[ci] = c;
+      if (this.initial !== 0) c.fill(this.initial);
+      this.chunks[ci] = c;
     }
     return c;
   }
@@ -81,6 +81,15 @@ export class ChunkedU32 extends Chunked<Uint32Array> {
   constructor(initial = 0) {
     super(Uint32Array, initial);
   }
+
+  get(i: number): number {
+    const c = this.chunks[i >>> CHUNK_BITS];
+    return c === undefined ? this.initial : c[i & CHUNK_MASK]!;
+  }
+
+  set(i: number, v: number): void {
+    this.chunk(i >>> CHUNK_BITS)[i & CHUNK_MASK] = v;
+  }
 }
 
 /** Lazily allocated Int32 array. */
@@ -88,11 +97,29 @@ export class ChunkedI32 extends Chunked<Int32Array> {
   constructor(initial = 0) {
     super(Int32Array, initial);
   }
+
+  get(i: number): number {
+    const c = this.chunks[i >>> CHUNK_BITS];
+    return c === undefined ? this.initial : c[i & CHUNK_MASK]!;
+  }
+
+  set(i: number, v: number): void {
+    this.chunk(i >>> CHUNK_BITS)[i & CHUNK_MASK] = v;
+  }
 }
 
 /** Lazily allocated Uint16 array. */
 export class ChunkedU16 extends Chunked<Uint16Array> {
   constructor(initial = 0) {
     super(Uint16Array, initial);
+  }
+
+  get(i: number): number {
+    const c = this.chunks[i >>> CHUNK_BITS];
+    return c === undefined ? this.initial : c[i & CHUNK_MASK]!;
+  }
+
+  set(i: number, v: number): void {
+    this.chunk(i >>> CHUNK_BITS)[i & CHUNK_MASK] = v;
   }
 }
