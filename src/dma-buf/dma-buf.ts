@@ -64,7 +64,7 @@ import {
   dmaResvUsageRw,
 } from "./dma-resv.js";
 import { SyncFile } from "./sync-file.js";
-import { syncFileGetFence, syncFileInstall } from "./sync-file-fd.js";
+import { syncFileGetFence, syncFileInstallReply } from "./sync-file-fd.js";
 
 /**
  * The exporter's operations (struct dma_buf_ops). `mapDmaBuf`, `unmapDmaBuf` and
@@ -661,16 +661,11 @@ function ioctlExportSyncFile(buf: DmaBuf, arg: number, current: Current): number
     );
   }
   const fence = buf.exportFence((flags & DMA_BUF_SYNC_WRITE) !== 0);
-  const fd = syncFileInstall(current, SyncFile.create(fence), buf.core.fences, true);
-  fence.put();
-  s.setS32(4, fd);
   try {
-    current.copyToUser(arg, s.bytes);
-  } catch (e) {
-    current.files.close(fd);
-    throw e;
+    return syncFileInstallReply(current, SyncFile.create(fence), buf.core.fences, s, 4, arg);
+  } finally {
+    fence.put();
   }
-  return 0;
 }
 
 function ioctlImportSyncFile(buf: DmaBuf, arg: number, current: Current): number {

@@ -18,7 +18,7 @@ import { File, type FileOperations } from "../vfs/file.js";
 import type { FenceEnv } from "./dma-fence.js";
 import { SwSyncTimeline } from "./sw-sync.js";
 import { SyncFile } from "./sync-file.js";
-import { syncFileGetFence, syncFileInstall } from "./sync-file-fd.js";
+import { syncFileGetFence, syncFileInstallReply } from "./sync-file-fd.js";
 
 interface SwSyncHandle {
   readonly timeline: SwSyncTimeline;
@@ -47,16 +47,11 @@ export const swSyncFops: FileOperations = {
       case SW_SYNC_IOC_CREATE_FENCE: {
         const data = new CStruct(current.copyFromUser(arg, SIZEOF_SW_SYNC_CREATE_FENCE_DATA));
         const pt = timeline.createFence(data.u32(0));
-        const fd = syncFileInstall(current, SyncFile.create(pt), env, true);
-        pt.put();
-        data.setS32(36, fd);
         try {
-          current.copyToUser(arg, data.bytes);
-        } catch (e) {
-          current.files.close(fd);
-          throw e;
+          return syncFileInstallReply(current, SyncFile.create(pt), env, data, 36, arg);
+        } finally {
+          pt.put();
         }
-        return 0;
       }
       case SW_SYNC_IOC_INC: {
         timeline.inc(new CStruct(current.copyFromUser(arg, 4)).u32(0));

@@ -48,6 +48,30 @@ export function syncFileInstall(
   }
 }
 
+/**
+ * The tail every fence-returning ioctl shares: install `sf` as a new close-on-exec fd,
+ * store it in the argument struct at `fdOffset` and copy the struct back to `arg`. If
+ * that copy faults the fd is taken back (put_unused_fd) and EFAULT propagates.
+ */
+export function syncFileInstallReply(
+  current: Current,
+  sf: SyncFile,
+  env: FenceEnv,
+  data: CStruct,
+  fdOffset: number,
+  arg: number,
+): number {
+  const fd = syncFileInstall(current, sf, env, true);
+  data.setS32(fdOffset, fd);
+  try {
+    current.copyToUser(arg, data.bytes);
+  } catch (e) {
+    current.files.close(fd);
+    throw e;
+  }
+  return 0;
+}
+
 /** sync_file_fdget(): the sync_file behind `fd`, or undefined if `fd` is not one. */
 export function syncFileFdget(files: FdTable, fd: number): SyncFile | undefined {
   if (!files.has(fd)) return undefined;
@@ -67,16 +91,14 @@ function ioctlMerge({ sf, env }: SyncFileHandle, arg: number, current: Current):
   const other = syncFileFdget(current.files, data.s32(32));
   if (other === undefined)
     throw new KernelError("ENOENT", `SYNC_IOC_MERGE: fd2 ${data.s32(32)} is not a sync_file`);
-  const merged = SyncFile.merge(env, data.cstr(0, 32), sf, other);
-  const fd = syncFileInstall(current, merged, env, true);
-  data.setS32(36, fd);
-  try {
-    current.copyToUser(arg, data.bytes);
-  } catch (e) {
-    current.files.close(fd);
-    throw e;
-  }
-  return 0;
+  return syncFileInstallReply(
+    current,
+    SyncFile.merge(env, data.cstr(0, 32), sf, other),
+    env,
+    data,
+    36,
+    arg,
+  );
 }
 
 function ioctlFileInfo({ sf }: SyncFileHandle, arg: number, current: Current): number {
