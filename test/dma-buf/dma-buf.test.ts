@@ -12,14 +12,17 @@ import { SgTable } from "../../src/dma/scatterlist.js";
 import { dmaBufStatus } from "../../src/dma-buf/debugfs.js";
 import {
   type DmaBuf,
-  type DmaBufAttachment,
   type DmaBufAttachOps,
   type DmaBufOps,
   dmaBufExport,
   dmaBufFd,
   dmaBufGet,
 } from "../../src/dma-buf/dma-buf.js";
-import { DMA_RESV_USAGE_READ, DMA_RESV_USAGE_WRITE, type DmaResvUsage } from "../../src/dma-buf/dma-resv.js";
+import {
+  DMA_RESV_USAGE_READ,
+  DMA_RESV_USAGE_WRITE,
+  type DmaResvUsage,
+} from "../../src/dma-buf/dma-resv.js";
 import { SwSyncTimeline } from "../../src/dma-buf/sw-sync.js";
 import { KernelError } from "../../src/errno.js";
 import {
@@ -681,10 +684,7 @@ describe("api-misuse reports (WARN_ON in Linux)", () => {
 
 describe("debugfs", () => {
   function heapBuffer(k: Kernel, p: Process, heap: string, len: number): DmaBuf {
-    const hfd = p.open(`/dev/dma_heap/${heap}`, O_RDWR);
-    const buf = k.heaps.find(heap)!;
-    const fd = buf.bufferAlloc(p, len, O_RDWR | O_CLOEXEC, 0);
-    p.close(hfd);
+    const fd = k.heaps.find(heap)!.bufferAlloc(p, len, O_RDWR | O_CLOEXEC, 0);
     return dmaBufGet(p, fd);
   }
 
@@ -707,7 +707,9 @@ describe("debugfs", () => {
     // "%08zu\t%08x\t%08x\t%08ld\t%s\t%08lu\t%s\n", newest first; O_RDWR = 2, FMODE_READ|WRITE = 3.
     const ino = (n: number): string => String(n).padStart(8, "0");
     assert.equal(lines[3], `00008192\t00000002\t00000003\t00000002\tcma\t${ino(b.ino)}\tframe0`);
-    const rowA = lines.indexOf(`00012288\t00000002\t00000003\t00000002\tsystem\t${ino(a.ino)}\t<none>`);
+    const rowA = lines.indexOf(
+      `00012288\t00000002\t00000003\t00000002\tsystem\t${ino(a.ino)}\t<none>`,
+    );
     assert.ok(rowA > 3, text);
     assert.deepEqual(lines.slice(rowA + 1, rowA + 5), [
       "\tAttached Devices:",
@@ -775,6 +777,3 @@ describe("debugfs", () => {
     assert.deepEqual(dmaBufStatus(k.dmaBuf), []);
   });
 });
-
-// Keep the unused-type lint honest: DmaBufAttachment is part of the op signatures above.
-export type { DmaBufAttachment };
