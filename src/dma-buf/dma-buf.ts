@@ -213,6 +213,8 @@ export class DmaBuf<P = unknown> {
   readonly attachments: DmaBufAttachment<P>[] = [];
   #vmapCount = 0;
   #vmapPtr: CpuMapping | undefined;
+  /** The reservation object is the buffer's own, not the exporter's (dmabuf->resv == &dmabuf[1]). */
+  readonly #ownsResv: boolean;
   /** CPU-access brackets opened and not yet closed, per direction, for misuse reports. */
   cpuAccessDepth = 0;
 
@@ -226,6 +228,7 @@ export class DmaBuf<P = unknown> {
     this.size = info.size;
     this.expName = info.expName;
     this.resv = info.resv ?? new DmaResv(core.fences);
+    this.#ownsResv = info.resv === undefined;
     this.ino = core._add(this as DmaBuf);
     this.file = new File(dmaBufFops, this, info.flags & (O_ACCMODE | O_NONBLOCK), "dmabuf");
   }
@@ -517,6 +520,9 @@ export class DmaBuf<P = unknown> {
     if (this.#vmapCount > 0)
       throw new Error(`dma_buf_release: BUG: ${this.describe()} still vmapped`);
     this.ops.release(this);
+    // dma_buf_release(): an embedded reservation object dies with the buffer and drops
+    // its fences; one shared with the exporter's object is the exporter's to finish.
+    if (this.#ownsResv) this.resv.fini();
   }
 
   describe(): string {

@@ -259,6 +259,49 @@ describe("lifetime: release runs once, at the last reference", () => {
     assert.equal(e.k.dmaBuf.buffers.length, 0);
   });
 
+  test("release drops the fences of the buffer's own reservation object (dma_resv_fini)", () => {
+    const e = exportTest();
+    const tl = new SwSyncTimeline(e.k.fences, "gpu");
+    const f = tl.createFence(1);
+    e.buf.resv.lock();
+    e.buf.resv.reserveFences(1);
+    e.buf.resv.addFence(f, DMA_RESV_USAGE_WRITE);
+    e.buf.resv.unlock();
+    assert.equal(f.refcount, 2);
+    e.buf.put();
+    assert.equal(f.refcount, 1, "the buffer's reference to its fence is gone");
+    f.put();
+    assert.deepEqual(tl.pendingPoints, [], "the point left its timeline when freed");
+    tl.release();
+  });
+
+  test("a shared reservation object (the exporter's) keeps its fences after release", () => {
+    const k = new Kernel();
+    const owner = exportTest({}, k);
+    const calls: string[] = [];
+    const phys = k.machine.pages.alloc(2) * PAGE_SIZE;
+    const buf = dmaBufExport(k.dmaBuf, {
+      expName: "shared-resv",
+      ops: testOps(k, calls, {}),
+      size: SIZE,
+      flags: O_RDWR,
+      priv: { phys },
+      resv: owner.buf.resv,
+    });
+    assert.equal(buf.resv, owner.buf.resv);
+    const tl = new SwSyncTimeline(k.fences, "gpu");
+    addFence(buf, DMA_RESV_USAGE_WRITE, tl, 1);
+    buf.put();
+    assert.equal(
+      owner.buf.resv.numFences,
+      1,
+      "the exporter's object is not finalised by the import",
+    );
+    owner.buf.put();
+    assert.deepEqual(tl.pendingPoints, []);
+    tl.release();
+  });
+
   test("a put after the last is caught, not a second release", () => {
     const e = exportTest();
     e.buf.put();
