@@ -135,8 +135,8 @@ function lineOps(): LineOpsResult {
   for (const c of cases) {
     let ops = 0;
     const ms = best(
-      4,
-      1,
+      8,
+      2,
       () => {
         const before = cache.counters.lineOps;
         c.run();
@@ -157,7 +157,7 @@ function lineOps(): LineOpsResult {
   dirtyAll();
   const far = 8 * GiB; // 256 MiB of RAM nothing has touched
   let skipOps = 0;
-  const skipMs = best(4, 1, () => {
+  const skipMs = best(8, 4, () => {
     const before = cache.counters.lineOps;
     m.maintain("flush", [{ phys: far, len: 256 * MiB }]);
     skipOps = cache.counters.lineOps - before;

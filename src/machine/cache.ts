@@ -101,9 +101,14 @@ function copyWords(src: Int32Array, from: number, dst: Int32Array, to: number, n
   else dst.set(src.subarray(from, from + n), to);
 }
 
-/** An Int32 view of all of `a`'s buffer (to copy whole words in and out of it). */
-function wordView(a: Uint8Array): Int32Array {
-  return new Int32Array(a.buffer, 0, Math.floor(a.buffer.byteLength / 4));
+/**
+ * An Int32 view of all of `a`'s buffer (to copy whole words in and out of it), when the
+ * word at `a[off]` is aligned and word indices stay small integers (buffers under 2 GiB).
+ */
+function wordView(a: Uint8Array, off: number): Int32Array | undefined {
+  const bytes = a.buffer.byteLength;
+  if ((a.byteOffset + off) % 4 !== 0 || bytes >= 2 ** 31) return undefined;
+  return new Int32Array(a.buffer, 0, bytes >>> 2);
 }
 
 const MEM_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
@@ -300,6 +305,7 @@ export class CpuCache {
     // Whole lines land at word-aligned places of dst (or none do): copy them by words.
     const aligned = (dst.byteOffset + dstOff - phys) % 4 === 0;
     let dst32: Int32Array | undefined;
+    let viewed = false;
     let p = phys;
     const end = phys + len;
     while (p < end) {
@@ -314,9 +320,12 @@ export class CpuCache {
       }
       const from = s * L + o;
       const to = dstOff + (p - phys);
-      if (n === L && aligned) {
-        if (dst32 === undefined) dst32 = wordView(dst);
-        const dw = (dst.byteOffset + to) / 4;
+      if (n === L && aligned && !viewed) {
+        dst32 = wordView(dst, to);
+        viewed = true;
+      }
+      if (n === L && dst32 !== undefined) {
+        const dw = (dst.byteOffset + to) >>> 2;
         const d = s * W;
         for (let i = 0; i < W; i++) dst32[dw + i] = data[d + i]!;
       } else if (n === L) dst.set(bytes.subarray(from, from + n), to);
@@ -338,6 +347,7 @@ export class CpuCache {
     const bytes = this.#bytes;
     const aligned = (src.byteOffset + srcOff - phys) % 4 === 0;
     let src32: Int32Array | undefined;
+    let viewed = false;
     let p = phys;
     const end = phys + len;
     while (p < end) {
@@ -348,9 +358,12 @@ export class CpuCache {
       const at = s * L + o;
       const from = srcOff + (p - phys);
       if (n === L) {
-        if (aligned) {
-          if (src32 === undefined) src32 = wordView(src);
-          const sw = (src.byteOffset + from) / 4;
+        if (aligned && !viewed) {
+          src32 = wordView(src, from);
+          viewed = true;
+        }
+        if (src32 !== undefined) {
+          const sw = (src.byteOffset + from) >>> 2;
           const d = s * W;
           for (let i = 0; i < W; i++) data[d + i] = src32[sw + i]!;
         } else bytes.set(src.subarray(from, from + n), at);
@@ -704,7 +717,9 @@ export class CpuCache {
             const e = me[l & CH_MASK]!;
             if (e > fillEpoch[s]!) this.#note("lostWrite", this.memory.base + l * L, e);
           }
-          fillEpoch[s] = epochNow;
+          // A slot about to be dropped needs no fill epoch: #access sets it on the next fill,
+          // and nothing reads it while the slot is invalid.
+          if (!invalidate) fillEpoch[s] = epochNow;
           dirty[s] = 0;
           cleared++;
           writebacks++;
@@ -792,7 +807,7 @@ export class CpuCache {
         const off = li * L;
         const ci = Math.floor(off / MEM_CHUNK);
         const d = s * W;
-        const w = (off - ci * MEM_CHUNK) / 4;
+        const w = (off - ci * MEM_CHUNK) >>> 2;
         if (runLen > 0 && ci === runCi && d === runData + runLen * W && w === runMem + runLen * W)
           runLen++;
         else {
@@ -984,7 +999,7 @@ export class CpuCache {
       data.fill(0, d, d + W);
       return;
     }
-    const w0 = (off - ci * MEM_CHUNK) / 4;
+    const w0 = (off - ci * MEM_CHUNK) >>> 2;
     for (let i = 0; i < W; i++) data[d + i] = words[w0 + i]!;
   }
 
@@ -1004,7 +1019,7 @@ export class CpuCache {
     const off = li * this.line;
     const ci = Math.floor(off / MEM_CHUNK);
     const words = this.memory.chunkWords(ci);
-    const w0 = (off - ci * MEM_CHUNK) / 4;
+    const w0 = (off - ci * MEM_CHUNK) >>> 2;
     const d = s * W;
     const data = this.#data;
     for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
