@@ -61,7 +61,11 @@ const fmtRate = (perSec: number, unit: string): string => {
 };
 const fmtMs = (ms: number): string => (ms >= 10 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(3)} ms`);
 const fmtBytes = (b: number): string =>
-  b >= GiB ? `${(b / GiB).toFixed(2)} GiB` : `${(b / MiB).toFixed(1)} MiB`;
+  b >= GiB
+    ? `${(b / GiB).toFixed(2)} GiB`
+    : b >= MiB
+      ? `${(b / MiB).toFixed(1)} MiB`
+      : `${(b / KiB).toFixed(0)} KiB`;
 
 interface Row {
   readonly what: string;
