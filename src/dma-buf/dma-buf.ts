@@ -215,8 +215,6 @@ export class DmaBuf<P = unknown> {
   #vmapPtr: CpuMapping | undefined;
   /** The reservation object is the buffer's own, not the exporter's (dmabuf->resv == &dmabuf[1]). */
   readonly #ownsResv: boolean;
-  /** CPU-access brackets opened and not yet closed, per direction, for misuse reports. */
-  cpuAccessDepth = 0;
 
   /** @internal use dmaBufExport(). */
   constructor(
@@ -403,26 +401,22 @@ export class DmaBuf<P = unknown> {
   beginCpuAccess(dir: DmaDirection): void {
     this.ops.beginCpuAccess?.(this, dir);
     this.#waitImplicit(dir);
-    this.cpuAccessDepth++;
   }
 
   /** dma_buf_begin_cpu_access_partial() (Android common kernel): only [offset, offset+len). */
   beginCpuAccessPartial(dir: DmaDirection, offset: number, len: number): void {
     this.ops.beginCpuAccessPartial?.(this, dir, offset, len);
     this.#waitImplicit(dir);
-    this.cpuAccessDepth++;
   }
 
   /** dma_buf_end_cpu_access(): the exporter hands the CPU's writes back to the devices. */
   endCpuAccess(dir: DmaDirection): void {
     this.ops.endCpuAccess?.(this, dir);
-    if (this.cpuAccessDepth > 0) this.cpuAccessDepth--;
   }
 
   /** dma_buf_end_cpu_access_partial(). */
   endCpuAccessPartial(dir: DmaDirection, offset: number, len: number): void {
     this.ops.endCpuAccessPartial?.(this, dir, offset, len);
-    if (this.cpuAccessDepth > 0) this.cpuAccessDepth--;
   }
 
   /**
@@ -657,15 +651,21 @@ function ioctlSync(buf: DmaBuf, arg: number, current: Current): number {
   return 0;
 }
 
-function ioctlExportSyncFile(buf: DmaBuf, arg: number, current: Current): number {
-  const s = new CStruct(current.copyFromUser(arg, SIZEOF_DMA_BUF_SYNC_FILE));
+/** The flags both sync-file ioctls take: READ, WRITE or both, nothing else (EINVAL). */
+function syncFileIoctlFlags(s: CStruct, ioctl: string): number {
   const flags = s.u32(0);
   if ((flags & ~DMA_BUF_SYNC_RW) !== 0 || (flags & DMA_BUF_SYNC_RW) === 0) {
     throw new KernelError(
       "EINVAL",
-      `DMA_BUF_IOCTL_EXPORT_SYNC_FILE: flags 0x${flags.toString(16)} must be READ, WRITE or both`,
+      `${ioctl}: flags 0x${flags.toString(16)} must be READ, WRITE or both`,
     );
   }
+  return flags;
+}
+
+function ioctlExportSyncFile(buf: DmaBuf, arg: number, current: Current): number {
+  const s = new CStruct(current.copyFromUser(arg, SIZEOF_DMA_BUF_SYNC_FILE));
+  const flags = syncFileIoctlFlags(s, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE");
   const fence = buf.exportFence((flags & DMA_BUF_SYNC_WRITE) !== 0);
   try {
     return syncFileInstallReply(current, SyncFile.create(fence), buf.core.fences, s, 4, arg);
@@ -676,13 +676,7 @@ function ioctlExportSyncFile(buf: DmaBuf, arg: number, current: Current): number
 
 function ioctlImportSyncFile(buf: DmaBuf, arg: number, current: Current): number {
   const s = new CStruct(current.copyFromUser(arg, SIZEOF_DMA_BUF_SYNC_FILE));
-  const flags = s.u32(0);
-  if ((flags & ~DMA_BUF_SYNC_RW) !== 0 || (flags & DMA_BUF_SYNC_RW) === 0) {
-    throw new KernelError(
-      "EINVAL",
-      `DMA_BUF_IOCTL_IMPORT_SYNC_FILE: flags 0x${flags.toString(16)} must be READ, WRITE or both`,
-    );
-  }
+  const flags = syncFileIoctlFlags(s, "DMA_BUF_IOCTL_IMPORT_SYNC_FILE");
   const fence = syncFileGetFence(current.files, s.s32(4));
   if (fence === undefined) {
     throw new KernelError(
@@ -732,19 +726,8 @@ export const dmaBufFops: FileOperations = {
     return base;
   },
   mmap(file, vma) {
-    const buf = bufOf(file);
-    ensure(buf.ops.mmap !== undefined, "EINVAL", `mmap: exporter ${buf.expName} has no mmap`);
-    ensure(
-      vma.pgoff + Math.ceil(vma.length / PAGE_SIZE) <= Math.floor(buf.size / PAGE_SIZE),
-      "EINVAL",
-      `mmap: ${vma.length} bytes at page ${vma.pgoff} exceed the buffer's ${buf.size} bytes`,
-    );
-    buf.resv.lock();
-    try {
-      buf.ops.mmap(buf, vma);
-    } finally {
-      buf.resv.unlock();
-    }
+    // dma_buf_mmap_internal: the same checks as dma_buf_mmap, at the vma's own offset.
+    bufOf(file).mmap(vma, vma.pgoff);
   },
   poll(file, events) {
     // EPOLLIN: the last writer is done; EPOLLOUT: every reader and writer is done.

@@ -18,7 +18,11 @@ import {
   O_CLOEXEC,
   O_RDONLY,
   O_WRONLY,
+  POLLERR,
+  POLLHUP,
+  POLLIN,
   POLLNVAL,
+  POLLOUT,
   PROT_READ,
   PROT_WRITE,
 } from "../include/uapi/fcntl.js";
@@ -283,7 +287,11 @@ export class Process implements Current {
       fds.map(({ fd, events }) => {
         if (!this.files.has(fd)) return POLLNVAL;
         const file = this.files.lookup(fd);
-        return file.ops.poll ? file.ops.poll(file, events) & (events | 0x38) : events & 0x5;
+        // POLLERR/POLLHUP/POLLNVAL are reported unasked; files without poll are
+        // always readable and writable (DEFAULT_POLLMASK).
+        return file.ops.poll
+          ? file.ops.poll(file, events) & (events | POLLERR | POLLHUP | POLLNVAL)
+          : events & (POLLIN | POLLOUT);
       });
     let r = check();
     if (r.some((x) => x !== 0) || timeoutMs === 0) return r;
