@@ -14,6 +14,7 @@ import { cmaHeapOps } from "../dma-buf/heaps/cma-heap.js";
 import { systemHeapOps } from "../dma-buf/heaps/system-heap.js";
 import { swSyncOpen } from "../dma-buf/sw-sync-fd.js";
 import { UDMABUF_DEFAULTS, UdmabufDevice, type UdmabufParams } from "../dma-buf/udmabuf.js";
+import type { DriverHost } from "../drivers/host.js";
 import { KernelError } from "../errno.js";
 import { Machine, type MachineOptions } from "../machine/machine.js";
 import type { File } from "../vfs/file.js";
@@ -31,7 +32,7 @@ export interface KernelOptions extends MachineOptions {
 /** The path sw_sync lives at in debugfs. */
 export const SW_SYNC_PATH = "/sys/kernel/debug/sync/sw_sync";
 
-export class Kernel implements ProcessHost {
+export class Kernel implements ProcessHost, DriverHost {
   readonly machine: Machine;
   readonly dma: DmaMappingApi;
   readonly fences: FenceEnv;

@@ -323,6 +323,26 @@ export class Process implements Current {
     shmemTruncate(file, length);
   }
 
+  /** read(2): EBADF without read access, EINVAL when the file has no read. */
+  read(fd: number, len: number): Uint8Array {
+    const file = this.files.lookup(fd);
+    if ((file.flags & O_ACCMODE) === O_WRONLY)
+      throw new KernelError("EBADF", `read: fd ${fd} is not open for reading`);
+    if (file.ops.read === undefined)
+      throw new KernelError("EINVAL", `read: ${file.path} does not support read`);
+    return file.ops.read(file, len, this);
+  }
+
+  /** write(2): EBADF without write access, EINVAL when the file has no write. */
+  write(fd: number, data: Uint8Array): number {
+    const file = this.files.lookup(fd);
+    if ((file.flags & O_ACCMODE) === O_RDONLY)
+      throw new KernelError("EBADF", `write: fd ${fd} is not open for writing`);
+    if (file.ops.write === undefined)
+      throw new KernelError("EINVAL", `write: ${file.path} does not support write`);
+    return file.ops.write(file, data, this);
+  }
+
   /** pwrite(2) (memfds only). */
   pwrite(fd: number, data: Uint8Array, offset: number): number {
     const file = this.files.lookup(fd);

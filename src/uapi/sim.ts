@@ -53,6 +53,12 @@ export class SimUapi implements Uapi {
   pwrite(fd: number, data: Uint8Array, offset: number): number {
     return this.process.pwrite(fd, data, offset);
   }
+  read(fd: number, len: number): Uint8Array {
+    return this.process.read(fd, len);
+  }
+  write(fd: number, data: Uint8Array): number {
+    return this.process.write(fd, data);
+  }
   fcntl(fd: number, cmd: number, arg = 0): number {
     return this.process.fcntl(fd, cmd, arg);
   }

@@ -47,6 +47,10 @@ export interface Uapi {
   memfdCreate(name: string, flags: number): number;
   ftruncate(fd: number, length: number): void;
   pwrite(fd: number, data: Uint8Array, offset: number): number;
+  /** read(2): at most `len` bytes (fewer at a record boundary, as DRM events and debugfs give). */
+  read(fd: number, len: number): Uint8Array;
+  /** write(2): the number of bytes written. */
+  write(fd: number, data: Uint8Array): number;
   fcntl(fd: number, cmd: number, arg?: number): number;
   /** Entries of a directory of device nodes (readdir of /dev/dma_heap). */
   readdir(path: string): string[];

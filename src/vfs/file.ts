@@ -67,6 +67,14 @@ export interface FileOperations {
   llseek?(file: File, offset: number, whence: number): number;
   /** Readiness for the requested POLL* events, without blocking. */
   poll?(file: File, events: number): number;
+  /**
+   * read(2): up to `len` bytes at the file position (a DRM event, a CRC line). Blocking
+   * readers wait on the virtual clock; with O_NONBLOCK and nothing ready, EAGAIN.
+   * Files without `read` give EINVAL, as fs/read_write.c does when f_op has no read.
+   */
+  read?(file: File, len: number, current: Current): Uint8Array;
+  /** write(2): returns the bytes taken (a debugfs control file, say). EINVAL without it. */
+  write?(file: File, data: Uint8Array, current: Current): number;
   /** Lines for /proc/<pid>/fdinfo/<fd> after pos and flags. */
   showFdinfo?(file: File): string;
 }

@@ -1,0 +1,197 @@
+/**
+ * The contract between the pipelines (camera -> GPU -> display, run as userspace
+ * programs on the simulated kernel's V4L2 and DRM drivers) and everything that asks
+ * them questions: scenario files, the `dmabuf` command, reports, traces and sweeps.
+ *
+ * A PipelineSpec says what to build and how to share it; a PipelineResult is what
+ * happened: the verdict, every checker violation, a CRC per frame against the CRC the
+ * frame should have had, and where the virtual time went. Specs are plain data so a
+ * YAML scenario, a sweep grid point and a TypeScript caller all produce the same thing.
+ */
+
+import type { Ns } from "../machine/clock.js";
+import type { CostSnapshot } from "../machine/cost.js";
+import type { ProfileOverrides } from "../machine/profiles.js";
+import type { TraceEvent } from "../machine/trace.js";
+import type { Violation } from "../machine/violations.js";
+
+/** Which devices the frames pass through. */
+export type PipelineKind =
+  /** vivid capture -> display scanout, zero copy: the display imports the camera's dma-buf. */
+  | "camera-display"
+  /** capture -> the CPU reads and stamps each frame through mmap + DMA_BUF_IOCTL_SYNC -> display. */
+  | "camera-cpu-display"
+  /** capture -> the GPU converts/inverts into a second buffer -> display scans that out. */
+  | "camera-gpu-display";
+
+export const PIPELINE_KINDS: readonly PipelineKind[] = [
+  "camera-display",
+  "camera-cpu-display",
+  "camera-gpu-display",
+];
+
+/**
+ * How the shared buffers are mapped and kept coherent: the options argued over in the
+ * 2011 dma-buf thread.
+ */
+export type MappingStrategy =
+  /** Consistent memory (dma_alloc_coherent; uncached CPU mapping on non-coherent SoCs): no maintenance, slow CPU access. */
+  | "coherent"
+  /** Streaming, non-coherent memory (V4L2_MEMORY_FLAG_NON_COHERENT), maintenance line by line at every hand-over. */
+  | "streaming"
+  /** As streaming, but ranges at or above the threshold clean/flush the whole cache by set/way. */
+  | "whole-cache"
+  /** As streaming, plus V4L2_BUF_FLAG_NO_CACHE_INVALIDATE / NO_CACHE_CLEAN where the CPU does not touch the buffer. */
+  | "cache-hints";
+
+export const MAPPING_STRATEGIES: readonly MappingStrategy[] = [
+  "coherent",
+  "streaming",
+  "whole-cache",
+  "cache-hints",
+];
+
+/** Where the camera's buffers come from. */
+export type BufferSource =
+  /** V4L2_MEMORY_MMAP buffers allocated by videobuf2 and exported with VIDIOC_EXPBUF. */
+  | "v4l2-mmap"
+  /** Buffers from a DMA heap, queued to V4L2 as V4L2_MEMORY_DMABUF. */
+  | "dma-heap"
+  /** memfd pages wrapped by /dev/udmabuf, queued as V4L2_MEMORY_DMABUF. */
+  | "udmabuf";
+
+/** Per-device overrides of the profile's device defaults. */
+export interface DeviceSpec {
+  readonly coherent?: boolean;
+  readonly dmaBits?: number;
+  readonly iommu?: boolean;
+  readonly bandwidthBytesPerNs?: number;
+}
+
+/**
+ * A deliberate fault, to show what a missing call does. The pipeline leaves the named
+ * step out (or applies the named hint wrongly) and the report must show wrong CRCs and
+ * a violation naming it.
+ */
+export type PipelineFault =
+  /** Leave out DMA_BUF_IOCTL_SYNC(START) before the CPU reads a captured frame. */
+  | "omit-sync-start"
+  /** Leave out DMA_BUF_IOCTL_SYNC(END) after the CPU wrote a frame. */
+  | "omit-sync-end"
+  /** Set V4L2_BUF_FLAG_NO_CACHE_INVALIDATE on QBUF although the CPU then reads the frame. */
+  | "lying-no-cache-invalidate"
+  /** Set V4L2_BUF_FLAG_NO_CACHE_CLEAN on QBUF although the CPU wrote the buffer. */
+  | "lying-no-cache-clean";
+
+export const PIPELINE_FAULTS: readonly PipelineFault[] = [
+  "omit-sync-start",
+  "omit-sync-end",
+  "lying-no-cache-invalidate",
+  "lying-no-cache-clean",
+];
+
+export interface PipelineSpec {
+  /** A name for reports (the scenario's name). */
+  readonly name?: string;
+  /** Architecture profile (see `dmabuf list profiles`). Default "arm64". */
+  readonly profile?: string;
+  /** Overrides of profile fields (cache sizes, maintenance policy, device defaults...). */
+  readonly overrides?: ProfileOverrides;
+  readonly pipeline?: PipelineKind;
+  readonly strategy?: MappingStrategy;
+  readonly source?: BufferSource;
+  /** Heap for source "dma-heap": "system" or "cma". Default "system". */
+  readonly heap?: string;
+  /** Frame geometry. Default 640x480. */
+  readonly width?: number;
+  readonly height?: number;
+  /** V4L2 fourcc as text, "XR24" (XRGB8888) or "YUYV". Default "XR24". */
+  readonly format?: string;
+  /**
+   * Buffer size in bytes. When given, the frame is `width` wide (default 1024 pixels for
+   * sizes) and as tall as the size allows; sweeps over buffer size use this.
+   */
+  readonly bufferBytes?: number;
+  /** Frames to run through. Default 8. */
+  readonly frames?: number;
+  /** V4L2 queue depth (REQBUFS count). Default 4. */
+  readonly buffers?: number;
+  /** Capture frame rate on the virtual clock. Default 30. */
+  readonly fps?: number;
+  /** Whether the CPU reads / writes each captured frame (camera-cpu-display always does both). */
+  readonly cpuReads?: boolean;
+  readonly cpuWrites?: boolean;
+  /** Explicit V4L2 cache hints, overriding the strategy's choice. */
+  readonly hints?: { readonly noCacheInvalidate?: boolean; readonly noCacheClean?: boolean };
+  readonly devices?: {
+    readonly camera?: DeviceSpec;
+    readonly gpu?: DeviceSpec;
+    readonly display?: DeviceSpec;
+  };
+  readonly fault?: PipelineFault;
+  /** Seed for anything random (page scattering). Default: the profile's. */
+  readonly seed?: number;
+  /** Record a timeline (trace events). Default false. */
+  readonly trace?: boolean;
+}
+
+/** One displayed frame. */
+export interface FrameResult {
+  readonly index: number;
+  /** CRC-32 of what the display read, as the pipe CRC of drm_debugfs_crc.c would report it. */
+  readonly crc: number;
+  /** CRC-32 of what the frame should have been (computed independently of the machine). */
+  readonly expectedCrc: number;
+  readonly ok: boolean;
+  /** Virtual time at which the frame was scanned out. */
+  readonly time: Ns;
+  /** Where time went for this frame. */
+  readonly costs: CostSnapshot;
+}
+
+/** A buffer the pipeline shared, for reports and trace tracks. */
+export interface BufferInfo {
+  /** The dma-buf's name (DMA_BUF_SET_NAME) or exporter label: "cam0", "gpu-out1", ... */
+  readonly name: string;
+  readonly size: number;
+  /** Exporter: "vivid", "system", "vgem", ... */
+  readonly exporter: string;
+  /** Devices attached to it. */
+  readonly importers: readonly string[];
+}
+
+export type Verdict = "coherent" | "incoherent";
+
+export interface PipelineResult {
+  /** The spec with every default filled in. */
+  readonly spec: Required<
+    Pick<
+      PipelineSpec,
+      | "profile"
+      | "pipeline"
+      | "strategy"
+      | "source"
+      | "heap"
+      | "width"
+      | "height"
+      | "format"
+      | "frames"
+      | "buffers"
+      | "fps"
+      | "cpuReads"
+      | "cpuWrites"
+    >
+  > &
+    PipelineSpec & { readonly bufferBytes: number };
+  /** "coherent" when there are no violations and every frame's CRC matches. */
+  readonly verdict: Verdict;
+  readonly violations: readonly Violation[];
+  readonly frames: readonly FrameResult[];
+  readonly buffers: readonly BufferInfo[];
+  /** Sum over the run. */
+  readonly costs: CostSnapshot;
+  /** Virtual time from first QBUF to last frame displayed. */
+  readonly elapsedNs: Ns;
+  /** Timeline, when `trace` was set (tracks: "cpu", device names, buffer names). */
+  readonly trace: readonly TraceEvent[];
+}
