@@ -177,7 +177,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
       setWayOpNs: 0.6,
     },
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
-    coherentAttr: "cached",
+    coherentAttr: "uncached",
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -223,7 +223,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
       setWayOpNs: 0.6,
     },
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
-    coherentAttr: "cached",
+    coherentAttr: "uncached",
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {

@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import { describe as suite, test } from "node:test";
-import { DMA_ATTR_NO_KERNEL_MAPPING } from "../../src/dma/direction.js";
+import { DMA_ATTR_NO_KERNEL_MAPPING, DMA_FROM_DEVICE } from "../../src/dma/direction.js";
+import { DmaMappingApi } from "../../src/dma/mapping.js";
+import { Machine } from "../../src/machine/machine.js";
 import { PAGE_SIZE } from "../../src/machine/memory.js";
 import { ARCH_PROFILES, assertNoViolations, countersDuring, pattern, rig } from "./helpers.js";
 
@@ -135,4 +137,19 @@ suite("dma_alloc_coherent", () => {
     assert.equal(v.length, 1);
     assert.equal(v[0]!.kind, "api-misuse");
   });
+});
+
+test("x86-64: a non-snooping device is kept coherent with clflush, as drm_cache.c does", () => {
+  const m = new Machine({ profile: "x86-64" });
+  const dma = new DmaMappingApi(m);
+  const dev = m.addDevice("igpu", { coherent: false });
+  const phys = m.cma.alloc(4);
+  m.cpu.writePhys(phys, new Uint8Array(16384).fill(1));
+  const h = dma.dmaMapSingle(dev, phys, 16384, DMA_FROM_DEVICE);
+  dev.write(h, new Uint8Array(16384).fill(2));
+  dma.dmaSyncSingleForCpu(dev, h, 16384, DMA_FROM_DEVICE);
+  assert.deepEqual(m.cpu.readPhys(phys, 16384), new Uint8Array(16384).fill(2));
+  assert.ok(m.costs.snapshot()["cache-maintenance"].ns > 0);
+  assert.deepEqual(m.violations.list, []);
+  dma.dmaUnmapSingle(dev, h, 16384, DMA_FROM_DEVICE);
 });
