@@ -1,31 +1,35 @@
 #!/usr/bin/env node
 /**
- * The `dmabuf` command. With no arguments it runs the built-in demonstration.
+ * The `dmabuf` command: dispatches to the main job (no arguments), `run`, `sweep`,
+ * `list`, `schema`, `demo` and `help`. {@link main} runs in-process (tests, sweep
+ * workers); the bin entry calls it with the process's arguments and streams.
  */
 
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PROFILES } from "../machine/profiles.js";
 import { formatViolation } from "../machine/violations.js";
+import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
+import { didYouMean, ScenarioError } from "../scenarios/scenario.js";
+import { scenarioJsonSchemaText } from "../scenarios/schema.js";
 import { runStaleDataDemo } from "../scenarios/stale-data.js";
+import { argError, COMMAND_HELP, DEMO_HELP, MAIN_HELP, SCHEMA_HELP, VERSION } from "./help.js";
+import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, processIo } from "./io.js";
+import { listCommand } from "./list.js";
+import { runCommand } from "./run.js";
 
-const HELP = `dmabuf - the Linux dma-buf buffer-sharing system as an executable model
+export const COMMANDS = ["run", "sweep", "list", "schema", "demo", "help"] as const;
 
-Usage:
-  dmabuf [demo] [--profile NAME]... [--size BYTES]
-      Run the built-in demonstration: a device writes a frame the CPU has cached,
-      and the CPU fills a buffer a device reads, each with and without the DMA API
-      sync Linux requires, on every architecture profile (or those given).
-  dmabuf list
-      List the architecture profiles.
-  dmabuf --help | --version
+export interface MainDeps {
+  /** Replaces the pipeline runner of `run` (tests inject fixtures). */
+  readonly runPipeline?: (spec: PipelineSpec) => PipelineResult;
+}
 
-Exit status: 0 when every synced case is coherent and every unsynced case that
-produced wrong bytes was caught by the checker; 1 otherwise; 2 for bad input.
-`;
-
-function fail(msg: string): never {
-  process.stderr.write(`dmabuf: ${msg}\nTry 'dmabuf --help'.\n`);
-  process.exit(2);
+function usageError(io: CliIo, cmd: string | undefined, msg: string): number {
+  const name = cmd ? `dmabuf ${cmd}` : "dmabuf";
+  io.err(`${name}: ${msg}\nTry '${name} --help'.\n`);
+  return EXIT_BAD_INPUT;
 }
 
 function pad(s: string, n: number): string {
@@ -44,9 +48,10 @@ function table(rows: string[][]): string {
     .join("\n");
 }
 
-function demo(profiles: string[], size: number): number {
+/** The stale-data demonstration (src/scenarios/stale-data.ts) as a table. */
+function demo(io: CliIo, profiles: string[], size: number): number {
   const cases = runStaleDataDemo(profiles, size);
-  process.stdout.write(
+  io.out(
     `Stale data, and the sync that prevents it (${size / 1024} KiB buffer, streaming DMA mapping)\n\n`,
   );
   const rows = [
@@ -67,77 +72,192 @@ function demo(profiles: string[], size: number): number {
     if (c.synced && (c.wrongBytes > 0 || c.violations.length > 0)) ok = false;
     if (!c.synced && c.wrongBytes > 0 && c.violations.length === 0) ok = false;
   }
-  process.stdout.write(`${table(rows)}\n`);
+  io.out(`${table(rows)}\n`);
   const example = cases.find((c) => !c.synced && c.wrongBytes > 0 && c.violations.length > 0);
   if (example) {
-    process.stdout.write(
+    io.out(
       `\nWhat the checker says (${example.profile}, ${example.flow}, without ${example.call}):\n`,
     );
-    for (const v of example.violations) process.stdout.write(`  ${formatViolation(v)}\n`);
+    for (const v of example.violations) io.out(`  ${formatViolation(v)}\n`);
   }
-  process.stdout.write(
+  io.out(
     `\nOn coherent machines (x86-64) the device snoops the caches, so nothing is stale even without the call;\n` +
       `the checker still reports CPU access to a buffer the device owns, which is a bug on any machine.\n` +
       `On 32-bit ARM, mapping DMA_FROM_DEVICE already invalidates the buffer, so a missing sync_for_cpu\n` +
       `after the first frame shows up only as an ownership violation.\n`,
   );
-  process.stdout.write(
+  io.out(
     `\nVerdict: ${ok ? "every synced case coherent, every wrong byte caught" : "MODEL INCONSISTENT"}\n`,
   );
-  return ok ? 0 : 1;
+  return ok ? EXIT_OK : EXIT_VIOLATIONS;
 }
 
-function main(argv: string[]): number {
-  let parsed: ReturnType<
-    typeof parseArgs<{ options: typeof options; allowPositionals: true; strict: true }>
-  >;
-  const options = {
-    help: { type: "boolean", short: "h" },
-    version: { type: "boolean" },
-    profile: { type: "string", multiple: true },
-    size: { type: "string" },
-  } as const;
+function demoCommand(argv: string[], io: CliIo): number {
+  let values: { help?: boolean; profile?: string[]; size?: string };
   try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    values = parseArgs({
+      args: argv,
+      options: {
+        help: { type: "boolean", short: "h" },
+        profile: { type: "string", multiple: true },
+        size: { type: "string" },
+      },
+      allowPositionals: false,
+      strict: true,
+    }).values;
   } catch (e) {
-    fail((e as Error).message);
+    return usageError(io, "demo", argError(e));
   }
-  const { values, positionals } = parsed;
   if (values.help) {
-    process.stdout.write(HELP);
-    return 0;
+    io.out(DEMO_HELP);
+    return EXIT_OK;
   }
-  if (values.version) {
-    process.stdout.write("dmabuf 0.1.0\n");
-    return 0;
+  const profiles = values.profile ?? ["cortex-a9", "arm64", "riscv64", "x86-64"];
+  for (const p of profiles) {
+    if (PROFILES[p] === undefined) {
+      const guess = didYouMean(p, Object.keys(PROFILES));
+      return usageError(
+        io,
+        "demo",
+        `unknown profile '${p}'${guess ? ` (did you mean '${guess}'?)` : ""}; see 'dmabuf list profiles'`,
+      );
+    }
   }
-  const cmd = positionals[0] ?? "demo";
-  switch (cmd) {
-    case "demo": {
-      const profiles = values.profile ?? ["cortex-a9", "arm64", "riscv64", "x86-64"];
-      for (const p of profiles)
-        if (PROFILES[p] === undefined) fail(`unknown profile '${p}' (see 'dmabuf list')`);
-      const size = values.size === undefined ? 64 * 1024 : Number(values.size);
-      if (!Number.isInteger(size) || size < 64 || size > 64 * 1024 * 1024) {
-        fail(`--size must be a whole number of bytes from 64 to 67108864, not '${values.size}'`);
-      }
-      return demo(profiles, size);
+  const size = values.size === undefined ? 64 * 1024 : Number(values.size);
+  if (!Number.isInteger(size) || size < 64 || size > 64 * 1024 * 1024) {
+    return usageError(
+      io,
+      "demo",
+      `--size must be a whole number of bytes from 64 to 67108864, not '${values.size}'`,
+    );
+  }
+  return demo(io, profiles, size);
+}
+
+function schemaCommand(argv: string[], io: CliIo): number {
+  let help: boolean | undefined;
+  try {
+    help = parseArgs({
+      args: argv,
+      options: { help: { type: "boolean", short: "h" } },
+      allowPositionals: false,
+      strict: true,
+    }).values.help;
+  } catch (e) {
+    return usageError(io, "schema", argError(e));
+  }
+  io.out(help ? SCHEMA_HELP : scenarioJsonSchemaText());
+  return EXIT_OK;
+}
+
+async function helpCommand(argv: string[], io: CliIo): Promise<number> {
+  const [topic, extra] = argv;
+  if (topic === "--help" || topic === "-h") {
+    io.out(COMMAND_HELP["help"]!);
+    return EXIT_OK;
+  }
+  if (extra !== undefined) return usageError(io, "help", `unexpected argument '${extra}'`);
+  if (topic === undefined) {
+    io.out(MAIN_HELP);
+    return EXIT_OK;
+  }
+  if (topic === "sweep") return (await import("./sweep.js")).sweepCommand(["--help"], io);
+  const text = COMMAND_HELP[topic];
+  if (text === undefined) {
+    const guess = didYouMean(topic, COMMANDS);
+    return usageError(
+      io,
+      "help",
+      `unknown command '${topic}'${guess ? ` (did you mean '${guess}'?)` : ""}`,
+    );
+  }
+  io.out(text);
+  return EXIT_OK;
+}
+
+async function dispatch(argv: string[], io: CliIo, deps: MainDeps): Promise<number> {
+  const first = argv[0];
+  if (first === undefined) {
+    return (await import("./default-job.js")).defaultJobCommand([], io);
+  }
+  if (first === "--help" || first === "-h") {
+    io.out(MAIN_HELP);
+    return EXIT_OK;
+  }
+  if (first === "--version" || first === "-V") {
+    io.out(`dmabuf ${VERSION}\n`);
+    return EXIT_OK;
+  }
+  // Options without a command belong to the main job (`dmabuf --quick`).
+  if (first.startsWith("-")) {
+    return (await import("./default-job.js")).defaultJobCommand(argv, io);
+  }
+  const rest = argv.slice(1);
+  switch (first) {
+    case "run":
+      return runCommand(rest, io, deps.runPipeline);
+    case "sweep":
+      return (await import("./sweep.js")).sweepCommand(rest, io);
+    case "list":
+      return listCommand(rest, io);
+    case "schema":
+      return schemaCommand(rest, io);
+    case "demo":
+      return demoCommand(rest, io);
+    case "help":
+      return helpCommand(rest, io);
+    default: {
+      const guess = didYouMean(first, COMMANDS);
+      return usageError(
+        io,
+        undefined,
+        `unknown command '${first}'${guess ? ` (did you mean '${guess}'?)` : ""}`,
+      );
     }
-    case "list": {
-      const rows = [["profile", "arch", "description"]];
-      for (const p of Object.values(PROFILES)) rows.push([p.name, p.arch, p.title]);
-      process.stdout.write(`${table(rows)}\n`);
-      return 0;
-    }
-    default:
-      fail(`unknown command '${cmd}'`);
   }
 }
 
-// A closed pipe (`dmabuf | head`) ends output quietly, as it does for any Unix tool.
-process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  throw e;
-});
+/**
+ * Runs the `dmabuf` command with `argv` (without the program name) on `io`; resolves
+ * with the exit status. A {@link ScenarioError} anywhere is printed as its message
+ * alone (exit 2).
+ */
+export async function main(argv: string[], io: CliIo, deps: MainDeps = {}): Promise<number> {
+  try {
+    return await dispatch(argv, io, deps);
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      io.err(`${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+}
 
-process.exitCode = main(process.argv.slice(2));
+/** Whether this module is the process's entry point (not imported by a test or worker). */
+function isMainModule(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
+  // A closed pipe (`dmabuf list | head`) ends output quietly, as it does for any Unix tool.
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  main(process.argv.slice(2), processIo()).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`dmabuf: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exitCode = EXIT_BAD_INPUT;
+    },
+  );
+}

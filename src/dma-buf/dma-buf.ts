@@ -15,7 +15,12 @@
  */
 
 import type { DmaDirection } from "../dma/direction.js";
-import { DMA_BIDIRECTIONAL, DMA_FROM_DEVICE, DMA_TO_DEVICE } from "../dma/direction.js";
+import {
+  DMA_BIDIRECTIONAL,
+  DMA_FROM_DEVICE,
+  DMA_TO_DEVICE,
+  directionName,
+} from "../dma/direction.js";
 import type { SgTable } from "../dma/scatterlist.js";
 import { ensure, KernelError } from "../errno.js";
 import {
@@ -366,6 +371,14 @@ export class DmaBuf<P = unknown> {
     } else {
       a.liveMappings++;
     }
+    if (this.core.machine.trace.enabled)
+      this.core.machine.trace.instant(
+        this.name ?? this.expName,
+        "dma-buf",
+        "dma_buf_map_attachment",
+        this.core.machine.now,
+        { dev: a.dev.name, dir: directionName(dir) },
+      );
     return sgt;
   }
 
@@ -384,6 +397,14 @@ export class DmaBuf<P = unknown> {
     }
     a.liveMappings--;
     this.ops.unmapDmaBuf(a, sgt, dir);
+    if (this.core.machine.trace.enabled)
+      this.core.machine.trace.instant(
+        this.name ?? this.expName,
+        "dma-buf",
+        "dma_buf_unmap_attachment",
+        this.core.machine.now,
+        { dev: a.dev.name, dir: directionName(dir) },
+      );
     if (dmaBufIsDynamic(this) && !this.core.config.moveNotify) this.ops.unpin!(a);
   }
 
@@ -399,6 +420,14 @@ export class DmaBuf<P = unknown> {
    * for a write).
    */
   beginCpuAccess(dir: DmaDirection): void {
+    if (this.core.machine.trace.enabled)
+      this.core.machine.trace.instant(
+        this.name ?? this.expName,
+        "dma-buf",
+        "dma_buf_begin_cpu_access",
+        this.core.machine.now,
+        { dir: directionName(dir) },
+      );
     this.ops.beginCpuAccess?.(this, dir);
     this.#waitImplicit(dir);
   }
@@ -412,6 +441,14 @@ export class DmaBuf<P = unknown> {
   /** dma_buf_end_cpu_access(): the exporter hands the CPU's writes back to the devices. */
   endCpuAccess(dir: DmaDirection): void {
     this.ops.endCpuAccess?.(this, dir);
+    if (this.core.machine.trace.enabled)
+      this.core.machine.trace.instant(
+        this.name ?? this.expName,
+        "dma-buf",
+        "dma_buf_end_cpu_access",
+        this.core.machine.now,
+        { dir: directionName(dir) },
+      );
   }
 
   /** dma_buf_end_cpu_access_partial(). */

@@ -40,6 +40,9 @@ export function archSyncDmaForDevice(
       m.maintain("clean", ranges, why);
       return;
     case "arm":
+      // Whatever the CPU wrote to a FROM_DEVICE buffer is discarded, legally: the device
+      // will overwrite it. A CPU that writes a buffer a device later reads maps it
+      // DMA_BIDIRECTIONAL (videobuf2: vb2_queue.bidirectional).
       m.maintain(dir === DMA_FROM_DEVICE ? "invalidate" : "clean", ranges, why);
       return;
     case "x86_64":

@@ -156,8 +156,13 @@ export class DmaMappingApi {
     this.debug.checkSync(dev, addr, size, dir, true);
     const s = this.#find(dev, addr);
     if (s === undefined) return;
+    if (this.m.trace.enabled)
+      this.m.trace.instant("cpu", "dma-api", "dma_sync_single_for_cpu", this.m.now, {
+        dev: dev.name,
+        mapping: s.owned.label,
+      });
     // The buffer is the CPU's from here: the swiotlb copy back is the CPU's own access.
-    s.owned.owner = "cpu";
+    this.m.ownership.setOwner(s.owned, "cpu");
     this.#syncRange(s, addr, size, dir, true);
   }
 
@@ -166,8 +171,13 @@ export class DmaMappingApi {
     this.debug.checkSync(dev, addr, size, dir, false);
     const s = this.#find(dev, addr);
     if (s === undefined) return;
+    if (this.m.trace.enabled)
+      this.m.trace.instant("cpu", "dma-api", "dma_sync_single_for_device", this.m.now, {
+        dev: dev.name,
+        mapping: s.owned.label,
+      });
     this.#syncRange(s, addr, size, dir, false);
-    s.owned.owner = "device";
+    this.m.ownership.setOwner(s.owned, "device");
   }
 
   // ---------------------------------------------------------------------------------
@@ -629,13 +639,21 @@ export class DmaMappingApi {
       const s = this.#find(dev, e.dmaAddress);
       if (s === undefined || seen.has(s)) continue;
       seen.add(s);
+      if (this.m.trace.enabled)
+        this.m.trace.instant(
+          "cpu",
+          "dma-api",
+          toCpu ? "dma_sync_sg_for_cpu" : "dma_sync_sg_for_device",
+          this.m.now,
+          { dev: dev.name, mapping: s.owned.label },
+        );
       // Given to the CPU before a swiotlb copy back, which is the CPU's own access.
-      if (toCpu) s.owned.owner = "cpu";
+      if (toCpu) this.m.ownership.setOwner(s.owned, "cpu");
       // The kernel walks the CPU-side entries; so do we (only the first `nents`).
       s.pieces.slice(0, nents).forEach((p) => {
         this.#syncPiece(dev, p, 0, p.len, dir, toCpu);
       });
-      s.owned.owner = toCpu ? "cpu" : "device";
+      this.m.ownership.setOwner(s.owned, toCpu ? "cpu" : "device");
     }
   }
 
@@ -644,7 +662,7 @@ export class DmaMappingApi {
     const dev = s.dev;
     const skip = (attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0;
     // The CPU owns the buffer again: the swiotlb copy back below is its own access.
-    s.owned.owner = "cpu";
+    this.m.ownership.setOwner(s.owned, "cpu");
     for (const p of s.pieces) {
       // A wrong size on unmap really syncs the wrong amount, as the kernel would.
       const len = size !== undefined && s.pieces.length === 1 ? Math.min(size, p.len) : p.len;

@@ -262,6 +262,54 @@ export class Process implements Current {
     return map;
   }
 
+  /**
+   * pin_user_pages() for drivers (V4L2 USERPTR): the physical page of every page in
+   * [addr, addr+len), which must lie in one mmap of this process; the mapping's file is
+   * held until `unpin`, so the pages outlive a munmap. EFAULT otherwise (ordinary
+   * malloc memory is host memory in the model: no device can reach it).
+   */
+  pinUserPages(addr: number, len: number, write: boolean): { pages: number[]; unpin(): void } {
+    this.#checkAlive();
+    const m = [...this.#maps.values()].find((x) => addr >= x.addr && addr < x.addr + x.length);
+    if (m === undefined || len <= 0 || addr + len > m.addr + m.length)
+      throw new KernelError(
+        "EFAULT",
+        `pin_user_pages: 0x${addr.toString(16)}+${len} is not mapped`,
+      );
+    if (write && (m.prot & PROT_WRITE) === 0)
+      throw new KernelError("EFAULT", "pin_user_pages: FOLL_WRITE on a mapping without PROT_WRITE");
+    const first = Math.floor((addr - m.addr) / PAGE_SIZE);
+    const last = Math.floor((addr + len - 1 - m.addr) / PAGE_SIZE);
+    const pages: number[] = [];
+    for (let p = first; p <= last; p++) {
+      let off = p * PAGE_SIZE;
+      let phys = -1;
+      for (const r of m.vma.ranges) {
+        if (off < r.len) {
+          phys = r.phys + off;
+          break;
+        }
+        off -= r.len;
+      }
+      if (phys < 0)
+        throw new KernelError(
+          "EFAULT",
+          `pin_user_pages: page ${p} of the mapping has no backing page`,
+        );
+      pages.push(phys);
+    }
+    const file = m.vma.file.get();
+    let pinned = true;
+    return {
+      pages,
+      unpin: () => {
+        if (!pinned) return;
+        pinned = false;
+        file.put();
+      },
+    };
+  }
+
   /** munmap(2) of a whole mapping; the mapping's file reference goes with it. */
   munmap(map: UserMapping): void {
     const mm = this.#maps.get(map.addr);

@@ -60,6 +60,8 @@ export interface OwnedRegion {
   readonly deviceReadsOnly: boolean;
   readonly ranges: readonly PhysRange[];
   owner: StreamingOwner;
+  /** When `owner` last changed (a sequence number shared by all regions). */
+  since: number;
   /** The call that gives the buffer back to the CPU, with its arguments. */
   readonly giveBackCall: string;
 }
@@ -68,15 +70,30 @@ export interface OwnedRegion {
  * Ownership of streaming mappings. Between dma_map_* (or dma_sync_*_for_device) and
  * dma_unmap_* (or dma_sync_*_for_cpu) the buffer belongs to the device and the CPU must
  * not touch it; the DMA API layer keeps this table up to date and the CPU checks it.
+ *
+ * When several devices map the same pages (a dma-buf with importers), the latest
+ * hand-over of those pages decides: cache maintenance works on physical addresses, so a
+ * dma_sync_*_for_cpu through any device's mapping gives the CPU a correct view until a
+ * later sync for a device. This is how exporters keep one mapping per importer with
+ * DMA_ATTR_SKIP_CPU_SYNC and do the CPU-access maintenance through their own
+ * (vb2-dma-contig, the DRM GEM helpers).
  */
 export class OwnershipTracker {
   readonly #regions = new Map<number, OwnedRegion>();
   #next = 1;
 
-  add(r: Omit<OwnedRegion, "id" | "owner">): OwnedRegion {
-    const region: OwnedRegion = { ...r, id: this.#next++, owner: "device" };
+  #seq = 0;
+
+  add(r: Omit<OwnedRegion, "id" | "owner" | "since">): OwnedRegion {
+    const region: OwnedRegion = { ...r, id: this.#next++, owner: "device", since: ++this.#seq };
     this.#regions.set(region.id, region);
     return region;
+  }
+
+  /** A hand-over: dma_sync_*_for_cpu / _for_device (or unmap). */
+  setOwner(region: OwnedRegion, owner: StreamingOwner): void {
+    region.owner = owner;
+    region.since = ++this.#seq;
   }
 
   remove(id: number): void {
@@ -91,12 +108,16 @@ export class OwnershipTracker {
   conflict(phys: number, len: number, write: boolean): OwnedRegion | undefined {
     if (this.#regions.size === 0) return undefined;
     const end = phys + len;
+    const covers = (r: OwnedRegion): boolean =>
+      r.ranges.some((range) => phys < range.phys + range.len && range.phys < end);
+    let handedToCpu = 0;
     for (const r of this.#regions.values()) {
-      if (r.owner !== "device") continue;
+      if (r.owner === "cpu" && r.since > handedToCpu && covers(r)) handedToCpu = r.since;
+    }
+    for (const r of this.#regions.values()) {
+      if (r.owner !== "device" || r.since < handedToCpu) continue;
       if (!write && r.deviceReadsOnly) continue;
-      for (const range of r.ranges) {
-        if (phys < range.phys + range.len && range.phys < end) return r;
-      }
+      if (covers(r)) return r;
     }
     return undefined;
   }

@@ -192,7 +192,10 @@ export class Cpu {
   ): void {
     if (len === 0) return;
     const now = this.clock.now;
-    if (this.shadow.enabled) this.#checkOwnership(phys, len, write, label);
+    // The hand-over rule keeps caches and memory in step; an uncached or write-combined
+    // access bypasses the cache (coherent memory a dma-buf importer also maps), so only
+    // cached accesses are checked against device-owned streaming mappings.
+    if (this.shadow.enabled && attr === "cached") this.#checkOwnership(phys, len, write, label);
     let ns: number;
     if (attr === "cached") {
       if (this.shadow.enabled && this.#nonCached.size > 0) this.#checkCachedAlias(phys, len, label);

@@ -1,10 +1,170 @@
 /**
- * Runs one pipeline on a fresh simulated kernel. (Being written: the drivers it runs on
- * land first; until then this refuses clearly.)
+ * Runs one pipeline on a fresh simulated kernel, as a userspace program would: V4L2
+ * capture from vivid, buffers shared as dma-bufs, PRIME import into the GPU and the
+ * display, page flips and the display's pipe CRC. Nothing here reaches into the model
+ * to move data; the drivers do the DMA, the caches do what caches do, and the result is
+ * whatever the display read.
  */
 
-import type { PipelineResult, PipelineSpec } from "./types.js";
+import { Kernel } from "../kernel/kernel.js";
+import { CostLedger, type CostSnapshot } from "../machine/cost.js";
+import type { TraceEvent } from "../machine/trace.js";
+import { SimUapi } from "../uapi/sim.js";
+import { applyStamp, type FrameGeometry, visibleCrc } from "./expected.js";
+import { machineFor, type ResolvedSpec, resolveSpec } from "./spec.js";
+import {
+  CameraStage,
+  CpuStage,
+  DisplayStage,
+  GpuStage,
+  OutputStage,
+  probeDrivers,
+} from "./stages.js";
+import type { BufferInfo, FrameResult, PipelineResult, PipelineSpec } from "./types.js";
 
-export function runPipeline(spec: PipelineSpec): PipelineResult {
-  throw new Error(`pipelines: runPipeline(${spec.pipeline ?? "default"}) is not wired yet`);
+/** Custom steps for TypeScript users: called with the frame's CPU view between capture and display. */
+export interface PipelineHooks {
+  /**
+   * After the CPU stage (or right after capture when the CPU does not touch the frame):
+   * the kernel, the userspace process, and the frame number. Whatever the hook does to
+   * the machine is seen by the checker and the display like any other access.
+   */
+  readonly afterCapture?: (ctx: {
+    kernel: Kernel;
+    uapi: SimUapi;
+    frame: number;
+    bufferFd: number;
+  }) => void;
 }
+
+/** Runs a pipeline and reports what happened. Throws RangeError/KernelError on a spec the kernel refuses. */
+export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): PipelineResult {
+  const spec = resolveSpec(input);
+  const { profile } = machineFor(spec);
+  const kernel = new Kernel({ profile, trace: spec.trace ?? false });
+  const drivers = probeDrivers(kernel, spec);
+  const app = new SimUapi(kernel, "pipeline");
+  const m = kernel.machine;
+  const frames: FrameResult[] = [];
+  const start = m.clock.now;
+  let last = m.costs.snapshot();
+  const record = (index: number, crc: number, expectedCrc: number): void => {
+    const now = m.costs.snapshot();
+    frames.push({
+      index,
+      crc,
+      expectedCrc,
+      ok: crc === expectedCrc,
+      time: m.clock.now,
+      costs: CostLedger.diff(now, last),
+    });
+    last = now;
+  };
+
+  if (spec.pipeline === "cpu-output") {
+    runCpuOutput(kernel, app, spec, drivers, record);
+  } else {
+    runCapturePipeline(kernel, app, spec, drivers, record, hooks);
+  }
+
+  const buffers: BufferInfo[] = kernel.dmaBuf.buffers.map((b) => ({
+    name: b.name ?? `dmabuf${b.ino}`,
+    size: b.size,
+    exporter: b.expName,
+    importers: b.attachments.map((a) => a.dev.name),
+  }));
+  const violations = m.violations.list;
+  const verdict = violations.length === 0 && frames.every((f) => f.ok) ? "coherent" : "incoherent";
+  return {
+    spec,
+    verdict,
+    violations,
+    frames,
+    buffers,
+    costs: m.costs.snapshot(),
+    elapsedNs: m.clock.now - start,
+    trace: spec.trace ? (m.trace.events as readonly TraceEvent[]) : [],
+  };
+}
+
+type Record3 = (index: number, crc: number, expectedCrc: number) => void;
+
+function runCapturePipeline(
+  kernel: Kernel,
+  app: SimUapi,
+  spec: ResolvedSpec,
+  drivers: ReturnType<typeof probeDrivers>,
+  record: Record3,
+  hooks: PipelineHooks,
+): void {
+  const camera = new CameraStage(app, kernel, spec);
+  const cpu = new CpuStage(app, kernel, spec, camera);
+  const display = new DisplayStage(app, kernel, spec, drivers.display);
+  const gpu =
+    spec.pipeline === "camera-gpu-display"
+      ? new GpuStage(app, kernel, spec, display, drivers.gpu)
+      : undefined;
+  const camGeom: FrameGeometry = {
+    width: spec.width,
+    height: spec.height,
+    stride: camera.bytesperline,
+    bpp: spec.format === "YUYV" ? 2 : 4,
+  };
+  // Scanout: the camera buffers themselves (zero copy) or the GPU's output buffers.
+  const camFbs = gpu
+    ? []
+    : camera.buffers.map((b) => display.importFramebuffer(b.fd, camera.bytesperline));
+  const camGpu = gpu ? camera.buffers.map((b) => gpu.importBuffer(b.fd)) : [];
+
+  camera.start();
+  // The buffer on screen cannot go back to the camera until the next one replaces it.
+  let onScreen: number | undefined;
+  for (let n = 0; n < spec.frames; n++) {
+    const buf = camera.dequeue();
+    const expected = camera.expectedFrame(buf.sequence);
+    cpu.process(buf.index, n, expected, camGeom);
+    hooks.afterCapture?.({ kernel, uapi: app, frame: n, bufferFd: camera.buffers[buf.index]!.fd });
+    let expectedOut: Uint8Array;
+    let outGeom: FrameGeometry;
+    let shown: number;
+    if (gpu) {
+      const job = gpu.run(camGpu[buf.index]!, n, camera.bytesperline);
+      expectedOut = gpu.expectedOutput(expected, camGeom);
+      outGeom = gpu.outGeometry;
+      const { crc } = display.show(job.fb);
+      // The GPU has read the camera buffer once its fence signals; only then requeue it.
+      gpu.wait(job.outFenceFd);
+      camera.queue(buf.index);
+      shown = job.fb;
+      record(n, crc, visibleCrc(expectedOut, outGeom));
+      continue;
+    }
+    expectedOut = expected;
+    outGeom = camGeom;
+    shown = camFbs[buf.index]!;
+    const { crc } = display.show(shown);
+    if (onScreen !== undefined) camera.queue(onScreen);
+    onScreen = buf.index;
+    record(n, crc, visibleCrc(expectedOut, outGeom));
+  }
+  camera.stop();
+  display.stop();
+}
+
+function runCpuOutput(
+  kernel: Kernel,
+  app: SimUapi,
+  spec: ResolvedSpec,
+  drivers: ReturnType<typeof probeDrivers>,
+  record: Record3,
+): void {
+  const out = new OutputStage(app, kernel, spec, drivers.vivid);
+  for (let n = 0; n < spec.frames; n++) {
+    const { crc, expected } = out.renderAndSend(n);
+    record(n, crc, expected);
+  }
+  out.stop();
+}
+
+export type { CostSnapshot };
+export { applyStamp };

@@ -22,12 +22,15 @@ export type PipelineKind =
   /** capture -> the CPU reads and stamps each frame through mmap + DMA_BUF_IOCTL_SYNC -> display. */
   | "camera-cpu-display"
   /** capture -> the GPU converts/inverts into a second buffer -> display scans that out. */
-  | "camera-gpu-display";
+  | "camera-gpu-display"
+  /** The CPU renders each frame into V4L2 OUTPUT buffers that the vivid output device reads by DMA (an encoder's input). */
+  | "cpu-output";
 
 export const PIPELINE_KINDS: readonly PipelineKind[] = [
   "camera-display",
   "camera-cpu-display",
   "camera-gpu-display",
+  "cpu-output",
 ];
 
 /**

@@ -30,6 +30,12 @@ export interface Current extends UserAccess {
   readonly pid: number;
   readonly comm: string;
   readonly files: FdTable;
+  /**
+   * pin_user_pages(): the pages behind [addr, addr+len) of the caller's mappings, held
+   * until `unpin` (V4L2 USERPTR). EFAULT when the range is not mapped (or not writable
+   * and `write` is asked). Optional: tasks without device-reachable memory lack it.
+   */
+  pinUserPages?(addr: number, len: number, write: boolean): { pages: number[]; unpin(): void };
 }
 
 /**

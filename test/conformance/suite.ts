@@ -7,7 +7,7 @@
  * sw_sync}.c that the selftests leave implicit.
  *
  * Nothing here reaches into a kernel's internals: every case runs unchanged against the
- * simulator (SimUapi) and, once it exists, a real-kernel backend. The threaded stress
+ * simulator (SimUapi) and the real kernel (LinuxUapi, src/uapi/linux.ts). The threaded stress
  * tests of tools/testing/selftests/sync are run as the same operations interleaved in
  * one thread, in the order their synchronisation forces.
  */
@@ -24,6 +24,7 @@ import {
   DMA_BUF_SYNC_WRITE,
 } from "../../src/include/uapi/dma-buf.js";
 import { DMA_HEAP_IOC_MAGIC } from "../../src/include/uapi/dma-heap.js";
+import { DRM_CLOEXEC, DRM_RDWR } from "../../src/include/uapi/drm.js";
 import {
   F_ADD_SEALS,
   F_GET_SEALS,
@@ -66,6 +67,15 @@ import {
   UDMABUF_CREATE_LIST,
   UDMABUF_FLAGS_CLOEXEC,
 } from "../../src/include/uapi/udmabuf.js";
+import { VGEM_FENCE_WRITE } from "../../src/include/uapi/vgem-drm.js";
+import {
+  drmGemClose,
+  drmGetVersion,
+  drmPrimeFdToHandle,
+  drmPrimeHandleToFd,
+  vgemFenceAttach,
+  vgemFenceSignal,
+} from "../../src/uapi/drm.js";
 import {
   dmaBufExportSyncFile,
   dmaBufImportSyncFile,
@@ -83,7 +93,7 @@ import {
   udmabufCreateList,
   withUserStruct,
 } from "../../src/uapi/lib.js";
-import type { Uapi } from "../../src/uapi/uapi.js";
+import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
 
 /** The debugfs node of sw_sync (drivers/dma-buf/sw_sync.c). */
 export const SW_SYNC_PATH = "/sys/kernel/debug/sync/sw_sync";
@@ -99,7 +109,9 @@ export type Capability =
   | "memfd"
   | "hugetlb"
   /** SYNC_IOC_SET_DEADLINE and SW_SYNC_GET_DEADLINE (recent kernels only: sw_sync commit 70e67aaec2f4). */
-  | "fence-deadline";
+  | "fence-deadline"
+  /** A vgem device at /dev/dri/card<N> (drivers/gpu/drm/vgem): PRIME import and its fence ioctls. */
+  | "vgem";
 
 /** The selftest (or kernel source) a case reproduces: runners pick suites by this. */
 export type SuiteName = "dmabuf-heaps" | "dma-buf" | "udmabuf" | "memfd" | "sync";
@@ -264,6 +276,36 @@ function heapBuffer(u: Uapi, fds: Fds, len: number): number {
   return fds.add(dmaHeapAlloc(u, heap, len));
 }
 
+/**
+ * open_vgem() of dmabuf-heap.c: the first /dev/dri/card<N> whose DRM_IOCTL_VERSION
+ * name is "vgem"; -1 when there is none.
+ */
+export function openVgem(u: Uapi): number {
+  for (let i = 0; i < 16; i++) {
+    let fd: number;
+    try {
+      fd = u.open(`/dev/dri/card${i}`, O_RDWR);
+    } catch {
+      continue;
+    }
+    let name = "";
+    try {
+      name = drmGetVersion(u, fd).name;
+    } catch {
+      // Not a DRM device after all.
+    }
+    if (name === "vgem") return fd;
+    u.close(fd);
+  }
+  return -1;
+}
+
+function vgemDevice(u: Uapi, fds: Fds): number {
+  const fd = openVgem(u);
+  assert.ok(fd >= 0, "no vgem device at /dev/dri/card*");
+  return fds.add(fd);
+}
+
 // ---------------------------------------------------------------------------
 // tools/testing/selftests/dmabuf-heaps/dmabuf-heap.c and drivers/dma-buf/dma-heap.c
 
@@ -310,6 +352,69 @@ const heapCases: ConformanceCase[] = [
       }
     }),
   },
+  {
+    suite: "dmabuf-heaps",
+    name: "test_alloc_and_import: the heap buffer imports into vgem (PRIME_FD_TO_HANDLE)",
+    needs: ["system-heap", "vgem"],
+    run: scoped((u, fds) => {
+      const heap = fds.add(u.open(SYSTEM_HEAP, O_RDWR));
+      const buf = fds.add(dmaHeapAlloc(u, heap, ONE_MEG, O_RDWR | O_CLOEXEC, 0));
+      const p = u.mmap(ONE_MEG, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+      try {
+        dmaBufSync(u, buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+        p.fill(0, ONE_MEG / 2, 1);
+        p.fill(ONE_MEG / 2, ONE_MEG / 2, 0);
+        dmaBufSync(u, buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+        const vgem = vgemDevice(u, fds);
+        const handle = drmPrimeFdToHandle(u, vgem, buf);
+        assert.ok(handle > 0);
+        // drm_prime.c keeps a dma-buf → handle cache per file: the same buffer, the same handle.
+        assert.equal(drmPrimeFdToHandle(u, vgem, buf), handle, "re-import");
+        // Exporting an imported object hands back the original dma-buf.
+        const again = fds.add(drmPrimeHandleToFd(u, vgem, handle, DRM_CLOEXEC | DRM_RDWR));
+        assert.equal(dmaBufSize(u, again), ONE_MEG);
+        dmaBufSync(u, buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+        p.fill(0, ONE_MEG, 0xff);
+        dmaBufSync(u, buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+        drmGemClose(u, vgem, handle);
+        expectErrno("EINVAL", () => drmGemClose(u, vgem, handle), "handle already closed");
+      } finally {
+        u.munmap(p);
+      }
+    }),
+  },
+  ...[4 * 1024, ONE_MEG].map(
+    (size): ConformanceCase => ({
+      suite: "dmabuf-heaps",
+      name: `test_alloc_zeroed: ${size / 1024}k buffers are zeroed after others were freed`,
+      needs: ["system-heap"],
+      run: scoped((u, fds) => {
+        const heap = fds.add(u.open(SYSTEM_HEAP, O_RDWR));
+        // Allocate, fill with 0xff and free 32 buffers, so the next ones may reuse the pages.
+        const bufs: number[] = [];
+        for (let i = 0; i < 32; i++) {
+          const buf = fds.add(dmaHeapAlloc(u, heap, size));
+          const p = u.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+          dmaBufSync(u, buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+          p.fill(0, size, 0xff);
+          dmaBufSync(u, buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+          u.munmap(p);
+          bufs.push(buf);
+        }
+        for (const b of bufs) fds.close(b);
+        for (let i = 0; i < 32; i++) {
+          const buf = fds.add(dmaHeapAlloc(u, heap, size));
+          const p = u.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+          dmaBufSync(u, buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+          const bytes = p.read(0, size);
+          dmaBufSync(u, buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+          u.munmap(p);
+          const at = bytes.findIndex((b) => b !== 0);
+          assert.equal(at, -1, `buffer ${i} not zeroed @ ${at}`);
+        }
+      }),
+    }),
+  ),
   {
     suite: "dmabuf-heaps",
     name: "allocations are page aligned; lseek(SEEK_END) gives the size",
@@ -649,6 +754,54 @@ const dmaBufCases: ConformanceCase[] = [
   },
   {
     suite: "dma-buf",
+    name: "vgem write fence on an imported buffer: poll and EXPORT_SYNC_FILE wait for it",
+    needs: ["system-heap", "vgem"],
+    run: scoped((u, fds) => {
+      const buf = heapBuffer(u, fds, PAGE);
+      const vgem = vgemDevice(u, fds);
+      const handle = drmPrimeFdToHandle(u, vgem, buf);
+      expectErrno("EINVAL", () => vgemFenceAttach(u, vgem, handle, 0x2), "unknown flag");
+      expectErrno("ENOENT", () => vgemFenceAttach(u, vgem, handle + 100, 0), "no such handle");
+      const fence = vgemFenceAttach(u, vgem, handle, VGEM_FENCE_WRITE);
+      assert.ok(fence > 0);
+      assert.deepEqual(u.poll([{ fd: buf, events: POLLIN }], 0), [0], "POLLIN while pending");
+      assert.deepEqual(u.poll([{ fd: buf, events: POLLOUT }], 0), [0], "POLLOUT while pending");
+      const ex = fds.add(dmaBufExportSyncFile(u, buf, DMA_BUF_SYNC_READ));
+      assert.equal(syncFileStatus(u, ex), 0);
+      // vgem refuses a fence that would conflict with one still pending.
+      expectErrno("EBUSY", () => vgemFenceAttach(u, vgem, handle, 0), "read after pending write");
+      vgemFenceSignal(u, vgem, fence);
+      assert.deepEqual(u.poll([{ fd: buf, events: POLLIN | POLLOUT }], 0), [POLLIN | POLLOUT]);
+      assert.equal(syncFileStatus(u, ex), 1);
+      expectErrno("ENOENT", () => vgemFenceSignal(u, vgem, fence), "signalled twice");
+      drmGemClose(u, vgem, handle);
+    }),
+  },
+  {
+    suite: "dma-buf",
+    name: "vgem read fence: POLLIN ready, POLLOUT waits; closing vgem signals it",
+    needs: ["system-heap", "vgem"],
+    run: scoped((u, fds) => {
+      const buf = heapBuffer(u, fds, PAGE);
+      const vgem = vgemDevice(u, fds);
+      const handle = drmPrimeFdToHandle(u, vgem, buf);
+      vgemFenceAttach(u, vgem, handle, 0);
+      assert.deepEqual(u.poll([{ fd: buf, events: POLLIN }], 0), [POLLIN]);
+      assert.deepEqual(u.poll([{ fd: buf, events: POLLOUT }], 0), [0]);
+      // Readers share: another read fence is fine, a write fence conflicts.
+      vgemFenceAttach(u, vgem, handle, 0);
+      expectErrno("EBUSY", () => vgemFenceAttach(u, vgem, handle, VGEM_FENCE_WRITE), "write");
+      const forWrite = fds.add(dmaBufExportSyncFile(u, buf, DMA_BUF_SYNC_WRITE));
+      assert.equal(syncFileStatus(u, forWrite), 0);
+      assert.equal(syncFileStatus(u, fds.add(dmaBufExportSyncFile(u, buf, DMA_BUF_SYNC_READ))), 1);
+      // vgem_fence_close(): the file's unsignalled fences are signalled when it goes.
+      fds.close(vgem);
+      assert.deepEqual(u.poll([{ fd: buf, events: POLLOUT }], 0), [POLLOUT]);
+      assert.equal(syncFileStatus(u, forWrite), 1);
+    }),
+  },
+  {
+    suite: "dma-buf",
     name: "poll on a closed fd → POLLNVAL",
     needs: ["system-heap"],
     run: scoped((u, fds) => {
@@ -695,6 +848,72 @@ const dmaBufCases: ConformanceCase[] = [
 const NUM_PAGES = 4;
 const NUM_ENTRIES = 4;
 const MEMFD_SIZE = 1024; // in pages
+
+/** MFD_HUGETLB (include/uapi/linux/memfd.h). */
+const MFD_HUGETLB = 0x0004;
+/** The huge pages the hugetlb cases use (the selftest's 1024 would need a 2 GiB pool). */
+const HUGETLB_PAGES = 8;
+
+/**
+ * test-5/6/7 of udmabuf.c: a CREATE_LIST of NUM_ENTRIES chunks of NUM_PAGES pages, one at
+ * each quarter of a memfd, must show the memfd's pages: a byte written through the memfd's
+ * mmap at the start of each (huge) page appears at the same place through the udmabuf.
+ * `pinFirst` creates the udmabuf before anything is written (test-7), so the pages it
+ * pinned must be the ones the memfd's later writes land in.
+ */
+function udmabufChunks(
+  u: Uapi,
+  fds: Fds,
+  opts: { readonly hugetlb: boolean; readonly pinFirst: boolean },
+): void {
+  const dev = fds.add(u.open(UDMABUF_DEV, O_RDWR));
+  const pageSize = opts.hugetlb ? 512 * PAGE : PAGE;
+  const size = (opts.hugetlb ? HUGETLB_PAGES : MEMFD_SIZE) * pageSize;
+  const memfd = fds.add(
+    u.memfdCreate("udmabuf-test", MFD_ALLOW_SEALING | (opts.hugetlb ? MFD_HUGETLB : 0)),
+  );
+  u.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+  u.ftruncate(memfd, size);
+  const items = Array.from({ length: NUM_ENTRIES }, (_, i) => ({
+    memfd,
+    offset: i * (size / NUM_ENTRIES),
+    size: PAGE * NUM_PAGES,
+  }));
+  const create = (): number => fds.add(udmabufCreateList(u, dev, items, UDMABUF_FLAGS_CLOEXEC));
+  const writeToMemfd = (m: Mapping, chr: number): void => {
+    for (let i = 0; i < size / pageSize; i++) m.write(i * pageSize, new Uint8Array([chr]));
+  };
+  const bufLen = NUM_PAGES * NUM_ENTRIES * PAGE;
+  let buf = -1;
+  let addr2: Mapping | undefined;
+  if (opts.pinFirst) {
+    buf = create();
+    addr2 = u.mmap(bufLen, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+  }
+  const addr1 = u.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+  try {
+    writeToMemfd(addr1, 0x61); // 'a'
+    if (!opts.pinFirst) {
+      buf = create();
+      addr2 = u.mmap(bufLen, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+    }
+    writeToMemfd(addr1, 0x62); // 'b'
+    assert.equal(dmaBufSize(u, buf), bufLen);
+    let k = 0;
+    for (let i = 0; i < NUM_ENTRIES; i++) {
+      const off = i * (size / NUM_ENTRIES);
+      for (let j = 0; j < NUM_PAGES; j++, k++) {
+        const c1 = addr1.read(off + j * PAGE, 1)[0];
+        const c2 = addr2!.read(k * PAGE, 1)[0];
+        assert.equal(c2, c1, `entry ${i} page ${j}`);
+      }
+    }
+    assert.equal(addr2!.read(0, 1)[0], 0x62, "the first page of each chunk was written");
+  } finally {
+    u.munmap(addr1);
+    if (addr2 !== undefined) u.munmap(addr2);
+  }
+}
 
 const udmabufCases: ConformanceCase[] = [
   {
@@ -932,22 +1151,21 @@ const udmabufCases: ConformanceCase[] = [
   },
   {
     suite: "udmabuf",
-    name: "test-6: CREATE_LIST over a hugetlb memfd (2 MiB pages)",
+    name: "test-6: CREATE_LIST over a hugetlb memfd (2 MiB pages) follows the memfd's pages",
     needs: ["udmabuf", "memfd", "hugetlb"],
-    run: scoped((u, fds) => {
-      const MFD_HUGETLB = 0x0004;
-      const hpage = 512 * PAGE;
-      const dev = fds.add(u.open(UDMABUF_DEV, O_RDWR));
-      const size = 8 * hpage;
-      const memfd = fds.add(u.memfdCreate("udmabuf-test", MFD_ALLOW_SEALING | MFD_HUGETLB));
-      u.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
-      u.ftruncate(memfd, size);
-      const items = [];
-      for (let i = 0; i < NUM_ENTRIES; i++)
-        items.push({ memfd, offset: i * (size / NUM_ENTRIES), size: PAGE * NUM_PAGES });
-      const buf = fds.add(udmabufCreateList(u, dev, items, UDMABUF_FLAGS_CLOEXEC));
-      assert.equal(dmaBufSize(u, buf), NUM_ENTRIES * NUM_PAGES * PAGE);
-    }),
+    run: scoped((u, fds) => udmabufChunks(u, fds, { hugetlb: true, pinFirst: false })),
+  },
+  {
+    suite: "udmabuf",
+    name: "test-7: CREATE_LIST over a hugetlb memfd before any page is written (pin first)",
+    needs: ["udmabuf", "memfd", "hugetlb"],
+    run: scoped((u, fds) => udmabufChunks(u, fds, { hugetlb: true, pinFirst: true })),
+  },
+  {
+    suite: "udmabuf",
+    name: "test-7 with 4 KiB pages: CREATE_LIST before the memfd is written sees later writes",
+    needs: ["udmabuf", "memfd"],
+    run: scoped((u, fds) => udmabufChunks(u, fds, { hugetlb: false, pinFirst: true })),
   },
   {
     suite: "udmabuf",

@@ -1,0 +1,633 @@
+#!/usr/bin/env node
+/**
+ * The conformance suite (test/conformance/suite.ts) against a real Linux kernel booted in
+ * QEMU, and against the model on this host, side by side.
+ *
+ * From a fresh machine: installs QEMU, busybox-static, xz and cpio when missing (as root,
+ * with apt-get), downloads Debian's 6.12 kernel package (cached under .cache/kernel/),
+ * unpacks it with dpkg -x, builds an initramfs (busybox, node and the libraries ldd lists,
+ * the compiled project with koffi, the vivid and vgem modules and their dependencies,
+ * and an init script), boots it under TCG, reads the per-case results from the serial
+ * console, runs the same cases on the simulator (x86-64 and arm64 profiles) and prints
+ * one line per case. Results are also written to .cache/kernel/results.json.
+ *
+ * Exit status: 0 when every case the kernel passes also passes on the model; 1 when the
+ * model fails a case the kernel passes. When QEMU cannot run here (no qemu and no way to
+ * install it, no network for the kernel package, boot timeout) it prints
+ * "kernel conformance: skipped: <why>" and exits 0.
+ *
+ * Options: --timeout <seconds> for the VM (default 150, or $KERNEL_CONFORMANCE_TIMEOUT),
+ * --no-sim to skip the simulator run, --json to print the results JSON instead of the table.
+ */
+
+import { spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const CACHE = join(ROOT, ".cache", "kernel");
+const BUILD = join(CACHE, "dist");
+const RESULTS_JSON = join(CACHE, "results.json");
+const CONSOLE_LOG = join(CACHE, "console.log");
+const APT_PACKAGES = {
+  "qemu-system-x86_64": "qemu-system-x86",
+  busybox: "busybox-static",
+  xz: "xz-utils",
+  cpio: "cpio",
+};
+/** The modules loaded in the VM, with their parameters (dependencies come first, found from modinfo). */
+const MODULES = [
+  // dma-contig allocator (videobuf2-dma-contig) for the one instance: what SoC camera drivers use.
+  { name: "vivid", params: "n_devs=1 allocators=1" },
+  { name: "vgem", params: "" },
+];
+/** 2 MiB huge pages reserved in the VM for the hugetlb cases. */
+const HUGE_PAGES = 16;
+
+const argv = process.argv.slice(2);
+const optValue = (name) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const TIMEOUT_S = Number(optValue("--timeout") ?? process.env.KERNEL_CONFORMANCE_TIMEOUT ?? 150);
+const RUN_SIM = !argv.includes("--no-sim");
+const PRINT_JSON = argv.includes("--json");
+
+const t0 = Date.now();
+const log = (msg) => {
+  if (!PRINT_JSON) process.stdout.write(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+};
+
+class Skip extends Error {}
+const skip = (why) => {
+  throw new Skip(why);
+};
+
+/** Runs a command; returns { status, stdout, stderr }. */
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, ...opts });
+  return { status: r.error ? -1 : r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+const which = (cmd) => {
+  const r = run("sh", ["-c", `command -v ${cmd}`]);
+  return r.status === 0 ? r.stdout.trim() : undefined;
+};
+const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
+
+// ---------------------------------------------------------------------------
+// Host tools
+
+function ensureTools() {
+  const missing = Object.keys(APT_PACKAGES).filter((t) => which(t) === undefined);
+  if (missing.length === 0) return;
+  const pkgs = missing.map((t) => APT_PACKAGES[t]);
+  if (!isRoot() || which("apt-get") === undefined) {
+    skip(
+      `missing ${missing.join(", ")}; install: apt-get install -y --no-install-recommends ${pkgs.join(" ")}`,
+    );
+  }
+  log(`installing ${pkgs.join(" ")}`);
+  const install = () =>
+    run("apt-get", ["install", "-y", "--no-install-recommends", ...pkgs], {
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+  let r = install();
+  if (r.status !== 0) {
+    run("apt-get", ["update"]);
+    r = install();
+  }
+  const still = Object.keys(APT_PACKAGES).filter((t) => which(t) === undefined);
+  if (still.length > 0)
+    skip(`could not install ${pkgs.join(" ")}: ${r.stderr.trim().split("\n").pop()}`);
+}
+
+// ---------------------------------------------------------------------------
+// The kernel package: apt-get download, dpkg -x, cached
+
+const DEB_RE = /^linux-image-(6\.12\.\d+)\+deb\d+-amd64(-unsigned)?_.*_amd64\.deb$/;
+const PKG_RE = /^(linux-image-(6\.12\.\d+)\+deb\d+-amd64(?:-unsigned)?) - /;
+
+const versionKey = (v) =>
+  v
+    .split(".")
+    .map((n) => n.padStart(6, "0"))
+    .join(".");
+
+function findKernelDeb() {
+  mkdirSync(CACHE, { recursive: true });
+  const cached = readdirSync(CACHE)
+    .filter((f) => DEB_RE.test(f))
+    .sort((a, b) => versionKey(DEB_RE.exec(b)[1]).localeCompare(versionKey(DEB_RE.exec(a)[1])));
+  if (cached.length > 0) return join(CACHE, cached[0]);
+  if (which("apt-get") === undefined || which("apt-cache") === undefined) {
+    skip("no apt-get/apt-cache to fetch Debian's linux-image-6.12 package");
+  }
+  const search = () =>
+    run("apt-cache", ["search", "linux-image-6.12"])
+      .stdout.split("\n")
+      .map((l) => PKG_RE.exec(l))
+      .filter((m) => m !== null)
+      // Newest first; the signed package before -unsigned at the same version.
+      .sort((a, b) => versionKey(b[2]).localeCompare(versionKey(a[2])) || a[1].length - b[1].length)
+      .map((m) => m[1]);
+  let names = search();
+  if (names.length === 0 && isRoot()) {
+    run("apt-get", ["update"]);
+    names = search();
+  }
+  if (names.length === 0)
+    skip(
+      "apt-cache search finds no linux-image-6.12.*-amd64 (Debian bookworm with security updates needed)",
+    );
+  log(`downloading ${names[0]}`);
+  const r = run("apt-get", ["download", names[0]], { cwd: CACHE });
+  const got = readdirSync(CACHE).find((f) => DEB_RE.test(f));
+  if (got === undefined)
+    skip(`apt-get download ${names[0]} failed (no network?): ${r.stderr.trim().split("\n").pop()}`);
+  return join(CACHE, got);
+}
+
+function extractKernel(deb) {
+  const dir = join(CACHE, basename(deb, ".deb"));
+  const marker = join(dir, ".extracted");
+  if (!existsSync(marker)) {
+    if (which("dpkg") === undefined) skip("no dpkg to unpack the kernel package");
+    log(`dpkg -x ${basename(deb)}`);
+    rmSync(dir, { recursive: true, force: true });
+    const r = run("dpkg", ["-x", deb, dir]);
+    if (r.status !== 0) skip(`dpkg -x failed: ${r.stderr.trim()}`);
+    writeFileSync(marker, "");
+  }
+  const boot = join(dir, "boot");
+  const vmlinuz = readdirSync(boot).find((f) => f.startsWith("vmlinuz-"));
+  if (vmlinuz === undefined) skip(`no vmlinuz in ${basename(deb)}`);
+  const release = vmlinuz.slice("vmlinuz-".length);
+  const modDir = [join(dir, "lib/modules", release), join(dir, "usr/lib/modules", release)].find(
+    existsSync,
+  );
+  if (modDir === undefined) skip(`no modules for ${release} in ${basename(deb)}`);
+  return { dir, vmlinuz: join(boot, vmlinuz), release, modDir };
+}
+
+// ---------------------------------------------------------------------------
+// Modules: the dependency order modules.dep would give, read from each module's
+// .modinfo "depends=" (the Debian package ships no modules.dep: depmod makes it at install).
+
+function listModules(modDir) {
+  const byName = new Map();
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const m = /^(.+)\.ko(\.xz|\.zst|\.gz)?$/.exec(e.name);
+        if (m) byName.set(m[1].replaceAll("-", "_"), p);
+      }
+    }
+  };
+  walk(join(modDir, "kernel"));
+  return byName;
+}
+
+/** The module file's bytes, decompressed (busybox insmod reads plain .ko only). */
+function moduleBytes(path) {
+  if (path.endsWith(".ko")) return readFileSync(path);
+  const tool = path.endsWith(".xz") ? "xz" : path.endsWith(".zst") ? "zstd" : "gzip";
+  const r = spawnSync(tool, ["-dc", path], { maxBuffer: 512 * 1024 * 1024 });
+  if (r.status !== 0) skip(`${tool} -dc ${basename(path)} failed`);
+  return r.stdout;
+}
+
+function modinfoDepends(bytes) {
+  const s = bytes.toString("latin1");
+  const i = s.indexOf("\0depends=");
+  if (i < 0) return [];
+  const v = s.slice(i + "\0depends=".length, s.indexOf("\0", i + 1));
+  return v === "" ? [] : v.split(",").map((n) => n.replaceAll("-", "_"));
+}
+
+/** Decompresses `wanted` and their dependencies into `outDir`; returns load order (deps first). */
+function resolveModules(modDir, wanted, outDir) {
+  const files = listModules(modDir);
+  const order = [];
+  const seen = new Set();
+  const visit = (name) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    const path = files.get(name);
+    if (path === undefined) skip(`module ${name} not found in ${relative(CACHE, modDir)}`);
+    const bytes = moduleBytes(path);
+    for (const dep of modinfoDepends(bytes)) visit(dep);
+    writeFileSync(join(outDir, `${name}.ko`), bytes);
+    order.push(name);
+  };
+  for (const w of wanted) visit(w);
+  return order;
+}
+
+// ---------------------------------------------------------------------------
+// The project, compiled, and the initramfs
+
+function compileProject() {
+  const tsc = join(ROOT, "node_modules/typescript/bin/tsc");
+  if (!existsSync(tsc)) skip("node_modules/typescript missing: run npm ci first");
+  log("compiling the project (tsc)");
+  // Type errors elsewhere do not stop tsc emitting; what matters is that the runner exists.
+  const r = run(process.execPath, [tsc, "-p", join(ROOT, "tsconfig.json"), "--outDir", BUILD]);
+  const runner = join(BUILD, "test/conformance/runner.js");
+  if (!existsSync(runner))
+    throw new Error(`tsc did not produce ${runner}:\n${r.stdout}${r.stderr}`);
+}
+
+/** The shared libraries `ldd` lists for `bin`, with the dynamic loader. */
+function lddLibs(bin) {
+  const r = run("ldd", [bin]);
+  if (r.status !== 0) return [];
+  const libs = [];
+  for (const line of r.stdout.split("\n")) {
+    const m = /=>\s+(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m) libs.push(m[1]);
+  }
+  return libs;
+}
+
+function copyInto(stage, hostPath, guestPath = hostPath) {
+  const dst = join(stage, guestPath);
+  mkdirSync(dirname(dst), { recursive: true });
+  copyFileSync(hostPath, dst);
+  chmodSync(dst, statSync(hostPath).mode & 0o777);
+}
+
+function initScript(modules) {
+  const insmods = modules
+    .map(({ name, params }) => {
+      const what = params === "" ? name : `${name} ${params}`;
+      return [
+        `if insmod /lib/dmabuf-modules/${name}.ko${params === "" ? "" : ` ${params}`}; then info "insmod ${what}: ok";`,
+        `else info "insmod ${what}: FAILED"; fi`,
+      ].join(" ");
+    })
+    .join("\n");
+  return `#!/bin/busybox sh
+# Generated by scripts/kernel-conformance.mjs: runs the conformance suite, then powers off.
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin HOME=/tmp NO_COLOR=1 NODE_DISABLE_COLORS=1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+dmesg -n 1
+info() { echo "@@DMABUF-INFO $*"; }
+info "uname -r: $(uname -r)"
+echo ${HUGE_PAGES} > /proc/sys/vm/nr_hugepages
+${insmods}
+info "ls /dev/video*: $(ls /dev/video* 2>&1 | tr '\\n' ' ')"
+info "ls /dev/dri: $(ls /dev/dri 2>&1 | tr '\\n' ' ')"
+info "ls /dev/dma_heap: $(ls /dev/dma_heap 2>&1 | tr '\\n' ' ')"
+info "ls /dev/udmabuf /dev/media* /dev/v4l-*: $(ls /dev/udmabuf /dev/media* /dev/v4l-* 2>&1 | tr '\\n' ' ')"
+info "other V4L2 nodes: $(ls /dev/vbi* /dev/radio* /dev/swradio* 2>&1 | tr '\\n' ' ')"
+for v in /sys/class/video4linux/video*; do [ -e "$v/name" ] && info "$(basename $v): $(cat $v/name)"; done
+info "vivid allocators: $(cat /sys/module/vivid/parameters/allocators 2>&1)"
+for d in /sys/kernel/debug/dri/*/name; do [ -e "$d" ] && info "$d: $(cat $d)"; done
+info "HugePages_Free: $(grep HugePages_Free /proc/meminfo | tr -s ' ' | cut -d' ' -f2)"
+cd /app && node dist/test/conformance/runner.js --backend linux
+info "runner exit status $?"
+dmesg | grep -iE 'vivid|vgem|udmabuf|dma_heap|dma-buf|BUG|WARNING' | head -40 | sed 's/^/@@DMABUF-INFO dmesg: /'
+poweroff -f
+`;
+}
+
+function buildInitramfs(kernel) {
+  const stage = join(CACHE, "initramfs");
+  rmSync(stage, { recursive: true, force: true });
+  for (const d of [
+    "bin",
+    "usr/bin",
+    "proc",
+    "sys",
+    "dev",
+    "tmp",
+    "lib/dmabuf-modules",
+    "app/node_modules/@koromix",
+  ]) {
+    mkdirSync(join(stage, d), { recursive: true });
+  }
+  // busybox (static from busybox-static; a dynamic one brings its libraries).
+  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find(existsSync) ?? which("busybox");
+  copyInto(stage, busybox, "/bin/busybox");
+  // node and its libraries.
+  copyInto(stage, process.execPath, "/usr/bin/node");
+  for (const lib of new Set([...lddLibs(busybox), ...lddLibs(process.execPath)]))
+    copyInto(stage, lib);
+  // Modules.
+  const order = resolveModules(
+    kernel.modDir,
+    MODULES.map((m) => m.name),
+    join(stage, "lib/dmabuf-modules"),
+  );
+  const params = new Map(MODULES.map((m) => [m.name, m.params]));
+  const modules = order.map((name) => ({ name, params: params.get(name) ?? "" }));
+  // The compiled project: only what the runner imports from (src and the suite), and koffi.
+  const app = join(stage, "app");
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "dmabuf-vm", type: "module" }));
+  const jsOnly = (src) => !src.endsWith(".map") && !src.endsWith(".d.ts");
+  cpSync(join(BUILD, "src"), join(app, "dist/src"), { recursive: true, filter: jsOnly });
+  cpSync(join(BUILD, "test/conformance"), join(app, "dist/test/conformance"), {
+    recursive: true,
+    filter: jsOnly,
+  });
+  const nm = join(ROOT, "node_modules");
+  cpSync(join(nm, "koffi"), join(app, "node_modules/koffi"), {
+    recursive: true,
+    filter: (s) => !/\/koffi\/(doc|vendor|lib)(\/|$)/.test(s),
+  });
+  const prebuilt = join(nm, "@koromix/koffi-linux-x64");
+  if (!existsSync(join(prebuilt, "linux_x64/koffi.node")))
+    skip("no @koromix/koffi-linux-x64 prebuilt koffi binary in node_modules");
+  cpSync(prebuilt, join(app, "node_modules/@koromix/koffi-linux-x64"), {
+    recursive: true,
+    filter: (s) => !s.includes("musl_"),
+  });
+  writeFileSync(join(stage, "init"), initScript(modules), { mode: 0o755 });
+  // cpio -o -H newc, from the staging directory.
+  const list = run("find", ["."], { cwd: stage }).stdout;
+  const out = join(CACHE, "initramfs.cpio");
+  const r = spawnSync("cpio", ["-o", "-H", "newc", "--quiet", "-O", out], {
+    cwd: stage,
+    input: list,
+  });
+  if (r.status !== 0) throw new Error(`cpio failed: ${r.stderr}`);
+  rmSync(stage, { recursive: true, force: true });
+  return { path: out, modules, bytes: statSync(out).size };
+}
+
+// ---------------------------------------------------------------------------
+// Boot
+
+function boot(kernel, initramfs) {
+  const args = [
+    "-accel",
+    "tcg",
+    "-cpu",
+    "max",
+    "-m",
+    "1024",
+    "-nographic",
+    "-no-reboot",
+    "-kernel",
+    kernel.vmlinuz,
+    "-initrd",
+    initramfs.path,
+    "-append",
+    "console=ttyS0 panic=-1 quiet",
+  ];
+  log(`booting Linux ${kernel.release} under TCG (timeout ${TIMEOUT_S} s)`);
+  return new Promise((done) => {
+    const q = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
+    const chunks = [];
+    let err = "";
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      q.kill("SIGKILL");
+    }, TIMEOUT_S * 1000);
+    q.stdout.on("data", (d) => {
+      chunks.push(d);
+    });
+    q.stderr.on("data", (d) => {
+      err += d.toString("latin1");
+    });
+    q.on("error", (e) => {
+      clearTimeout(timer);
+      done({
+        out: Buffer.concat(chunks).toString("utf8"),
+        err: `${err}${e.message}`,
+        timedOut,
+        status: -1,
+      });
+    });
+    q.on("close", (status) => {
+      clearTimeout(timer);
+      const out = Buffer.concat(chunks).toString("utf8");
+      writeFileSync(CONSOLE_LOG, out);
+      done({ out, err, timedOut, status });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Results
+
+/** Text without ANSI escape sequences and control characters other than newlines. */
+function stripTerminal(text) {
+  const noEscapes = text
+    .split(String.fromCharCode(27))
+    .map((part, i) => (i === 0 ? part : part.replace(/^\[[0-9;?]*[A-Za-z]/, "")))
+    .join("");
+  return [...noEscapes].filter((ch) => ch === "\n" || ch.charCodeAt(0) >= 32).join("");
+}
+
+async function loadRunner() {
+  return import(join(BUILD, "test/conformance/runner.js"));
+}
+
+/** The suite on the simulator, in a child process (started while the VM boots). */
+function runSim(runner, backend) {
+  return new Promise((done, fail) => {
+    const child = spawn(
+      process.execPath,
+      [join(BUILD, "test/conformance/runner.js"), "--backend", backend],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const out = [];
+    const err = [];
+    child.stdout.on("data", (d) => out.push(d));
+    child.stderr.on("data", (d) => err.push(d));
+    child.on("error", fail);
+    child.on("close", () => {
+      const parsed = runner.parseConformanceOutput(Buffer.concat(out).toString("utf8"));
+      if (parsed.complete) done(parsed);
+      else
+        fail(
+          new Error(
+            `simulator run (${backend}) did not complete:\n${Buffer.concat(err).toString("utf8")}`,
+          ),
+        );
+    });
+  });
+}
+
+const SHORT = { pass: "PASS", fail: "FAIL", unsupported: "n/a", missing: "—" };
+
+function compare(runner, kernelRun, simRuns) {
+  const byKey = (results) => new Map(results.map((r) => [runner.caseKey(r), r]));
+  const k = byKey(kernelRun.results);
+  const sims = Object.fromEntries(Object.entries(simRuns).map(([b, p]) => [b, byKey(p.results)]));
+  // Every case either side knows, in the suite's order (the simulator runs them all).
+  const keys = [...new Set([...Object.values(sims).flatMap((m) => [...m.keys()]), ...k.keys()])];
+  const rows = keys.map((key) => {
+    const kr = k.get(key);
+    const simResults = Object.fromEntries(Object.entries(sims).map(([b, m]) => [b, m.get(key)]));
+    const kernel = kr?.status ?? "missing";
+    const modelFails = Object.entries(simResults).filter(([, r]) => r?.status === "fail");
+    return {
+      key,
+      kernel,
+      kernelDetail: kr?.detail,
+      sim: Object.fromEntries(
+        Object.entries(simResults).map(([b, r]) => [b, r?.status ?? "missing"]),
+      ),
+      simDetail: Object.fromEntries(modelFails.map(([b, r]) => [b, r.detail])),
+      regression: kernel === "pass" && modelFails.length > 0,
+    };
+  });
+  return rows;
+}
+
+function printTable(rows, simBackends, kernelRun, initramfs, kernel) {
+  const w = (s, n) => s.padEnd(n);
+  const lines = [];
+  lines.push("");
+  lines.push(`Conformance: model (${simBackends.join(", ")}) vs Linux ${kernel.release} in QEMU`);
+  lines.push(`${simBackends.map((b) => w(b, 11)).join("")}${w("kernel", 8)}case`);
+  for (const r of rows) {
+    lines.push(
+      `${simBackends.map((b) => w(SHORT[r.sim[b]], 11)).join("")}${w(SHORT[r.kernel], 8)}${r.key}`,
+    );
+  }
+  const count = (f) => rows.filter(f).length;
+  lines.push("");
+  for (const b of simBackends) {
+    lines.push(
+      `${b}: ${count((r) => r.sim[b] === "pass")} pass, ${count((r) => r.sim[b] === "fail")} fail, ${count((r) => r.sim[b] === "unsupported")} n/a`,
+    );
+  }
+  lines.push(
+    `kernel: ${count((r) => r.kernel === "pass")} pass, ${count((r) => r.kernel === "fail")} fail, ${count((r) => r.kernel === "unsupported")} not supported by this kernel, ${count((r) => r.kernel === "missing")} no result`,
+  );
+  const missing = Object.entries(kernelRun.header?.missing ?? {});
+  if (missing.length > 0)
+    lines.push(`  kernel lacks: ${missing.map(([c, why]) => `${c} (${why})`).join("; ")}`);
+  const kfails = rows.filter((r) => r.kernel === "fail");
+  if (kfails.length > 0) {
+    lines.push("", "Failing on the kernel (the case's expectation differs from Linux):");
+    for (const r of kfails) lines.push(`  ${r.key}\n      kernel: ${r.kernelDetail}`);
+  }
+  const mfails = rows.filter((r) => Object.keys(r.simDetail).length > 0);
+  if (mfails.length > 0) {
+    lines.push("", "Failing on the model:");
+    for (const r of mfails) {
+      lines.push(`  ${r.key} (kernel: ${SHORT[r.kernel]})`);
+      for (const [b, d] of Object.entries(r.simDetail)) lines.push(`      ${b}: ${d}`);
+    }
+  }
+  if (kernelRun.info.length > 0) {
+    lines.push("", "VM:");
+    for (const i of kernelRun.info) lines.push(`  ${i}`);
+  }
+  lines.push(
+    "",
+    `initramfs ${(initramfs.bytes / 1048576).toFixed(0)} MiB, modules: ${initramfs.modules.map((m) => m.name).join(" ")}`,
+  );
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
+
+async function main() {
+  if (process.platform !== "linux" || process.arch !== "x64") {
+    skip(`needs an x86-64 Linux host (this is ${process.platform}/${process.arch})`);
+  }
+  ensureTools();
+  const deb = findKernelDeb();
+  const kernel = extractKernel(deb);
+  compileProject();
+  const runner = await loadRunner();
+  log("building the initramfs");
+  const initramfs = buildInitramfs(kernel);
+  log(
+    `initramfs ${(initramfs.bytes / 1048576).toFixed(0)} MiB; modules ${initramfs.modules.map((m) => m.name).join(" ")}`,
+  );
+  const simBackends = RUN_SIM ? ["sim-x86-64", "sim-arm64"] : [];
+  const simPending = Promise.all(simBackends.map((b) => runSim(runner, b)));
+  // Reported once the VM is done, so a skip below does not leave it unobserved.
+  simPending.catch(() => {});
+  const vm = await boot(kernel, initramfs);
+  const kernelRun = runner.parseConformanceOutput(vm.out);
+  if (kernelRun.header === undefined) {
+    // The last lines of the console, without terminal escapes (the firmware clears the screen).
+    const tail = stripTerminal(vm.out)
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .slice(-10)
+      .map((l) => `  | ${l}`)
+      .join("\n");
+    if (vm.timedOut)
+      skip(
+        `boot timeout after ${TIMEOUT_S} s before the suite started (console in ${relative(ROOT, CONSOLE_LOG)}):\n${tail}`,
+      );
+    skip(`QEMU exited (status ${vm.status}) before the suite started: ${vm.err.trim() || tail}`);
+  }
+  log(
+    `kernel run ${kernelRun.complete ? "complete" : vm.timedOut ? "cut short by the timeout" : "incomplete"}: ${kernelRun.results.length} results`,
+  );
+  const simResults = await simPending;
+  const simRuns = Object.fromEntries(simBackends.map((b, i) => [b, simResults[i]]));
+  const rows = compare(runner, kernelRun, simRuns);
+  const regressions = rows.filter((r) => r.regression);
+  const report = {
+    kernel: kernel.release,
+    package: basename(deb),
+    date: new Date().toISOString(),
+    complete: kernelRun.complete,
+    timedOut: vm.timedOut,
+    capabilities: kernelRun.header.capabilities,
+    missing: kernelRun.header.missing ?? {},
+    info: kernelRun.info,
+    modules: initramfs.modules,
+    seconds: Math.round((Date.now() - t0) / 100) / 10,
+    rows,
+  };
+  writeFileSync(RESULTS_JSON, `${JSON.stringify(report, null, 2)}\n`);
+  if (PRINT_JSON) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else printTable(rows, simBackends, kernelRun, initramfs, kernel);
+  log(`results in ${relative(ROOT, RESULTS_JSON)}, console in ${relative(ROOT, CONSOLE_LOG)}`);
+  if (regressions.length > 0) {
+    process.stdout.write(
+      `\nkernel conformance: FAILED: the model fails ${regressions.length} case(s) the kernel passes:\n${regressions.map((r) => `  ${r.key}`).join("\n")}\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(
+    `kernel conformance: ok (every case the kernel passes also passes on the model)\n`,
+  );
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    if (e instanceof Skip) {
+      process.stdout.write(`kernel conformance: skipped: ${e.message}\n`);
+      process.exitCode = 0;
+    } else {
+      process.stderr.write(`kernel conformance: error: ${e.stack ?? e}\n`);
+      process.exitCode = 2;
+    }
+  },
+);

@@ -1,0 +1,218 @@
+/**
+ * `dmabuf run SCENARIO`: one scenario file, one pipeline run, one report. The exit
+ * status makes it a CI check: 0 coherent, 1 violations or wrong frames, 2 bad input.
+ */
+
+import { existsSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { KernelError } from "../errno.js";
+import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
+import { toJsonReport } from "../report/json.js";
+import { formatRunReport } from "../report/terminal.js";
+import {
+  formatFieldPath,
+  parseFieldPath,
+  parseFieldValue,
+  parseScenario,
+  readScenarioData,
+  type Scenario,
+  ScenarioError,
+  type ScenarioIssue,
+  scenarioToSpec,
+  setScenarioField,
+} from "../scenarios/scenario.js";
+import { argError, RUN_HELP } from "./help.js";
+import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
+import { findExampleScenario } from "./list.js";
+
+export type PipelineRunner = (spec: PipelineSpec) => PipelineResult;
+
+/** A field set from the command line, and how it was written (for error messages). */
+export interface FieldOverride {
+  readonly path: string;
+  readonly value: unknown;
+  readonly origin: string;
+}
+
+/** Parses `--set FIELD=VALUE` into an override. @throws ScenarioError when there is no "=". */
+export function parseSetArgument(arg: string): FieldOverride {
+  const eq = arg.indexOf("=");
+  if (eq <= 0) {
+    throw new ScenarioError([
+      {
+        file: `--set ${arg}`,
+        line: undefined,
+        column: undefined,
+        field: undefined,
+        problem: "expected FIELD=VALUE, e.g. --set pipeline.strategy=coherent",
+      },
+    ]);
+  }
+  const path = arg.slice(0, eq).trim();
+  parseFieldPath(path);
+  return { path, value: parseFieldValue(arg.slice(eq + 1)), origin: `--set ${arg}` };
+}
+
+/**
+ * Applies command-line overrides to scenario data and validates it. Problems in an
+ * overridden field are reported against the option that set it, not the file's line.
+ */
+export function applyOverrides(
+  src: { file: string; text: string; data: unknown },
+  overrides: readonly FieldOverride[],
+): Scenario {
+  let data = src.data;
+  for (const o of overrides) {
+    try {
+      data = setScenarioField(data, o.path, o.value);
+    } catch (e) {
+      if (e instanceof ScenarioError) throw relocate(e, overrides);
+      throw e;
+    }
+  }
+  try {
+    return parseScenario(data, src);
+  } catch (e) {
+    if (e instanceof ScenarioError && overrides.length > 0) throw relocate(e, overrides);
+    throw e;
+  }
+}
+
+function relocate(e: ScenarioError, overrides: readonly FieldOverride[]): ScenarioError {
+  const fields = overrides.map((o) => ({ field: formatFieldPath(parseFieldPath(o.path)), o }));
+  const issues: ScenarioIssue[] = e.issues.map((i) => {
+    const hit = [...fields]
+      .reverse()
+      .find(
+        ({ field }) =>
+          i.field !== undefined &&
+          (i.field === field || i.field.startsWith(`${field}.`) || i.field.startsWith(`${field}[`)),
+      );
+    return hit ? { ...i, file: hit.o.origin, line: undefined, column: undefined } : i;
+  });
+  return new ScenarioError(issues);
+}
+
+/** Where a SCENARIO argument points: a file, or else a bundled example's name. */
+function scenarioPath(arg: string, cwd: string): string {
+  if (existsSync(resolve(cwd, arg))) return arg;
+  if (!/[/\\]/.test(arg) && !/\.(ya?ml|json)$/i.test(arg)) {
+    const example = findExampleScenario(arg, cwd);
+    if (example !== undefined) return example;
+  }
+  return arg;
+}
+
+/** Errors from building the machine or the pipeline that mean the scenario asks for the impossible. */
+function isConfigurationError(e: unknown): e is Error {
+  return e instanceof RangeError || e instanceof KernelError;
+}
+
+/** `dmabuf run SCENARIO [options]`. `runner` replaces the pipeline runner (tests). */
+export async function runCommand(
+  argv: string[],
+  io: CliIo,
+  runner?: PipelineRunner,
+): Promise<number> {
+  const options = {
+    help: { type: "boolean", short: "h" },
+    json: { type: "boolean" },
+    trace: { type: "string" },
+    html: { type: "string" },
+    profile: { type: "string" },
+    frames: { type: "string" },
+    set: { type: "string", multiple: true },
+    "no-color": { type: "boolean" },
+  } as const;
+  const usage = (msg: string): number => {
+    io.err(`dmabuf run: ${msg}\nTry 'dmabuf run --help'.\n`);
+    return EXIT_BAD_INPUT;
+  };
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    return usage(argError(e));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(RUN_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length === 0) return usage("missing SCENARIO (a .yaml or .json file)");
+  if (positionals.length > 1) return usage(`unexpected argument '${positionals[1]}'`);
+
+  let scenario: Scenario;
+  try {
+    const src = readScenarioData(scenarioPath(positionals[0]!, io.cwd), io.cwd);
+    const overrides: FieldOverride[] = [];
+    if (values.profile !== undefined) {
+      overrides.push({
+        path: "machine.profile",
+        value: values.profile,
+        origin: `--profile ${values.profile}`,
+      });
+    }
+    if (values.frames !== undefined) {
+      overrides.push({
+        path: "pipeline.frames",
+        value: parseFieldValue(values.frames),
+        origin: `--frames ${values.frames}`,
+      });
+    }
+    for (const s of values.set ?? []) overrides.push(parseSetArgument(s));
+    scenario = applyOverrides(src, overrides);
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      io.err(`${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+
+  const wantTrace = values.trace !== undefined || values.html !== undefined;
+  const spec = scenarioToSpec(scenario, wantTrace ? { trace: true } : {});
+  const run = runner ?? (await import("../pipelines/run.js")).runPipeline;
+  let result: PipelineResult;
+  try {
+    result = run(spec);
+  } catch (e) {
+    if (isConfigurationError(e)) {
+      io.err(`dmabuf run: ${positionals[0]}: the pipeline cannot run: ${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+
+  if (values.json) {
+    io.out(`${JSON.stringify(toJsonReport(result), null, 2)}\n`);
+  } else {
+    const color = io.isTTY && values["no-color"] !== true && process.env["NO_COLOR"] === undefined;
+    io.out(`${formatRunReport(result, { color })}\n`);
+  }
+
+  const write = (file: string, text: string, what: string): boolean => {
+    try {
+      writeFileSync(resolve(io.cwd, file), text);
+      io.err(`dmabuf run: wrote ${what} to ${file}\n`);
+      return true;
+    } catch (e) {
+      io.err(`dmabuf run: cannot write ${file}: ${(e as Error).message}\n`);
+      return false;
+    }
+  };
+  if (values.trace !== undefined) {
+    const { traceJson } = await import("../report/trace.js");
+    if (!write(values.trace, traceJson(result), "the trace (open it in ui.perfetto.dev)")) {
+      return EXIT_BAD_INPUT;
+    }
+  }
+  if (values.html !== undefined) {
+    const { renderRunHtml } = await import("../report/html.js");
+    if (!write(values.html, await renderRunHtml(result), "the HTML report")) return EXIT_BAD_INPUT;
+  }
+  return result.verdict === "coherent" ? EXIT_OK : EXIT_VIOLATIONS;
+}

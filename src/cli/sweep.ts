@@ -1,0 +1,430 @@
+/**
+ * `dmabuf sweep SCENARIO --vary key=v1,v2 ...`: one scenario run over a grid of field
+ * values, in parallel worker threads, summarised as a table and written as CSV, JSON
+ * and an HTML report.
+ *
+ * Each grid point is the scenario file's data with the varied fields set
+ * (src/sweep/grid.ts `setPath`), validated by the scenario schema exactly as a file
+ * would be, then turned into a PipelineSpec; so `--vary machine.profile=...` means what
+ * `machine: { profile: ... }` means in the file.
+ *
+ * Exit status: 2 for bad input (options, the scenario file, a --vary key or value, a
+ * grid point the schema rejects, an output file that cannot be written); 1 when a run
+ * failed, or a run of a grid point without `pipeline.fault` (one that expects coherence)
+ * came out incoherent; else 0. Grid points with a fault are expected to go wrong and do
+ * not count.
+ */
+
+import { existsSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { renderSweepHtml } from "../report/html.js";
+import type { SweepReport, SweepRow } from "../report/sweep-types.js";
+import {
+  didYouMean,
+  parseScenario,
+  readScenarioData,
+  ScenarioError,
+  scenarioToSpec,
+} from "../scenarios/scenario.js";
+import { scenarioJsonSchema } from "../scenarios/schema.js";
+import { sweepCsv, sweepJson } from "../sweep/csv.js";
+import {
+  cartesianGrid,
+  GridError,
+  type GridPoint,
+  type GridValueKind,
+  parseVary,
+  setPath,
+  type VaryAxis,
+} from "../sweep/grid.js";
+import {
+  createProgress,
+  parseJobs,
+  progressMode,
+  runSweep,
+  type SweepTask,
+} from "../sweep/sweep.js";
+import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
+import { findExampleScenario } from "./list.js";
+
+const HELP = `dmabuf sweep - run a scenario over a grid of field values
+
+Usage:
+  dmabuf sweep SCENARIO --vary KEY=V1,V2,... [--vary KEY=...]...
+               [--csv FILE] [--json FILE] [--html FILE] [--jobs N] [--quiet]
+
+SCENARIO is a .yaml/.yml/.json file, or the name of a bundled example
+('dmabuf list scenarios').
+
+KEY is a field of the scenario file as a dotted path (pipeline.strategy,
+buffers.bufferBytes, machine.profile, machine.maintenance.thresholdBytes,
+devices.gpu.coherent, machine.cache.levels.1.sizeBytes ...). Values are typed by
+the schema: numbers, sizes (64K, 512KiB, 32 MiB: binary units), true/false,
+names. An item A..B*F is a geometric range (64KiB..32MiB*2), A..B+S an
+arithmetic one (1..16+1), A..B steps by 1.
+
+The grid is every combination, in the order of nested loops written in argument
+order (the first --vary changes slowest). Runs go to worker threads, one per
+CPU unless --jobs says otherwise; rows are always in grid order.
+
+Options:
+  --vary KEY=VALUES  a field and its values (repeatable)
+  --csv FILE         write the rows as CSV (one column per varied key, verdict,
+                     violations, frames_ok, frames, ns per frame by category, total)
+  --json FILE        write the sweep as JSON (what --html renders)
+  --html FILE        write the HTML report (plots per profile, crossover, all rows)
+  --jobs N           worker threads (default: one per CPU)
+  --quiet            no progress on stderr
+  -h, --help         this text
+
+Exit status: 0 when every run that expects coherence (no pipeline.fault) was
+coherent; 1 when one was not, or a run failed; 2 for bad input.
+
+Example:
+  dmabuf sweep camera-gpu-display \\
+    --vary machine.profile=cortex-a9,x86-64-64m \\
+    --vary pipeline.strategy=streaming,whole-cache \\
+    --vary buffers.bufferBytes=64KiB..32MiB*2 --csv sweep.csv --html sweep.html
+`;
+
+type JsonSchemaNode = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchemaNode>;
+  items?: JsonSchemaNode;
+  anyOf?: JsonSchemaNode[];
+  oneOf?: JsonSchemaNode[];
+  enum?: unknown[];
+};
+
+let schemaRoot: JsonSchemaNode | undefined;
+
+function schema(): JsonSchemaNode {
+  schemaRoot ??= scenarioJsonSchema() as JsonSchemaNode;
+  return schemaRoot;
+}
+
+function branches(n: JsonSchemaNode): JsonSchemaNode[] {
+  return n.anyOf ?? n.oneOf ?? [n];
+}
+
+function typesOf(n: JsonSchemaNode): string[] {
+  return branches(n).flatMap((b) =>
+    b.type === undefined ? [] : Array.isArray(b.type) ? b.type : [b.type],
+  );
+}
+
+/** What the schema says about a dotted field path. */
+export interface SchemaField {
+  /** How --vary values for it are typed. */
+  readonly kind: GridValueKind;
+  /** Allowed values, when the field is an enumeration. */
+  readonly values?: readonly string[];
+}
+
+/**
+ * Looks a dotted path up in the scenario schema. Throws GridError naming the key when no
+ * such field exists (with the closest name) or when it is a table rather than a value.
+ */
+export function schemaField(key: string): SchemaField {
+  let node = schema();
+  const segs = key.split(".");
+  for (let i = 0; i < segs.length; i++) {
+    const seg = segs[i]!;
+    const here = segs.slice(0, i).join(".");
+    const obj = branches(node).find((b) => b.properties !== undefined);
+    const arr = branches(node).find((b) => b.items !== undefined);
+    if (obj?.properties !== undefined && Object.hasOwn(obj.properties, seg)) {
+      node = obj.properties[seg]!;
+    } else if (arr?.items !== undefined && /^\d+$/.test(seg)) {
+      node = arr.items;
+    } else if (obj?.properties !== undefined) {
+      const known = Object.keys(obj.properties).filter((k) => k !== "$schema");
+      const guess = didYouMean(seg, known);
+      throw new GridError(
+        `--vary ${key}: no field '${seg}'${here ? ` in ${here}` : ""}${guess ? ` (did you mean ${[here, guess].filter(Boolean).join(".")}?)` : `; fields: ${known.join(", ")}`}`,
+      );
+    } else {
+      throw new GridError(`--vary ${key}: '${here}' is a single value; it has no field '${seg}'`);
+    }
+  }
+  const types = typesOf(node);
+  const obj = branches(node).find((b) => b.properties !== undefined);
+  if (obj?.properties !== undefined) {
+    throw new GridError(
+      `--vary ${key}: is a table of fields; vary one of them (${Object.keys(obj.properties).join(", ")})`,
+    );
+  }
+  if (types.includes("array")) {
+    throw new GridError(`--vary ${key}: is a list; vary one item by index (${key}.0...)`);
+  }
+  // Sizes are integer-or-string unions: their values are read as numbers (64KiB too).
+  if (types.includes("integer") || types.includes("number")) return { kind: "number" };
+  if (types.includes("boolean")) return { kind: "boolean" };
+  const values = branches(node).flatMap((b) =>
+    (b.enum ?? []).filter((v): v is string => typeof v === "string"),
+  );
+  return values.length > 0 ? { kind: "string", values } : { kind: "string" };
+}
+
+/** Parses the --vary arguments against the schema: known fields, typed values, enum members. */
+export function parseVaryArgs(args: readonly string[]): VaryAxis[] {
+  const fields = new Map<string, SchemaField>();
+  const axes = args.map((a) =>
+    parseVary(a, (key) => {
+      const f = schemaField(key);
+      fields.set(key, f);
+      return f.kind;
+    }),
+  );
+  for (const axis of axes) {
+    const allowed = fields.get(axis.key)?.values;
+    if (allowed === undefined) continue;
+    for (const v of axis.values) {
+      if (typeof v === "string" && !allowed.includes(v)) {
+        const guess = didYouMean(v, allowed);
+        throw new GridError(
+          `--vary ${axis.key}: '${v}': expected one of ${allowed.join(", ")}${guess ? ` (did you mean ${guess}?)` : ""}`,
+        );
+      }
+    }
+  }
+  return axes;
+}
+
+function describePoint(p: GridPoint): string {
+  return Object.entries(p.params)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(" ");
+}
+
+/** "machine.cache.levels[1].ways" -> "machine.cache.levels.1.ways", to compare with --vary keys. */
+function dotted(field: string): string {
+  return field.replace(/\[(\d+)\]/g, ".$1");
+}
+
+/**
+ * The grid point's scenario data validated and turned into a spec. A schema error about
+ * a varied field is reported against the --vary argument; others against the file.
+ */
+function pointTask(
+  point: GridPoint,
+  base: { file: string; text: string; data: unknown },
+): { task: SweepTask; expectsCoherence: boolean } {
+  let data = base.data;
+  for (const [k, v] of Object.entries(point.params)) data = setPath(data, k, v);
+  try {
+    const scenario = parseScenario(data, base);
+    return {
+      task: { params: point.params, spec: scenarioToSpec(scenario) },
+      expectsCoherence: scenario.pipeline?.fault === undefined,
+    };
+  } catch (e) {
+    if (!(e instanceof ScenarioError)) throw e;
+    const lines = e.issues.map((iss) => {
+      const f = iss.field === undefined ? undefined : dotted(iss.field);
+      const key =
+        f === undefined
+          ? undefined
+          : Object.keys(point.params).find((k) => f === k || f.startsWith(`${k}.`));
+      if (key !== undefined)
+        return `--vary ${key}=${String(point.params[key])}: ${f}: ${iss.problem}`;
+      const where = [iss.file, iss.line, iss.column].filter((x) => x !== undefined).join(":");
+      return `${[where, iss.field, iss.problem].filter((x) => x !== undefined && x !== "").join(": ")} (grid point ${describePoint(point)})`;
+    });
+    throw new GridError(lines.join("\n"));
+  }
+}
+
+function us(ns: number): string {
+  const v = ns / 1000;
+  if (v === 0) return "0";
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** The summary table: one line per grid point, in grid order. */
+export function summaryTable(report: SweepReport, expects: readonly boolean[]): string {
+  const header = [
+    "#",
+    ...report.keys,
+    "verdict",
+    "violations",
+    "frames ok",
+    "maint. µs/frame",
+    "total µs/frame",
+  ];
+  const rows = report.rows.map((r, i) => {
+    const verdict =
+      r.error !== undefined
+        ? "ERROR"
+        : r.verdict === "coherent"
+          ? "coherent"
+          : expects[i] === false
+            ? "incoherent (expected)"
+            : "INCOHERENT";
+    return [
+      String(i),
+      ...report.keys.map((k) => String(r.params[k] ?? "")),
+      verdict,
+      String(r.violations),
+      `${r.framesOk}/${r.frames}`,
+      r.error !== undefined ? "-" : us(r.perFrame["cache-maintenance"]),
+      r.error !== undefined ? "-" : us(r.totalPerFrameNs),
+    ];
+  });
+  const all = [header, ...rows];
+  const widths = header.map((_, c) => Math.max(...all.map((r) => r[c]!.length)));
+  const numeric = new Set([
+    0,
+    header.length - 1,
+    header.length - 2,
+    header.length - 3,
+    header.length - 4,
+  ]);
+  const lines = all.map((r) =>
+    r
+      .map((cell, c) => (numeric.has(c) ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+      .join("  ")
+      .trimEnd(),
+  );
+  const errors = report.rows
+    .map((r, i) => (r.error !== undefined ? `  #${i}: ${r.error.split("\n")[0]}` : undefined))
+    .filter((l): l is string => l !== undefined);
+  return `${lines.join("\n")}\n${errors.length > 0 ? `\nFailed runs:\n${errors.join("\n")}\n` : ""}`;
+}
+
+/** A SCENARIO argument: a file, or else the name of a bundled example (as `dmabuf run` takes). */
+function scenarioPath(arg: string, cwd: string): string {
+  if (existsSync(resolve(cwd, arg)) || /[/\\]|\.(ya?ml|json)$/i.test(arg)) return arg;
+  return findExampleScenario(arg, cwd) ?? arg;
+}
+
+function badInput(io: CliIo, message: string): number {
+  io.err(`dmabuf sweep: ${message}\nTry 'dmabuf sweep --help'.\n`);
+  return EXIT_BAD_INPUT;
+}
+
+/** `dmabuf sweep`. Resolves with the exit status. */
+export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
+  const options = {
+    help: { type: "boolean", short: "h" },
+    vary: { type: "string", multiple: true },
+    csv: { type: "string" },
+    json: { type: "string" },
+    html: { type: "string" },
+    jobs: { type: "string" },
+    quiet: { type: "boolean", short: "q" },
+  } as const;
+  let values: {
+    help?: boolean;
+    vary?: string[];
+    csv?: string;
+    json?: string;
+    html?: string;
+    jobs?: string;
+    quiet?: boolean;
+  };
+  let positionals: string[];
+  let jobs: number | undefined;
+  try {
+    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    values = parsed.values;
+    positionals = parsed.positionals;
+    jobs = parseJobs(values.jobs);
+  } catch (e) {
+    return badInput(io, (e as Error).message);
+  }
+  if (values.help) {
+    io.out(HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) {
+    return badInput(
+      io,
+      positionals.length === 0
+        ? "which scenario? (a YAML or JSON file)"
+        : `one scenario at a time, not ${positionals.length}`,
+    );
+  }
+
+  let tasks: SweepTask[];
+  let expects: boolean[];
+  let keys: string[];
+  let title: string;
+  let description: string | undefined;
+  try {
+    const base = readScenarioData(scenarioPath(positionals[0]!, io.cwd), io.cwd);
+    const axes = parseVaryArgs(values.vary ?? []);
+    keys = axes.map((a) => a.key);
+    const points = cartesianGrid(axes);
+    const built = points.map((p) => pointTask(p, base));
+    tasks = built.map((b) => b.task);
+    expects = built.map((b) => b.expectsCoherence);
+    const name = tasks[0]?.spec.name ?? positionals[0]!;
+    title = `sweep: ${name}`;
+    const d = (base.data as { description?: unknown } | null)?.description;
+    description = typeof d === "string" ? d : undefined;
+  } catch (e) {
+    if (e instanceof GridError || e instanceof ScenarioError) {
+      io.err(`dmabuf sweep: ${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+
+  const progress = createProgress(io, tasks.length, progressMode(values.quiet === true), "sweep");
+  let rows: SweepRow[];
+  try {
+    rows = await runSweep(tasks, {
+      ...(jobs !== undefined ? { jobs } : {}),
+      onRow: (row) => progress.tick(row),
+    });
+  } finally {
+    progress.stop();
+  }
+  const report: SweepReport = {
+    title,
+    ...(description !== undefined ? { description } : {}),
+    keys,
+    rows,
+  };
+
+  io.out(`${title}: ${rows.length} run${rows.length === 1 ? "" : "s"}\n\n`);
+  io.out(summaryTable(report, expects));
+
+  const outputs: [string | undefined, string, () => Promise<string>][] = [
+    [values.csv, "CSV", async () => sweepCsv(report)],
+    [values.json, "JSON", async () => sweepJson(report)],
+    [values.html, "HTML report", () => renderSweepHtml(report)],
+  ];
+  const written: string[] = [];
+  for (const [file, what, render] of outputs) {
+    if (file === undefined) continue;
+    const path = resolve(io.cwd, file);
+    try {
+      await writeFile(path, await render());
+    } catch (e) {
+      io.err(`dmabuf sweep: cannot write the ${what} to ${path}: ${(e as Error).message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    written.push(`${what}: ${path}`);
+  }
+  if (written.length > 0) io.out(`\n${written.join("\n")}\n`);
+
+  const failed = rows.filter((r) => r.error !== undefined).length;
+  const unexpected = rows.filter(
+    (r, i) => r.error === undefined && r.verdict !== "coherent" && expects[i],
+  ).length;
+  const expectedBad = rows.filter(
+    (r, i) => r.error === undefined && r.verdict !== "coherent" && !expects[i],
+  ).length;
+  const parts = [`${rows.length - failed - unexpected - expectedBad} coherent`];
+  if (unexpected > 0) parts.push(`${unexpected} INCOHERENT`);
+  if (expectedBad > 0) parts.push(`${expectedBad} incoherent as their fault expects`);
+  if (failed > 0) parts.push(`${failed} failed`);
+  io.out(`\nVerdict: ${parts.join(", ")}\n`);
+  return failed > 0 || unexpected > 0 ? EXIT_VIOLATIONS : EXIT_OK;
+}

@@ -1,0 +1,381 @@
+/**
+ * simdisplay: a KMS display controller with one CRTC, one primary plane, one encoder
+ * and one virtual connector with one mode (default 640x480@60), on /dev/dri/cardN
+ * (card2 when probed after vgem and simgpu), modelled on the drm_gem_dma-based SoC
+ * display drivers and vkms:
+ *
+ * - Buffers are drm_gem_dma objects: contiguous from CMA, write-combined for the CPU
+ *   on non-coherent machines; an imported dma-buf must be contiguous for the device
+ *   (EINVAL otherwise, unless the device sits behind an IOMMU).
+ * - While the CRTC is on, a vblank comes every 1/refreshHz of virtual time. At each
+ *   one a pending page flip whose framebuffer's implicit write fences have all
+ *   signalled takes effect and its DRM_EVENT_FLIP_COMPLETE goes out (with the vblank
+ *   sequence and time: drm_gem_plane_helper_prepare_fb + drm_crtc_send_vblank_event),
+ *   then the visible lines of the current framebuffer are read by DMA through the
+ *   device's mapping of it, and with a CRC source set the CRC-32 of those bytes
+ *   (width * cpp per line, never the pitch padding) becomes a crc/data entry for that
+ *   frame.
+ * - Vblank interrupts are only simulated while something observes them (a flip is
+ *   pending or crc/data is open), so a CRTC left on does not keep the virtual clock
+ *   busy for ever; the sequence numbers still count every period since the CRTC was
+ *   enabled, as the hardware counter would.
+ */
+
+import type { DmaFence } from "../../../../dma-buf/dma-fence.js";
+import { DMA_RESV_USAGE_WRITE } from "../../../../dma-buf/dma-resv.js";
+import { KernelError } from "../../../../errno.js";
+import { SIZEOF_DRM_EVENT_VBLANK } from "../../../../include/uapi/drm.js";
+import {
+  DRM_FORMAT_ARGB8888,
+  DRM_FORMAT_XRGB8888,
+  DRM_MODE_CONNECTOR_VIRTUAL,
+  DRM_MODE_ENCODER_VIRTUAL,
+  DRM_MODE_FLAG_NHSYNC,
+  DRM_MODE_FLAG_NVSYNC,
+  DRM_MODE_TYPE_DRIVER,
+  DRM_MODE_TYPE_PREFERRED,
+  type DrmModeInfo,
+} from "../../../../include/uapi/drm-mode.js";
+import { crc32 } from "../../../../lib/crc32.js";
+import type { ClockEvent, Ns } from "../../../../machine/clock.js";
+import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
+import type { DriverHost } from "../../../host.js";
+import { type DrmCrcSourceFuncs, DrmCrtcCrc } from "../drm-crc.js";
+import {
+  DRIVER_ATOMIC,
+  DRIVER_GEM,
+  DRIVER_MODESET,
+  DrmDevice,
+  type DrmDriver,
+} from "../drm-device.js";
+import { dmaSegmentsSlice, drmGemHandleCreate } from "../drm-gem.js";
+import { drmGemDmaCreate, drmGemDmaPrimeImportSgTable, drmGemDmaSegments } from "../drm-gem-dma.js";
+import {
+  DrmConnector,
+  DrmCrtc,
+  type DrmCrtcFuncs,
+  DrmEncoder,
+  type DrmFramebuffer,
+  DrmModeConfig,
+  type DrmPendingVblankEvent,
+  DrmPlane,
+  drmSendVblankEvent,
+} from "../drm-mode.js";
+
+export interface SimDisplayOptions {
+  readonly width?: number;
+  readonly height?: number;
+  readonly refreshHz?: number;
+  readonly device?: Partial<DeviceConfig>;
+}
+
+/** The mode for a size: VESA 640x480@60 timings for the default, simple blanking otherwise. */
+export function simdisplayMode(width: number, height: number, refreshHz: number): DrmModeInfo {
+  if (width === 640 && height === 480 && refreshHz === 60) {
+    return {
+      clock: 25175,
+      hdisplay: 640,
+      hsyncStart: 656,
+      hsyncEnd: 752,
+      htotal: 800,
+      hskew: 0,
+      vdisplay: 480,
+      vsyncStart: 490,
+      vsyncEnd: 492,
+      vtotal: 525,
+      vscan: 0,
+      vrefresh: 60,
+      flags: DRM_MODE_FLAG_NHSYNC | DRM_MODE_FLAG_NVSYNC,
+      type: DRM_MODE_TYPE_PREFERRED | DRM_MODE_TYPE_DRIVER,
+      name: "640x480",
+    };
+  }
+  const htotal = width + 160;
+  const vtotal = height + 45;
+  return {
+    clock: Math.max(1, Math.round((htotal * vtotal * refreshHz) / 1000)),
+    hdisplay: width,
+    hsyncStart: width + 16,
+    hsyncEnd: width + 112,
+    htotal,
+    hskew: 0,
+    vdisplay: height,
+    vsyncStart: height + 10,
+    vsyncEnd: height + 12,
+    vtotal,
+    vscan: 0,
+    vrefresh: refreshHz,
+    flags: DRM_MODE_FLAG_NHSYNC | DRM_MODE_FLAG_NVSYNC,
+    type: DRM_MODE_TYPE_PREFERRED | DRM_MODE_TYPE_DRIVER,
+    name: `${width}x${height}`,
+  };
+}
+
+interface PendingFlip {
+  readonly fb: DrmFramebuffer;
+  /** The fb's implicit write fences, taken at the flip (prepare_fb). */
+  readonly fences: DmaFence[];
+  readonly event: DrmPendingVblankEvent | null;
+}
+
+/** One frame the display read. */
+export interface ScanoutRecord {
+  readonly sequence: number;
+  readonly time: Ns;
+  readonly fbId: number;
+  readonly crc: number;
+}
+
+/** The probed display controller. */
+export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
+  readonly drm: DrmDevice;
+  readonly dev: DmaDevice;
+  readonly mode: DrmModeInfo;
+  readonly config: DrmModeConfig;
+  readonly crtc: DrmCrtc;
+  readonly plane: DrmPlane;
+  readonly encoder: DrmEncoder;
+  readonly connector: DrmConnector;
+  readonly crc: DrmCrtcCrc;
+  readonly periodNs: Ns;
+  readonly sources = ["auto"] as const;
+  /** The last frames scanned out, newest last (at most 64 kept). */
+  readonly scanouts: ScanoutRecord[] = [];
+  #enableTime = 0;
+  #seqBase = 0;
+  #tick: ClockEvent | undefined;
+  #pending: PendingFlip | null = null;
+  #crcOn = false;
+
+  constructor(host: DriverHost, options: SimDisplayOptions) {
+    const width = options.width ?? 640;
+    const height = options.height ?? 480;
+    const refreshHz = options.refreshHz ?? 60;
+    this.mode = simdisplayMode(width, height, refreshHz);
+    this.periodNs = Math.round(1e9 / refreshHz);
+    this.dev = host.machine.addDevice("simdisplay", { ...options.device });
+    const driver: DrmDriver = {
+      name: "simdisplay",
+      desc: "dmabuf model display controller",
+      date: "20250101",
+      major: 1,
+      minor: 0,
+      patchlevel: 0,
+      features: DRIVER_GEM | DRIVER_MODESET | DRIVER_ATOMIC,
+      dumbCreate: (file, w, h, bpp) => {
+        // drm_gem_dma_dumb_create: pitch = DIV_ROUND_UP(width * bpp, 8).
+        const pitch = Math.ceil((w * bpp) / 8);
+        const size = pitch * h;
+        const obj = drmGemDmaCreate(this.drm, size);
+        obj.dumb = true;
+        const handle = drmGemHandleCreate(file, obj);
+        obj.put();
+        return { handle, pitch, size };
+      },
+      gemPrimeImportSgTable: (d, attach, sgt) => drmGemDmaPrimeImportSgTable(d, attach, sgt),
+    };
+    this.drm = new DrmDevice(host, driver, this.dev);
+    const mc = new DrmModeConfig(this);
+    mc.maxWidth = 4096;
+    mc.maxHeight = 4096;
+    this.config = mc;
+    this.plane = new DrmPlane(mc.allocId(), [DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888]);
+    this.crtc = new DrmCrtc(mc.allocId(), 0);
+    this.encoder = new DrmEncoder(mc.allocId(), DRM_MODE_ENCODER_VIRTUAL, 1);
+    this.connector = new DrmConnector(
+      mc.allocId(),
+      DRM_MODE_CONNECTOR_VIRTUAL,
+      1,
+      this.encoder,
+      [this.mode],
+      Math.round(width * 0.2646),
+      Math.round(height * 0.2646),
+    );
+    mc.planes.push(this.plane);
+    mc.crtcs.push(this.crtc);
+    mc.encoders.push(this.encoder);
+    mc.connectors.push(this.connector);
+    this.drm.mode = mc;
+    this.crc = new DrmCrtcCrc(this.drm, this.crtc, this);
+    this.drm.register();
+    this.crc.register();
+  }
+
+  get cardPath(): string {
+    return this.drm.primaryPath;
+  }
+
+  /** The DRM minor (its debugfs directory's name). */
+  get minor(): number {
+    return this.drm.index;
+  }
+
+  /** drm_crtc_vblank_count(): vblanks since the CRTC was first enabled. */
+  get vblankCount(): number {
+    if (!this.crtc.active) return this.#seqBase;
+    return (
+      this.#seqBase + Math.floor((this.drm.host.machine.now - this.#enableTime) / this.periodNs)
+    );
+  }
+
+  /** Drops queued crc/data entries (a test convenience; userspace would read them). */
+  discardCrcEntries(): void {
+    this.crc.discard();
+  }
+
+  /** Whether a page flip waits for its vblank. */
+  get flipPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  // ---- DrmCrtcFuncs ----
+
+  setConfig(
+    crtc: DrmCrtc,
+    fb: DrmFramebuffer | null,
+    mode: DrmModeInfo | null,
+    x: number,
+    y: number,
+  ): void {
+    if (fb === null || mode === null) {
+      this.#disable();
+      return;
+    }
+    if (mode.hdisplay !== this.mode.hdisplay || mode.vdisplay !== this.mode.vdisplay)
+      throw new KernelError(
+        "EINVAL",
+        `simdisplay: mode ${mode.name} is not the connector's ${this.mode.name}`,
+      );
+    if (this.#pending !== null)
+      throw new KernelError("EBUSY", "simdisplay: a page flip is still pending");
+    // A blocking commit: prepare_fb's fences are waited for before the plane is programmed.
+    for (const f of fb.obj.resv.getFences(DMA_RESV_USAGE_WRITE)) {
+      f.wait(true);
+      f.put();
+    }
+    if (!crtc.active) {
+      crtc.active = true;
+      this.#enableTime = this.drm.host.machine.now;
+    }
+    crtc.mode = mode;
+    crtc.fb = fb;
+    crtc.x = x;
+    crtc.y = y;
+    this.#arm();
+  }
+
+  pageFlip(_crtc: DrmCrtc, fb: DrmFramebuffer, event: DrmPendingVblankEvent | null): void {
+    if (this.#pending !== null)
+      throw new KernelError(
+        "EBUSY",
+        "DRM_IOCTL_MODE_PAGE_FLIP: a flip is already pending on this CRTC",
+      );
+    this.#pending = { fb, fences: fb.obj.resv.getFences(DMA_RESV_USAGE_WRITE), event };
+    this.#arm();
+  }
+
+  fbRemoved(fb: DrmFramebuffer): void {
+    if (this.#pending?.fb === fb) this.#dropPending();
+    if (this.crtc.fb === fb) this.#disable();
+  }
+
+  // ---- DrmCrcSourceFuncs ----
+
+  verifyCrcSource(_crtc: DrmCrtc, source: string): number {
+    if (source !== "auto")
+      throw new KernelError("EINVAL", `simdisplay: unknown CRC source '${source}'`);
+    return 1;
+  }
+
+  setCrcSource(_crtc: DrmCrtc, source: string | null): void {
+    this.#crcOn = source !== null;
+    this.#arm();
+  }
+
+  isActive(crtc: DrmCrtc): boolean {
+    return crtc.active;
+  }
+
+  // ---- vblank ----
+
+  #dropPending(): void {
+    const p = this.#pending;
+    if (p === null) return;
+    this.#pending = null;
+    for (const f of p.fences) f.put();
+    if (p.event !== null) p.event.file.cancelEvent(SIZEOF_DRM_EVENT_VBLANK);
+  }
+
+  #disable(): void {
+    const crtc = this.crtc;
+    this.#dropPending();
+    if (crtc.active) this.#seqBase = this.vblankCount;
+    crtc.active = false;
+    crtc.fb = null;
+    crtc.mode = null;
+    if (this.#tick !== undefined) {
+      this.drm.host.machine.clock.cancel(this.#tick);
+      this.#tick = undefined;
+    }
+  }
+
+  /** Schedules the next vblank interrupt if the CRTC is on and someone is watching. */
+  #arm(): void {
+    if (!this.crtc.active || this.#tick !== undefined) return;
+    if (!this.#crcOn && this.#pending === null) return;
+    const clock = this.drm.host.machine.clock;
+    let k = Math.floor((clock.now - this.#enableTime) / this.periodNs) + 1;
+    // Fractional periods: rounding can land k * period on `now` itself; always move on.
+    while (this.#enableTime + k * this.periodNs <= clock.now) k++;
+    const at = this.#enableTime + k * this.periodNs;
+    this.#tick = clock.schedule(at, "simdisplay: vblank", () => {
+      this.#tick = undefined;
+      this.#vblank(this.#seqBase + k, at);
+      this.#arm();
+    });
+  }
+
+  /** The vblank interrupt: latch a ready flip, send its event, scan the frame out. */
+  #vblank(sequence: number, time: Ns): void {
+    const p = this.#pending;
+    if (p?.fences.every((f) => f.isSignaled())) {
+      this.#pending = null;
+      this.crtc.fb = p.fb;
+      for (const f of p.fences) f.put();
+      if (p.event !== null) drmSendVblankEvent(p.event, sequence, time);
+    }
+    this.#scanout(sequence, time);
+  }
+
+  #scanout(sequence: number, time: Ns): void {
+    const fb = this.crtc.fb;
+    const mode = this.crtc.mode;
+    if (fb === null || mode === null) return;
+    const cpp = fb.format.cpp;
+    const rowBytes = mode.hdisplay * cpp;
+    const base = fb.offset + this.crtc.y * fb.pitch + this.crtc.x * cpp;
+    const obj = fb.obj.get();
+    const crcOn = this.#crcOn;
+    this.dev.submit(
+      `scanout frame ${sequence} (fb ${fb.id})`,
+      rowBytes * mode.vdisplay,
+      () => {
+        const segs = drmGemDmaSegments(obj);
+        const rows: DmaSegment[] = [];
+        for (let y = 0; y < mode.vdisplay; y++)
+          dmaSegmentsSlice(segs, base + y * fb.pitch, rowBytes, rows);
+        const bytes = this.dev.readSegments(rows);
+        const crc = crc32(bytes);
+        this.scanouts.push({ sequence, time, fbId: fb.id, crc });
+        if (this.scanouts.length > 64) this.scanouts.shift();
+        if (crcOn && this.#crcOn) this.crc.addEntry(sequence, [crc]);
+      },
+      () => obj.put(),
+    );
+  }
+}
+
+/** simdisplay's probe. */
+export function simdisplayProbe(host: DriverHost, options: SimDisplayOptions = {}): SimDisplay {
+  return new SimDisplay(host, options);
+}

@@ -1,0 +1,452 @@
+/**
+ * simgpu: a render-only GPU in the style of panfrost or v3d (drivers/gpu/drm/panfrost/,
+ * drivers/gpu/drm/v3d/), on /dev/dri/renderD(128+N) and /dev/dri/cardN — renderD129 and
+ * card1 when probed after vgem. Its uAPI is ours (include/uapi/simgpu-drm.ts): GEM
+ * create and mmap-offset ioctls for shmem objects (scattered pages, write-combined for
+ * the CPU unless the GPU is coherent), and SUBMIT, one 2D job per call. The GPU maps
+ * its own objects for the length of a job (dma_map_sgtable at start, unmap at the
+ * end), so CPU access between jobs follows the DMA API's ownership rules; imported
+ * objects use the mapping made at import.
+ *
+ * A job follows drm_sched (drivers/gpu/drm/scheduler/sched_main.c): at submit its
+ * dependencies are collected — the optional in-fence (a sync_file), the WRITE-usage
+ * fences of src (a reader waits for writers) and the READ-usage fences of dst (a writer
+ * waits for readers and writers: dma_resv_usage_rw, drm_sched_job_add_implicit_dependencies)
+ * — and its own fence (one context per GPU, seqno per job) is added to dst's
+ * reservation as WRITE and to src's as READ. Jobs run in submission order; each waits
+ * for its dependencies, then the GPU reads src by DMA through its mapping, computes,
+ * writes the visible bytes of dst by DMA and signals the fence at the end of the
+ * transfer, on the virtual clock.
+ *
+ * The transform itself is a pure function ({@link simgpuTransform}) so pipelines can
+ * compute what the GPU should have produced.
+ */
+
+import {
+  DMA_BIDIRECTIONAL,
+  DMA_FROM_DEVICE,
+  DMA_TO_DEVICE,
+  type DmaDirection,
+} from "../../../../dma/direction.js";
+import { SgTable } from "../../../../dma/scatterlist.js";
+import { DmaFence, DmaFenceCb, type DmaFenceOps } from "../../../../dma-buf/dma-fence.js";
+import {
+  DMA_RESV_USAGE_READ,
+  DMA_RESV_USAGE_WRITE,
+  type DmaResv,
+} from "../../../../dma-buf/dma-resv.js";
+import { SyncFile } from "../../../../dma-buf/sync-file.js";
+import { syncFileGetFence, syncFileInstall } from "../../../../dma-buf/sync-file-fd.js";
+import { KernelError } from "../../../../errno.js";
+import {
+  DRM_FORMAT_ARGB8888,
+  DRM_FORMAT_XRGB8888,
+  DRM_FORMAT_YUYV,
+  fourccName,
+} from "../../../../include/uapi/drm-mode.js";
+import {
+  DRM_IOCTL_SIMGPU_GEM_CREATE,
+  DRM_IOCTL_SIMGPU_GEM_MMAP_OFFSET,
+  DRM_IOCTL_SIMGPU_SUBMIT,
+  SIMGPU_OP_COPY,
+  SIMGPU_OP_INVERT,
+  SIMGPU_OP_YUYV_TO_XRGB8888,
+  SIMGPU_SUBMIT_FLAGS,
+  SIMGPU_SUBMIT_IN_FENCE,
+  SIMGPU_SUBMIT_OUT_FENCE,
+} from "../../../../include/uapi/simgpu-drm.js";
+import type { CStruct } from "../../../../include/uapi/struct.js";
+import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
+import type { Current } from "../../../../vfs/file.js";
+import type { DriverHost } from "../../../host.js";
+import {
+  DRIVER_GEM,
+  DRIVER_RENDER,
+  DRM_RENDER_ALLOW,
+  DrmDevice,
+  type DrmDriver,
+} from "../drm-device.js";
+import type { DrmFile } from "../drm-file.js";
+import {
+  type DrmGemObject,
+  dmaSegmentsSlice,
+  drmGemHandleCreate,
+  drmGemLookupOrEnoent,
+} from "../drm-gem.js";
+import {
+  type DrmGemShmem,
+  drmGemShmemCreate,
+  drmGemShmemPrimeImportSgTable,
+} from "../drm-gem-shmem.js";
+import { DRM_FORMATS } from "../drm-mode.js";
+
+/**
+ * Geometry of one job. Pitches are in bytes; formats are DRM fourccs and default to the
+ * op's natural ones (XR24 for COPY/INVERT, YUYV -> XR24 for YUYV_TO_XRGB8888).
+ */
+export interface SimgpuTransformParams {
+  readonly width: number;
+  readonly height: number;
+  readonly srcPitch: number;
+  readonly dstPitch: number;
+  readonly srcFormat?: number;
+  readonly dstFormat?: number;
+}
+
+/** The formats of a job, defaults filled in. */
+function jobFormats(op: number, p: SimgpuTransformParams): { src: number; dst: number } {
+  const yuyv = op === SIMGPU_OP_YUYV_TO_XRGB8888;
+  return {
+    src: p.srcFormat ?? (yuyv ? DRM_FORMAT_YUYV : DRM_FORMAT_XRGB8888),
+    dst: p.dstFormat ?? DRM_FORMAT_XRGB8888,
+  };
+}
+
+function clamp8(v: number): number {
+  return Math.min(255, Math.max(0, v));
+}
+
+/**
+ * BT.601 limited-range YCbCr to RGB in integers (the fixed-point form of ITU-R BT.601
+ * used by libyuv and most V4L2 drivers): C = Y-16, D = Cb-128, E = Cr-128;
+ * R = (298C + 409E + 128) >> 8, G = (298C - 100D - 208E + 128) >> 8,
+ * B = (298C + 516D + 128) >> 8, each clamped to 0..255. Returns 0xXXRRGGBB with X = 0xff.
+ */
+export function bt601ToXrgb(y: number, cb: number, cr: number): number {
+  const c = y - 16;
+  const d = cb - 128;
+  const e = cr - 128;
+  const r = clamp8((298 * c + 409 * e + 128) >> 8);
+  const g = clamp8((298 * c - 100 * d - 208 * e + 128) >> 8);
+  const b = clamp8((298 * c + 516 * d + 128) >> 8);
+  return ((0xff << 24) | (r << 16) | (g << 8) | b) >>> 0;
+}
+
+/** Bytes per row a format occupies for `width` pixels. */
+export function simgpuRowBytes(format: number, width: number): number {
+  const info = DRM_FORMATS.get(format);
+  if (info === undefined)
+    throw new KernelError("EINVAL", `simgpu: unknown format ${fourccName(format)}`);
+  return width * info.cpp;
+}
+
+/**
+ * What the GPU writes for one job: `height` rows of dst at `dstPitch`, computed from src
+ * rows at `srcPitch`. Bytes past each row's visible width are 0 here; the GPU does not
+ * write them, so in the real buffer they keep whatever was there.
+ */
+export function simgpuTransform(op: number, src: Uint8Array, p: SimgpuTransformParams): Uint8Array {
+  const f = jobFormats(op, p);
+  const srcRow = simgpuRowBytes(f.src, p.width);
+  const dstRow = simgpuRowBytes(f.dst, p.width);
+  const dst = new Uint8Array(p.dstPitch * (p.height - 1) + dstRow);
+  for (let y = 0; y < p.height; y++) {
+    const si = y * p.srcPitch;
+    const di = y * p.dstPitch;
+    if (op === SIMGPU_OP_COPY) {
+      dst.set(src.subarray(si, si + srcRow), di);
+    } else if (op === SIMGPU_OP_INVERT) {
+      for (let i = 0; i < srcRow; i++) dst[di + i] = 255 - src[si + i]!;
+    } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
+      // Y0 Cb Y1 Cr -> two XRGB8888 pixels, little endian B G R X.
+      for (let x = 0; x < p.width; x += 2) {
+        const s = si + x * 2;
+        const y0 = src[s]!;
+        const cb = src[s + 1]!;
+        const y1 = src[s + 2]!;
+        const cr = src[s + 3]!;
+        const a = bt601ToXrgb(y0, cb, cr);
+        const b = bt601ToXrgb(y1, cb, cr);
+        const d = di + x * 4;
+        dst[d] = a & 0xff;
+        dst[d + 1] = (a >>> 8) & 0xff;
+        dst[d + 2] = (a >>> 16) & 0xff;
+        dst[d + 3] = a >>> 24;
+        dst[d + 4] = b & 0xff;
+        dst[d + 5] = (b >>> 8) & 0xff;
+        dst[d + 6] = (b >>> 16) & 0xff;
+        dst[d + 7] = b >>> 24;
+      }
+    } else {
+      throw new KernelError("EINVAL", `simgpu: unknown op ${op}`);
+    }
+  }
+  return dst;
+}
+
+/** Checks a job's op, formats and geometry as the driver's submit ioctl does (EINVAL). */
+function checkParams(op: number, p: Required<SimgpuTransformParams>): void {
+  const bad = (why: string): never => {
+    throw new KernelError("EINVAL", `DRM_IOCTL_SIMGPU_SUBMIT: ${why}`);
+  };
+  if (p.width === 0 || p.height === 0) bad("width and height must be non-zero");
+  if (op === SIMGPU_OP_COPY || op === SIMGPU_OP_INVERT) {
+    if (p.srcFormat !== p.dstFormat) bad("copy/invert keep the format");
+    if (!DRM_FORMATS.has(p.srcFormat)) bad(`unknown format ${fourccName(p.srcFormat)}`);
+  } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
+    if (p.srcFormat !== DRM_FORMAT_YUYV) bad("YUYV_TO_XRGB8888 reads YUYV");
+    if (p.dstFormat !== DRM_FORMAT_XRGB8888 && p.dstFormat !== DRM_FORMAT_ARGB8888)
+      bad("YUYV_TO_XRGB8888 writes XR24/AR24");
+    if (p.width % 2 !== 0) bad("YUYV needs an even width");
+  } else {
+    bad(`unknown op ${op}`);
+  }
+  if (p.srcPitch < simgpuRowBytes(p.srcFormat, p.width))
+    bad(`src pitch ${p.srcPitch} is below a row`);
+  if (p.dstPitch < simgpuRowBytes(p.dstFormat, p.width))
+    bad(`dst pitch ${p.dstPitch} is below a row`);
+}
+
+/** The GPU's job fences: one timeline. */
+const simgpuFenceOps: DmaFenceOps = {
+  getDriverName: () => "simgpu",
+  getTimelineName: () => "simgpu-ring",
+  use64bitSeqno: true,
+};
+
+interface SimgpuJob {
+  readonly seqno: number;
+  readonly fence: DmaFence;
+  readonly op: number;
+  readonly src: DrmGemObject;
+  readonly dst: DrmGemObject;
+  readonly params: Required<SimgpuTransformParams>;
+  readonly deps: DmaFence[];
+  /** Handed to the hardware queue. */
+  started: boolean;
+}
+
+/** The probed GPU. */
+export class SimGpu {
+  /** dma_fence_context_alloc(1) at probe: the GPU's one timeline. */
+  readonly fenceContext: number;
+  #seqno = 0;
+  readonly #queue: SimgpuJob[] = [];
+  jobsCompleted = 0;
+
+  constructor(
+    readonly host: DriverHost,
+    readonly drm: DrmDevice,
+    readonly dev: DmaDevice,
+  ) {
+    this.fenceContext = host.fences.contexts.alloc(1);
+  }
+
+  get cardPath(): string {
+    return this.drm.primaryPath;
+  }
+  get renderPath(): string {
+    return this.drm.renderPath!;
+  }
+  /** Jobs submitted and not yet finished. */
+  get pendingJobs(): number {
+    return this.#queue.length;
+  }
+
+  /** DRM_IOCTL_SIMGPU_SUBMIT. */
+  submit(file: DrmFile, d: CStruct, current: Current): void {
+    const op = d.u32(0);
+    const flags = d.u32(4);
+    if (flags & ~SIMGPU_SUBMIT_FLAGS)
+      throw new KernelError(
+        "EINVAL",
+        `DRM_IOCTL_SIMGPU_SUBMIT: unknown flags 0x${flags.toString(16)}`,
+      );
+    const params: Required<SimgpuTransformParams> = {
+      width: d.u32(16),
+      height: d.u32(20),
+      srcPitch: d.u32(24),
+      dstPitch: d.u32(28),
+      srcFormat: d.u32(32),
+      dstFormat: d.u32(36),
+    };
+    checkParams(op, params);
+    const src = drmGemLookupOrEnoent(file, d.u32(8), "DRM_IOCTL_SIMGPU_SUBMIT");
+    const dst = drmGemLookupOrEnoent(file, d.u32(12), "DRM_IOCTL_SIMGPU_SUBMIT");
+    const need = (pitch: number, fmt: number): number =>
+      pitch * (params.height - 1) + simgpuRowBytes(fmt, params.width);
+    if (src.size < need(params.srcPitch, params.srcFormat))
+      throw new KernelError("EINVAL", "DRM_IOCTL_SIMGPU_SUBMIT: src is smaller than the job reads");
+    if (dst.size < need(params.dstPitch, params.dstFormat))
+      throw new KernelError(
+        "EINVAL",
+        "DRM_IOCTL_SIMGPU_SUBMIT: dst is smaller than the job writes",
+      );
+    const deps: DmaFence[] = [];
+    if (flags & SIMGPU_SUBMIT_IN_FENCE) {
+      const f = syncFileGetFence(current.files, d.s32(40));
+      if (f === undefined)
+        throw new KernelError(
+          "EINVAL",
+          `DRM_IOCTL_SIMGPU_SUBMIT: in_fence_fd ${d.s32(40)} is not a sync_file`,
+        );
+      deps.push(f);
+    }
+    // drm_sched_job_add_implicit_dependencies: read src after its writers, write dst after everyone.
+    deps.push(...src.resv.getFences(DMA_RESV_USAGE_WRITE));
+    deps.push(...dst.resv.getFences(DMA_RESV_USAGE_READ));
+    const seqno = ++this.#seqno;
+    const fence = new DmaFence(simgpuFenceOps, this.host.machine.clock, this.fenceContext, seqno);
+    const add = (
+      resv: DmaResv,
+      usage: typeof DMA_RESV_USAGE_READ | typeof DMA_RESV_USAGE_WRITE,
+    ): void => {
+      resv.lock();
+      try {
+        resv.reserveFences(1);
+        resv.addFence(fence, usage);
+      } finally {
+        resv.unlock();
+      }
+    };
+    add(src.resv, DMA_RESV_USAGE_READ);
+    add(dst.resv, DMA_RESV_USAGE_WRITE);
+    if (flags & SIMGPU_SUBMIT_OUT_FENCE) {
+      d.setS32(44, syncFileInstall(current, SyncFile.create(fence), this.host.fences, true));
+    } else {
+      d.setS32(44, -1);
+    }
+    d.setU64(48, seqno);
+    const job: SimgpuJob = {
+      seqno,
+      fence,
+      op,
+      src: src.get(),
+      dst: dst.get(),
+      params,
+      deps,
+      started: false,
+    };
+    this.#queue.push(job);
+    for (const f of deps) f.addCallback(new DmaFenceCb(() => this.#pump()));
+    this.#pump();
+  }
+
+  /** drm_sched's run loop: start queued jobs, in order, once their dependencies have signalled. */
+  #pump(): void {
+    for (;;) {
+      const job = this.#queue.find((j) => !j.started);
+      if (job === undefined || !job.deps.every((f) => f.isSignaled())) return;
+      job.started = true;
+      this.#run(job);
+    }
+  }
+
+  /** Maps the job's own (not imported) objects for the GPU: src to the device, dst from it. */
+  #mapJob(job: SimgpuJob): { obj: DrmGemObject; sgt: SgTable; dir: DmaDirection }[] {
+    const maps: { obj: DrmGemObject; sgt: SgTable; dir: DmaDirection }[] = [];
+    const want = (obj: DrmGemObject, dir: DmaDirection): void => {
+      if (obj.importSgt !== undefined) return;
+      const have = maps.find((m) => m.obj === obj);
+      if (have !== undefined) {
+        have.dir = DMA_BIDIRECTIONAL;
+        return;
+      }
+      maps.push({ obj, sgt: SgTable.fromRanges((obj.priv as DrmGemShmem).ranges), dir });
+    };
+    want(job.src, DMA_TO_DEVICE);
+    want(job.dst, DMA_FROM_DEVICE);
+    for (const m of maps) this.host.dma.dmaMapSgtable(this.dev, m.sgt, m.dir, 0);
+    return maps;
+  }
+
+  #segments(obj: DrmGemObject, maps: readonly { obj: DrmGemObject; sgt: SgTable }[]): DmaSegment[] {
+    if (obj.importSgt !== undefined) return obj.importSgt.dmaSegments();
+    return maps.find((m) => m.obj === obj)!.sgt.dmaSegments();
+  }
+
+  #run(job: SimgpuJob): void {
+    const p = job.params;
+    const srcRow = simgpuRowBytes(p.srcFormat, p.width);
+    const dstRow = simgpuRowBytes(p.dstFormat, p.width);
+    const bytes = (srcRow + dstRow) * p.height;
+    const maps = this.#mapJob(job);
+    this.dev.submit(
+      `job ${job.seqno} (op ${job.op}, ${p.width}x${p.height})`,
+      bytes,
+      () => {
+        const srcSegs = this.#segments(job.src, maps);
+        const rows: DmaSegment[] = [];
+        for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
+        const packed = this.dev.readSegments(rows);
+        const out = simgpuTransform(job.op, packed, { ...p, srcPitch: srcRow, dstPitch: dstRow });
+        const dstSegs = this.#segments(job.dst, maps);
+        const wrows: DmaSegment[] = [];
+        for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);
+        this.dev.writeSegments(wrows, out);
+      },
+      () => {
+        for (const m of maps) this.host.dma.dmaUnmapSgtable(this.dev, m.sgt, m.dir, 0);
+        job.fence.signal();
+        this.#queue.splice(this.#queue.indexOf(job), 1);
+        this.jobsCompleted++;
+        for (const f of job.deps) f.put();
+        job.fence.put();
+        job.src.put();
+        job.dst.put();
+        this.#pump();
+      },
+    );
+  }
+}
+
+/** simgpu's probe: its DMA device, the DRM device and the three ioctls. */
+export function simgpuProbe(
+  host: DriverHost,
+  options: { device?: Partial<DeviceConfig> } = {},
+): SimGpu {
+  const dev = host.machine.addDevice("simgpu", { ...options.device });
+  // panfrost: map_wc = !pfdev->coherent.
+  const mapWc = !dev.coherent;
+  let gpu: SimGpu;
+  let drm: DrmDevice;
+  const driver: DrmDriver = {
+    name: "simgpu",
+    desc: "dmabuf model render-only GPU",
+    date: "20250101",
+    major: 1,
+    minor: 0,
+    patchlevel: 0,
+    features: DRIVER_GEM | DRIVER_RENDER,
+    ioctls: [
+      {
+        cmd: DRM_IOCTL_SIMGPU_GEM_CREATE,
+        flags: DRM_RENDER_ALLOW,
+        name: "DRM_IOCTL_SIMGPU_GEM_CREATE",
+        func: (_d, data, file) => {
+          if (data.u32(8) !== 0)
+            throw new KernelError("EINVAL", "DRM_IOCTL_SIMGPU_GEM_CREATE: flags must be 0");
+          const size = data.u64(0);
+          if (size === 0 || !Number.isFinite(size))
+            throw new KernelError("EINVAL", `DRM_IOCTL_SIMGPU_GEM_CREATE: size ${size}`);
+          const obj = drmGemShmemCreate(drm, size, mapWc);
+          const handle = drmGemHandleCreate(file, obj);
+          obj.put();
+          data.setU64(0, obj.size).setU32(12, handle);
+        },
+      },
+      {
+        cmd: DRM_IOCTL_SIMGPU_GEM_MMAP_OFFSET,
+        flags: DRM_RENDER_ALLOW,
+        name: "DRM_IOCTL_SIMGPU_GEM_MMAP_OFFSET",
+        func: (_d, data, file) => {
+          if (data.u32(4) !== 0)
+            throw new KernelError("EINVAL", "DRM_IOCTL_SIMGPU_GEM_MMAP_OFFSET: flags must be 0");
+          const obj = drmGemLookupOrEnoent(file, data.u32(0), "DRM_IOCTL_SIMGPU_GEM_MMAP_OFFSET");
+          data.setU64(8, drm.createMmapOffset(obj));
+        },
+      },
+      {
+        cmd: DRM_IOCTL_SIMGPU_SUBMIT,
+        flags: DRM_RENDER_ALLOW,
+        name: "DRM_IOCTL_SIMGPU_SUBMIT",
+        func: (_d, data, file, current) => gpu.submit(file, data, current),
+      },
+    ],
+    gemPrimeImportSgTable: (d, attach, sgt) => drmGemShmemPrimeImportSgTable(d, attach, sgt),
+  };
+  drm = new DrmDevice(host, driver, dev);
+  gpu = new SimGpu(host, drm, dev);
+  drm.register();
+  return gpu;
+}

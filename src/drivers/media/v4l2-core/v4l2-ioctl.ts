@@ -1,0 +1,188 @@
+/**
+ * The V4L2 ioctl dispatcher (drivers/media/v4l2-core/v4l2-ioctl.c: video_usercopy and
+ * __video_do_ioctl): copy the argument in by its _IOC size, check the buffer type
+ * against the node (check_fmt), call the driver or the vb2 helper, copy the result out
+ * on success. ENOTTY for an ioctl the node does not implement.
+ */
+
+import { KernelError } from "../../../errno.js";
+import { _IOC_DIR, _IOC_SIZE, IOC_READ, IOC_WRITE } from "../../../include/uapi/ioctl.js";
+import { CStruct } from "../../../include/uapi/struct.js";
+import {
+  SIZEOF_V4L2_CAPABILITY,
+  V4L2_CAP_DEVICE_CAPS,
+  V4L2_CAPABILITY,
+  V4L2_FMTDESC,
+  V4L2_FORMAT_PIX,
+  V4L2_MODEL_KERNEL_VERSION,
+  V4L2_STREAMPARM,
+  VIDIOC_CREATE_BUFS,
+  VIDIOC_DQBUF,
+  VIDIOC_ENUM_FMT,
+  VIDIOC_EXPBUF,
+  VIDIOC_G_FMT,
+  VIDIOC_G_PARM,
+  VIDIOC_PREPARE_BUF,
+  VIDIOC_QBUF,
+  VIDIOC_QUERYBUF,
+  VIDIOC_QUERYCAP,
+  VIDIOC_REQBUFS,
+  VIDIOC_S_FMT,
+  VIDIOC_S_PARM,
+  VIDIOC_STREAMOFF,
+  VIDIOC_STREAMON,
+  VIDIOC_TRY_FMT,
+} from "../../../include/uapi/videodev2.js";
+import type { Current, File } from "../../../vfs/file.js";
+import {
+  type V4l2Fh,
+  vb2IoctlCreateBufs,
+  vb2IoctlDqbuf,
+  vb2IoctlExpbuf,
+  vb2IoctlPrepareBuf,
+  vb2IoctlQbuf,
+  vb2IoctlQuerybuf,
+  vb2IoctlReqbufs,
+  vb2IoctlStreamoff,
+  vb2IoctlStreamon,
+} from "../videobuf2/videobuf2-v4l2.js";
+import type { VideoDevice } from "./v4l2-dev.js";
+
+/**
+ * struct v4l2_ioctl_ops, the part a single-planar video driver fills in. Each gets the
+ * ioctl's struct as the kernel copied it in and edits it in place; errors are thrown.
+ * Missing operations make the ioctl ENOTTY.
+ */
+export interface V4l2IoctlOps {
+  /** vidioc_querycap: driver, card, bus_info and `capabilities` (v4l_querycap adds the rest). */
+  querycap(vdev: VideoDevice, cap: CStruct): void;
+  enumFmt?(vdev: VideoDevice, f: CStruct): void;
+  gFmt?(vdev: VideoDevice, f: CStruct): void;
+  sFmt?(vdev: VideoDevice, f: CStruct): void;
+  tryFmt?(vdev: VideoDevice, f: CStruct): void;
+  gParm?(vdev: VideoDevice, p: CStruct): void;
+  sParm?(vdev: VideoDevice, p: CStruct): void;
+}
+
+type Handler = (vdev: VideoDevice, fh: V4l2Fh, s: CStruct, file: File, current: Current) => void;
+
+/** check_fmt(): the buffer type must be the node's (a capture node takes VIDEO_CAPTURE only). */
+function checkType(vdev: VideoDevice, type: number, what: string): void {
+  if (type !== vdev.queue.type)
+    throw new KernelError(
+      "EINVAL",
+      `${vdev.name}: ${what} with buffer type ${type} on a node of type ${vdev.queue.type}`,
+    );
+}
+
+function driverOp<K extends keyof V4l2IoctlOps>(
+  vdev: VideoDevice,
+  op: K,
+): NonNullable<V4l2IoctlOps[K]> {
+  const f = vdev.ioctlOps[op];
+  if (f === undefined)
+    throw new KernelError("ENOTTY", `${vdev.name}: ioctl ${op} is not implemented`);
+  return f as NonNullable<V4l2IoctlOps[K]>;
+}
+
+const HANDLERS = new Map<number, Handler>([
+  [
+    VIDIOC_QUERYCAP,
+    (vdev, _fh, s) => {
+      // v4l_querycap(): the driver fills in its part, the core the device caps and version.
+      s.bytes.fill(0, 0, SIZEOF_V4L2_CAPABILITY);
+      s.setU32(V4L2_CAPABILITY.version, V4L2_MODEL_KERNEL_VERSION);
+      vdev.ioctlOps.querycap(vdev, s);
+      s.setU32(V4L2_CAPABILITY.deviceCaps, vdev.deviceCaps);
+      s.setU32(
+        V4L2_CAPABILITY.capabilities,
+        s.u32(V4L2_CAPABILITY.capabilities) | V4L2_CAP_DEVICE_CAPS,
+      );
+    },
+  ],
+  [
+    VIDIOC_ENUM_FMT,
+    (vdev, _fh, s) => {
+      const op = driverOp(vdev, "enumFmt");
+      checkType(vdev, s.u32(V4L2_FMTDESC.type), "VIDIOC_ENUM_FMT");
+      op(vdev, s);
+    },
+  ],
+  [
+    VIDIOC_G_FMT,
+    (vdev, _fh, s) => {
+      const op = driverOp(vdev, "gFmt");
+      checkType(vdev, s.u32(V4L2_FORMAT_PIX.type), "VIDIOC_G_FMT");
+      op(vdev, s);
+    },
+  ],
+  [
+    VIDIOC_S_FMT,
+    (vdev, _fh, s) => {
+      const op = driverOp(vdev, "sFmt");
+      checkType(vdev, s.u32(V4L2_FORMAT_PIX.type), "VIDIOC_S_FMT");
+      op(vdev, s);
+    },
+  ],
+  [
+    VIDIOC_TRY_FMT,
+    (vdev, _fh, s) => {
+      const op = driverOp(vdev, "tryFmt");
+      checkType(vdev, s.u32(V4L2_FORMAT_PIX.type), "VIDIOC_TRY_FMT");
+      op(vdev, s);
+    },
+  ],
+  [
+    VIDIOC_G_PARM,
+    (vdev, _fh, s) => {
+      const op = driverOp(vdev, "gParm");
+      checkType(vdev, s.u32(V4L2_STREAMPARM.type), "VIDIOC_G_PARM");
+      op(vdev, s);
+    },
+  ],
+  [
+    VIDIOC_S_PARM,
+    (vdev, _fh, s) => {
+      const op = driverOp(vdev, "sParm");
+      checkType(vdev, s.u32(V4L2_STREAMPARM.type), "VIDIOC_S_PARM");
+      op(vdev, s);
+    },
+  ],
+  [VIDIOC_REQBUFS, (vdev, fh, s) => vb2IoctlReqbufs(vdev.queue, fh, s)],
+  [VIDIOC_CREATE_BUFS, (vdev, fh, s) => vb2IoctlCreateBufs(vdev.queue, fh, s)],
+  [VIDIOC_QUERYBUF, (vdev, _fh, s) => vb2IoctlQuerybuf(vdev.queue, s)],
+  [VIDIOC_QBUF, (vdev, fh, s, _file, current) => vb2IoctlQbuf(vdev.queue, fh, s, current)],
+  [
+    VIDIOC_PREPARE_BUF,
+    (vdev, fh, s, _file, current) => vb2IoctlPrepareBuf(vdev.queue, fh, s, current),
+  ],
+  [VIDIOC_DQBUF, (vdev, fh, s, file) => vb2IoctlDqbuf(vdev.queue, fh, s, file)],
+  [VIDIOC_EXPBUF, (vdev, fh, s, _file, current) => vb2IoctlExpbuf(vdev.queue, fh, s, current)],
+  [VIDIOC_STREAMON, (vdev, fh, s) => vb2IoctlStreamon(vdev.queue, fh, s.u32(0))],
+  [VIDIOC_STREAMOFF, (vdev, fh, s) => vb2IoctlStreamoff(vdev.queue, fh, s.u32(0))],
+]);
+
+/**
+ * video_ioctl2(): dispatches `cmd` for an open file of `vdev`. The struct is copied in
+ * (EFAULT if `arg` is not mapped), handled, and copied back only on success, as
+ * video_usercopy does.
+ */
+export function videoIoctl2(
+  vdev: VideoDevice,
+  file: File,
+  fh: V4l2Fh,
+  cmd: number,
+  arg: number,
+  current: Current,
+): number {
+  const handler = HANDLERS.get(cmd);
+  if (handler === undefined)
+    throw new KernelError("ENOTTY", `${vdev.name}: unknown ioctl 0x${cmd.toString(16)}`);
+  const size = _IOC_SIZE(cmd);
+  const dir = _IOC_DIR(cmd);
+  const bytes = dir & IOC_WRITE ? current.copyFromUser(arg, size) : new Uint8Array(size);
+  const s = new CStruct(bytes);
+  handler(vdev, fh, s, file, current);
+  if (dir & IOC_READ) current.copyToUser(arg, bytes);
+  return 0;
+}

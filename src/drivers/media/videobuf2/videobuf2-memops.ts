@@ -1,0 +1,111 @@
+/**
+ * What the videobuf2 allocators share (drivers/media/common/videobuf2/videobuf2-memops.c):
+ * pinning a USERPTR range (vb2_create_framevec), the mmap reference counting of
+ * vb2_common_vm_ops, and — the model's own addition — naming each buffer's memory for
+ * the checker with advice in V4L2 terms, so a coherency bug caused by a lying cache
+ * hint is reported with the flag that caused it.
+ */
+
+import { DMA_TO_DEVICE } from "../../../dma/direction.js";
+import { KernelError } from "../../../errno.js";
+import type { PhysRange, ViolationKind } from "../../../machine/violations.js";
+import type { Current, Vma } from "../../../vfs/file.js";
+import type { Vb2Buffer } from "./videobuf2-core.js";
+import { memoryName } from "./videobuf2-core.js";
+
+/** Pinned user pages (struct frame_vector). */
+export interface Vb2FrameVector {
+  /** Physical address of each page, in order. */
+  readonly pages: readonly number[];
+  /** vb2_destroy_framevec(): unpin. */
+  release(): void;
+}
+
+/**
+ * vb2_create_framevec(): pins the pages behind [vaddr, vaddr+size) of the calling
+ * process (pin_user_pages_fast). EFAULT when the range is not mapped, or — in the model —
+ * not backed by pages a device can reach (ordinary malloc memory is host memory here;
+ * use an mmap of a memfd).
+ */
+export function vb2CreateFramevec(
+  current: Current,
+  vaddr: number,
+  size: number,
+  write: boolean,
+): Vb2FrameVector {
+  if (current.pinUserPages === undefined)
+    throw new KernelError("EFAULT", "USERPTR: the calling task cannot pin user pages");
+  const pinned = current.pinUserPages(vaddr, size, write);
+  return { pages: pinned.pages, release: () => pinned.unpin() };
+}
+
+/**
+ * vb2_common_vm_ops: a user mapping holds a reference on the buffer (vm_open) and drops
+ * it at munmap (vm_close), so REQBUFS(0) can orphan a mapped buffer safely.
+ */
+export function vb2CommonVmOpen(vma: Vma, get: () => void, put: () => void): void {
+  get();
+  const prev = vma.close;
+  vma.close = () => {
+    prev?.();
+    put();
+  };
+}
+
+/** Advice per violation kind, in V4L2 terms, for one buffer's memory. */
+export function vb2BufferAdvice(vb: Vb2Buffer): Partial<Record<ViolationKind, string>> {
+  const q = vb.queue;
+  if (vb.memory === 4 /* V4L2_MEMORY_DMABUF */) {
+    return {
+      "stale-cpu-read":
+        "V4L2_MEMORY_DMABUF: read the buffer after VIDIOC_DQBUF and bracket CPU access with DMA_BUF_IOCTL_SYNC on the dma-buf fd (the exporter does the cache maintenance)",
+      "cpu-access-device-owned":
+        "V4L2_MEMORY_DMABUF: the CPU touched the buffer between VIDIOC_QBUF and VIDIOC_DQBUF, while the driver owns it",
+      "stale-device-read":
+        "V4L2_MEMORY_DMABUF: end CPU writes with DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_END) before VIDIOC_QBUF",
+    };
+  }
+  if (q.dmaDir === DMA_TO_DEVICE) {
+    return {
+      "stale-device-read":
+        "the device read an output buffer whose CPU writes were still in the cache: do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote (videobuf2 then skips dma_sync_sgtable_for_device at VIDIOC_QBUF)",
+      "cpu-access-device-owned":
+        "the CPU wrote a V4L2 output buffer between VIDIOC_QBUF and VIDIOC_DQBUF, while the driver owns it",
+    };
+  }
+  return {
+    "stale-cpu-read":
+      "the CPU read a capture buffer whose cache was not invalidated: do not set V4L2_BUF_FLAG_NO_CACHE_INVALIDATE on a buffer the CPU reads (videobuf2 skips dma_sync_sgtable_for_cpu at VIDIOC_DQBUF), and read it only between VIDIOC_DQBUF and the next VIDIOC_QBUF",
+    "cpu-access-device-owned":
+      "the CPU touched a V4L2 capture buffer the driver owns: between VIDIOC_QBUF and VIDIOC_DQBUF it is the device's, and with V4L2_BUF_FLAG_NO_CACHE_INVALIDATE set VIDIOC_DQBUF does not hand it back (videobuf2 skips dma_sync_sgtable_for_cpu)",
+    "dirty-line-under-dma":
+      "the CPU wrote a capture buffer and its dirty lines were not cleaned before the device wrote: do not write a queued buffer, and do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote (videobuf2 skips dma_sync_sgtable_for_device at VIDIOC_QBUF)",
+    "lost-device-write":
+      "a dirty CPU line was written back over the frame the device captured: do not write a queued capture buffer, and do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote",
+  };
+}
+
+/**
+ * Registers one plane's memory with the checker under a V4L2 label ("vivid-vid-cap
+ * buffer 2 (MMAP)"), with the advice both as hints and as notes: notes are appended
+ * even when a user mmap of the same pages is the innermost region.
+ */
+export function vb2RegisterMemory(vb: Vb2Buffer, ranges: readonly PhysRange[]): number {
+  const advice = vb2BufferAdvice(vb);
+  return vb.queue.machine.violations.register(
+    `${vb.queue.name} buffer ${vb.index} (${memoryName(vb.memory)})`,
+    ranges,
+    advice,
+    advice,
+  );
+}
+
+/**
+ * dma_get_cache_alignment(): ARCH_DMA_MINALIGN where the architecture defines it (128 on
+ * arm64, the L1 line on 32-bit ARM and RISC-V), 1 on x86. USERPTR must be aligned to it.
+ */
+export function dmaGetCacheAlignment(arch: string, lineSize: number): number {
+  if (arch === "x86_64") return 1;
+  if (arch === "arm64") return 128;
+  return lineSize;
+}

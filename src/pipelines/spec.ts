@@ -1,0 +1,112 @@
+/**
+ * Filling in a PipelineSpec: defaults, frame geometry from a buffer size, and what each
+ * mapping strategy means for the machine and the V4L2 queue.
+ */
+
+import { type Profile, type ProfileOverrides, resolveProfile } from "../machine/profiles.js";
+import type { PipelineResult, PipelineSpec } from "./types.js";
+
+export type ResolvedSpec = PipelineResult["spec"];
+
+/** Bytes per pixel of the formats the pipelines move. */
+export function bytesPerPixel(format: string): number {
+  switch (format) {
+    case "XR24":
+      return 4;
+    case "YUYV":
+      return 2;
+    default:
+      throw new RangeError(`pipeline: unknown format '${format}' (known: XR24, YUYV)`);
+  }
+}
+
+/** Width of a frame made to a buffer size when no width is given: 1024 pixels. */
+export const SIZED_FRAME_WIDTH = 1024;
+
+/** The spec with every default filled in and the frame geometry settled. */
+export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
+  const pipeline = spec.pipeline ?? "camera-gpu-display";
+  const format = spec.format ?? "XR24";
+  const bpp = bytesPerPixel(format);
+  let width = spec.width ?? 640;
+  let height = spec.height ?? 480;
+  if (spec.bufferBytes !== undefined) {
+    width = spec.width ?? SIZED_FRAME_WIDTH;
+    const stride = width * bpp;
+    if (spec.bufferBytes < stride) {
+      throw new RangeError(
+        `pipeline: bufferBytes ${spec.bufferBytes} is smaller than one line of ${width} ${format} pixels (${stride} bytes)`,
+      );
+    }
+    height = Math.floor(spec.bufferBytes / stride);
+  }
+  if (!(Number.isInteger(width) && width >= 16 && width % 2 === 0)) {
+    throw new RangeError(`pipeline: width ${width} must be an even integer >= 16`);
+  }
+  if (!(Number.isInteger(height) && height >= 1)) {
+    throw new RangeError(`pipeline: height ${height} must be a positive integer`);
+  }
+  const frames = spec.frames ?? 8;
+  const buffers = spec.buffers ?? 4;
+  if (!(Number.isInteger(frames) && frames >= 1))
+    throw new RangeError(`pipeline: frames ${frames}`);
+  if (!(Number.isInteger(buffers) && buffers >= 2 && buffers <= 32)) {
+    throw new RangeError(`pipeline: buffers ${buffers} must be between 2 and 32`);
+  }
+  const cpuTouches = pipeline === "camera-cpu-display";
+  return {
+    ...spec,
+    profile: spec.profile ?? "arm64",
+    pipeline,
+    strategy: spec.strategy ?? "streaming",
+    source: spec.source ?? "v4l2-mmap",
+    heap: spec.heap ?? "system",
+    width,
+    height,
+    format: pipeline === "camera-display" || pipeline === "camera-cpu-display" ? "XR24" : format,
+    frames,
+    buffers,
+    fps: spec.fps ?? 30,
+    cpuReads: spec.cpuReads ?? cpuTouches,
+    cpuWrites: spec.cpuWrites ?? cpuTouches,
+    bufferBytes: width * height * bpp,
+  };
+}
+
+/**
+ * The machine a spec runs on. "streaming" and "cache-hints" maintain line by line,
+ * "whole-cache" cleans/flushes the whole cache by set/way for every range (the
+ * threshold at 0) — unless the scenario set a maintenance policy itself. CMA grows to
+ * hold the pipeline's buffers when the profile's is too small and the scenario did not
+ * size it.
+ */
+export function machineFor(spec: ResolvedSpec): { profile: Profile; overrides: ProfileOverrides } {
+  const user = spec.overrides ?? {};
+  const base = resolveProfile(spec.profile, user);
+  let maintenance = user.maintenance;
+  if (maintenance === undefined) {
+    if (spec.strategy === "whole-cache")
+      maintenance = { kind: "whole-cache-above", thresholdBytes: 0 };
+    else if (spec.strategy !== "coherent")
+      maintenance = { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY };
+  }
+  const outBytes = spec.width * spec.height * 4;
+  // Camera buffers, display buffers (three for GPU output), plus slack for alignment.
+  const needed = spec.bufferBytes * spec.buffers + outBytes * 3 + 16 * 1024 * 1024;
+  const cmaBytes =
+    user.cmaBytes === undefined && base.cmaBytes < needed
+      ? Math.ceil(needed / (4 << 20)) * (4 << 20)
+      : undefined;
+  const overrides: ProfileOverrides = {
+    ...user,
+    ...(maintenance ? { maintenance: { ...base.maintenance, ...maintenance } } : {}),
+    ...(cmaBytes !== undefined ? { cmaBytes } : {}),
+  };
+  if (cmaBytes !== undefined && base.ram.size < cmaBytes * 2 && user.ram === undefined) {
+    (overrides as { ram?: Profile["ram"] }).ram = {
+      base: base.ram.base,
+      size: Math.ceil((cmaBytes * 2) / (1 << 30)) * (1 << 30),
+    };
+  }
+  return { profile: resolveProfile(spec.profile, overrides), overrides };
+}

@@ -1,0 +1,589 @@
+/**
+ * The userspace side of each device in a pipeline, written the way a camera stack or a
+ * compositor writes it: V4L2 ioctls for the camera, DMA_BUF_IOCTL_SYNC around CPU
+ * access, PRIME to share buffers with the GPU and the display, page flips and the
+ * display's CRC file. Each stage owns its fds and mappings.
+ */
+
+import { type SimDisplay, simdisplayProbe } from "../drivers/gpu/drm/simdisplay/simdisplay.js";
+import { type SimGpu, simgpuProbe, simgpuTransform } from "../drivers/gpu/drm/simgpu/simgpu.js";
+import { type Vivid, vividProbe } from "../drivers/media/test-drivers/vivid/vivid.js";
+import { vividTestPattern } from "../drivers/media/test-drivers/vivid/vivid-tpg.js";
+import {
+  DMA_BUF_SYNC_END,
+  DMA_BUF_SYNC_READ,
+  DMA_BUF_SYNC_START,
+  DMA_BUF_SYNC_WRITE,
+} from "../include/uapi/dma-buf.js";
+import { DRM_CLOEXEC, DRM_FORMAT_XRGB8888, DRM_RDWR } from "../include/uapi/drm.js";
+import { DRM_MODE_PAGE_FLIP_EVENT } from "../include/uapi/drm-mode.js";
+import {
+  F_ADD_SEALS,
+  F_SEAL_SHRINK,
+  MAP_SHARED,
+  MFD_ALLOW_SEALING,
+  O_CLOEXEC,
+  O_RDWR,
+  POLLIN,
+  PROT_READ,
+  PROT_WRITE,
+} from "../include/uapi/fcntl.js";
+import {
+  SIMGPU_OP_INVERT,
+  SIMGPU_OP_YUYV_TO_XRGB8888,
+  SIMGPU_SUBMIT_OUT_FENCE,
+} from "../include/uapi/simgpu-drm.js";
+import {
+  V4L2_BUF_FLAG_NO_CACHE_CLEAN,
+  V4L2_BUF_FLAG_NO_CACHE_INVALIDATE,
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_BUF_TYPE_VIDEO_OUTPUT,
+  V4L2_MEMORY_DMABUF,
+  V4L2_MEMORY_FLAG_NON_COHERENT,
+  V4L2_MEMORY_MMAP,
+  V4L2_PIX_FMT_XBGR32,
+  V4L2_PIX_FMT_YUYV,
+} from "../include/uapi/videodev2.js";
+import type { Kernel } from "../kernel/kernel.js";
+import { crc32 } from "../lib/crc32.js";
+import type { DeviceConfig } from "../machine/device.js";
+import {
+  drmCrcOpen,
+  drmCrcRead,
+  drmModeAddFB2,
+  drmModeCreateDumb,
+  drmModeGetConnector,
+  drmModeGetResources,
+  drmModePageFlip,
+  drmModeSetCrtc,
+  drmPrimeFdToHandle,
+  drmPrimeHandleToFd,
+  drmReadEvents,
+  simgpuSubmit,
+} from "../uapi/drm.js";
+import { dmaBufSetName, dmaBufSync, dmaHeapAlloc, udmabufCreate } from "../uapi/lib.js";
+import type { SimUapi } from "../uapi/sim.js";
+import type { Mapping } from "../uapi/uapi.js";
+import {
+  type V4l2Buffer,
+  vidiocDqbuf,
+  vidiocExpbuf,
+  vidiocQbuf,
+  vidiocQuerybuf,
+  vidiocReqbufs,
+  vidiocSFmt,
+  vidiocSParm,
+  vidiocStreamoff,
+  vidiocStreamon,
+} from "../uapi/v4l2.js";
+import { applyStamp, type FrameGeometry, stampLines, visibleCrc } from "./expected.js";
+import type { ResolvedSpec } from "./spec.js";
+import type { DeviceSpec } from "./types.js";
+
+const PAGE = 4096;
+
+function deviceOverrides(d: DeviceSpec | undefined): Partial<DeviceConfig> {
+  const out: { -readonly [K in keyof DeviceConfig]?: DeviceConfig[K] } = {};
+  if (d?.coherent !== undefined) out.coherent = d.coherent;
+  if (d?.dmaBits !== undefined) out.dmaBits = d.dmaBits;
+  if (d?.iommu !== undefined) out.iommu = d.iommu;
+  if (d?.bandwidthBytesPerNs !== undefined) out.bandwidthBytesPerNs = d.bandwidthBytesPerNs;
+  return out;
+}
+
+/** Boots the pipeline's drivers on the kernel: vivid, the GPU and the display. */
+export function probeDrivers(
+  kernel: Kernel,
+  spec: ResolvedSpec,
+): { vivid: Vivid; gpu: SimGpu; display: SimDisplay } {
+  const cam = deviceOverrides(spec.devices?.camera);
+  // dma-contig needs contiguous DMA addresses: a scattered heap or udmabuf buffer can
+  // only be captured into by a scatter-gather engine (or through an IOMMU).
+  const scattered =
+    spec.source === "udmabuf" || (spec.source === "dma-heap" && spec.heap !== "cma");
+  const camIommu = cam.iommu ?? kernel.machine.profile.device.iommu;
+  const vivid = vividProbe(kernel, {
+    capture: cam,
+    output: cam,
+    allocator: scattered && !camIommu ? "dma-sg" : "dma-contig",
+    // The pipelines choose their own sizes and use the cache hints (vivid's cache_hints=1).
+    frameSizes: "continuous",
+    allowCacheHints: true,
+    // The CPU stamps captured frames in place: the queue must map them bidirectionally.
+    bidirectional: spec.cpuWrites,
+  });
+  const gpu = simgpuProbe(kernel, { device: deviceOverrides(spec.devices?.gpu) });
+  const display = simdisplayProbe(kernel, {
+    width: spec.width,
+    height: spec.height,
+    refreshHz: 60,
+    device: deviceOverrides(spec.devices?.display),
+  });
+  return { vivid, gpu, display };
+}
+
+export interface CamBuffer {
+  readonly index: number;
+  /** The dma-buf fd (exported with VIDIOC_EXPBUF, or allocated and queued as DMABUF). */
+  readonly fd: number;
+  readonly name: string;
+  /** The V4L2 mmap offset (MMAP memory only). */
+  readonly offset: number;
+}
+
+/** The camera: vivid capture through the V4L2 ioctls. */
+export class CameraStage {
+  readonly fd: number;
+  readonly bytesperline: number;
+  readonly sizeimage: number;
+  readonly memory: number;
+  readonly buffers: CamBuffer[] = [];
+  readonly #pixelformat: number;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly kernel: Kernel,
+    readonly spec: ResolvedSpec,
+  ) {
+    this.fd = app.open("/dev/video0", O_RDWR);
+    this.#pixelformat = spec.format === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32;
+    const fmt = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
+      width: spec.width,
+      height: spec.height,
+      pixelformat: this.#pixelformat,
+    });
+    if (fmt.width !== spec.width || fmt.height !== spec.height) {
+      throw new RangeError(
+        `pipeline: vivid cannot capture ${spec.width}x${spec.height}; it offered ${fmt.width}x${fmt.height}`,
+      );
+    }
+    this.bytesperline = fmt.bytesperline;
+    this.sizeimage = fmt.sizeimage;
+    vidiocSParm(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, { numerator: 1, denominator: spec.fps });
+    this.memory = spec.source === "v4l2-mmap" ? V4L2_MEMORY_MMAP : V4L2_MEMORY_DMABUF;
+    const nonCoherent = this.memory === V4L2_MEMORY_MMAP && spec.strategy !== "coherent";
+    const rb = vidiocReqbufs(app, this.fd, {
+      count: spec.buffers,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: this.memory,
+      flags: nonCoherent ? V4L2_MEMORY_FLAG_NON_COHERENT : 0,
+    });
+    const size = Math.ceil(this.sizeimage / PAGE) * PAGE;
+    let heapFd = -1;
+    let udmabufFd = -1;
+    if (spec.source === "dma-heap") heapFd = app.open(`/dev/dma_heap/${spec.heap}`, O_RDWR);
+    if (spec.source === "udmabuf") udmabufFd = app.open("/dev/udmabuf", O_RDWR);
+    for (let i = 0; i < rb.count; i++) {
+      let fd: number;
+      let offset = 0;
+      if (this.memory === V4L2_MEMORY_MMAP) {
+        fd = vidiocExpbuf(app, this.fd, {
+          type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+          index: i,
+          flags: O_RDWR | O_CLOEXEC,
+        });
+        offset = vidiocQuerybuf(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, this.memory, i).offset;
+      } else if (heapFd >= 0) {
+        fd = dmaHeapAlloc(app, heapFd, size);
+      } else {
+        const memfd = app.memfdCreate(`cam${i}`, MFD_ALLOW_SEALING);
+        app.ftruncate(memfd, size);
+        app.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+        fd = udmabufCreate(app, udmabufFd, memfd, 0, size);
+        app.close(memfd);
+      }
+      const name = `cam${i}`;
+      dmaBufSetName(app, fd, name);
+      this.buffers.push({ index: i, fd, name, offset });
+    }
+    if (heapFd >= 0) app.close(heapFd);
+    if (udmabufFd >= 0) app.close(udmabufFd);
+  }
+
+  /**
+   * QBUF flags: the V4L2 cache hints the strategy (or a deliberate fault) asks for.
+   * With "cache-hints" videobuf2 skips its own maintenance at QBUF and DQBUF; where the
+   * CPU touches a frame, the DMA_BUF_IOCTL_SYNC brackets around that access do the
+   * maintenance instead — once, rather than vb2's and the bracket's both.
+   */
+  get qbufFlags(): number {
+    const s = this.spec;
+    let flags = 0;
+    if (s.strategy === "cache-hints") {
+      flags |= V4L2_BUF_FLAG_NO_CACHE_INVALIDATE | V4L2_BUF_FLAG_NO_CACHE_CLEAN;
+    }
+    if (s.hints?.noCacheInvalidate) flags |= V4L2_BUF_FLAG_NO_CACHE_INVALIDATE;
+    if (s.hints?.noCacheClean) flags |= V4L2_BUF_FLAG_NO_CACHE_CLEAN;
+    if (s.fault === "lying-no-cache-invalidate") flags |= V4L2_BUF_FLAG_NO_CACHE_INVALIDATE;
+    return flags;
+  }
+
+  /** VIDIOC_QBUF: hands buffer `index` to the driver. */
+  queue(index: number): void {
+    const b = this.buffers[index]!;
+    vidiocQbuf(this.app, this.fd, {
+      index,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: this.memory,
+      flags: this.qbufFlags,
+      ...(this.memory === V4L2_MEMORY_DMABUF ? { fd: b.fd } : {}),
+    });
+  }
+
+  /** Queues every buffer and starts streaming. */
+  start(): void {
+    for (const b of this.buffers) this.queue(b.index);
+    vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
+  }
+
+  /** VIDIOC_DQBUF (blocking on the virtual clock until a frame is captured). */
+  dequeue(): V4l2Buffer {
+    return vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, this.memory);
+  }
+
+  /** The frame vivid writes for `sequence`, computed apart from the machine. */
+  expectedFrame(sequence: number): Uint8Array {
+    return vividTestPattern(
+      {
+        width: this.spec.width,
+        height: this.spec.height,
+        bytesperline: this.bytesperline,
+        pixelformat: this.#pixelformat,
+      },
+      sequence,
+    ).slice();
+  }
+
+  stop(): void {
+    vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
+  }
+}
+
+/**
+ * The CPU's processing of a captured frame through an mmap of its dma-buf, bracketed
+ * by DMA_BUF_IOCTL_SYNC as Documentation/driver-api/dma-buf.rst requires — or, with a
+ * deliberate fault, without one of the brackets or through the V4L2 mapping while
+ * trusting a cache hint.
+ */
+export class CpuStage {
+  readonly #maps = new Map<number, Mapping>();
+
+  constructor(
+    readonly app: SimUapi,
+    readonly kernel: Kernel,
+    readonly spec: ResolvedSpec,
+    readonly camera: CameraStage,
+  ) {}
+
+  #map(index: number): Mapping {
+    let m = this.#maps.get(index);
+    if (m === undefined) {
+      const b = this.camera.buffers[index]!;
+      const len = Math.ceil(this.camera.sizeimage / PAGE) * PAGE;
+      // A program that trusts DQBUF to have made the frame visible uses the V4L2 mapping.
+      m =
+        this.spec.fault === "lying-no-cache-invalidate"
+          ? this.app.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, this.camera.fd, b.offset)
+          : this.app.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, b.fd, 0);
+      this.#maps.set(index, m);
+    }
+    return m;
+  }
+
+  /** Reads and/or stamps the top lines of buffer `index`; applies the same stamp to `expected`. */
+  process(index: number, frameNo: number, expected: Uint8Array, g: FrameGeometry): void {
+    const { cpuReads: reads, cpuWrites: writes, fault } = this.spec;
+    if (!reads && !writes) return;
+    const fd = this.camera.buffers[index]!.fd;
+    const dir = (reads ? DMA_BUF_SYNC_READ : 0) | (writes ? DMA_BUF_SYNC_WRITE : 0);
+    const map = this.#map(index);
+    const region = g.stride * stampLines(g.height);
+    if (fault !== "omit-sync-start" && fault !== "lying-no-cache-invalidate") {
+      dmaBufSync(this.app, fd, DMA_BUF_SYNC_START | dir);
+    }
+    const seen = reads ? map.read(0, region) : new Uint8Array(region);
+    if (writes) {
+      applyStamp(seen, g, frameNo, reads, true);
+      map.write(0, seen);
+    }
+    applyStamp(expected, g, frameNo, reads, writes);
+    if (fault !== "omit-sync-end") dmaBufSync(this.app, fd, DMA_BUF_SYNC_END | dir);
+  }
+}
+
+interface Scanout {
+  readonly fb: number;
+  readonly pitch: number;
+  readonly handle: number;
+  /** PRIME fd of the buffer (display-allocated buffers only). */
+  readonly fd: number;
+}
+
+/** The display: KMS through PRIME-imported or dumb framebuffers, and its pipe CRC. */
+export class DisplayStage {
+  readonly fd: number;
+  readonly #crtc: number;
+  readonly #connector: number;
+  readonly #mode;
+  #crcFd = -1;
+  #on = false;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly kernel: Kernel,
+    readonly spec: ResolvedSpec,
+    readonly driver: SimDisplay,
+  ) {
+    this.fd = app.open(driver.cardPath, O_RDWR);
+    const res = drmModeGetResources(app, this.fd);
+    this.#crtc = res.crtcs[0]!;
+    this.#connector = res.connectors[0]!;
+    const conn = drmModeGetConnector(app, this.fd, this.#connector);
+    const mode = conn.modes.find((m) => m.hdisplay === spec.width && m.vdisplay === spec.height);
+    if (mode === undefined) {
+      throw new RangeError(`pipeline: the display has no ${spec.width}x${spec.height} mode`);
+    }
+    this.#mode = mode;
+  }
+
+  /** PRIME-imports a dma-buf and makes a framebuffer of it (DRM_IOCTL_MODE_ADDFB2). */
+  importFramebuffer(dmabufFd: number, pitch: number): number {
+    const handle = drmPrimeFdToHandle(this.app, this.fd, dmabufFd);
+    return this.#addFb(handle, pitch);
+  }
+
+  #addFb(handle: number, pitch: number): number {
+    return drmModeAddFB2(this.app, this.fd, {
+      width: this.spec.width,
+      height: this.spec.height,
+      pixelFormat: DRM_FORMAT_XRGB8888,
+      handles: [handle],
+      pitches: [pitch],
+      offsets: [0],
+    });
+  }
+
+  /** A scanout buffer allocated by the display (dumb, contiguous), exported for others. */
+  createScanout(name: string): Scanout {
+    const d = drmModeCreateDumb(this.app, this.fd, {
+      width: this.spec.width,
+      height: this.spec.height,
+      bpp: 32,
+    });
+    const fb = this.#addFb(d.handle, d.pitch);
+    const fd = drmPrimeHandleToFd(this.app, this.fd, d.handle, DRM_CLOEXEC | DRM_RDWR);
+    dmaBufSetName(this.app, fd, name);
+    return { fb, pitch: d.pitch, handle: d.handle, fd };
+  }
+
+  /**
+   * Puts `fb` on screen (SETCRTC the first time, then PAGE_FLIP with an event) and
+   * returns the pipe CRC of the first scanout of it.
+   */
+  show(fb: number): { crc: number; sequence: number } {
+    let after: number;
+    if (!this.#on) {
+      drmModeSetCrtc(this.app, this.fd, {
+        crtcId: this.#crtc,
+        fbId: fb,
+        x: 0,
+        y: 0,
+        connectors: [this.#connector],
+        mode: this.#mode,
+      });
+      this.#on = true;
+      // The CRC files open only on an active CRTC (EIO otherwise, drm_debugfs_crc.c).
+      if (this.#crcFd < 0) this.#crcFd = drmCrcOpen(this.app, this.driver.minor, 0, "auto");
+      after = -1;
+    } else {
+      drmModePageFlip(this.app, this.fd, this.#crtc, fb, DRM_MODE_PAGE_FLIP_EVENT, BigInt(fb));
+      const events = drmReadEvents(this.app, this.fd);
+      after = events[events.length - 1]!.sequence - 1;
+    }
+    // Each read(2) of crc/data blocks for the next line; a few vblanks at most.
+    for (let tries = 0; tries < 1000; tries++) {
+      for (const e of drmCrcRead(this.app, this.#crcFd)) {
+        if (e.frame > after) {
+          this.#drainCrc();
+          return { crc: e.crcs[0]!, sequence: e.frame };
+        }
+      }
+    }
+    throw new Error(`pipeline: no CRC for the vblank after ${after}`);
+  }
+
+  #drainCrc(): void {
+    // Entries of later vblanks are not needed: the next show() reads fresh ones.
+    this.driver.discardCrcEntries?.();
+  }
+
+  /** Turns the CRTC off (no more vblanks), as a compositor does at exit. */
+  stop(): void {
+    if (!this.#on) return;
+    drmModeSetCrtc(this.app, this.fd, {
+      crtcId: this.#crtc,
+      fbId: 0,
+      x: 0,
+      y: 0,
+      connectors: [],
+      mode: null,
+    });
+    this.#on = false;
+  }
+}
+
+/** The GPU: PRIME imports, one job per frame, explicit out-fences for the camera's sake. */
+export class GpuStage {
+  readonly fd: number;
+  readonly outputs: (Scanout & { gpuHandle: number })[] = [];
+  readonly outGeometry: FrameGeometry;
+  readonly #op: number;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly kernel: Kernel,
+    readonly spec: ResolvedSpec,
+    readonly display: DisplayStage,
+    driver: SimGpu,
+  ) {
+    this.fd = app.open(driver.renderPath, O_RDWR);
+    this.#op = spec.format === "YUYV" ? SIMGPU_OP_YUYV_TO_XRGB8888 : SIMGPU_OP_INVERT;
+    // Three scanout buffers: one on screen, one pending flip, one being rendered.
+    for (let j = 0; j < 3; j++) {
+      const s = display.createScanout(`gpu-out${j}`);
+      this.outputs.push({ ...s, gpuHandle: drmPrimeFdToHandle(app, this.fd, s.fd) });
+    }
+    this.outGeometry = {
+      width: spec.width,
+      height: spec.height,
+      stride: this.outputs[0]!.pitch,
+      bpp: 4,
+    };
+  }
+
+  importBuffer(dmabufFd: number): number {
+    return drmPrimeFdToHandle(this.app, this.fd, dmabufFd);
+  }
+
+  /** Submits frame `n`'s job: camera buffer -> output buffer n % 3. */
+  run(srcHandle: number, n: number, srcPitch: number): { fb: number; outFenceFd: number } {
+    const out = this.outputs[n % this.outputs.length]!;
+    const r = simgpuSubmit(this.app, this.fd, {
+      op: this.#op,
+      srcHandle,
+      dstHandle: out.gpuHandle,
+      width: this.spec.width,
+      height: this.spec.height,
+      srcPitch,
+      dstPitch: out.pitch,
+      flags: SIMGPU_SUBMIT_OUT_FENCE,
+    });
+    return { fb: out.fb, outFenceFd: r.outFenceFd };
+  }
+
+  /** poll() on the job's sync_file until it signals, then closes it. */
+  wait(fenceFd: number): void {
+    this.app.poll([{ fd: fenceFd, events: POLLIN }], -1);
+    this.app.close(fenceFd);
+  }
+
+  /** What the GPU should have produced from `src`. */
+  expectedOutput(src: Uint8Array, srcGeom: FrameGeometry): Uint8Array {
+    return simgpuTransform(this.#op, src, {
+      width: this.spec.width,
+      height: this.spec.height,
+      srcPitch: srcGeom.stride,
+      dstPitch: this.outGeometry.stride,
+    });
+  }
+}
+
+/**
+ * The CPU renders frames into V4L2 OUTPUT buffers (MMAP) that vivid's output device
+ * reads by DMA. V4L2_BUF_FLAG_NO_CACHE_CLEAN is only true when the CPU did not write
+ * the buffer — here it always did, so the hint is only set as a deliberate fault.
+ */
+export class OutputStage {
+  readonly fd: number;
+  readonly #maps: Mapping[] = [];
+  readonly #geom: FrameGeometry;
+  readonly #memory = V4L2_MEMORY_MMAP;
+  #free: number[] = [];
+  #streaming = false;
+  #sent = 0;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly kernel: Kernel,
+    readonly spec: ResolvedSpec,
+    readonly vivid: Vivid,
+  ) {
+    this.fd = app.open("/dev/video1", O_RDWR);
+    const pix = spec.format === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32;
+    const fmt = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, {
+      width: spec.width,
+      height: spec.height,
+      pixelformat: pix,
+    });
+    // vivid's output node has no S_PARM (ENOTTY): it consumes a frame every 1/30 s.
+    this.#geom = {
+      width: fmt.width,
+      height: fmt.height,
+      stride: fmt.bytesperline,
+      bpp: spec.format === "YUYV" ? 2 : 4,
+    };
+    const rb = vidiocReqbufs(app, this.fd, {
+      count: spec.buffers,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: this.#memory,
+      flags: spec.strategy !== "coherent" ? V4L2_MEMORY_FLAG_NON_COHERENT : 0,
+    });
+    for (let i = 0; i < rb.count; i++) {
+      const q = vidiocQuerybuf(app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, this.#memory, i);
+      this.#maps.push(app.mmap(q.length, PROT_READ | PROT_WRITE, MAP_SHARED, this.fd, q.offset));
+      this.#free.push(i);
+    }
+  }
+
+  /** Renders frame `n`, queues it, and returns the CRC of what the device read and the expected CRC. */
+  renderAndSend(n: number): { crc: number; expected: number } {
+    if (this.#free.length === 0) {
+      const done = vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, this.#memory);
+      this.#free.push(done.index);
+    }
+    const index = this.#free.shift()!;
+    const frame = vividTestPattern(
+      {
+        width: this.#geom.width,
+        height: this.#geom.height,
+        bytesperline: this.#geom.stride,
+        pixelformat: this.spec.format === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32,
+      },
+      n + 1000,
+    );
+    this.#maps[index]!.write(0, frame);
+    let flags = 0;
+    if (this.spec.fault === "lying-no-cache-clean" || this.spec.hints?.noCacheClean) {
+      flags |= V4L2_BUF_FLAG_NO_CACHE_CLEAN;
+    }
+    if (this.spec.hints?.noCacheInvalidate) flags |= V4L2_BUF_FLAG_NO_CACHE_INVALIDATE;
+    vidiocQbuf(this.app, this.fd, {
+      index,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: this.#memory,
+      flags,
+      bytesused: frame.length,
+    });
+    if (!this.#streaming) {
+      vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+      this.#streaming = true;
+    }
+    const want = this.#sent++;
+    const got = this.vivid.output.waitForFrame(want);
+    return { crc: crc32(got), expected: visibleCrc(frame, this.#geom) };
+  }
+
+  stop(): void {
+    if (this.#streaming) vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+  }
+}

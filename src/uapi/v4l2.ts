@@ -1,0 +1,363 @@
+/**
+ * Typed V4L2 ioctls over the {@link Uapi} contract, the way a camera application calls
+ * them in C: the real struct layouts of include/uapi/linux/videodev2.h (LP64) are
+ * encoded in user memory, so the same calls work against the simulated kernel and,
+ * through FFI, against Linux's vivid.
+ */
+
+import type { CStruct } from "../include/uapi/struct.js";
+import {
+  SIZEOF_V4L2_BUFFER,
+  SIZEOF_V4L2_CAPABILITY,
+  SIZEOF_V4L2_CREATE_BUFFERS,
+  SIZEOF_V4L2_EXPORTBUFFER,
+  SIZEOF_V4L2_FORMAT,
+  SIZEOF_V4L2_REQUESTBUFFERS,
+  SIZEOF_V4L2_STREAMPARM,
+  V4L2_BUFFER,
+  V4L2_CAPABILITY,
+  V4L2_CREATE_BUFFERS,
+  V4L2_EXPORTBUFFER,
+  V4L2_FORMAT_PIX,
+  V4L2_MEMORY_DMABUF,
+  V4L2_MEMORY_USERPTR,
+  V4L2_REQUESTBUFFERS,
+  V4L2_STREAMPARM,
+  VIDIOC_CREATE_BUFS,
+  VIDIOC_DQBUF,
+  VIDIOC_EXPBUF,
+  VIDIOC_G_FMT,
+  VIDIOC_QBUF,
+  VIDIOC_QUERYBUF,
+  VIDIOC_QUERYCAP,
+  VIDIOC_REQBUFS,
+  VIDIOC_S_FMT,
+  VIDIOC_S_PARM,
+  VIDIOC_STREAMOFF,
+  VIDIOC_STREAMON,
+  VIDIOC_TRY_FMT,
+  v4l2FourccCode,
+} from "../include/uapi/videodev2.js";
+import { withUserStruct } from "./lib.js";
+import type { Uapi } from "./uapi.js";
+
+/** struct v4l2_capability. */
+export interface V4l2Capability {
+  readonly driver: string;
+  readonly card: string;
+  readonly busInfo: string;
+  readonly version: number;
+  readonly capabilities: number;
+  readonly deviceCaps: number;
+}
+
+/** struct v4l2_pix_format (the fields applications use). */
+export interface V4l2PixFormat {
+  readonly width: number;
+  readonly height: number;
+  readonly pixelformat: number;
+  readonly field: number;
+  readonly bytesperline: number;
+  readonly sizeimage: number;
+  readonly colorspace: number;
+}
+
+/** struct v4l2_buffer (single-planar). `timestampNs` is the timeval in nanoseconds (microsecond precision). */
+export interface V4l2Buffer {
+  readonly index: number;
+  readonly type: number;
+  readonly bytesused: number;
+  readonly flags: number;
+  readonly field: number;
+  readonly timestampNs: number;
+  readonly sequence: number;
+  readonly memory: number;
+  /** m.offset (MMAP). */
+  readonly offset: number;
+  /** m.userptr (USERPTR). */
+  readonly userptr: number;
+  /** m.fd (DMABUF). */
+  readonly fd: number;
+  readonly length: number;
+}
+
+/** v4l2_fourcc('Y','U','Y','V'): the pixel format code of a 4-character name. */
+export function v4l2Fourcc(text: string): number {
+  return v4l2FourccCode(text);
+}
+
+/** The 4-character name of a pixel format code. */
+export function fourccToString(v: number): string {
+  return String.fromCharCode(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, (v >>> 24) & 0xff);
+}
+
+/** VIDIOC_QUERYCAP. */
+export function vidiocQuerycap(u: Uapi, fd: number): V4l2Capability {
+  return withUserStruct(u, SIZEOF_V4L2_CAPABILITY, (s, addr) => {
+    u.ioctl(fd, VIDIOC_QUERYCAP, addr);
+    return {
+      driver: s.cstr(V4L2_CAPABILITY.driver, 16),
+      card: s.cstr(V4L2_CAPABILITY.card, 32),
+      busInfo: s.cstr(V4L2_CAPABILITY.busInfo, 32),
+      version: s.u32(V4L2_CAPABILITY.version),
+      capabilities: s.u32(V4L2_CAPABILITY.capabilities),
+      deviceCaps: s.u32(V4L2_CAPABILITY.deviceCaps),
+    };
+  });
+}
+
+function readPix(s: CStruct): V4l2PixFormat {
+  return {
+    width: s.u32(V4L2_FORMAT_PIX.width),
+    height: s.u32(V4L2_FORMAT_PIX.height),
+    pixelformat: s.u32(V4L2_FORMAT_PIX.pixelformat),
+    field: s.u32(V4L2_FORMAT_PIX.field),
+    bytesperline: s.u32(V4L2_FORMAT_PIX.bytesperline),
+    sizeimage: s.u32(V4L2_FORMAT_PIX.sizeimage),
+    colorspace: s.u32(V4L2_FORMAT_PIX.colorspace),
+  };
+}
+
+/** The format arguments S_FMT and TRY_FMT take. */
+export interface V4l2FormatRequest {
+  width: number;
+  height: number;
+  pixelformat: number;
+  field?: number;
+  bytesperline?: number;
+}
+
+function setFmt(
+  u: Uapi,
+  fd: number,
+  cmd: number,
+  type: number,
+  fmt: V4l2FormatRequest,
+): V4l2PixFormat {
+  return withUserStruct(u, SIZEOF_V4L2_FORMAT, (s, addr) => {
+    s.setU32(V4L2_FORMAT_PIX.type, type)
+      .setU32(V4L2_FORMAT_PIX.width, fmt.width)
+      .setU32(V4L2_FORMAT_PIX.height, fmt.height)
+      .setU32(V4L2_FORMAT_PIX.pixelformat, fmt.pixelformat)
+      .setU32(V4L2_FORMAT_PIX.field, fmt.field ?? 0)
+      .setU32(V4L2_FORMAT_PIX.bytesperline, fmt.bytesperline ?? 0);
+    u.ioctl(fd, cmd, addr);
+    return readPix(s);
+  });
+}
+
+/** VIDIOC_G_FMT for a single-planar `type`. */
+export function vidiocGFmt(u: Uapi, fd: number, type: number): V4l2PixFormat {
+  return withUserStruct(u, SIZEOF_V4L2_FORMAT, (s, addr) => {
+    s.setU32(V4L2_FORMAT_PIX.type, type);
+    u.ioctl(fd, VIDIOC_G_FMT, addr);
+    return readPix(s);
+  });
+}
+
+/** VIDIOC_S_FMT: returns the format the driver chose. */
+export function vidiocSFmt(
+  u: Uapi,
+  fd: number,
+  type: number,
+  fmt: V4l2FormatRequest,
+): V4l2PixFormat {
+  return setFmt(u, fd, VIDIOC_S_FMT, type, fmt);
+}
+
+/** VIDIOC_TRY_FMT: the format the driver would choose. */
+export function vidiocTryFmt(
+  u: Uapi,
+  fd: number,
+  type: number,
+  fmt: V4l2FormatRequest,
+): V4l2PixFormat {
+  return setFmt(u, fd, VIDIOC_TRY_FMT, type, fmt);
+}
+
+/** VIDIOC_S_PARM with a frame interval: returns the interval the driver chose. */
+export function vidiocSParm(
+  u: Uapi,
+  fd: number,
+  type: number,
+  timeperframe: { numerator: number; denominator: number },
+): { numerator: number; denominator: number } {
+  return withUserStruct(u, SIZEOF_V4L2_STREAMPARM, (s, addr) => {
+    s.setU32(V4L2_STREAMPARM.type, type)
+      .setU32(V4L2_STREAMPARM.numerator, timeperframe.numerator)
+      .setU32(V4L2_STREAMPARM.denominator, timeperframe.denominator);
+    u.ioctl(fd, VIDIOC_S_PARM, addr);
+    return {
+      numerator: s.u32(V4L2_STREAMPARM.numerator),
+      denominator: s.u32(V4L2_STREAMPARM.denominator),
+    };
+  });
+}
+
+/** VIDIOC_REQBUFS: the count granted, the queue's V4L2_BUF_CAP_* and the memory flags it honoured. */
+export function vidiocReqbufs(
+  u: Uapi,
+  fd: number,
+  req: { count: number; type: number; memory: number; flags?: number },
+): { count: number; capabilities: number; flags: number } {
+  return withUserStruct(u, SIZEOF_V4L2_REQUESTBUFFERS, (s, addr) => {
+    s.setU32(V4L2_REQUESTBUFFERS.count, req.count)
+      .setU32(V4L2_REQUESTBUFFERS.type, req.type)
+      .setU32(V4L2_REQUESTBUFFERS.memory, req.memory);
+    s.bytes[V4L2_REQUESTBUFFERS.flags] = (req.flags ?? 0) & 0xff;
+    u.ioctl(fd, VIDIOC_REQBUFS, addr);
+    return {
+      count: s.u32(V4L2_REQUESTBUFFERS.count),
+      capabilities: s.u32(V4L2_REQUESTBUFFERS.capabilities),
+      flags: s.bytes[V4L2_REQUESTBUFFERS.flags]!,
+    };
+  });
+}
+
+/**
+ * VIDIOC_CREATE_BUFS for buffers of `fmt`. Without `fmt.sizeimage` the size is the one
+ * VIDIOC_TRY_FMT gives for the format (as applications do).
+ */
+export function vidiocCreateBufs(
+  u: Uapi,
+  fd: number,
+  req: {
+    count: number;
+    memory: number;
+    type: number;
+    fmt: { width: number; height: number; pixelformat: number; sizeimage?: number };
+    flags?: number;
+  },
+): { index: number; count: number; capabilities: number; flags: number } {
+  const pix =
+    req.fmt.sizeimage !== undefined
+      ? { ...req.fmt, field: 0, bytesperline: 0, sizeimage: req.fmt.sizeimage }
+      : vidiocTryFmt(u, fd, req.type, req.fmt);
+  return withUserStruct(u, SIZEOF_V4L2_CREATE_BUFFERS, (s, addr) => {
+    const f = V4L2_CREATE_BUFFERS.format;
+    s.setU32(V4L2_CREATE_BUFFERS.count, req.count)
+      .setU32(V4L2_CREATE_BUFFERS.memory, req.memory)
+      .setU32(f + V4L2_FORMAT_PIX.type, req.type)
+      .setU32(f + V4L2_FORMAT_PIX.width, pix.width)
+      .setU32(f + V4L2_FORMAT_PIX.height, pix.height)
+      .setU32(f + V4L2_FORMAT_PIX.pixelformat, pix.pixelformat)
+      .setU32(f + V4L2_FORMAT_PIX.field, pix.field)
+      .setU32(f + V4L2_FORMAT_PIX.bytesperline, pix.bytesperline)
+      .setU32(f + V4L2_FORMAT_PIX.sizeimage, pix.sizeimage)
+      .setU32(V4L2_CREATE_BUFFERS.flags, req.flags ?? 0);
+    u.ioctl(fd, VIDIOC_CREATE_BUFS, addr);
+    return {
+      index: s.u32(V4L2_CREATE_BUFFERS.index),
+      count: s.u32(V4L2_CREATE_BUFFERS.count),
+      capabilities: s.u32(V4L2_CREATE_BUFFERS.capabilities),
+      flags: s.u32(V4L2_CREATE_BUFFERS.flags),
+    };
+  });
+}
+
+function readBuffer(s: CStruct): V4l2Buffer {
+  const memory = s.u32(V4L2_BUFFER.memory);
+  return {
+    index: s.u32(V4L2_BUFFER.index),
+    type: s.u32(V4L2_BUFFER.type),
+    bytesused: s.u32(V4L2_BUFFER.bytesused),
+    flags: s.u32(V4L2_BUFFER.flags),
+    field: s.u32(V4L2_BUFFER.field),
+    timestampNs: s.u64(V4L2_BUFFER.tvSec) * 1e9 + s.u64(V4L2_BUFFER.tvUsec) * 1000,
+    sequence: s.u32(V4L2_BUFFER.sequence),
+    memory,
+    offset:
+      memory === V4L2_MEMORY_USERPTR || memory === V4L2_MEMORY_DMABUF ? 0 : s.u32(V4L2_BUFFER.m),
+    userptr: memory === V4L2_MEMORY_USERPTR ? s.u64(V4L2_BUFFER.m) : 0,
+    fd: memory === V4L2_MEMORY_DMABUF ? s.s32(V4L2_BUFFER.m) : 0,
+    length: s.u32(V4L2_BUFFER.length),
+  };
+}
+
+/** VIDIOC_QUERYBUF. */
+export function vidiocQuerybuf(
+  u: Uapi,
+  fd: number,
+  type: number,
+  memory: number,
+  index: number,
+): V4l2Buffer {
+  return withUserStruct(u, SIZEOF_V4L2_BUFFER, (s, addr) => {
+    s.setU32(V4L2_BUFFER.index, index)
+      .setU32(V4L2_BUFFER.type, type)
+      .setU32(V4L2_BUFFER.memory, memory);
+    u.ioctl(fd, VIDIOC_QUERYBUF, addr);
+    return readBuffer(s);
+  });
+}
+
+/** VIDIOC_QBUF: `userptr`+`length` for USERPTR, `fd` (+`length`) for DMABUF, `bytesused` for output. */
+export function vidiocQbuf(
+  u: Uapi,
+  fd: number,
+  buf: {
+    index: number;
+    type: number;
+    memory: number;
+    flags?: number;
+    bytesused?: number;
+    fd?: number;
+    userptr?: number;
+    length?: number;
+  },
+): V4l2Buffer {
+  return withUserStruct(u, SIZEOF_V4L2_BUFFER, (s, addr) => {
+    s.setU32(V4L2_BUFFER.index, buf.index)
+      .setU32(V4L2_BUFFER.type, buf.type)
+      .setU32(V4L2_BUFFER.memory, buf.memory)
+      .setU32(V4L2_BUFFER.flags, buf.flags ?? 0)
+      .setU32(V4L2_BUFFER.bytesused, buf.bytesused ?? 0)
+      .setU32(V4L2_BUFFER.length, buf.length ?? 0);
+    if (buf.memory === V4L2_MEMORY_USERPTR) s.setU64(V4L2_BUFFER.m, buf.userptr ?? 0);
+    else if (buf.memory === V4L2_MEMORY_DMABUF) s.setS32(V4L2_BUFFER.m, buf.fd ?? -1);
+    u.ioctl(fd, VIDIOC_QBUF, addr);
+    return readBuffer(s);
+  });
+}
+
+/** VIDIOC_DQBUF: blocks unless the fd is O_NONBLOCK (then EAGAIN when nothing is done). */
+export function vidiocDqbuf(u: Uapi, fd: number, type: number, memory: number): V4l2Buffer {
+  return withUserStruct(u, SIZEOF_V4L2_BUFFER, (s, addr) => {
+    s.setU32(V4L2_BUFFER.type, type).setU32(V4L2_BUFFER.memory, memory);
+    u.ioctl(fd, VIDIOC_DQBUF, addr);
+    return readBuffer(s);
+  });
+}
+
+/** VIDIOC_EXPBUF: a dma-buf fd for an MMAP buffer (flags: O_CLOEXEC | O_RDONLY/O_RDWR...). */
+export function vidiocExpbuf(
+  u: Uapi,
+  fd: number,
+  req: { type: number; index: number; plane?: number; flags?: number },
+): number {
+  return withUserStruct(u, SIZEOF_V4L2_EXPORTBUFFER, (s, addr) => {
+    s.setU32(V4L2_EXPORTBUFFER.type, req.type)
+      .setU32(V4L2_EXPORTBUFFER.index, req.index)
+      .setU32(V4L2_EXPORTBUFFER.plane, req.plane ?? 0)
+      .setU32(V4L2_EXPORTBUFFER.flags, req.flags ?? 0)
+      .setS32(V4L2_EXPORTBUFFER.fd, -1);
+    u.ioctl(fd, VIDIOC_EXPBUF, addr);
+    return s.s32(V4L2_EXPORTBUFFER.fd);
+  });
+}
+
+/** VIDIOC_STREAMON. */
+export function vidiocStreamon(u: Uapi, fd: number, type: number): void {
+  withUserStruct(u, 4, (s, addr) => {
+    s.setU32(0, type);
+    u.ioctl(fd, VIDIOC_STREAMON, addr);
+  });
+}
+
+/** VIDIOC_STREAMOFF. */
+export function vidiocStreamoff(u: Uapi, fd: number, type: number): void {
+  withUserStruct(u, 4, (s, addr) => {
+    s.setU32(0, type);
+    u.ioctl(fd, VIDIOC_STREAMOFF, addr);
+  });
+}

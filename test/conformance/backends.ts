@@ -1,0 +1,85 @@
+/**
+ * What a real kernel offers the conformance suite (the simulator's list is in
+ * ./sim-backend.ts), detected at run time from the device nodes, debugfs and /proc (the way
+ * the kernel's selftests decide to skip: tools/testing/selftests/sync/sync_test.c stats
+ * /sys/kernel/debug/sync/sw_sync; udmabuf.c skips without /dev/udmabuf).
+ */
+
+import { existsSync, readFileSync } from "node:fs";
+import { release } from "node:os";
+import type { Uapi } from "../../src/uapi/uapi.js";
+import { type Capability, openVgem, SW_SYNC_PATH, SYSTEM_HEAP, UDMABUF_DEV } from "./suite.js";
+
+/** Huge pages the hugetlb cases need free (2 MiB each): see udmabufChunks in suite.ts. */
+export const HUGETLB_PAGES_NEEDED = 8;
+
+export interface DetectedCapabilities {
+  readonly capabilities: Capability[];
+  /** Why each missing capability is missing, in words. */
+  readonly missing: Partial<Record<Capability, string>>;
+  /** uname -r. */
+  readonly kernel: string;
+}
+
+/** The kernel release as [major, minor]. */
+function kernelVersion(rel: string): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  return m === null ? [0, 0] : [Number(m[1]), Number(m[2])];
+}
+
+/** Free 2 MiB huge pages, from /proc/meminfo. */
+function freeHugePages(): number {
+  try {
+    const info = readFileSync("/proc/meminfo", "utf8");
+    const size = /^Hugepagesize:\s+(\d+) kB/m.exec(info);
+    const free = /^HugePages_Free:\s+(\d+)/m.exec(info);
+    if (size === null || free === null || size[1] !== "2048") return 0;
+    return Number(free[1]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Probes the running kernel (through `u` for memfd) for what the suite's cases need. */
+export function detectLinuxCapabilities(u: Uapi): DetectedCapabilities {
+  const have: Capability[] = [];
+  const missing: Partial<Record<Capability, string>> = {};
+  const check = (cap: Capability, ok: boolean, why: string): void => {
+    if (ok) have.push(cap);
+    else missing[cap] = why;
+  };
+  const kernel = release();
+  check("system-heap", existsSync(SYSTEM_HEAP), `no ${SYSTEM_HEAP} (CONFIG_DMABUF_HEAPS_SYSTEM)`);
+  check("udmabuf", existsSync(UDMABUF_DEV), `no ${UDMABUF_DEV} (CONFIG_UDMABUF)`);
+  check("sw_sync", existsSync(SW_SYNC_PATH), `no ${SW_SYNC_PATH} (CONFIG_SW_SYNC, debugfs)`);
+  let memfd = false;
+  try {
+    u.close(u.memfdCreate("probe", 0));
+    memfd = true;
+  } catch {
+    // memfd_create(2) missing: ENOSYS.
+  }
+  check("memfd", memfd, "memfd_create(2) failed");
+  const hugePages = freeHugePages();
+  check(
+    "hugetlb",
+    hugePages >= HUGETLB_PAGES_NEEDED,
+    `${hugePages} free 2 MiB huge pages, need ${HUGETLB_PAGES_NEEDED} (vm.nr_hugepages)`,
+  );
+  // SYNC_IOC_SET_DEADLINE and SW_SYNC_GET_DEADLINE arrived in Linux 6.5.
+  const [major, minor] = kernelVersion(kernel);
+  check(
+    "fence-deadline",
+    major > 6 || (major === 6 && minor >= 5),
+    `Linux ${kernel} predates fence deadlines (6.5)`,
+  );
+  let vgem = -1;
+  try {
+    vgem = openVgem(u);
+  } catch {
+    // No /dev/dri at all.
+  }
+  if (vgem >= 0) u.close(vgem);
+  check("vgem", vgem >= 0, "no vgem at /dev/dri/card* (modprobe vgem)");
+  return { capabilities: have, missing, kernel };
+}
