@@ -154,7 +154,9 @@ export class Machine {
     const total = ranges.reduce((n, r) => n + r.len, 0);
     if (total === 0) return 0;
     const whole =
-      pol.kind === "whole-cache-above" && op !== "invalidate" && total >= pol.thresholdBytes;
+      pol.kind === "whole-cache-above" &&
+      (op !== "invalidate" || pol.invalidateWhole === true) &&
+      total >= pol.thresholdBytes;
     let barriers = 0;
     if (whole) {
       if (op === "clean") cache.cleanAll();

@@ -21,6 +21,15 @@ export interface MaintenancePolicy {
   readonly kind: "per-line" | "whole-cache-above";
   /** Range size (bytes) from which the whole cache is cleaned/flushed instead. */
   readonly thresholdBytes: number;
+  /**
+   * Whether invalidations above the threshold also go to the whole cache, as a flush
+   * (clean + invalidate by set/way). Linux never does this on ARM (outer_inv_range is
+   * always by line: invalidating everything would discard other owners' dirty data);
+   * a flush of everything is safe, and it is what x86's wbinvd amounts to. The
+   * "whole-cache" strategy sets it to ask what whole-cache maintenance of every range
+   * would cost. Default false.
+   */
+  readonly invalidateWhole?: boolean;
 }
 
 export interface DeviceDefaults {

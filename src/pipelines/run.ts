@@ -61,10 +61,14 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     last = now;
   };
 
+  // Per-frame costs start once the buffers exist: allocation and mapping are setup.
+  const steady = (): void => {
+    last = m.costs.snapshot();
+  };
   if (spec.pipeline === "cpu-output") {
-    runCpuOutput(kernel, app, spec, drivers, record);
+    runCpuOutput(kernel, app, spec, drivers, record, steady);
   } else {
-    runCapturePipeline(kernel, app, spec, drivers, record, hooks);
+    runCapturePipeline(kernel, app, spec, drivers, record, steady, hooks);
   }
 
   const buffers: BufferInfo[] = kernel.dmaBuf.buffers.map((b) => ({
@@ -95,6 +99,7 @@ function runCapturePipeline(
   spec: ResolvedSpec,
   drivers: ReturnType<typeof probeDrivers>,
   record: Record3,
+  steady: () => void,
   hooks: PipelineHooks,
 ): void {
   const camera = new CameraStage(app, kernel, spec);
@@ -117,6 +122,7 @@ function runCapturePipeline(
   const camGpu = gpu ? camera.buffers.map((b) => gpu.importBuffer(b.fd)) : [];
 
   camera.start();
+  steady();
   // The buffer on screen cannot go back to the camera until the next one replaces it.
   let onScreen: number | undefined;
   for (let n = 0; n < spec.frames; n++) {
@@ -157,8 +163,10 @@ function runCpuOutput(
   spec: ResolvedSpec,
   drivers: ReturnType<typeof probeDrivers>,
   record: Record3,
+  steady: () => void,
 ): void {
   const out = new OutputStage(app, kernel, spec, drivers.vivid);
+  steady();
   for (let n = 0; n < spec.frames; n++) {
     const { crc, expected } = out.renderAndSend(n);
     record(n, crc, expected);

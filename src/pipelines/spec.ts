@@ -20,8 +20,10 @@ export function bytesPerPixel(format: string): number {
   }
 }
 
-/** Width of a frame made to a buffer size when no width is given: 1024 pixels. */
+/** Width of a frame made to a buffer size when no width is given: 1024 pixels, doubled until the height fits. */
 export const SIZED_FRAME_WIDTH = 1024;
+/** The tallest frame the pipelines make from a size (the display's limit, drm_framebuffer.c's mode_config.max_height). */
+export const MAX_FRAME_HEIGHT = 4096;
 
 /** The spec with every default filled in and the frame geometry settled. */
 export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
@@ -32,6 +34,9 @@ export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
   let height = spec.height ?? 480;
   if (spec.bufferBytes !== undefined) {
     width = spec.width ?? SIZED_FRAME_WIDTH;
+    if (spec.width === undefined) {
+      while (spec.bufferBytes / (width * bpp) > MAX_FRAME_HEIGHT && width < 16384) width *= 2;
+    }
     const stride = width * bpp;
     if (spec.bufferBytes < stride) {
       throw new RangeError(
@@ -86,7 +91,7 @@ export function machineFor(spec: ResolvedSpec): { profile: Profile; overrides: P
   let maintenance = user.maintenance;
   if (maintenance === undefined) {
     if (spec.strategy === "whole-cache")
-      maintenance = { kind: "whole-cache-above", thresholdBytes: 0 };
+      maintenance = { kind: "whole-cache-above", thresholdBytes: 0, invalidateWhole: true };
     else if (spec.strategy !== "coherent")
       maintenance = { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY };
   }

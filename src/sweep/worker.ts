@@ -55,8 +55,11 @@ export function sweepRow(
   const frames = result.frames.length;
   const perFrame = zeroPerFrame();
   let total = 0;
+  // The frames' own costs: setup (allocating and mapping the buffers) is not per frame.
   for (const c of COST_CATEGORIES) {
-    const ns = frames > 0 ? result.costs[c].ns / frames : 0;
+    let sum = 0;
+    for (const f of result.frames) sum += f.costs[c].ns;
+    const ns = frames > 0 ? sum / frames : 0;
     perFrame[c] = ns;
     total += ns;
   }

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import type { Uapi } from "../../src/uapi/uapi.js";
 import { type Capability, openVgem, SW_SYNC_PATH, SYSTEM_HEAP, UDMABUF_DEV } from "./suite.js";
+import { openVivid, VIVID_CAPTURE } from "./vivid-cases.js";
 
 /** Huge pages the hugetlb cases need free (2 MiB each): see udmabufChunks in suite.ts. */
 export const HUGETLB_PAGES_NEEDED = 8;
@@ -81,5 +82,9 @@ export function detectLinuxCapabilities(u: Uapi): DetectedCapabilities {
   }
   if (vgem >= 0) u.close(vgem);
   check("vgem", vgem >= 0, "no vgem at /dev/dri/card* (modprobe vgem)");
+  // vivid's capture node: VIDIOC_QUERYCAP's driver is "vivid" (a real webcam is not).
+  const vivid = openVivid(u);
+  if (vivid >= 0) u.close(vivid);
+  check("vivid", vivid >= 0, `no vivid at ${VIVID_CAPTURE} (modprobe vivid n_devs=1 allocators=1)`);
   return { capabilities: have, missing, kernel };
 }

@@ -4,11 +4,13 @@
  */
 
 import { vgemProbe } from "../../src/drivers/gpu/drm/vgem/vgem.js";
+import { vividProbe } from "../../src/drivers/media/test-drivers/vivid/vivid.js";
 import { Kernel, type KernelOptions } from "../../src/kernel/kernel.js";
 import { SimUapi } from "../../src/uapi/sim.js";
 import { type Capability, openVgem } from "./suite.js";
+import { openVivid } from "./vivid-cases.js";
 
-/** Everything the simulator models (vgem through {@link makeSimUapi}); it has no hugetlbfs. */
+/** Everything the simulator models (vgem and vivid through {@link makeSimUapi}); it has no hugetlbfs. */
 export const SIM_CAPABILITIES: readonly Capability[] = [
   "system-heap",
   "udmabuf",
@@ -16,12 +18,16 @@ export const SIM_CAPABILITIES: readonly Capability[] = [
   "memfd",
   "fence-deadline",
   "vgem",
+  "vivid",
 ];
 
 /**
- * A process on a fresh simulated kernel with vgem at /dev/dri/card0, as the VM has it
- * after `insmod vgem`. vgem is probed (vgem_init) here only when the kernel did not
- * register one at boot itself.
+ * A process on a fresh simulated kernel with vgem at /dev/dri/card0 and vivid at
+ * /dev/video0 (capture) and /dev/video1 (output), as the VM has them after `insmod vgem`
+ * and `insmod vivid n_devs=1 allocators=1`. Each is probed (vgem_init, vivid_probe) only
+ * when the kernel did not register one at boot itself. vivid gets the VM's module
+ * parameters: dma-contig, and so no USERPTR (vivid_create_queue offers USERPTR only
+ * with vmalloc), cache_hints=0.
  */
 export function makeSimUapi(options: KernelOptions = {}): SimUapi {
   const k = new Kernel(options);
@@ -29,5 +35,8 @@ export function makeSimUapi(options: KernelOptions = {}): SimUapi {
   const vgem = openVgem(u);
   if (vgem >= 0) u.close(vgem);
   else vgemProbe(k);
+  const vivid = openVivid(u);
+  if (vivid >= 0) u.close(vivid);
+  else vividProbe(k, { allocator: "dma-contig", userptr: false });
   return u;
 }

@@ -1,6 +1,6 @@
 /**
  * The conformance suite (./suite.ts) against the simulated kernel: every case on a
- * fresh arm64 kernel, and the heap and udmabuf cases again on x86-64 (a coherent
+ * fresh arm64 kernel, and the heap, udmabuf and vivid cases again on x86-64 (a coherent
  * machine, where the CPU-access brackets take a different path). vgem is at
  * /dev/dri/card0, as in the VM the suite also runs in (scripts/kernel-conformance.mjs).
  */
@@ -14,5 +14,5 @@ registerConformance("sim arm64", () => makeSimUapi({ profile: "arm64" }), {
 
 registerConformance("sim x86-64", () => makeSimUapi({ profile: "x86-64" }), {
   capabilities: SIM_CAPABILITIES,
-  suites: ["dmabuf-heaps", "dma-buf", "udmabuf"],
+  suites: ["dmabuf-heaps", "dma-buf", "udmabuf", "vivid"],
 });

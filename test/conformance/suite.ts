@@ -94,6 +94,7 @@ import {
   withUserStruct,
 } from "../../src/uapi/lib.js";
 import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
+import { vividCases } from "./vivid-cases.js";
 
 /** The debugfs node of sw_sync (drivers/dma-buf/sw_sync.c). */
 export const SW_SYNC_PATH = "/sys/kernel/debug/sync/sw_sync";
@@ -111,10 +112,12 @@ export type Capability =
   /** SYNC_IOC_SET_DEADLINE and SW_SYNC_GET_DEADLINE (recent kernels only: sw_sync commit 70e67aaec2f4). */
   | "fence-deadline"
   /** A vgem device at /dev/dri/card<N> (drivers/gpu/drm/vgem): PRIME import and its fence ioctls. */
-  | "vgem";
+  | "vgem"
+  /** vivid's video capture node at /dev/video0 and output node at /dev/video1 (./vivid-cases.ts). */
+  | "vivid";
 
 /** The selftest (or kernel source) a case reproduces: runners pick suites by this. */
-export type SuiteName = "dmabuf-heaps" | "dma-buf" | "udmabuf" | "memfd" | "sync";
+export type SuiteName = "dmabuf-heaps" | "dma-buf" | "udmabuf" | "memfd" | "sync" | "vivid";
 
 export interface ConformanceCase {
   readonly suite: SuiteName;
@@ -1706,6 +1709,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...udmabufCases,
   ...memfdCases,
   ...syncCases,
+  ...vividCases,
 ];
 
 export interface RegisterOptions {
