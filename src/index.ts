@@ -58,6 +58,16 @@ export {
 } from "./dma-buf/dma-resv.js";
 export { SwSyncTimeline } from "./dma-buf/sw-sync.js";
 export { SyncFile } from "./dma-buf/sync-file.js";
+export { type SimDisplay, simdisplayProbe } from "./drivers/gpu/drm/simdisplay/simdisplay.js";
+export { type SimGpu, simgpuProbe, simgpuTransform } from "./drivers/gpu/drm/simgpu/simgpu.js";
+export { type Vgem, vgemProbe } from "./drivers/gpu/drm/vgem/vgem.js";
+export type { DriverHost } from "./drivers/host.js";
+export {
+  type Vivid,
+  type VividOptions,
+  vividProbe,
+} from "./drivers/media/test-drivers/vivid/vivid.js";
+export { vividTestPattern } from "./drivers/media/test-drivers/vivid/vivid-tpg.js";
 export { ERRNO, type ErrnoName, errnoName, KernelError } from "./errno.js";
 export * from "./include/uapi/dma-buf.js";
 export * from "./include/uapi/dma-heap.js";
@@ -66,6 +76,7 @@ export * from "./include/uapi/sync-file.js";
 export * from "./include/uapi/udmabuf.js";
 export { Kernel, type KernelOptions, SW_SYNC_PATH } from "./kernel/kernel.js";
 export { Process, UserFault, type UserMapping } from "./kernel/process.js";
+export { crc32, crc32Le } from "./lib/crc32.js";
 export { type CacheCounters, type CacheGeometry, CpuCache } from "./machine/cache.js";
 export { type Ns, VirtualClock } from "./machine/clock.js";
 export { type CostCategory, CostLedger, type CostModel } from "./machine/cost.js";
@@ -86,7 +97,24 @@ export {
   type ViolationKind,
   ViolationLog,
 } from "./machine/violations.js";
+export { type PipelineHooks, runPipeline } from "./pipelines/run.js";
+export * from "./pipelines/types.js";
+export { renderRunHtml, renderSweepHtml } from "./report/html.js";
+export { type JsonReport, toJsonReport } from "./report/json.js";
+export { formatRunReport } from "./report/terminal.js";
+export { toChromeTrace, traceJson } from "./report/trace.js";
+export {
+  defineScenario,
+  loadScenarioFile,
+  runScenario,
+  type Scenario,
+  ScenarioError,
+  scenarioToSpec,
+} from "./scenarios/scenario.js";
 export { runStaleDataCase, runStaleDataDemo, type StaleDataCase } from "./scenarios/stale-data.js";
+export * as drm from "./uapi/drm.js";
 export * as uapi from "./uapi/lib.js";
+export { LinuxUapi, openLinuxUapi } from "./uapi/linux.js";
 export { SimUapi } from "./uapi/sim.js";
 export type { Mapping, PollRequest, Uapi, UserBuffer } from "./uapi/uapi.js";
+export * as v4l2 from "./uapi/v4l2.js";
