@@ -7,10 +7,10 @@
  */
 
 import { Kernel } from "../kernel/kernel.js";
-import { CostLedger, type CostSnapshot } from "../machine/cost.js";
+import { CostLedger } from "../machine/cost.js";
 import type { TraceEvent } from "../machine/trace.js";
 import { SimUapi } from "../uapi/sim.js";
-import { applyStamp, type FrameGeometry, visibleCrc } from "./expected.js";
+import { type FrameGeometry, visibleCrc } from "./expected.js";
 import { machineFor, type ResolvedSpec, resolveSpec } from "./spec.js";
 import {
   CameraStage,
@@ -173,6 +173,3 @@ function runCpuOutput(
   }
   out.stop();
 }
-
-export type { CostSnapshot };
-export { applyStamp };
