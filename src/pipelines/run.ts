@@ -130,28 +130,19 @@ function runCapturePipeline(
     const expected = camera.expectedFrame(buf.sequence);
     cpu.process(buf.index, n, expected, camGeom);
     hooks.afterCapture?.({ kernel, uapi: app, frame: n, bufferFd: camera.buffers[buf.index]!.fd });
-    let expectedOut: Uint8Array;
-    let outGeom: FrameGeometry;
-    let shown: number;
     if (gpu) {
       const job = gpu.run(camGpu[buf.index]!, n, camera.bytesperline);
-      expectedOut = gpu.expectedOutput(expected, camGeom);
-      outGeom = gpu.outGeometry;
       const { crc } = display.show(job.fb);
       // The GPU has read the camera buffer once its fence signals; only then requeue it.
       gpu.wait(job.outFenceFd);
       camera.queue(buf.index);
-      shown = job.fb;
-      record(n, crc, visibleCrc(expectedOut, outGeom));
-      continue;
+      record(n, crc, visibleCrc(gpu.expectedOutput(expected, camGeom), gpu.outGeometry));
+    } else {
+      const { crc } = display.show(camFbs[buf.index]!);
+      if (onScreen !== undefined) camera.queue(onScreen);
+      onScreen = buf.index;
+      record(n, crc, visibleCrc(expected, camGeom));
     }
-    expectedOut = expected;
-    outGeom = camGeom;
-    shown = camFbs[buf.index]!;
-    const { crc } = display.show(shown);
-    if (onScreen !== undefined) camera.queue(onScreen);
-    onScreen = buf.index;
-    record(n, crc, visibleCrc(expectedOut, outGeom));
   }
   camera.stop();
   display.stop();

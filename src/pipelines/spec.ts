@@ -80,8 +80,9 @@ export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
 
 /**
  * The machine a spec runs on. "streaming" and "cache-hints" maintain line by line,
- * "whole-cache" cleans/flushes the whole cache by set/way for every range (the
- * threshold at 0) — unless the scenario set a maintenance policy itself. CMA grows to
+ * "whole-cache" cleans/flushes the whole cache by set/way for every range, invalidations
+ * included (threshold 0, `invalidateWhole`) — unless the scenario set a maintenance
+ * policy itself. CMA grows to
  * hold the pipeline's buffers when the profile's is too small and the scenario did not
  * size it.
  */
@@ -102,16 +103,16 @@ export function machineFor(spec: ResolvedSpec): { profile: Profile; overrides: P
     user.cmaBytes === undefined && base.cmaBytes < needed
       ? Math.ceil(needed / (4 << 20)) * (4 << 20)
       : undefined;
+  // The RAM must hold the grown CMA area and the rest of the machine.
+  const ram =
+    cmaBytes !== undefined && base.ram.size < cmaBytes * 2 && user.ram === undefined
+      ? { base: base.ram.base, size: Math.ceil((cmaBytes * 2) / (1 << 30)) * (1 << 30) }
+      : undefined;
   const overrides: ProfileOverrides = {
     ...user,
     ...(maintenance ? { maintenance: { ...base.maintenance, ...maintenance } } : {}),
     ...(cmaBytes !== undefined ? { cmaBytes } : {}),
+    ...(ram !== undefined ? { ram } : {}),
   };
-  if (cmaBytes !== undefined && base.ram.size < cmaBytes * 2 && user.ram === undefined) {
-    (overrides as { ram?: Profile["ram"] }).ram = {
-      base: base.ram.base,
-      size: Math.ceil((cmaBytes * 2) / (1 << 30)) * (1 << 30),
-    };
-  }
   return { profile: resolveProfile(spec.profile, overrides), overrides };
 }

@@ -404,17 +404,13 @@ export class DisplayStage {
     for (let tries = 0; tries < 1000; tries++) {
       for (const e of drmCrcRead(this.app, this.#crcFd)) {
         if (e.frame > after) {
-          this.#drainCrc();
+          // Entries of later vblanks are not needed: the next show() reads fresh ones.
+          this.driver.discardCrcEntries();
           return { crc: e.crcs[0]!, sequence: e.frame };
         }
       }
     }
     throw new Error(`pipeline: no CRC for the vblank after ${after}`);
-  }
-
-  #drainCrc(): void {
-    // Entries of later vblanks are not needed: the next show() reads fresh ones.
-    this.driver.discardCrcEntries?.();
   }
 
   /** Turns the CRTC off (no more vblanks), as a compositor does at exit. */

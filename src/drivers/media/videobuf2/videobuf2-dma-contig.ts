@@ -48,6 +48,7 @@ import type { Current, Vma } from "../../../vfs/file.js";
 import type { Vb2Buffer, Vb2MemOps, Vb2PlaneMem } from "./videobuf2-core.js";
 import {
   dmaGetCacheAlignment,
+  Vb2ExportAttachment,
   vb2CommonVmOpen,
   vb2CreateFramevec,
   vb2RegisterMemory,
@@ -114,10 +115,11 @@ class DcMmapBuf implements Vb2PlaneMem {
         throw e;
       }
       this.#m.cpu.writePhys(phys, new Uint8Array(size));
-      // The zeroing's dirty lines are written back now. Linux leaves them for the first
-      // sync to deal with (a 32-bit ARM FROM_DEVICE invalidate discards them); cleaning
-      // here keeps the same bytes without making the allocator's own stores look like
-      // discarded CPU writes to the checker.
+      // The zeroing's dirty lines are written back now. Linux's dma_direct_alloc_pages()
+      // only memsets (kernel/dma/direct.c) and leaves them to the first prepare; a
+      // first QBUF with V4L2_BUF_FLAG_NO_CACHE_CLEAN skips that, so the device would
+      // write under dirty lines. The model cleans here instead (a deviation; see
+      // docs/v4l2.md), so the cache-hints strategy starts from clean memory.
       if (!dev.coherent) this.#m.maintain("clean", [{ phys, len: size }], "vb2 alloc zeroing");
       const sgt = sgAllocTableFromPages(pagesOf(phys, size), 0, size);
       try {
@@ -236,45 +238,19 @@ function pagesOf(phys: number, size: number): number[] {
   return Array.from({ length: Math.ceil(size / PAGE_SIZE) }, (_, i) => phys + i * PAGE_SIZE);
 }
 
-/** struct vb2_dc_attachment. */
-interface DcAttachment {
-  readonly sgt: SgTable;
-  dir: DmaDirection | undefined;
-}
-
 /** vb2_dc_dmabuf_ops. */
 const vb2DcDmabufOps: DmaBufOps<DcMmapBuf> = {
   attach(buf, a) {
-    // Copy the base table: one table cannot be mapped for several devices at once.
-    const at: DcAttachment = { sgt: buf.priv.baseSgt().dup(), dir: undefined };
-    a.priv = at;
+    a.priv = new Vb2ExportAttachment(buf.priv.baseSgt().dup(), DMA_ATTR_SKIP_CPU_SYNC, "vb2-dc");
   },
   detach(buf, a) {
-    const at = a.priv as DcAttachment | undefined;
-    if (at === undefined) return;
     // "Cache sync can be skipped here, as the vb2_dc memory is allocated from device
     // coherent memory" - which is not so for non-coherent buffers; Linux skips it anyway.
-    if (at.dir !== undefined)
-      buf.priv.api.dmaUnmapSgtable(a.dev, at.sgt, at.dir, DMA_ATTR_SKIP_CPU_SYNC);
+    (a.priv as Vb2ExportAttachment | undefined)?.unmap(buf.priv.api, a.dev);
     a.priv = undefined;
   },
   mapDmaBuf(a: DmaBufAttachment<DcMmapBuf>, dir) {
-    const at = a.priv as DcAttachment;
-    if (at.dir === dir) return at.sgt;
-    const api = a.dmabuf.priv.api;
-    if (at.dir !== undefined) {
-      api.dmaUnmapSgtable(a.dev, at.sgt, at.dir, DMA_ATTR_SKIP_CPU_SYNC);
-      at.dir = undefined;
-    }
-    try {
-      api.dmaMapSgtable(a.dev, at.sgt, dir, DMA_ATTR_SKIP_CPU_SYNC);
-    } catch (e) {
-      if (e instanceof KernelError)
-        throw new KernelError("EIO", "vb2-dc: failed to map scatterlist");
-      throw e;
-    }
-    at.dir = dir;
-    return at.sgt;
+    return (a.priv as Vb2ExportAttachment).map(a.dmabuf.priv.api, a.dev, dir);
   },
   unmapDmaBuf() {
     // Nothing: the mapping is cached in the attachment until detach.

@@ -35,7 +35,12 @@ import { PAGE_SIZE } from "../../../machine/memory.js";
 import type { PhysRange } from "../../../machine/violations.js";
 import type { Current, Vma } from "../../../vfs/file.js";
 import type { Vb2Buffer, Vb2MemOps, Vb2PlaneMem } from "./videobuf2-core.js";
-import { vb2CommonVmOpen, vb2CreateFramevec, vb2RegisterMemory } from "./videobuf2-memops.js";
+import {
+  Vb2ExportAttachment,
+  vb2CommonVmOpen,
+  vb2CreateFramevec,
+  vb2RegisterMemory,
+} from "./videobuf2-memops.js";
 
 /** Sync helpers shared by MMAP and USERPTR planes (vb2_dma_sg_prepare / _finish). */
 abstract class SgPlane implements Vb2PlaneMem {
@@ -115,7 +120,8 @@ class SgMmapBuf extends SgPlane {
     this.ranges = this.#chunks.map((c) => ({ phys: c.pfn * PAGE_SIZE, len: PAGE_SIZE << c.order }));
     // __GFP_ZERO: cleared through the cacheable linear map.
     for (const r of this.ranges) m.cpu.writePhys(r.phys, new Uint8Array(r.len));
-    // As in videobuf2-dma-contig.ts: the zeroing is written back at allocation.
+    // As in videobuf2-dma-contig.ts: the zeroing is written back at allocation (a
+    // deviation from Linux, so a first QBUF with NO_CACHE_CLEAN meets clean memory).
     if (!this.dev.coherent) m.maintain("clean", this.ranges, "vb2 alloc zeroing");
     this.sgt = sgAllocTableFromPages(pages, 0, size);
     try {
@@ -202,39 +208,17 @@ class SgMmapBuf extends SgPlane {
   }
 }
 
-interface SgAttachment {
-  readonly sgt: SgTable;
-  dir: DmaDirection | undefined;
-}
-
 /** vb2_dma_sg_dmabuf_ops. */
 const vb2DmaSgDmabufOps: DmaBufOps<SgMmapBuf> = {
   attach(buf, a) {
-    a.priv = { sgt: buf.priv.sgt.dup(), dir: undefined } satisfies SgAttachment;
+    a.priv = new Vb2ExportAttachment(buf.priv.sgt.dup(), 0, "vb2-dma-sg");
   },
   detach(buf, a) {
-    const at = a.priv as SgAttachment | undefined;
-    if (at === undefined) return;
-    if (at.dir !== undefined) buf.priv.api.dmaUnmapSgtable(a.dev, at.sgt, at.dir, 0);
+    (a.priv as Vb2ExportAttachment | undefined)?.unmap(buf.priv.api, a.dev);
     a.priv = undefined;
   },
   mapDmaBuf(a: DmaBufAttachment<SgMmapBuf>, dir) {
-    const at = a.priv as SgAttachment;
-    if (at.dir === dir) return at.sgt;
-    const api = a.dmabuf.priv.api;
-    if (at.dir !== undefined) {
-      api.dmaUnmapSgtable(a.dev, at.sgt, at.dir, 0);
-      at.dir = undefined;
-    }
-    try {
-      api.dmaMapSgtable(a.dev, at.sgt, dir, 0);
-    } catch (e) {
-      if (e instanceof KernelError)
-        throw new KernelError("EIO", "vb2-dma-sg: failed to map scatterlist");
-      throw e;
-    }
-    at.dir = dir;
-    return at.sgt;
+    return (a.priv as Vb2ExportAttachment).map(a.dmabuf.priv.api, a.dev, dir);
   },
   unmapDmaBuf() {
     // Nothing: the mapping is cached in the attachment until detach.

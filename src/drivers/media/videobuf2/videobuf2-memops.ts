@@ -6,8 +6,11 @@
  * hint is reported with the flag that caused it.
  */
 
-import { DMA_TO_DEVICE } from "../../../dma/direction.js";
+import { DMA_TO_DEVICE, type DmaDirection } from "../../../dma/direction.js";
+import type { DmaMappingApi } from "../../../dma/mapping.js";
+import type { SgTable } from "../../../dma/scatterlist.js";
 import { KernelError } from "../../../errno.js";
+import type { DmaDevice } from "../../../machine/device.js";
 import type { PhysRange, ViolationKind } from "../../../machine/violations.js";
 import type { Current, Vma } from "../../../vfs/file.js";
 import type { Vb2Buffer } from "./videobuf2-core.js";
@@ -108,4 +111,44 @@ export function dmaGetCacheAlignment(arch: string, lineSize: number): number {
   if (arch === "x86_64") return 1;
   if (arch === "arm64") return 128;
   return lineSize;
+}
+
+/**
+ * An importer's attachment to an exported vb2 buffer (struct vb2_dc_attachment,
+ * struct vb2_dma_sg_attachment): its own copy of the buffer's table — one table cannot
+ * be mapped for several devices at once — mapped for one direction at a time and kept
+ * mapped until detach, as both allocators' map_dma_buf do.
+ */
+export class Vb2ExportAttachment {
+  #dir: DmaDirection | undefined;
+
+  constructor(
+    readonly sgt: SgTable,
+    /** DMA attributes of the mapping (dma-contig maps with DMA_ATTR_SKIP_CPU_SYNC). */
+    readonly attrs: number,
+    /** The allocator's name for error messages ("vb2-dc", "vb2-dma-sg"). */
+    readonly who: string,
+  ) {}
+
+  /** map_dma_buf: the table mapped for `dir`, remapped if another direction was mapped. */
+  map(api: DmaMappingApi, dev: DmaDevice, dir: DmaDirection): SgTable {
+    if (this.#dir === dir) return this.sgt;
+    this.unmap(api, dev);
+    try {
+      api.dmaMapSgtable(dev, this.sgt, dir, this.attrs);
+    } catch (e) {
+      if (e instanceof KernelError)
+        throw new KernelError("EIO", `${this.who}: failed to map scatterlist`);
+      throw e;
+    }
+    this.#dir = dir;
+    return this.sgt;
+  }
+
+  /** The unmap done at detach (or before a remap for another direction). */
+  unmap(api: DmaMappingApi, dev: DmaDevice): void {
+    if (this.#dir === undefined) return;
+    api.dmaUnmapSgtable(dev, this.sgt, this.#dir, this.attrs);
+    this.#dir = undefined;
+  }
 }
