@@ -1,14 +1,18 @@
 /**
  * What vivid's capture and output nodes share (drivers/media/test-drivers/vivid/
  * vivid-vid-common.c, the format parts of vivid-vid-cap.c / vivid-vid-out.c): the
- * supported formats, the webcam frame sizes, TRY_FMT's rounding, and the frame clock
- * both devices run on the virtual clock.
+ * supported formats, the webcam frame sizes, TRY_FMT's rounding, the frame clock both
+ * devices run on the virtual clock, and the stream state, queue ops and format ioctls
+ * the two nodes have in common (VividStream).
  */
 
 import { KernelError } from "../../../../errno.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
 import {
+  V4L2_CAP_STREAMING,
   V4L2_CAP_TIMEPERFRAME,
+  V4L2_CAP_VIDEO_CAPTURE,
+  V4L2_CAP_VIDEO_OUTPUT,
   V4L2_COLORSPACE_SRGB,
   V4L2_FIELD_NONE,
   V4L2_FMTDESC,
@@ -18,7 +22,11 @@ import {
   V4L2_STREAMPARM,
 } from "../../../../include/uapi/videodev2.js";
 import type { ClockEvent, VirtualClock } from "../../../../machine/clock.js";
-import type { Vb2Buffer, Vb2Queue } from "../../videobuf2/videobuf2-core.js";
+import type { DmaDevice } from "../../../../machine/device.js";
+import type { Machine } from "../../../../machine/machine.js";
+import type { VideoDevice } from "../../v4l2-core/v4l2-dev.js";
+import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
+import type { Vb2Buffer, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
 import { tpgBytesPerPixel } from "./vivid-tpg.js";
 
 /** A vivid format (struct vivid_fmt, the single-planar packed ones modelled). */
@@ -274,5 +282,104 @@ export class VividActiveList {
   drain(q: Vb2Queue, clock: VirtualClock): void {
     clock.runUntilCondition(() => this.inFlight === undefined);
     for (const vb of this.list.splice(0)) q.bufferDone(vb, "error");
+  }
+}
+
+/** Every capability of the vivid instance (capture + output nodes). */
+export const VIVID_ALL_CAPS = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_OUTPUT | V4L2_CAP_STREAMING;
+
+/** vidioc_querycap() of vivid-core.c. */
+export function vividQuerycap(vdev: VideoDevice, cap: CStruct): void {
+  cap
+    .setCstr(0, 16, "vivid")
+    .setCstr(16, 32, "vivid")
+    .setCstr(48, 32, `platform:${vdev.name.slice(0, 9)}`)
+    .setU32(84, VIVID_ALL_CAPS);
+}
+
+/**
+ * One vivid video node's stream: its format and frame interval, the buffers the driver
+ * holds, and the frame clock that moves one frame per interval (the kthread of
+ * vivid-kthread-cap.c / -out.c). Capture and output differ only in what a frame tick
+ * does with the buffer.
+ */
+export abstract class VividStream {
+  fmt: VividPixFormat = vividDefaultFormat();
+  timeperframe = { numerator: 1, denominator: 30 };
+  /** The input's frame sizes (VividOptions.frameSizes). */
+  frameSizes: VividFrameSizes = "webcam";
+  readonly active = new VividActiveList();
+  readonly frameClock: VividFrameClock;
+  queue!: Vb2Queue;
+  vdev!: VideoDevice;
+
+  constructor(
+    readonly machine: Machine,
+    readonly device: DmaDevice,
+  ) {
+    this.frameClock = new VividFrameClock(
+      machine.clock,
+      `${device.name}: frame`,
+      this.intervalNs,
+      (seq) => this.tick(seq),
+    );
+  }
+
+  get intervalNs(): number {
+    return (this.timeperframe.numerator / this.timeperframe.denominator) * 1e9;
+  }
+
+  /** One frame period. */
+  protected abstract tick(seq: number): void;
+
+  /** vid_cap_queue_setup() / vid_out_queue_setup(): one plane holding a frame of the current format. */
+  protected queueSetup(setup: Vb2QueueSetup): void {
+    if (setup.numPlanes > 0) {
+      if (setup.numPlanes !== 1) throw new KernelError("EINVAL", "vivid: one plane per buffer");
+      if (setup.sizes[0]! < this.fmt.sizeimage)
+        throw new KernelError(
+          "EINVAL",
+          `vivid: plane size ${setup.sizes[0]} is below sizeimage ${this.fmt.sizeimage}`,
+        );
+    } else {
+      setup.sizes[0] = this.fmt.sizeimage;
+    }
+    setup.numPlanes = 1;
+  }
+
+  /** buf_queue: the driver holds the buffer; the clock runs while it holds any. */
+  protected bufQueue(vb: Vb2Buffer): void {
+    this.active.list.push(vb);
+    this.frameClock.arm();
+  }
+
+  protected startStreaming(): void {
+    this.frameClock.intervalNs = this.intervalNs;
+    this.frameClock.start();
+    this.frameClock.arm();
+  }
+
+  protected stopStreaming(q: Vb2Queue): void {
+    this.frameClock.stop();
+    this.active.drain(q, this.machine.clock);
+  }
+
+  /** The format ioctls both nodes answer alike (vivid-core.c's vidioc_* and the vid_cap/vid_out parts). */
+  protected formatIoctls(): V4l2IoctlOps {
+    return {
+      querycap: (vdev, cap) => vividQuerycap(vdev, cap),
+      enumFmt: (_v, f) => vividEnumFmt(f),
+      gFmt: (_v, f) => vividWriteFmt(f, this.fmt),
+      tryFmt: (_v, f) => {
+        vividTryFmt(f, this.frameSizes);
+      },
+      sFmt: (_v, f) => {
+        const fmt = vividTryFmt(f, this.frameSizes);
+        if (this.queue.busy)
+          throw new KernelError("EBUSY", "vivid: S_FMT while buffers are allocated");
+        this.fmt = fmt;
+      },
+      gParm: (_v, p) => vividWriteParm(p, this.timeperframe, 1),
+    };
   }
 }

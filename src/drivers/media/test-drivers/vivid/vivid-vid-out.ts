@@ -7,23 +7,9 @@
 
 import { KernelError } from "../../../../errno.js";
 import { crc32 } from "../../../../lib/crc32.js";
-import type { DmaDevice } from "../../../../machine/device.js";
-import type { Machine } from "../../../../machine/machine.js";
-import type { VideoDevice } from "../../v4l2-core/v4l2-dev.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
-import { vividQuerycap } from "./vivid-vid-cap.js";
-import {
-  VividActiveList,
-  VividFrameClock,
-  type VividFrameSizes,
-  type VividPixFormat,
-  vividDefaultFormat,
-  vividEnumFmt,
-  vividTryFmt,
-  vividWriteFmt,
-  vividWriteParm,
-} from "./vivid-vid-common.js";
+import { VividStream } from "./vivid-vid-common.js";
 
 /** One frame the output device consumed. */
 export interface VividOutputFrame {
@@ -36,13 +22,7 @@ export interface VividOutputFrame {
 }
 
 /** The output side of a vivid instance. */
-export class VividOutput {
-  fmt: VividPixFormat = vividDefaultFormat();
-  timeperframe = { numerator: 1, denominator: 30 };
-  /** The input's frame sizes (VividOptions.frameSizes). */
-  frameSizes: VividFrameSizes = "webcam";
-  readonly active = new VividActiveList();
-  readonly frameClock: VividFrameClock;
+export class VividOutput extends VividStream {
   /** Every frame read since probe, oldest first. */
   readonly frames: VividOutputFrame[] = [];
   /** The bytes of the last frame read. */
@@ -51,26 +31,9 @@ export class VividOutput {
   readonly #recent = new Map<number, Uint8Array>();
   /** How many frames' bytes are kept for {@link frameBytes}. */
   static readonly KEEP_FRAMES = 8;
-  queue!: Vb2Queue;
-  vdev!: VideoDevice;
 
-  constructor(
-    readonly machine: Machine,
-    readonly device: DmaDevice,
-  ) {
-    this.frameClock = new VividFrameClock(
-      machine.clock,
-      `${device.name}: frame`,
-      this.intervalNs,
-      (seq) => this.#tick(seq),
-    );
-  }
-
-  get intervalNs(): number {
-    return (this.timeperframe.numerator / this.timeperframe.denominator) * 1e9;
-  }
-
-  #tick(seq: number): void {
+  /** One frame period: read the oldest buffer by DMA and complete it. */
+  protected tick(seq: number): void {
     const vb = this.active.list.shift();
     if (vb === undefined) return;
     this.active.inFlight = vb;
@@ -127,19 +90,7 @@ export class VividOutput {
 
   /** vivid_vid_out_qops. */
   readonly qops: Vb2Ops = {
-    queueSetup: (_q: Vb2Queue, setup: Vb2QueueSetup) => {
-      if (setup.numPlanes > 0) {
-        if (setup.numPlanes !== 1) throw new KernelError("EINVAL", "vivid: one plane per buffer");
-        if (setup.sizes[0]! < this.fmt.sizeimage)
-          throw new KernelError(
-            "EINVAL",
-            `vivid: plane size ${setup.sizes[0]} is below sizeimage ${this.fmt.sizeimage}`,
-          );
-      } else {
-        setup.sizes[0] = this.fmt.sizeimage;
-      }
-      setup.numPlanes = 1;
-    },
+    queueSetup: (_q: Vb2Queue, setup: Vb2QueueSetup) => this.queueSetup(setup),
     bufPrepare: (vb: Vb2Buffer) => {
       // vid_out_buf_prepare(): the plane must hold a frame.
       if (vb.planeSize(0) < this.fmt.sizeimage)
@@ -148,35 +99,11 @@ export class VividOutput {
           `vivid: plane 0 too small (${vb.planeSize(0)} < ${this.fmt.sizeimage})`,
         );
     },
-    bufQueue: (vb: Vb2Buffer) => {
-      this.active.list.push(vb);
-      this.frameClock.arm();
-    },
-    startStreaming: () => {
-      this.frameClock.intervalNs = this.intervalNs;
-      this.frameClock.start();
-      this.frameClock.arm();
-    },
-    stopStreaming: (q: Vb2Queue) => {
-      this.frameClock.stop();
-      this.active.drain(q, this.machine.clock);
-    },
+    bufQueue: (vb: Vb2Buffer) => this.bufQueue(vb),
+    startStreaming: () => this.startStreaming(),
+    stopStreaming: (q: Vb2Queue) => this.stopStreaming(q),
   };
 
   /** The output node's ioctls: like vivid, no S_PARM on the output (ENOTTY). */
-  readonly ioctlOps: V4l2IoctlOps = {
-    querycap: (vdev, cap) => vividQuerycap(vdev, cap),
-    enumFmt: (_v, f) => vividEnumFmt(f),
-    gFmt: (_v, f) => vividWriteFmt(f, this.fmt),
-    tryFmt: (_v, f) => {
-      vividTryFmt(f, this.frameSizes);
-    },
-    sFmt: (_v, f) => {
-      const fmt = vividTryFmt(f, this.frameSizes);
-      if (this.queue.busy)
-        throw new KernelError("EBUSY", "vivid: S_FMT while buffers are allocated");
-      this.fmt = fmt;
-    },
-    gParm: (_v, p) => vividWriteParm(p, this.timeperframe, 1),
-  };
+  readonly ioctlOps: V4l2IoctlOps = this.formatIoctls();
 }
