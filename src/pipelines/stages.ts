@@ -241,7 +241,7 @@ export class CameraStage {
     return vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, this.memory);
   }
 
-  /** The frame vivid writes for `sequence`, computed apart from the machine. */
+  /** The frame vivid writes for `sequence`, computed apart from the machine (a fresh array the caller may stamp). */
   expectedFrame(sequence: number): Uint8Array {
     return vividTestPattern(
       {
@@ -251,7 +251,7 @@ export class CameraStage {
         pixelformat: this.#pixelformat,
       },
       sequence,
-    ).slice();
+    );
   }
 
   stop(): void {
