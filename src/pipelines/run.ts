@@ -20,7 +20,7 @@ import {
   OutputStage,
   probeDrivers,
 } from "./stages.js";
-import type { BufferInfo, FrameResult, PipelineResult, PipelineSpec } from "./types.js";
+import type { BufferInfo, FrameResult, PipelineResult, PipelineSpec, SinkResult } from "./types.js";
 
 /** Custom steps for TypeScript users: called with the frame's CPU view between capture and display. */
 export interface PipelineHooks {
@@ -79,11 +79,30 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   }));
   const violations = m.violations.list;
   const verdict = violations.length === 0 && frames.every((f) => f.ok) ? "coherent" : "incoherent";
+  const sink: SinkResult =
+    spec.pipeline === "cpu-output"
+      ? {
+          name: "output",
+          device: "vivid-out",
+          kind: "output",
+          primary: true,
+          frames,
+          ok: frames.every((f) => f.ok),
+        }
+      : {
+          name: "display",
+          device: "simdisplay",
+          kind: "display",
+          primary: true,
+          frames,
+          ok: frames.every((f) => f.ok),
+        };
   return {
     spec,
     verdict,
     violations,
     frames,
+    sinks: [sink],
     buffers,
     costs: m.costs.snapshot(),
     elapsedNs: m.clock.now - start,

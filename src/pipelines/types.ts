@@ -69,6 +69,102 @@ export interface DeviceSpec {
   readonly dmaBits?: number;
   readonly iommu?: boolean;
   readonly bandwidthBytesPerNs?: number;
+  /** Fixed cost of starting one DMA transfer, ns. */
+  readonly setupNs?: number;
+}
+
+// ---------------------------------------------------------------------------------------
+// Pipelines as graphs.
+
+/**
+ * What a device of a graph is, by the Linux interface userspace drives it through:
+ * - "camera": V4L2 capture (vivid-like): a source; DQBUF hands out frames it wrote by DMA.
+ * - "m2m": V4L2 memory-to-memory (an ISP, scaler or codec, as vim2m/vicodec): OUTPUT
+ *   queue in, CAPTURE queue out.
+ * - "gpu": a DRM render node (simgpu): one job per frame reads its inputs' dma-bufs and
+ *   writes an output buffer, with implicit (dma-resv) or explicit (sync_file) fences.
+ * - "npu": a compute accelerator in the style of drivers/accel: jobs that read input
+ *   buffers and write output buffers, implicit fences.
+ * - "display": KMS scanout with the pipe CRC (drm_debugfs_crc.c): a sink.
+ * - "output": a V4L2 OUTPUT device (vivid-out, an encoder's input): a sink that reads
+ *   each frame by DMA.
+ */
+export type GraphDeviceKind = "camera" | "m2m" | "gpu" | "npu" | "display" | "output";
+
+/** One device instance of a graph: its kind and how it sits on the bus. */
+export interface GraphDevice extends DeviceSpec {
+  readonly kind: GraphDeviceKind;
+}
+
+/**
+ * Where a pool's buffers come from: V4L2 MMAP + VIDIOC_EXPBUF, a DMA heap, udmabuf, or
+ * GEM dumb buffers of a DRM device (DRM_IOCTL_MODE_CREATE_DUMB + PRIME export).
+ */
+export type GraphBufferSource = BufferSource | "gem-dumb";
+
+/** A pool of buffers one stage writes into and its consumers read. */
+export interface GraphPool {
+  readonly source: GraphBufferSource;
+  /** Heap for source "dma-heap": "system" or "cma". */
+  readonly heap?: string;
+  /** Buffers in rotation (REQBUFS count, or buffers allocated). */
+  readonly count: number;
+  /** V4L2 fourcc as text ("XR24", "YUYV"); default the graph's format. */
+  readonly format?: string;
+}
+
+/**
+ * What a CPU stage does with each frame through an mmap of its dma-buf: read and/or
+ * write a region, a band of `lines` lines starting at `top` (or a `fraction` of the
+ * frame's lines), `bytesPerLine` bytes of each from byte `left` — a 2D access with the
+ * buffer's stride.
+ */
+export interface CpuAccess {
+  readonly read: boolean;
+  readonly write: boolean;
+  readonly top?: number;
+  readonly lines?: number;
+  readonly fraction?: number;
+  readonly left?: number;
+  readonly bytesPerLine?: number;
+}
+
+/**
+ * How a stage waits for the producer of its input before touching it, as a userspace
+ * program would: "implicit" relies on the dma-buf's reservation (dma-resv fences that
+ * the kernel waits for: DMA_BUF_IOCTL_SYNC, a driver's implicit dependencies, a page
+ * flip's prepare_fb); "sync-file" passes the producer's out-fence as a sync_file (a
+ * job's in-fence, or poll() before CPU access).
+ */
+export type GraphSync = "implicit" | "sync-file";
+
+/** One stage of a graph: a device (or the CPU) doing one thing per frame. */
+export interface GraphStage {
+  /** Unique name, used by edges and in reports. */
+  readonly name: string;
+  /** The device it runs on (a key of GraphSpec.devices); absent for a CPU stage. */
+  readonly device?: string;
+  /** Stages whose output this one reads (fan-in: several; fan-out: several stages name the same input). */
+  readonly inputs: readonly string[];
+  /** Pool this stage writes into (producers: camera, m2m, gpu, npu). */
+  readonly pool?: string;
+  /** The transform a gpu/m2m/npu stage applies ("copy", "invert", "yuyv-to-xrgb", "blend"). */
+  readonly op?: string;
+  /** For CPU stages: the access pattern. */
+  readonly cpu?: CpuAccess;
+  /** How this stage waits for its inputs' producers. Default "implicit". */
+  readonly sync?: GraphSync;
+  /** Frame rate of a source stage; default the spec's fps. */
+  readonly fps?: number;
+}
+
+/** A pipeline as a graph: device instances, buffer pools and stages with their edges. */
+export interface GraphSpec {
+  readonly devices: Readonly<Record<string, GraphDevice>>;
+  readonly pools: Readonly<Record<string, GraphPool>>;
+  readonly stages: readonly GraphStage[];
+  /** The sink whose frames become PipelineResult.frames; default the first sink. */
+  readonly primary?: string;
 }
 
 /**
@@ -132,6 +228,12 @@ export interface PipelineSpec {
     readonly display?: DeviceSpec;
   };
   readonly fault?: PipelineFault;
+  /**
+   * The pipeline as a graph. When given, `pipeline` and `devices` are not (the graph
+   * names its devices); the four PipelineKinds are sugar for the graphs `legacyGraph`
+   * (src/pipelines/graph.ts) expands them to.
+   */
+  readonly graph?: GraphSpec;
   /** Seed for anything random (page scattering). Default: the profile's. */
   readonly seed?: number;
   /** Record a timeline (trace events). Default false. */
@@ -165,13 +267,34 @@ export interface BufferInfo {
 
 export type Verdict = "coherent" | "incoherent";
 
+/**
+ * What one sink of the pipeline saw: a display's pipe CRCs, or the CRCs of what an
+ * output device (an encoder's input, an NPU's result) read, each against the CRC the
+ * frame should have had there, computed apart from the machine along the graph.
+ */
+export interface SinkResult {
+  /** The stage's name in the graph ("show", "encode"); "display" / "output" for the four PipelineKinds. */
+  readonly name: string;
+  /** The device instance it runs on. */
+  readonly device: string;
+  readonly kind: GraphDeviceKind;
+  /** Whether these are the frames in PipelineResult.frames. */
+  readonly primary: boolean;
+  /**
+   * One entry per frame. `costs` are the whole frame's (every device and the CPU, as in
+   * PipelineResult.frames), so do not add them up over sinks.
+   */
+  readonly frames: readonly FrameResult[];
+  /** Every frame's CRC matched. */
+  readonly ok: boolean;
+}
+
 export interface PipelineResult {
   /** The spec with every default filled in. */
   readonly spec: Required<
     Pick<
       PipelineSpec,
       | "profile"
-      | "pipeline"
       | "strategy"
       | "source"
       | "heap"
@@ -185,11 +308,26 @@ export interface PipelineResult {
       | "cpuWrites"
     >
   > &
-    PipelineSpec & { readonly bufferBytes: number };
-  /** "coherent" when there are no violations and every frame's CRC matches. */
+    Omit<PipelineSpec, "pipeline"> & {
+      readonly bufferBytes: number;
+      /** The PipelineKind, or "graph" for a pipeline given as a graph. */
+      readonly pipeline: PipelineKind | "graph";
+    };
+  /** "coherent" when there are no violations and every frame of every sink has its expected CRC. */
   readonly verdict: Verdict;
   readonly violations: readonly Violation[];
+  /**
+   * The primary sink's frames (the display of the four PipelineKinds, vivid-out's for
+   * cpu-output): what the terminal, JSON, HTML and trace reports have always shown, so
+   * single-sink reports stay byte-identical. Same array as the primary `sinks` entry's.
+   */
   readonly frames: readonly FrameResult[];
+  /**
+   * Every sink, the primary first, then in the graph's stage order. Always at least one
+   * entry. Reports of multi-sink graphs (sinks.length > 1) show each sink's frames and
+   * verdict; single-sink runs need nothing beyond `frames`.
+   */
+  readonly sinks: readonly SinkResult[];
   readonly buffers: readonly BufferInfo[];
   /** Sum over the run. */
   readonly costs: CostSnapshot;

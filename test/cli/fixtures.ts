@@ -69,6 +69,9 @@ export function coherentResult(spec: PipelineSpec = {}): PipelineResult {
     verdict: "coherent",
     violations: [],
     frames,
+    sinks: [
+      { name: "display", device: "simdisplay", kind: "display", primary: true, frames, ok: true },
+    ],
     buffers: [
       { name: "cam0", size: s.bufferBytes, exporter: "vivid", importers: ["display"] },
       { name: "cam1", size: s.bufferBytes, exporter: "vivid", importers: ["display"] },

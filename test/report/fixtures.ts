@@ -170,6 +170,16 @@ export function runFixture(opts: FixtureOptions = {}): PipelineResult {
     verdict: ok ? "coherent" : "incoherent",
     violations,
     frames,
+    sinks: [
+      {
+        name: "display",
+        device: "simdisplay",
+        kind: "display",
+        primary: true,
+        frames,
+        ok: frames.every((f) => f.ok),
+      },
+    ],
     buffers: Array.from({ length: nbuf }, (_, k) => ({
       name: `cam${k}`,
       size,

@@ -91,6 +91,9 @@ export function runPipeline(spec: PipelineSpec): PipelineResult {
         ]
       : [],
     frames,
+    sinks: [
+      { name: "display", device: "simdisplay", kind: "display", primary: true, frames, ok: true },
+    ],
     buffers: [],
     costs: total,
     elapsedNs: frameCount * 33_000_000,
