@@ -58,13 +58,29 @@ export {
 } from "./dma-buf/dma-resv.js";
 export { SwSyncTimeline } from "./dma-buf/sw-sync.js";
 export { SyncFile } from "./dma-buf/sync-file.js";
-export { type SimDisplay, simdisplayProbe } from "./drivers/gpu/drm/simdisplay/simdisplay.js";
-export { type SimGpu, simgpuProbe, simgpuTransform } from "./drivers/gpu/drm/simgpu/simgpu.js";
-export { type Vgem, vgemProbe } from "./drivers/gpu/drm/vgem/vgem.js";
-export type { DriverHost } from "./drivers/host.js";
+export {
+  type ScanoutRecord,
+  SimDisplay,
+  type SimDisplayOptions,
+  simdisplayMode,
+  simdisplayProbe,
+} from "./drivers/gpu/drm/simdisplay/simdisplay.js";
+export {
+  bt601ToXrgb,
+  SimGpu,
+  type SimgpuOptions,
+  type SimgpuTransformParams,
+  simgpuProbe,
+  simgpuRowBytes,
+  simgpuTransform,
+} from "./drivers/gpu/drm/simgpu/simgpu.js";
+export { Vgem, type VgemOptions, vgemProbe } from "./drivers/gpu/drm/vgem/vgem.js";
+export { type DriverHost, driverDeviceName, freeDevnodePath } from "./drivers/host.js";
 export {
   type Vivid,
+  VividCapture,
   type VividOptions,
+  VividOutput,
   vividProbe,
 } from "./drivers/media/test-drivers/vivid/vivid.js";
 export { vividTestPattern } from "./drivers/media/test-drivers/vivid/vivid-tpg.js";
@@ -72,8 +88,10 @@ export { ERRNO, type ErrnoName, errnoName, KernelError } from "./errno.js";
 export * from "./include/uapi/dma-buf.js";
 export * from "./include/uapi/dma-heap.js";
 export * from "./include/uapi/fcntl.js";
+export * from "./include/uapi/simgpu-drm.js";
 export * from "./include/uapi/sync-file.js";
 export * from "./include/uapi/udmabuf.js";
+export * from "./include/uapi/vgem-drm.js";
 export { Kernel, type KernelOptions, SW_SYNC_PATH } from "./kernel/kernel.js";
 export { Process, UserFault, type UserMapping } from "./kernel/process.js";
 export { crc32, crc32Le } from "./lib/crc32.js";

@@ -70,6 +70,10 @@ export class Kernel implements ProcessHost, DriverHost {
     this.#devnodes.set(path, open);
   }
 
+  hasDevnode(path: string): boolean {
+    return this.#devnodes.has(path);
+  }
+
   /** Device nodes under `dir` (readdir of /dev/dma_heap, say). */
   listDevnodes(dir: string): string[] {
     const prefix = dir.endsWith("/") ? dir : `${dir}/`;

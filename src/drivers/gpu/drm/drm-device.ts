@@ -5,8 +5,11 @@
  * fake-offset space for mmap (drm_vma_manager), the flink name table and, for KMS
  * drivers, the mode configuration.
  *
- * Minor numbers are handed out per kernel in probe order, as drm_minor_alloc does, so
- * the first DRM driver probed is card0/renderD128, the second card1/renderD129...
+ * Minor numbers are handed out per kernel in probe order, as drm_minor_alloc does, one
+ * range per minor type (primary 0..63, render 128..191): every device takes the next
+ * card number, and only DRIVER_RENDER devices take a render number, so vgem, simgpu,
+ * simdisplay and a second simgpu probed in that order are card0/renderD128,
+ * card1/renderD129, card2 and card3/renderD130.
  */
 
 import type { SgTable } from "../../../dma/scatterlist.js";
@@ -81,7 +84,8 @@ export interface DrmDriver {
 /** DRM_FILE_PAGE_OFFSET_START on 64-bit: fake mmap offsets start at 4 GiB. */
 export const DRM_FILE_PAGE_OFFSET_START = 0x10_0000;
 
-const minorCounters = new WeakMap<DriverHost, { next: number }>();
+/** The next free minor of each type, per kernel (drm_minors_idr). */
+const minorCounters = new WeakMap<DriverHost, { primary: number; render: number }>();
 
 /** struct drm_device. Create with {@link drmDevAlloc}, then {@link DrmDevice.register}. */
 export class DrmDevice {
@@ -112,15 +116,12 @@ export class DrmDevice {
   ) {
     let c = minorCounters.get(host);
     if (c === undefined) {
-      c = { next: 0 };
+      c = { primary: 0, render: DRM_RENDER_MINOR_BASE };
       minorCounters.set(host, c);
     }
-    this.index = c.next++;
+    this.index = c.primary++;
     this.primaryPath = `/dev/dri/card${this.index}`;
-    this.renderPath =
-      driver.features & DRIVER_RENDER
-        ? `/dev/dri/renderD${DRM_RENDER_MINOR_BASE + this.index}`
-        : undefined;
+    this.renderPath = driver.features & DRIVER_RENDER ? `/dev/dri/renderD${c.render++}` : undefined;
     this.debugfsRoot = `/sys/kernel/debug/dri/${this.index}`;
   }
 

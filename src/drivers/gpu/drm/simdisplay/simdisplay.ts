@@ -1,7 +1,8 @@
 /**
  * simdisplay: a KMS display controller with one CRTC, one primary plane, one encoder
  * and one virtual connector with one mode (default 640x480@60), on /dev/dri/cardN
- * (card2 when probed after vgem and simgpu), modelled on the drm_gem_dma-based SoC
+ * (card2 when probed after vgem and simgpu; a primary node only, no render node: a
+ * second display is the next card), modelled on the drm_gem_dma-based SoC
  * display drivers and vkms:
  *
  * - Buffers are drm_gem_dma objects: contiguous from CMA, write-combined for the CPU
@@ -39,7 +40,7 @@ import {
 import { crc32 } from "../../../../lib/crc32.js";
 import type { ClockEvent, Ns } from "../../../../machine/clock.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
-import type { DriverHost } from "../../../host.js";
+import { type DriverHost, driverDeviceName } from "../../../host.js";
 import { type DrmCrcSourceFuncs, DrmCrtcCrc } from "../drm-crc.js";
 import {
   DRIVER_ATOMIC,
@@ -66,7 +67,9 @@ export interface SimDisplayOptions {
   readonly width?: number;
   readonly height?: number;
   readonly refreshHz?: number;
-  readonly device?: Partial<DeviceConfig>;
+  readonly device?: Partial<Omit<DeviceConfig, "name">>;
+  /** The DMA master's name: default "simdisplay", then "simdisplay-1"... */
+  readonly name?: string;
 }
 
 /** The mode for a size: VESA 640x480@60 timings for the default, simple blanking otherwise. */
@@ -153,7 +156,9 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
     const refreshHz = options.refreshHz ?? 60;
     this.mode = simdisplayMode(width, height, refreshHz);
     this.periodNs = Math.round(1e9 / refreshHz);
-    this.dev = host.machine.addDevice("simdisplay", { ...options.device });
+    this.dev = host.machine.addDevice(driverDeviceName(host, "simdisplay", options.name), {
+      ...options.device,
+    });
     const driver: DrmDriver = {
       name: "simdisplay",
       desc: "dmabuf model display controller",
@@ -375,7 +380,7 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   }
 }
 
-/** simdisplay's probe. */
+/** simdisplay's probe: one display controller per call, each its own DMA master and card. */
 export function simdisplayProbe(host: DriverHost, options: SimDisplayOptions = {}): SimDisplay {
   return new SimDisplay(host, options);
 }

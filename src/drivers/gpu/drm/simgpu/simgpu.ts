@@ -1,7 +1,10 @@
 /**
  * simgpu: a render-only GPU in the style of panfrost or v3d (drivers/gpu/drm/panfrost/,
- * drivers/gpu/drm/v3d/), on /dev/dri/renderD(128+N) and /dev/dri/cardN — renderD129 and
- * card1 when probed after vgem. Its uAPI is ours (include/uapi/simgpu-drm.ts): GEM
+ * drivers/gpu/drm/v3d/), on /dev/dri/cardN and /dev/dri/renderDM (the next free primary
+ * and render minors: card1 and renderD129 when probed after vgem). Probe it as often as
+ * the machine has GPUs; each instance is its own DMA master (named "simgpu", "simgpu-1"...
+ * unless named), with its own coherency, mask, IOMMU and bandwidth, and its own fence
+ * timeline. Its uAPI is ours (include/uapi/simgpu-drm.ts): GEM
  * create and mmap-offset ioctls for shmem objects (scattered pages, write-combined for
  * the CPU unless the GPU is coherent), and SUBMIT, one 2D job per call. The GPU maps
  * its own objects for the length of a job (dma_map_sgtable at start, unmap at the
@@ -58,7 +61,7 @@ import {
 import type { CStruct } from "../../../../include/uapi/struct.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import type { Current } from "../../../../vfs/file.js";
-import type { DriverHost } from "../../../host.js";
+import { type DriverHost, driverDeviceName } from "../../../host.js";
 import {
   DRIVER_GEM,
   DRIVER_RENDER,
@@ -390,12 +393,22 @@ export class SimGpu {
   }
 }
 
-/** simgpu's probe: its DMA device, the DRM device and the three ioctls. */
-export function simgpuProbe(
-  host: DriverHost,
-  options: { device?: Partial<DeviceConfig> } = {},
-): SimGpu {
-  const dev = host.machine.addDevice("simgpu", { ...options.device });
+/** How one simgpu instance is wired into the machine. */
+export interface SimgpuOptions {
+  /** The GPU's DMA master; unset fields come from the machine profile. */
+  readonly device?: Partial<Omit<DeviceConfig, "name">>;
+  /** The DMA master's name (dev_name): default "simgpu", then "simgpu-1", "simgpu-2"... */
+  readonly name?: string;
+}
+
+/**
+ * simgpu's probe (a platform driver's .probe + drm_dev_register): its DMA device, the
+ * DRM device and the three ioctls. Call it once per GPU.
+ */
+export function simgpuProbe(host: DriverHost, options: SimgpuOptions = {}): SimGpu {
+  const dev = host.machine.addDevice(driverDeviceName(host, "simgpu", options.name), {
+    ...options.device,
+  });
   // panfrost: map_wc = !pfdev->coherent.
   const mapWc = !dev.coherent;
   let gpu: SimGpu;

@@ -1,7 +1,7 @@
 /**
  * vgem, the virtual GEM provider (drivers/gpu/drm/vgem/vgem_drv.c): a DRM device with
- * no hardware — /dev/dri/cardN and /dev/dri/renderD(128+N) when probed first, card0 and
- * renderD128 — whose objects are shmem pages. It exists so software renderers and tests
+ * no hardware — /dev/dri/cardN and the next render minor, card0 and renderD128 when
+ * probed first — whose objects are shmem pages. It exists so software renderers and tests
  * can share buffers with PRIME and make real implicit fences (vgem-fence.ts).
  *
  * As Linux 6.x: DRIVER_GEM | DRIVER_RENDER; dumb buffers (primary node only: the core
@@ -9,7 +9,9 @@
  * vgem has no begin/end CPU-access ioctls and GEM dma-bufs do no cache maintenance;
  * imports attach the vgem platform device (64-bit mask) and map the buffer once.
  * `options.mapWc = false` gives the cached mapping older kernels had, to show why that
- * was changed.
+ * was changed. Linux's vgem_init() creates exactly one device; the model lets a test
+ * probe more (DMA masters "vgem", "vgem-1"...) to stand in for several software
+ * exporters.
  */
 
 import { KernelError } from "../../../../errno.js";
@@ -19,7 +21,7 @@ import {
   DRM_IOCTL_VGEM_FENCE_SIGNAL,
 } from "../../../../include/uapi/vgem-drm.js";
 import type { DeviceConfig, DmaDevice } from "../../../../machine/device.js";
-import type { DriverHost } from "../../../host.js";
+import { type DriverHost, driverDeviceName } from "../../../host.js";
 import {
   DRIVER_GEM,
   DRIVER_RENDER,
@@ -35,7 +37,9 @@ import { VgemFile, vgemFenceAttach, vgemFenceClose, vgemFenceSignal } from "./vg
 export interface VgemOptions {
   /** CPU mappings write-combined (Linux 6.x, the default) or cached (older kernels). */
   readonly mapWc?: boolean;
-  readonly device?: Partial<DeviceConfig>;
+  readonly device?: Partial<Omit<DeviceConfig, "name">>;
+  /** The DMA master's name: default "vgem", then "vgem-1"... */
+  readonly name?: string;
 }
 
 /** The probed vgem device. */
@@ -55,7 +59,11 @@ export class Vgem {
 /** vgem_init(): registers the platform device and the DRM device. */
 export function vgemProbe(host: DriverHost, options: VgemOptions = {}): Vgem {
   const mapWc = options.mapWc ?? true;
-  const dev = host.machine.addDevice("vgem", { dmaBits: 64, iommu: false, ...options.device });
+  const dev = host.machine.addDevice(driverDeviceName(host, "vgem", options.name), {
+    dmaBits: 64,
+    iommu: false,
+    ...options.device,
+  });
   let drm: DrmDevice;
   const driver: DrmDriver = {
     name: "vgem",

@@ -3,6 +3,15 @@
  * reduced to what buffer sharing needs: a video capture node (/dev/video0) and a video
  * output node (/dev/video1), each a DMA master on the machine with a vb2 queue.
  *
+ * Several instances, as the n_devs module parameter makes: call vividProbe once per
+ * instance. Instance i is "vivid-00i"; its nodes take the lowest free /dev/videoN
+ * numbers in registration order (capture, then output), as video_register_device(...,
+ * -1) does, so two instances are video0/video1 and video2/video3. (Real vivid also
+ * registers VBI, radio, SDR, meta and touch nodes by default, whose numbers interleave;
+ * the model has only the capture and output nodes.) Each node is its own DMA master
+ * ("vivid-cap", "vivid-out" for instance 0, "vivid-cap-1"... after) with its own
+ * configuration.
+ *
  * As in vivid_create_queue(): MMAP and DMABUF always, USERPTR too (real vivid offers it
  * only with its vmalloc allocator; the model has no vmalloc allocator and keeps USERPTR
  * on the DMA allocators, options.userptr turns it off), monotonic timestamps,
@@ -21,7 +30,7 @@ import {
   V4L2_CAP_VIDEO_OUTPUT,
 } from "../../../../include/uapi/videodev2.js";
 import type { DeviceConfig } from "../../../../machine/device.js";
-import type { DriverHost } from "../../../host.js";
+import { type DriverHost, driverDeviceName, freeDevnodePath } from "../../../host.js";
 import { VideoDevice } from "../../v4l2-core/v4l2-dev.js";
 import {
   VB2_DMABUF,
@@ -50,7 +59,7 @@ export interface VividOptions {
   readonly minQueuedBuffers?: number;
   /** Offer V4L2_MEMORY_USERPTR (default true). */
   readonly userptr?: boolean;
-  /** Device node paths (default /dev/video0 and /dev/video1). */
+  /** Device node paths (default: the lowest free /dev/videoN, capture first). */
   readonly capturePath?: string;
   readonly outputPath?: string;
   /**
@@ -70,8 +79,12 @@ export interface VividOptions {
    * buffers; otherwise a 32-bit ARM sync for the device invalidates the CPU's writes.
    */
   readonly bidirectional?: boolean;
-  /** Instance number, for names ("vivid-000-vid-cap"); default 0. */
+  /** Instance number, for names ("vivid-000-vid-cap"); default: the next on this kernel. */
   readonly instance?: number;
+  /** The capture DMA master's name (default "vivid-cap", "vivid-cap-1" for instance 1...). */
+  readonly captureName?: string;
+  /** The output DMA master's name (default "vivid-out", "vivid-out-1"...). */
+  readonly outputName?: string;
 }
 
 /** A probed vivid instance. */
@@ -82,18 +95,30 @@ export interface Vivid {
   readonly memOps: Vb2MemOps;
 }
 
+/** Instances probed per kernel (vivid_devs). */
+const vividInstances = new WeakMap<DriverHost, number>();
+
 /**
- * vivid_probe(): adds the DMA masters "vivid-cap" and "vivid-out" to the machine and
- * registers /dev/video0 (capture) and /dev/video1 (output) with `host`.
+ * vivid_create_instance(): adds the instance's DMA masters ("vivid-cap" and
+ * "vivid-out" for the first) to the machine and registers its capture and output nodes
+ * (/dev/video0 and /dev/video1 for the first) with `host`. Call once per instance.
  */
 export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid {
   const m = host.machine;
-  const inst = String(options.instance ?? 0).padStart(3, "0");
-  const suffix = options.instance ? `-${options.instance}` : "";
+  const index = options.instance ?? vividInstances.get(host) ?? 0;
+  vividInstances.set(host, Math.max(index + 1, vividInstances.get(host) ?? 0));
+  const inst = String(index).padStart(3, "0");
+  const suffix = index ? `-${index}` : "";
   // vivid sets a 64-bit DMA mask on its platform device; coherency, bandwidth and
   // IOMMU come from the profile unless overridden.
-  const capDev = m.addDevice(`vivid-cap${suffix}`, { dmaBits: 64, ...options.capture });
-  const outDev = m.addDevice(`vivid-out${suffix}`, { dmaBits: 64, ...options.output });
+  const capDev = m.addDevice(driverDeviceName(host, `vivid-cap${suffix}`, options.captureName), {
+    dmaBits: 64,
+    ...options.capture,
+  });
+  const outDev = m.addDevice(driverDeviceName(host, `vivid-out${suffix}`, options.outputName), {
+    dmaBits: 64,
+    ...options.output,
+  });
   const memOps = makeMemOps(
     host,
     host.dmaBuf,
@@ -123,7 +148,7 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
   });
   capture.vdev = new VideoDevice({
     name: `vivid-${inst}-vid-cap`,
-    path: options.capturePath ?? "/dev/video0",
+    path: options.capturePath ?? freeDevnodePath(host, "/dev/video"),
     vflDir: "rx",
     deviceCaps: V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING,
     queue: capture.queue,
@@ -140,16 +165,17 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
     ops: output.qops,
     dev: outDev,
   });
+  // video_register_device: the capture node is registered first, so it has its number.
+  capture.vdev.register(host);
   output.vdev = new VideoDevice({
     name: `vivid-${inst}-vid-out`,
-    path: options.outputPath ?? "/dev/video1",
+    path: options.outputPath ?? freeDevnodePath(host, "/dev/video"),
     vflDir: "tx",
     deviceCaps: V4L2_CAP_VIDEO_OUTPUT | V4L2_CAP_STREAMING,
     queue: output.queue,
     ioctlOps: output.ioctlOps,
   });
 
-  capture.vdev.register(host);
   output.vdev.register(host);
   return { capture, output, memOps };
 }
