@@ -96,13 +96,14 @@ export { Kernel, type KernelOptions, SW_SYNC_PATH } from "./kernel/kernel.js";
 export { Process, UserFault, type UserMapping } from "./kernel/process.js";
 export { crc32, crc32Le } from "./lib/crc32.js";
 export { type CacheCounters, type CacheGeometry, CpuCache } from "./machine/cache.js";
-export { type Ns, VirtualClock } from "./machine/clock.js";
+export { type ClockBudget, type Ns, type ScheduleOptions, VirtualClock } from "./machine/clock.js";
 export { type CostCategory, CostLedger, type CostModel } from "./machine/cost.js";
 export { Cpu, type CpuMapping, type MemAttr } from "./machine/cpu.js";
 export { type DeviceConfig, DmaDevice } from "./machine/device.js";
 export { IOMMU_READ, IOMMU_WRITE, IommuDomain } from "./machine/iommu.js";
 export { Machine, type MachineOptions } from "./machine/machine.js";
 export { BusError, PAGE_SIZE, PhysicalMemory } from "./machine/memory.js";
+export { SimulationError, type SimulationErrorKind } from "./machine/outcome.js";
 export {
   PROFILES,
   type Profile,

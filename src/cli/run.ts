@@ -7,6 +7,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { KernelError } from "../errno.js";
+import { SimulationError } from "../machine/outcome.js";
 import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
 import { toJsonReport } from "../report/json.js";
 import { formatRunReport } from "../report/terminal.js";
@@ -182,6 +183,10 @@ export async function runCommand(
   } catch (e) {
     if (isConfigurationError(e)) {
       io.err(`dmabuf run: ${positionals[0]}: the pipeline cannot run: ${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    if (e instanceof SimulationError) {
+      io.err(`dmabuf run: ${positionals[0]}: the run cannot finish (${e.kind}): ${e.message}\n`);
       return EXIT_BAD_INPUT;
     }
     throw e;

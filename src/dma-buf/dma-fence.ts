@@ -34,6 +34,7 @@
 
 import { ERRNO } from "../errno.js";
 import type { Ns, VirtualClock } from "../machine/clock.js";
+import { SimulationError } from "../machine/outcome.js";
 
 /** DMA_FENCE_FLAG_SIGNALED_BIT: the fence has signalled. */
 export const DMA_FENCE_FLAG_SIGNALED_BIT = 0;
@@ -453,8 +454,9 @@ export function waitOnClock(
 ): number {
   if (timeout === MAX_SCHEDULE_TIMEOUT) {
     if (!clock.runUntilCondition(done)) {
-      throw new Error(
-        `dma_fence_wait: waiting forever on ${what()}: nothing left on the clock can signal it`,
+      throw new SimulationError(
+        "would-block-forever",
+        `dma_fence_wait: waiting forever on ${what()}: nothing scheduled can ever signal it`,
       );
     }
     return MAX_SCHEDULE_TIMEOUT;

@@ -28,6 +28,7 @@
 
 import { ERRNO } from "../errno.js";
 import type { Ns } from "../machine/clock.js";
+import { SimulationError } from "../machine/outcome.js";
 import type { DmaFence, FenceEnv } from "./dma-fence.js";
 import { DmaFenceArray } from "./dma-fence-array.js";
 
@@ -178,7 +179,8 @@ export class DmaResv {
     if (ctx !== null && holder.ctx !== null && ctx.stamp > holder.ctx.stamp && ctx.acquired > 0) {
       return -EDEADLK;
     }
-    throw new Error(
+    throw new SimulationError(
+      "deadlock",
       "dma_resv_lock: the reservation object is locked by someone else and nothing could release it (deadlock)",
     );
   }

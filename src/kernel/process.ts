@@ -29,6 +29,7 @@ import {
 import type { CpuMapping } from "../machine/cpu.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
+import { SimulationError } from "../machine/outcome.js";
 import { FdTable } from "../vfs/fdtable.js";
 import type { Current, File, Vma } from "../vfs/file.js";
 import { memfdCreate, memfdFcntl, shmemTruncate, shmemWrite } from "../vfs/memfd.js";
@@ -347,8 +348,9 @@ export class Process implements Current {
     const deadline = timeoutMs < 0 ? Number.POSITIVE_INFINITY : clock.now + timeoutMs * 1e6;
     const ok = clock.runUntilCondition(() => check().some((x) => x !== 0), deadline);
     if (!ok && timeoutMs < 0) {
-      throw new Error(
-        `poll by ${this.comm}[${this.pid}] would block forever: nothing left to run on the virtual clock`,
+      throw new SimulationError(
+        "would-block-forever",
+        `poll by ${this.comm}[${this.pid}] would block forever: nothing scheduled can ever make an fd ready`,
       );
     }
     if (!ok && clock.now < deadline) clock.runUntil(deadline);

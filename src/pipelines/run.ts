@@ -7,6 +7,7 @@
  */
 
 import { Kernel } from "../kernel/kernel.js";
+import type { ClockBudget } from "../machine/clock.js";
 import { CostLedger } from "../machine/cost.js";
 import type { TraceEvent } from "../machine/trace.js";
 import { SimUapi } from "../uapi/sim.js";
@@ -45,6 +46,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   const drivers = probeDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");
   const m = kernel.machine;
+  m.clock.budget = runBudget(spec);
   const frames: FrameResult[] = [];
   const start = m.clock.now;
   let last = m.costs.snapshot();
@@ -107,6 +109,20 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     costs: m.costs.snapshot(),
     elapsedNs: m.clock.now - start,
     trace: spec.trace ? (m.trace.events as readonly TraceEvent[]) : [],
+  };
+}
+
+/**
+ * A run's budget: generous for any pipeline that makes progress (a frame takes at most
+ * a few interval-lengths of virtual time and a handful of clock events), so that only a
+ * run that would never end in practice (a DMA at 1e-12 bytes/ns, a device that never
+ * stops) hits it, and then with a SimulationError naming the budget.
+ */
+export function runBudget(spec: ResolvedSpec): ClockBudget {
+  const frames = spec.frames;
+  return {
+    virtualNs: (3600 + 60 * frames) * 1e9,
+    events: 1_000_000 + 10_000 * frames,
   };
 }
 

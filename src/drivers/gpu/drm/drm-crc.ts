@@ -15,6 +15,7 @@
 
 import { KernelError } from "../../../errno.js";
 import { O_NONBLOCK, POLLIN } from "../../../include/uapi/fcntl.js";
+import { SimulationError } from "../../../machine/outcome.js";
 import { File, type FileOperations } from "../../../vfs/file.js";
 import type { DrmDevice } from "./drm-device.js";
 import type { DrmCrtc } from "./drm-mode.js";
@@ -112,6 +113,7 @@ export class DrmCrtcCrc {
       return -105;
     }
     this.#entries.push({ frame, crcs });
+    this.dev.host.machine.clock.noteProgress();
     return 0;
   }
 
@@ -150,7 +152,8 @@ export class DrmCrtcCrc {
       if (file.flags & O_NONBLOCK) throw new KernelError("EAGAIN", `${this.dataPath}: no CRC yet`);
       const clock = this.dev.host.machine.clock;
       if (!clock.runUntilCondition(() => this.#entries.length > 0)) {
-        throw new Error(
+        throw new SimulationError(
+          "would-block-forever",
           `read of ${this.dataPath} would block forever: no frame is being scanned out (is the CRTC on?)`,
         );
       }

@@ -9,6 +9,7 @@
 import type { DmaBuf } from "../../../dma-buf/dma-buf.js";
 import { KernelError } from "../../../errno.js";
 import { O_NONBLOCK, POLLIN } from "../../../include/uapi/fcntl.js";
+import { SimulationError } from "../../../machine/outcome.js";
 import type { File, FileOperations } from "../../../vfs/file.js";
 import type { DrmDevice } from "./drm-device.js";
 import { type DrmGemObject, drmGemMmap, drmGemReleaseFile } from "./drm-gem.js";
@@ -98,8 +99,9 @@ function drmRead(file: File, len: number): Uint8Array {
     if (file.flags & O_NONBLOCK) throw new KernelError("EAGAIN", "drm_read: no event pending");
     const clock = df.dev.host.machine.clock;
     if (!clock.runUntilCondition(() => df.events.length > 0)) {
-      throw new Error(
-        `drm_read on ${file.path} would block forever: no event can arrive (nothing left on the virtual clock)`,
+      throw new SimulationError(
+        "would-block-forever",
+        `drm_read on ${file.path} would block forever: nothing scheduled can ever send an event`,
       );
     }
   }

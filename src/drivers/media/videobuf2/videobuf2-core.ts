@@ -31,6 +31,7 @@ import {
 import type { DmaDevice, DmaSegment } from "../../../machine/device.js";
 import type { Machine } from "../../../machine/machine.js";
 import { PAGE_SIZE } from "../../../machine/memory.js";
+import { SimulationError } from "../../../machine/outcome.js";
 import type { Current, Vma } from "../../../vfs/file.js";
 
 /** enum vb2_buffer_state. */
@@ -856,7 +857,8 @@ export class Vb2Queue {
         throw new KernelError("EAGAIN", `${this.name}: nonblocking and no buffers to dequeue`);
       if (this.ownedByDrvCount === 0) {
         // Nothing the driver holds can complete: a real task would sleep until a signal.
-        throw new Error(
+        throw new SimulationError(
+          "would-block-forever",
           `${this.name}: VIDIOC_DQBUF would block forever: no buffer is queued to the driver`,
         );
       }
@@ -869,8 +871,9 @@ export class Vb2Queue {
       this.waitingInDqbuf = false;
       this.machine.costs.charge("wait", clock.now - start, 1, 0);
       if (!ok) {
-        throw new Error(
-          `${this.name}: VIDIOC_DQBUF would block forever: nothing left to run on the virtual clock`,
+        throw new SimulationError(
+          "would-block-forever",
+          `${this.name}: VIDIOC_DQBUF would block forever: nothing scheduled can ever complete a buffer`,
         );
       }
     }

@@ -333,17 +333,24 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
     // Fractional periods: rounding can land k * period on `now` itself; always move on.
     while (this.#enableTime + k * this.periodNs <= clock.now) k++;
     const at = this.#enableTime + k * this.periodNs;
-    this.#tick = clock.schedule(at, "simdisplay: vblank", () => {
-      this.#tick = undefined;
-      this.#vblank(this.#seqBase + k, at);
-      this.#arm();
-    });
+    this.#tick = clock.schedule(
+      at,
+      "simdisplay: vblank",
+      () => {
+        this.#tick = undefined;
+        this.#vblank(this.#seqBase + k, at);
+        this.#arm();
+      },
+      { periodic: true },
+    );
   }
 
   /** The vblank interrupt: latch a ready flip, send its event, scan the frame out. */
   #vblank(sequence: number, time: Ns): void {
     const p = this.#pending;
     if (p?.fences.every((f) => f.isSignaled())) {
+      // A latched flip is progress for waiters; a vblank that only scans out is not.
+      this.drm.host.machine.clock.noteProgress();
       this.#pending = null;
       this.crtc.fb = p.fb;
       for (const f of p.fences) f.put();

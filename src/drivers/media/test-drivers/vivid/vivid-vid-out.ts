@@ -7,6 +7,7 @@
 
 import { KernelError } from "../../../../errno.js";
 import { crc32 } from "../../../../lib/crc32.js";
+import { SimulationError } from "../../../../machine/outcome.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
 import { VividStream } from "./vivid-vid-common.js";
@@ -74,14 +75,15 @@ export class VividOutput extends VividStream {
 
   /**
    * Runs the virtual clock until the device has read frame `n` (0-based since probe) and
-   * returns its bytes. Throws when nothing left on the clock can produce it (no buffer
+   * returns its bytes. Throws a SimulationError when nothing scheduled can produce it (no buffer
    * queued, not streaming) or when the frame is older than the frames kept.
    */
   waitForFrame(n: number): Uint8Array {
     const ok = this.machine.clock.runUntilCondition(() => this.frames.length > n);
     if (!ok)
-      throw new Error(
-        `vivid-out: frame ${n} never comes: nothing left to run on the virtual clock`,
+      throw new SimulationError(
+        "would-block-forever",
+        `vivid-out: frame ${n} never comes: nothing scheduled can ever produce it`,
       );
     const bytes = this.#recent.get(n);
     if (bytes === undefined) throw new RangeError(`vivid-out: frame ${n} is no longer kept`);
