@@ -112,7 +112,10 @@ export class UdmabufDevice {
     /** The misc device as a DMA master (64-bit mask, the platform's coherency). */
     readonly device: DmaDevice,
     readonly params: UdmabufParams = UDMABUF_DEFAULTS,
-  ) {}
+  ) {
+    // The misc device only ever maps for begin_cpu_access; it never starts DMA.
+    dma.m.ownership.declareCpuAccessOnly(device.name);
+  }
 
   open(flags: number): File<UdmabufDevice> {
     return new File(udmabufFops, this, flags, "/dev/udmabuf");

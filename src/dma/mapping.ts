@@ -301,6 +301,7 @@ export class DmaMappingApi {
       });
     }
     const region = m.violations.register(`coherent buffer of ${dev.name} @${hex(phys)}`, ranges);
+    m.ownership.addConsistent(phys, bytes);
     const alloc: CoherentAllocation = { cpuAddr, dmaHandle, size, phys };
     this.#coherent.set(this.#key(dev, dmaHandle), {
       alloc,
@@ -354,6 +355,7 @@ export class DmaMappingApi {
       dev.iommu.freeIova(rec.iova);
     }
     this.m.violations.unregister(rec.region);
+    this.m.ownership.removeConsistent(rec.alloc.phys);
     this.#release(rec.fromCma, rec.alloc.phys, rec.pfnBlock);
   }
 
@@ -571,6 +573,7 @@ export class DmaMappingApi {
       deviceReadsOnly: dir === DMA_TO_DEVICE,
       ranges,
       giveBackCall: forCpu,
+      deviceCoherent: dev.coherent,
     });
     const region = m.violations.register(`${call} ${dev.name} ${hex(first.dmaAddr)}`, ranges, {
       "stale-cpu-read": `the CPU read before ${forCpu}${dir === DMA_TO_DEVICE ? " (and the mapping is DMA_TO_DEVICE: the device should not have written it)" : ""}`,

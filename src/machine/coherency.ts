@@ -64,6 +64,8 @@ export interface OwnedRegion {
   since: number;
   /** The call that gives the buffer back to the CPU, with its arguments. */
   readonly giveBackCall: string;
+  /** Whether the device snoops the CPU caches (dev_is_dma_coherent). */
+  readonly deviceCoherent?: boolean;
 }
 
 /**
@@ -80,12 +82,57 @@ export interface OwnedRegion {
  */
 export class OwnershipTracker {
   readonly #regions = new Map<number, OwnedRegion>();
+  /** Live dma_alloc_coherent buffers (consistent memory), by start address. */
+  readonly #consistent = new Map<number, number>();
   #next = 1;
+
+  /**
+   * dma_alloc_coherent(): `[phys, phys+len)` is consistent memory from now on. The CPU
+   * and a coherent device may then touch it at any time ("a write by either the device
+   * or the processor can immediately be read by the processor or device without having
+   * to worry about caching effects", Documentation/core-api/dma-api.rst); this is why
+   * vb2-dma-contig's begin/end_cpu_access do nothing for coherent buffers.
+   */
+  addConsistent(phys: number, len: number): void {
+    this.#consistent.set(phys, len);
+  }
+
+  /** dma_free_coherent(). */
+  removeConsistent(phys: number): void {
+    this.#consistent.delete(phys);
+  }
+
+  /** Devices that never do DMA: their mappings exist only to drive CPU-access maintenance. */
+  readonly #cpuAccessOnly = new Set<string>();
+
+  /**
+   * Declares that `device` never starts DMA: its streaming mappings exist only so the
+   * DMA API does the cache maintenance for CPU access (udmabuf's misc device, whose
+   * first begin_cpu_access maps the pages). On a coherent device such a map gives the
+   * CPU the pages, as dma_sync_*_for_cpu would; on a non-coherent one it does not
+   * (arm64's map only cleans), and Linux 6.12's udmabuf really reads stale lines there.
+   */
+  declareCpuAccessOnly(device: string): void {
+    this.#cpuAccessOnly.add(device);
+  }
+
+  #inConsistent(phys: number, len: number): boolean {
+    for (const [p, l] of this.#consistent) if (phys >= p && phys + len <= p + l) return true;
+    return false;
+  }
 
   #seq = 0;
 
   add(r: Omit<OwnedRegion, "id" | "owner" | "since">): OwnedRegion {
-    const region: OwnedRegion = { ...r, id: this.#next++, owner: "device", since: ++this.#seq };
+    // A coherent device that maps only for CPU access hands the pages to the CPU by
+    // mapping them: on a coherent device that map is all the maintenance there is.
+    const forCpu = r.deviceCoherent === true && this.#cpuAccessOnly.has(r.device);
+    const region: OwnedRegion = {
+      ...r,
+      id: this.#next++,
+      owner: forCpu ? "cpu" : "device",
+      since: ++this.#seq,
+    };
     this.#regions.set(region.id, region);
     return region;
   }
@@ -114,9 +161,13 @@ export class OwnershipTracker {
     for (const r of this.#regions.values()) {
       if (r.owner === "cpu" && r.since > handedToCpu && covers(r)) handedToCpu = r.since;
     }
+    // A coherent device's streaming mapping of consistent memory (an importer mapping a
+    // dma_alloc_coherent buffer with DMA_ATTR_SKIP_CPU_SYNC) never needs a hand-over.
+    const consistent = this.#consistent.size > 0 && this.#inConsistent(phys, len);
     for (const r of this.#regions.values()) {
       if (r.owner !== "device" || r.since < handedToCpu) continue;
       if (!write && r.deviceReadsOnly) continue;
+      if (r.deviceCoherent === true && consistent) continue;
       if (covers(r)) return r;
     }
     return undefined;
