@@ -14,12 +14,11 @@
  */
 
 import { writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { CostCategory } from "../machine/cost.js";
 import { PROFILES } from "../machine/profiles.js";
 import { MAPPING_STRATEGIES, type MappingStrategy, type PipelineSpec } from "../pipelines/types.js";
 import { renderSweepHtml } from "../report/html.js";
+import { cheapestStrategy, rowSharingNs, wholeCacheCrossover } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
 import { formatBytes } from "../sweep/grid.js";
 import {
@@ -30,6 +29,7 @@ import {
   type SweepTask,
 } from "../sweep/sweep.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
+import { OutputPathError, outputPath, prepareOutput } from "./output.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -98,36 +98,6 @@ export function mainJobTasks(sizes: readonly number[] = MAIN_JOB_SIZES): SweepTa
     }
   }
   return tasks;
-}
-
-/** Categories that are CPU time spent on sharing, as opposed to the devices' own transfers. */
-const CPU_SIDE: readonly CostCategory[] = ["cache-maintenance", "cpu-access", "bounce", "iommu"];
-
-/** What the table shows: CPU-side cost per frame in ns (device transfers and waits left out). */
-export function cpuSideNs(row: SweepRow): number {
-  let ns = 0;
-  for (const c of CPU_SIDE) ns += row.perFrame[c];
-  return ns;
-}
-
-/**
- * The smallest size from which whole-cache flushing costs less than per-line at that
- * size and every larger one; undefined when it never does in the range (or a run
- * failed at the top of it).
- */
-export function crossoverSize(
-  sizes: readonly number[],
-  perLine: readonly (number | undefined)[],
-  wholeCache: readonly (number | undefined)[],
-): number | undefined {
-  let from: number | undefined;
-  for (let i = sizes.length - 1; i >= 0; i--) {
-    const line = perLine[i];
-    const whole = wholeCache[i];
-    if (line === undefined || whole === undefined || !(whole < line)) break;
-    from = sizes[i];
-  }
-  return from;
 }
 
 /** A series of the log-log chart. */
@@ -264,7 +234,8 @@ a log-log chart, and writes an HTML report.
 
 Options:
   --quick      four sizes instead of ten (64 KiB, 512 KiB, 4 MiB, 32 MiB)
-  --html FILE  where the HTML report goes (default: dmabuf-report.html here)
+  --html FILE  where the HTML report goes (default: out/dmabuf-report.html; a
+               bare file name also goes into out/)
   --jobs N     worker threads (default: one per CPU)
   --quiet      no progress on stderr
   -h, --help   this text
@@ -297,7 +268,14 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
     io.out(HELP);
     return EXIT_OK;
   }
-  const htmlPath = resolve(io.cwd, values.html ?? "dmabuf-report.html");
+  const htmlPath = outputPath(io.cwd, values.html, "dmabuf-report.html");
+  try {
+    prepareOutput(htmlPath, "HTML report");
+  } catch (e) {
+    if (!(e instanceof OutputPathError)) throw e;
+    io.err(`dmabuf: ${e.message}\n`);
+    return EXIT_BAD_INPUT;
+  }
   const sizes = values.quick ? MAIN_JOB_QUICK_SIZES : MAIN_JOB_SIZES;
   const tasks = mainJobTasks(sizes);
 
@@ -351,7 +329,7 @@ export function renderText(report: SweepReport, sizes: readonly number[]): strin
       (r) => r.profile === profile && r.strategy === strategy && r.params["bufferBytes"] === size,
     );
   const value = (r: SweepRow | undefined): number | undefined =>
-    r === undefined || r.error !== undefined ? undefined : cpuSideNs(r);
+    r === undefined || r.error !== undefined ? undefined : rowSharingNs(r);
   const frames = rows.find((r) => r.error === undefined)?.frames ?? MAIN_JOB_FRAMES;
 
   out.push(`${report.title}\n`);
@@ -367,15 +345,13 @@ export function renderText(report: SweepReport, sizes: readonly number[]): strin
     const p = PROFILES[m.profile];
     out.push(`${m.label}${p ? ` (line ${p.cache.lineSize} B)` : ""}`);
     const header = ["size", ...MAPPING_STRATEGIES.map((s) => STRATEGY_HEADINGS[s]), ""];
-    const line = sizes.map((s) => value(find(m.profile, "streaming", s)));
-    const whole = sizes.map((s) => value(find(m.profile, "whole-cache", s)));
-    const cross = crossoverSize(sizes, line, whole);
+    const cross = wholeCacheCrossover(rows, m.profile)?.bytes;
     const body = sizes.map((size) => {
       const cells = MAPPING_STRATEGIES.map((st) => {
         const r = find(m.profile, st, size);
         if (r === undefined) return "-";
         if (r.error !== undefined) return "error";
-        return `${us(cpuSideNs(r))}${r.verdict === "coherent" ? "" : "!"}`;
+        return `${us(rowSharingNs(r))}${r.verdict === "coherent" ? "" : "!"}`;
       });
       const mark =
         cross !== undefined && size === cross ? "<- whole-cache cheaper from here on" : "";
@@ -387,9 +363,12 @@ export function renderText(report: SweepReport, sizes: readonly number[]): strin
         ? `  whole-cache flushing cheaper than per-line: never in range (${formatBytes(sizes[0]!)}–${formatBytes(sizes.at(-1)!)})`
         : `  whole-cache flushing cheaper than per-line: from ${formatBytes(cross)} up`,
     );
-    const cheapest = cheapestAt(m.profile, sizes.at(-1)!, find);
+    const cheapest = cheapestStrategy(rows, m.profile, sizes.at(-1)!);
     if (cheapest !== undefined) {
-      out.push(`  cheapest at ${formatBytes(sizes.at(-1)!)}: ${cheapest}`);
+      const names = cheapest.strategies.map((s) => STRATEGY_HEADINGS[s as MappingStrategy] ?? s);
+      out.push(
+        `  cheapest at ${formatBytes(sizes.at(-1)!)}: ${names.join(" and ")} (${us(cheapest.sharingNs)} µs per frame)`,
+      );
     }
     out.push("");
     out.push(
@@ -450,23 +429,6 @@ export function renderText(report: SweepReport, sizes: readonly number[]): strin
     }
   }
   return `${out.join("\n")}\n`;
-}
-
-function cheapestAt(
-  profile: string,
-  size: number,
-  find: (p: string, s: MappingStrategy, b: number) => SweepRow | undefined,
-): string | undefined {
-  let best: { s: MappingStrategy; ns: number }[] = [];
-  for (const s of MAPPING_STRATEGIES) {
-    const r = find(profile, s, size);
-    if (r === undefined || r.error !== undefined) return undefined;
-    const ns = cpuSideNs(r);
-    if (best.length === 0 || ns < best[0]!.ns) best = [{ s, ns }];
-    else if (ns === best[0]!.ns) best.push({ s, ns });
-  }
-  if (best.length === 0) return undefined;
-  return `${best.map((b) => STRATEGY_HEADINGS[b.s]).join(" and ")} (${us(best[0]!.ns)} µs per frame)`;
 }
 
 function shortSize(n: number): string {

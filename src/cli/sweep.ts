@@ -20,6 +20,7 @@ import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderSweepHtml } from "../report/html.js";
+import { rowSharingNs } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
 import {
   didYouMean,
@@ -253,13 +254,13 @@ export function summaryTable(report: SweepReport, expects: readonly boolean[]): 
     "verdict",
     "violations",
     "frames ok",
-    "maint. µs/frame",
+    "sharing µs/frame",
     "total µs/frame",
   ];
   const rows = report.rows.map((r, i) => {
     const verdict =
       r.error !== undefined
-        ? "ERROR"
+        ? "FAILED"
         : r.verdict === "coherent"
           ? "coherent"
           : expects[i] === false
@@ -271,7 +272,7 @@ export function summaryTable(report: SweepReport, expects: readonly boolean[]): 
       verdict,
       String(r.violations),
       `${r.framesOk}/${r.frames}`,
-      r.error !== undefined ? "-" : us(r.perFrame["cache-maintenance"]),
+      r.error !== undefined ? "-" : us(rowSharingNs(r)),
       r.error !== undefined ? "-" : us(r.totalPerFrameNs),
     ];
   });

@@ -24,9 +24,18 @@ import {
   sweepSizePlot,
   timelineLegend,
   timelineSvg,
-  wholeCacheCrossover,
 } from "./plots.js";
-import type { SweepReport, SweepRow } from "./sweep-types.js";
+import {
+  cheapestStrategy,
+  meanFrameCosts,
+  rowSharingNs,
+  SHARING_COST_CATEGORIES,
+  SHARING_COST_DEFINITION,
+  sharingNs,
+  totalNs,
+  wholeCacheCrossover,
+} from "./sharing-cost.js";
+import type { SweepReport } from "./sweep-types.js";
 
 /** Rows at most in the violation and frame tables (the rest are counted). */
 export const MAX_TABLE_ROWS = 1000;
@@ -143,14 +152,18 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
   );
 
   // Summary and spec.
-  const totalNs = COST_CATEGORIES.reduce((t, c) => t + result.costs[c].ns, 0);
+  const mean = meanFrameCosts(result);
   const summary: [string, string][] = [
     ["frames", `${framesOk} of ${nFrames} correct`],
     ["violations", String(result.violations.length)],
     ["elapsed (virtual)", formatNs(result.elapsedNs)],
     [
-      "charged time",
-      `${formatNs(totalNs)}${nFrames > 0 ? ` (${formatNs(totalNs / nFrames)} per frame)` : ""}`,
+      "sharing cost per frame",
+      `${formatNs(sharingNs(mean))} (${SHARING_COST_CATEGORIES.join(" + ")}; ${formatNs(sharingNs(result.costs))} over the run)`,
+    ],
+    [
+      "total per frame",
+      `${formatNs(totalNs(mean))} (all categories: device transfers and waiting included; ${formatNs(totalNs(result.costs))} over the run)`,
     ],
   ];
   const specRows = Object.entries(s)
@@ -207,11 +220,10 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
     parts.push(`<p>No frame was displayed.</p>`);
   } else {
     const frameRow = (f: PipelineResult["frames"][number]): string => {
-      const t = COST_CATEGORIES.reduce((n, c) => n + f.costs[c].ns, 0);
-      return `<tr${f.ok ? "" : ' class="bad"'}><td class="num">${f.index}</td><td class="num">${esc(formatNs(f.time))}</td><td class="mono">${hex8(f.expectedCrc)}</td><td class="mono">${hex8(f.crc)}</td><td class="status${f.ok ? " ok" : ""}">${f.ok ? "ok" : "MISMATCH"}</td><td class="num">${esc(formatNs(t))}</td></tr>`;
+      return `<tr${f.ok ? "" : ' class="bad"'}><td class="num">${f.index}</td><td class="num">${esc(formatNs(f.time))}</td><td class="mono">${hex8(f.expectedCrc)}</td><td class="mono">${hex8(f.crc)}</td><td class="status${f.ok ? " ok" : ""}">${f.ok ? "ok" : "MISMATCH"}</td><td class="num">${esc(formatNs(sharingNs(f.costs)))}</td><td class="num">${esc(formatNs(totalNs(f.costs)))}</td></tr>`;
     };
-    const head = ["frame", "scanout at", "expected CRC", "got CRC", "", "charged time"];
-    const nums = new Set([0, 1, 5]);
+    const head = ["frame", "scanout at", "expected CRC", "got CRC", "", "sharing cost", "total"];
+    const nums = new Set([0, 1, 5, 6]);
     if (nFrames <= SHORT_FRAME_TABLE) {
       parts.push(table(head, result.frames.map(frameRow), nums));
     } else {
@@ -232,9 +244,12 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
 
   // Costs.
   parts.push(`<h2 id="costs">Where the time went</h2>`);
+  parts.push(
+    `<p class="note">Per frame = mean over the ${nFrames} displayed frames; the totals include setting up and tearing down the buffers. Sharing cost: ${esc(SHARING_COST_DEFINITION)}.</p>`,
+  );
   const costRows = COST_CATEGORIES.map((c) => {
     const e = result.costs[c];
-    const per = nFrames > 0 ? formatNs(e.ns / nFrames) : "-";
+    const per = nFrames > 0 ? formatNs(mean[c].ns) : "-";
     return `<tr><td><span class="legend"><span><span class="sw" style="background:${CATEGORY_COLORS[c]}"></span>${esc(c)}</span></span></td><td class="num">${esc(formatNs(e.ns))}</td><td class="num">${esc(per)}</td><td class="num">${e.ops}</td><td class="num">${esc(formatBytes(e.bytes))}</td></tr>`;
   });
   parts.push(
@@ -280,9 +295,10 @@ function paramText(v: string | number | boolean | undefined): string {
 }
 
 /**
- * The report of a sweep: per profile, cost per frame against buffer size for each
- * strategy (where whole-cache flushing starts to win), a plot per other varied key, the
- * best strategy per size, and every row.
+ * The report of a sweep: per profile, the sharing cost per frame against buffer size for
+ * each strategy (where whole-cache flushing starts to win), a plot per other varied key,
+ * the cheapest strategy per size, and every row with its total beside. Every figure,
+ * the crossover and the ranking come from src/report/sharing-cost.ts, as the terminal's.
  */
 export async function renderSweepHtml(sweep: SweepReport): Promise<string> {
   const parts: string[] = [];
@@ -295,22 +311,28 @@ export async function renderSweepHtml(sweep: SweepReport): Promise<string> {
     `<p class="sub">${rows.length} run(s), varying ${esc(sweep.keys.join(", ") || "nothing")}.</p>`,
   );
   const verdict = incoherent + failed === 0 ? "coherent" : "incoherent";
+  const headline =
+    incoherent + failed === 0
+      ? "ALL COHERENT"
+      : [incoherent > 0 ? "SOME RUNS INCOHERENT" : "", failed > 0 ? "SOME RUNS FAILED" : ""]
+          .filter(Boolean)
+          .join(", ");
   parts.push(
-    `<div class="banner ${verdict}" id="verdict"><b>${incoherent + failed === 0 ? "ALL COHERENT" : "SOME RUNS INCOHERENT"}</b> — ${rows.length - incoherent - failed} coherent, ${incoherent} incoherent${failed > 0 ? `, ${failed} failed` : ""}</div>`,
+    `<div class="banner ${verdict}" id="verdict"><b>${headline}</b> — ${rows.length - incoherent - failed} coherent, ${incoherent} incoherent${failed > 0 ? `, ${failed} failed (they did not finish: no verdict)` : ""}</div>`,
   );
 
   const profiles = sweepProfiles(sweep);
   const sizes = new Set(rows.map((r) => r.bufferBytes));
-  parts.push(`<h2 id="by-size">Cost per frame vs buffer size</h2>`);
+  parts.push(`<h2 id="by-size">Sharing cost per frame vs buffer size</h2>`);
   parts.push(
-    `<p class="note">Log-log. Lines join each strategy's runs; red crosses are incoherent runs (their cost is shown but the run was wrong). The dashed line marks the size from which flushing the whole cache beats maintenance by line.</p>`,
+    `<p class="note">Sharing cost: ${esc(SHARING_COST_DEFINITION)}. The totals per frame (every category) are in the table of all runs. Log scale, with 0 at the bottom; lines join each strategy's runs; red crosses are incoherent runs (their cost is shown but the run was wrong). The dashed line marks the size from which flushing the whole cache beats maintenance by line.</p>`,
   );
   for (const p of profiles) {
-    const cross = wholeCacheCrossover(sweep, p);
+    const cross = wholeCacheCrossover(rows, p);
     const crossText =
       cross !== undefined
-        ? `${p}: whole-cache beats streaming from ${formatBytes(cross.bytes)} (${formatNs(cross.wholeNs)} vs ${formatNs(cross.streamingNs)} per frame).`
-        : `${p}: whole-cache never beats streaming at the sizes measured (or one of them is missing).`;
+        ? `${p}: whole-cache cheaper than per-line (streaming) from ${formatBytes(cross.bytes)} up (sharing cost ${formatNs(cross.wholeNs)} vs ${formatNs(cross.streamingNs)} per frame).`
+        : `${p}: whole-cache never cheaper than per-line (streaming) at the sizes measured (or one of them is missing).`;
     parts.push(`<p class="crossover">${esc(crossText)}</p>`);
     if (sizes.size > 0) {
       parts.push(`<div class="plot sweep-plot">${await sweepSizePlot(sweep, p)}</div>`);
@@ -318,36 +340,37 @@ export async function renderSweepHtml(sweep: SweepReport): Promise<string> {
   }
 
   for (const key of sweepOtherKeys(sweep)) {
-    parts.push(`<h2>Cost per frame vs ${esc(key)}</h2>`);
+    parts.push(`<h2>Sharing cost per frame vs ${esc(key)}</h2>`);
     parts.push(`<div class="plot sweep-plot">${await sweepKeyPlot(sweep, key)}</div>`);
   }
 
-  // Best strategy per profile and size.
-  parts.push(`<h2 id="best">Cheapest coherent strategy per buffer size</h2>`);
+  // Cheapest strategy per profile and size.
+  parts.push(`<h2 id="best">Cheapest coherent strategy per buffer size (by sharing cost)</h2>`);
   const best: string[] = [];
   for (const p of profiles) {
-    const bySize = new Map<number, SweepRow[]>();
-    for (const r of rows) {
-      if (r.profile !== p || r.error !== undefined || r.verdict !== "coherent") continue;
-      const l = bySize.get(r.bufferBytes) ?? [];
-      l.push(r);
-      bySize.set(r.bufferBytes, l);
-    }
-    for (const [size, list] of [...bySize].sort((a, b) => a[0] - b[0])) {
-      const sorted = [...list].sort((a, b) => a.totalPerFrameNs - b.totalPerFrameNs);
-      const w = sorted[0]!;
-      const second = sorted.find((r) => r.strategy !== w.strategy);
+    const mine = [...new Set(rows.filter((r) => r.profile === p).map((r) => r.bufferBytes))];
+    for (const size of mine.sort((a, b) => a - b)) {
+      const c = cheapestStrategy(rows, p, size);
+      if (c === undefined) continue;
+      const up = c.runnerUp;
       best.push(
-        `<tr><td>${esc(p)}</td><td class="num">${esc(formatBytes(size))}</td><td><b>${esc(w.strategy)}</b></td><td class="num">${esc(formatNs(w.totalPerFrameNs))}</td><td>${second ? `${esc(second.strategy)} (${(second.totalPerFrameNs / Math.max(1e-9, w.totalPerFrameNs)).toFixed(2)}×)` : "-"}</td></tr>`,
+        `<tr><td>${esc(p)}</td><td class="num">${esc(formatBytes(size))}</td><td><b>${esc(c.strategies.join(" and "))}</b></td><td class="num">${esc(formatNs(c.sharingNs))}</td><td class="num">${esc(formatNs(c.totalNs))}</td><td>${up ? `${esc(up.strategy)} (${esc(formatNs(up.sharingNs))})` : "-"}</td></tr>`,
       );
     }
   }
   parts.push(
     best.length > 0
       ? table(
-          ["profile", "buffer size", "cheapest", "per frame", "runner-up"],
+          [
+            "profile",
+            "buffer size",
+            "cheapest",
+            "sharing cost per frame",
+            "total per frame",
+            "runner-up",
+          ],
           best,
-          new Set([1, 3]),
+          new Set([1, 3, 4]),
         )
       : `<p>No coherent run.</p>`,
   );
@@ -364,13 +387,13 @@ export async function renderSweepHtml(sweep: SweepReport): Promise<string> {
     "violations",
     "frames ok",
     ...COST_CATEGORIES,
-    "per frame",
+    "sharing cost per frame",
+    "total per frame",
     "error",
   ];
   const numStart = 3 + extraKeys.length;
   const nums = new Set<number>([2, numStart + 1, numStart + 2]);
-  for (let i = 0; i < COST_CATEGORIES.length; i++) nums.add(numStart + 3 + i);
-  nums.add(numStart + 3 + COST_CATEGORIES.length);
+  for (let i = 0; i < COST_CATEGORIES.length + 2; i++) nums.add(numStart + 3 + i);
   const tableRows = rows.map((r) => {
     const bad = r.error !== undefined || r.verdict !== "coherent";
     const cells = [
@@ -378,11 +401,12 @@ export async function renderSweepHtml(sweep: SweepReport): Promise<string> {
       `<td>${esc(r.strategy)}</td>`,
       `<td class="num">${esc(formatBytes(r.bufferBytes))}</td>`,
       ...extraKeys.map((k) => `<td>${esc(paramText(r.params[k]))}</td>`),
-      `<td class="status${bad ? "" : " ok"}">${r.error !== undefined ? "error" : esc(r.verdict)}</td>`,
+      `<td class="status${bad ? "" : " ok"}">${r.error !== undefined ? "failed" : esc(r.verdict)}</td>`,
       `<td class="num">${r.violations}</td>`,
       `<td class="num">${r.framesOk}/${r.frames}</td>`,
       ...COST_CATEGORIES.map((c) => `<td class="num">${esc(formatNs(r.perFrame[c] ?? 0))}</td>`),
-      `<td class="num"><b>${esc(formatNs(r.totalPerFrameNs))}</b></td>`,
+      `<td class="num"><b>${esc(formatNs(rowSharingNs(r)))}</b></td>`,
+      `<td class="num">${esc(formatNs(r.totalPerFrameNs))}</td>`,
       `<td class="mono">${esc(r.error ?? "")}</td>`,
     ];
     return `<tr${bad ? ' class="bad"' : ""}>${cells.join("")}</tr>`;

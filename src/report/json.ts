@@ -8,6 +8,9 @@
 import { COST_CATEGORIES, type CostCategory, type CostSnapshot } from "../machine/cost.js";
 import type { ViolationKind } from "../machine/violations.js";
 import type { BufferInfo, PipelineResult, Verdict } from "../pipelines/types.js";
+import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs, totalNs } from "./sharing-cost.js";
+
+export { meanFrameCosts } from "./sharing-cost.js";
 
 /** Bumped when a field changes meaning or goes away (adding fields does not bump it). */
 export const JSON_REPORT_VERSION = 1;
@@ -80,8 +83,14 @@ export interface JsonReport {
     readonly perFrame: JsonCosts;
     /** Sum over the whole run (setup and teardown included), per category. */
     readonly total: JsonCosts;
+    /** Every category, per frame (mean over the displayed frames) and over the run. */
     readonly perFrameNs: number;
     readonly totalNs: number;
+    /** The categories of the sharing cost (src/report/sharing-cost.ts). */
+    readonly sharingCategories: readonly CostCategory[];
+    /** The sharing cost per frame (mean over the displayed frames) and over the run. */
+    readonly sharingPerFrameNs: number;
+    readonly sharingTotalNs: number;
   };
   /** Virtual time from the first QBUF to the last frame displayed, ns. */
   readonly elapsedNs: number;
@@ -112,30 +121,6 @@ function costs(s: CostSnapshot): JsonCosts {
   for (const c of COST_CATEGORIES) {
     const e = s[c];
     out[c] = { ns: e.ns, ops: e.ops, bytes: e.bytes };
-  }
-  return out;
-}
-
-function sumNs(s: JsonCosts): number {
-  let t = 0;
-  for (const c of COST_CATEGORIES) t += s[c].ns;
-  return t;
-}
-
-/** Mean cost per displayed frame, per category. */
-export function meanFrameCosts(result: PipelineResult): CostSnapshot {
-  const out = {} as CostSnapshot;
-  const n = result.frames.length;
-  for (const c of COST_CATEGORIES) {
-    let ns = 0;
-    let ops = 0;
-    let bytes = 0;
-    for (const f of result.frames) {
-      ns += f.costs[c].ns;
-      ops += f.costs[c].ops;
-      bytes += f.costs[c].bytes;
-    }
-    out[c] = n === 0 ? { ns: 0, ops: 0, bytes: 0 } : { ns: ns / n, ops: ops / n, bytes: bytes / n };
   }
   return out;
 }
@@ -195,8 +180,11 @@ export function toJsonReport(result: PipelineResult): JsonReport {
       categories: [...COST_CATEGORIES],
       perFrame,
       total,
-      perFrameNs: sumNs(perFrame),
-      totalNs: sumNs(total),
+      perFrameNs: totalNs(perFrame),
+      totalNs: totalNs(total),
+      sharingCategories: [...SHARING_COST_CATEGORIES],
+      sharingPerFrameNs: sharingNs(perFrame),
+      sharingTotalNs: sharingNs(total),
     },
     elapsedNs: result.elapsedNs,
   };

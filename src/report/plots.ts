@@ -15,6 +15,7 @@ import type { Ns } from "../machine/clock.js";
 import { COST_CATEGORIES, type CostCategory } from "../machine/cost.js";
 import type { TraceEvent } from "../machine/trace.js";
 import type { PipelineResult } from "../pipelines/types.js";
+import { rowSharingNs, wholeCacheCrossover } from "./sharing-cost.js";
 import type { SweepReport, SweepRow } from "./sweep-types.js";
 import { classifyTrack, FRAMES_TRACK, TRACE_PROCESSES } from "./trace.js";
 
@@ -591,9 +592,16 @@ export function isMainSweepKey(key: string): boolean {
   return last === "profile" || last === "strategy" || last === "bufferBytes";
 }
 
+/** Rows that finished (failed runs have no figures to plot). */
 function okRows(sweep: SweepReport): SweepRow[] {
-  return sweep.rows.filter((r) => r.error === undefined && r.totalPerFrameNs > 0);
+  return sweep.rows.filter((r) => r.error === undefined);
 }
+
+/**
+ * The y scale of the sweep plots: logarithmic, but with 0 drawn (a strategy that needs no
+ * maintenance costs exactly 0): symlog with a constant of 0.01 µs is linear below 10 ns.
+ */
+const SHARING_Y_SCALE = { type: "symlog" as const, constant: 0.01 };
 
 /** Profiles in first-seen order. */
 export function sweepProfiles(sweep: SweepReport): string[] {
@@ -608,41 +616,9 @@ function strategyScale(sweep: SweepReport): { domain: string[]; range: string[] 
 }
 
 /**
- * Where flushing the whole cache starts to beat line-by-line maintenance: the smallest
- * buffer size from which "whole-cache" is cheaper than "streaming" at every larger size
- * measured (coherent runs only). Undefined when either is missing or it never wins.
- */
-export function wholeCacheCrossover(
-  sweep: SweepReport,
-  profile: string,
-): { bytes: number; wholeNs: number; streamingNs: number } | undefined {
-  const mean = (strategy: string): Map<number, number> => {
-    const acc = new Map<number, { s: number; n: number }>();
-    for (const r of okRows(sweep)) {
-      if (r.profile !== profile || r.strategy !== strategy || r.verdict !== "coherent") continue;
-      const a = acc.get(r.bufferBytes) ?? { s: 0, n: 0 };
-      a.s += r.totalPerFrameNs;
-      a.n++;
-      acc.set(r.bufferBytes, a);
-    }
-    return new Map([...acc].map(([k, a]) => [k, a.s / a.n]));
-  };
-  const whole = mean("whole-cache");
-  const streaming = mean("streaming");
-  const sizes = [...whole.keys()].filter((b) => streaming.has(b)).sort((a, b) => a - b);
-  let from: number | undefined;
-  for (let i = sizes.length - 1; i >= 0; i--) {
-    const b = sizes[i]!;
-    if (whole.get(b)! < streaming.get(b)!) from = b;
-    else break;
-  }
-  if (from === undefined) return undefined;
-  return { bytes: from, wholeNs: whole.get(from)!, streamingNs: streaming.get(from)! };
-}
-
-/**
- * The sweep's main plot for one profile: virtual time per frame against buffer size,
- * log-log, one line per strategy; incoherent runs drawn as red crosses.
+ * The sweep's main plot for one profile: the sharing cost per frame against buffer size,
+ * log-log (0 drawn at the bottom), one line per strategy; incoherent runs drawn as red
+ * crosses.
  */
 export async function sweepSizePlot(sweep: SweepReport, profile: string): Promise<string> {
   const others = sweepOtherKeys(sweep);
@@ -652,7 +628,7 @@ export async function sweepSizePlot(sweep: SweepReport, profile: string): Promis
   const variants = [...new Set(rows.map(variantOf))];
   const values = rows.map((r) => ({
     bytes: r.bufferBytes,
-    us: r.totalPerFrameNs / 1000,
+    us: rowSharingNs(r) / 1000,
     strategy: r.strategy,
     verdict: r.verdict,
     // One line per strategy and combination of the other varied keys.
@@ -660,7 +636,7 @@ export async function sweepSizePlot(sweep: SweepReport, profile: string): Promis
     variant: variantOf(r),
   }));
   const sizes = [...new Set(rows.map((r) => r.bufferBytes))].sort((a, b) => a - b);
-  const cross = wholeCacheCrossover(sweep, profile);
+  const cross = wholeCacheCrossover(sweep.rows, profile);
   const x = {
     field: "bytes",
     type: "quantitative" as const,
@@ -676,8 +652,8 @@ export async function sweepSizePlot(sweep: SweepReport, profile: string): Promis
   const y = {
     field: "us",
     type: "quantitative" as const,
-    scale: { type: "log" as const },
-    title: "µs per frame (all categories)",
+    scale: SHARING_Y_SCALE,
+    title: "sharing cost, µs per frame",
   };
   const color = {
     field: "strategy",
@@ -745,7 +721,7 @@ export async function sweepSizePlot(sweep: SweepReport, profile: string): Promis
   }
   const spec: TopLevelSpec = {
     $schema: VL_SCHEMA,
-    title: `${profile}: cost per frame vs buffer size`,
+    title: `${profile}: sharing cost per frame vs buffer size`,
     width: 640,
     height: 320,
     data: { values },
@@ -763,7 +739,7 @@ export async function sweepKeyPlot(sweep: SweepReport, key: string): Promise<str
   const numeric = rows.every((r) => typeof r.params[key] === "number");
   const values = rows.map((r) => ({
     value: numeric ? r.params[key] : String(r.params[key]),
-    us: r.totalPerFrameNs / 1000,
+    us: rowSharingNs(r) / 1000,
     strategy: r.strategy,
     profile: r.profile,
     size: formatBytes(r.bufferBytes),
@@ -772,7 +748,7 @@ export async function sweepKeyPlot(sweep: SweepReport, key: string): Promise<str
   const profiles = sweepProfiles(sweep);
   const spec: TopLevelSpec = {
     $schema: VL_SCHEMA,
-    title: `cost per frame vs ${key}`,
+    title: `sharing cost per frame vs ${key}`,
     data: { values },
     mark: numeric ? { type: "line", point: true } : { type: "point", filled: true, size: 50 },
     width: 300,
@@ -782,7 +758,12 @@ export async function sweepKeyPlot(sweep: SweepReport, key: string): Promise<str
         ? { field: "value", type: "quantitative", title: key, scale: { zero: false } }
         : { field: "value", type: "nominal", title: key, axis: { labelAngle: 0 } },
       ...(numeric ? {} : { xOffset: { field: "strategy", type: "nominal" as const } }),
-      y: { field: "us", type: "quantitative", scale: { type: "log" }, title: "µs per frame" },
+      y: {
+        field: "us",
+        type: "quantitative",
+        scale: SHARING_Y_SCALE,
+        title: "sharing cost, µs per frame",
+      },
       color: { field: "strategy", type: "nominal", scale: strategyScale(sweep), title: "strategy" },
       detail: { field: "size", type: "nominal" },
       ...(profiles.length > 1

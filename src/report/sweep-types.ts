@@ -24,9 +24,17 @@ export interface SweepRow {
   strategy: string;
   /** Virtual ns per frame, by cost category. */
   perFrame: Record<CostCategory, number>;
-  /** Sum of `perFrame` over the categories. */
+  /**
+   * The sharing cost per frame (src/report/sharing-cost.ts): cache maintenance, CPU
+   * access, bounce and IOMMU. What tables, plots, the crossover and rankings use.
+   */
+  sharingPerFrameNs: number;
+  /** Sum of `perFrame` over every category (device transfers and waiting included). */
   totalPerFrameNs: number;
-  /** Set when the run threw instead of finishing (the other figures are then zero). */
+  /**
+   * Set when the run failed (threw) instead of finishing: the row is a failure, not an
+   * incoherent run, and its figures are zero.
+   */
   error?: string;
 }
 

@@ -10,7 +10,8 @@
 import type { CostCategory } from "../machine/cost.js";
 import type { Violation } from "../machine/violations.js";
 import type { FrameResult, PipelineResult } from "../pipelines/types.js";
-import { crcHex, meanFrameCosts } from "./json.js";
+import { crcHex } from "./json.js";
+import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs } from "./sharing-cost.js";
 
 export interface TerminalReportOptions {
   /** ANSI colours (only for a terminal). Default false. */
@@ -285,9 +286,11 @@ function costSection(result: PipelineResult, st: Style): string[] {
       formatSize(t.bytes),
     ]);
   }
-  rows.push(["all", formatDuration(meanNs), "", "", formatDuration(totalNs), "", ""]);
+  rows.push(["total", formatDuration(meanNs), "", "", formatDuration(totalNs), "", ""]);
   const out = [
     st.bold(`Costs (virtual time; per frame = mean over ${result.frames.length} frames)`),
+    `  sharing cost per frame: ${formatDuration(sharingNs(mean))} (${SHARING_COST_CATEGORIES.map((c) => COST_LABELS[c]).join(" + ")}; ${formatDuration(sharingNs(total))} over the run)`,
+    `  total per frame:        ${formatDuration(meanNs)} (all categories: device transfers and waiting included)`,
   ];
   for (const l of table(rows, [false, true, true, true, true, true, true])) out.push(`  ${l}`);
   return out;

@@ -5,10 +5,12 @@
  *
  * CSV columns: one per varied key (in grid order), then verdict, violations, frames_ok,
  * frames, the cost per frame of each category in virtual ns (`<category>_ns`),
- * total_ns, and error (empty unless the run threw).
+ * sharing_ns (the sharing cost per frame, src/report/sharing-cost.ts), total_ns (every
+ * category), and error (empty unless the run failed).
  */
 
 import { COST_CATEGORIES } from "../machine/cost.js";
+import { rowSharingNs } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
 
 /** One field, quoted when RFC 4180 requires it. */
@@ -33,6 +35,7 @@ export function csvHeader(keys: readonly string[]): string[] {
     "frames_ok",
     "frames",
     ...COST_CATEGORIES.map((c) => `${c}_ns`),
+    "sharing_ns",
     "total_ns",
     "error",
   ];
@@ -49,6 +52,7 @@ function csvRecord(
     row.framesOk,
     row.frames,
     ...COST_CATEGORIES.map((c) => row.perFrame[c]),
+    rowSharingNs(row),
     row.totalPerFrameNs,
     row.error,
   ];

@@ -13,6 +13,7 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { COST_CATEGORIES, type CostCategory } from "../machine/cost.js";
 import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
+import { meanFrameCosts, sharingNs, totalNs } from "../report/sharing-cost.js";
 import type { SweepRow } from "../report/sweep-types.js";
 import type { GridValue } from "./grid.js";
 
@@ -53,16 +54,10 @@ export function sweepRow(
   result: PipelineResult,
 ): SweepRow {
   const frames = result.frames.length;
-  const perFrame = zeroPerFrame();
-  let total = 0;
   // The frames' own costs: setup (allocating and mapping the buffers) is not per frame.
-  for (const c of COST_CATEGORIES) {
-    let sum = 0;
-    for (const f of result.frames) sum += f.costs[c].ns;
-    const ns = frames > 0 ? sum / frames : 0;
-    perFrame[c] = ns;
-    total += ns;
-  }
+  const mean = meanFrameCosts(result);
+  const perFrame = zeroPerFrame();
+  for (const c of COST_CATEGORIES) perFrame[c] = mean[c].ns;
   return {
     params,
     verdict: result.verdict,
@@ -73,7 +68,8 @@ export function sweepRow(
     profile: result.spec.profile,
     strategy: result.spec.strategy,
     perFrame,
-    totalPerFrameNs: total,
+    sharingPerFrameNs: sharingNs(perFrame),
+    totalPerFrameNs: totalNs(perFrame),
   };
 }
 
@@ -97,6 +93,7 @@ export function errorRow(
     profile: spec.profile ?? "arm64",
     strategy: spec.strategy ?? "",
     perFrame: zeroPerFrame(),
+    sharingPerFrameNs: 0,
     totalPerFrameNs: 0,
     error: message || (error instanceof Error ? error.name : "error"),
   };

@@ -72,5 +72,19 @@ test("the default job, quick: whole-cache wins on cortex-a9, never on the 64 MiB
   const [a9, x86] = text.split("x86-64-64m:");
   assert.match(a9 ?? "", /whole-cache flushing cheaper than per-line: from \d+ KiB up/);
   assert.match(x86 ?? "", /whole-cache flushing cheaper than per-line: never in range/);
-  assert.match(readFileSync(join(dir, "r.html"), "utf8"), /<svg/);
+  const html = readFileSync(join(dir, "r.html"), "utf8");
+  assert.match(html, /<svg/);
+  // The HTML reaches the terminal's conclusions: the same crossover on each machine.
+  for (const profile of ["cortex-a9", "x86-64-64m"]) {
+    const part = text.split(`${profile}:`)[1] ?? "";
+    const term =
+      /whole-cache flushing cheaper than per-line: (from (\S+ \S+) up|never in range)/.exec(part);
+    assert.ok(term, `terminal crossover for ${profile}`);
+    const inHtml = new RegExp(
+      `${profile}: whole-cache (cheaper than per-line \\(streaming\\) from (\\S+ \\S+) up|never cheaper)`,
+    ).exec(html);
+    assert.ok(inHtml, `HTML crossover for ${profile}`);
+    assert.equal(inHtml[2], term[2], `${profile}: HTML and terminal crossover agree`);
+    assert.equal(inHtml[2] === undefined, term[2] === undefined);
+  }
 });

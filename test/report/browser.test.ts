@@ -133,7 +133,7 @@ describe("HTML reports in headless chromium", { skip }, () => {
     // Four strategies times two sources, one line each, on the main plots; a point per run.
     assert.equal(plots[0]!.lines, 8);
     assert.ok(plots[0]!.points >= 40);
-    assert.match(plots[0]!.text, /arm64: cost per frame vs buffer size/);
+    assert.match(plots[0]!.text, /arm64: sharing cost per frame vs buffer size/);
     assert.match(plots[0]!.text, /1 MiB/);
     assert.match(plots[0]!.text, /whole-cache wins from 1 MiB/);
     assert.match(plots[1]!.text, /riscv64/);

@@ -15,6 +15,7 @@ import {
 import type { TraceEvent } from "../../src/machine/trace.js";
 import type { Violation } from "../../src/machine/violations.js";
 import type { FrameResult, PipelineResult } from "../../src/pipelines/types.js";
+import { sharingNs } from "../../src/report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../../src/report/sweep-types.js";
 import type { ChromeTrace, ChromeTraceEvent } from "../../src/report/trace.js";
 
@@ -251,6 +252,7 @@ export function sweepFixture(title = "Maintenance strategies vs buffer size"): S
             profile,
             strategy,
             perFrame,
+            sharingPerFrameNs: failed ? 0 : sharingNs(perFrame),
             totalPerFrameNs: failed ? 0 : total,
             ...(failed ? { error: "ENOMEM: dma_alloc_coherent: <no CMA> & no memory" } : {}),
           };

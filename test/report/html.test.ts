@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { renderRunHtml, renderSweepHtml } from "../../src/report/html.js";
-import {
-  escapeXml,
-  SPAN_BUDGET,
-  timelineSvg,
-  wholeCacheCrossover,
-} from "../../src/report/plots.js";
+import { escapeXml, SPAN_BUDGET, timelineSvg } from "../../src/report/plots.js";
+import { wholeCacheCrossover } from "../../src/report/sharing-cost.js";
 import { runFixture, sweepFixture } from "./fixtures.js";
 
 /** Every attribute of every tag, values unescaped of their quotes. */
@@ -117,8 +113,8 @@ describe("HTML sweep report", () => {
     assertSelfContained(html);
     // arm64, riscv64, and "source".
     assert.equal((html.match(/<div class="plot sweep-plot">/g) ?? []).length, 3);
-    assert.match(html, /arm64: cost per frame vs buffer size/);
-    assert.match(html, /riscv64: cost per frame vs buffer size/);
+    assert.match(html, /arm64: sharing cost per frame vs buffer size/);
+    assert.match(html, /riscv64: sharing cost per frame vs buffer size/);
     assert.match(html, /cost per frame vs source/);
     assert.match(html, /buffer size/);
     assert.equal((html.match(/<tr/g) ?? []).length >= sweep.rows.length, true);
@@ -147,7 +143,7 @@ describe("HTML sweep report", () => {
     const html = await renderSweepHtml(dotted);
     // Two profiles plus buffers.source: no plot for the main plot's own axes.
     assert.equal((html.match(/<div class="plot sweep-plot">/g) ?? []).length, 3);
-    assert.match(html, /cost per frame vs buffers.source/);
+    assert.match(html, /sharing cost per frame vs buffers.source/);
     assert.doesNotMatch(html, /cost per frame vs (machine.profile|pipeline.strategy)/);
     assert.match(html, /<th>buffers.source<\/th>/);
     assert.doesNotMatch(html, /<th>machine.profile<\/th>/);
@@ -155,14 +151,14 @@ describe("HTML sweep report", () => {
 
   it("finds where whole-cache flushing starts to win", async () => {
     const sweep = sweepFixture();
-    assert.equal(wholeCacheCrossover(sweep, "arm64")?.bytes, 1048576);
-    assert.equal(wholeCacheCrossover(sweep, "riscv64")?.bytes, 4194304);
+    assert.equal(wholeCacheCrossover(sweep.rows, "arm64")?.bytes, 1048576);
+    assert.equal(wholeCacheCrossover(sweep.rows, "riscv64")?.bytes, 4194304);
     const html = await renderSweepHtml(sweep);
-    assert.match(html, /arm64: whole-cache beats streaming from 1 MiB/);
-    assert.match(html, /riscv64: whole-cache beats streaming from 4 MiB/);
+    assert.match(html, /arm64: whole-cache cheaper than per-line \(streaming\) from 1 MiB/);
+    assert.match(html, /riscv64: whole-cache cheaper than per-line \(streaming\) from 4 MiB/);
     assert.match(html, /whole-cache wins from 1 MiB/, "rule label in the plot");
     const noWhole = { ...sweep, rows: sweep.rows.filter((r) => r.strategy !== "whole-cache") };
-    assert.equal(wholeCacheCrossover(noWhole, "arm64"), undefined);
+    assert.equal(wholeCacheCrossover(noWhole.rows, "arm64"), undefined);
   });
 
   it("escapes titles, parameters and strategy names, also inside the plots", async () => {

@@ -3,15 +3,35 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import {
-  crossoverSize,
-  defaultJobCommand,
-  MAIN_JOB_SIZES,
-  mainJobTasks,
-} from "../../src/cli/default-job.js";
+import { defaultJobCommand, MAIN_JOB_SIZES, mainJobTasks } from "../../src/cli/default-job.js";
 import type { CliIo } from "../../src/cli/io.js";
 import { schemaField, sweepCommand } from "../../src/cli/sweep.js";
+import { COST_CATEGORIES, type CostCategory } from "../../src/machine/cost.js";
+import { wholeCacheCrossover } from "../../src/report/sharing-cost.js";
+import type { SweepRow } from "../../src/report/sweep-types.js";
 import { RUNNER_ENV } from "../../src/sweep/sweep.js";
+
+/** A row whose sharing cost is `ns` of cache maintenance; undefined = a failed run. */
+function sharingRow(strategy: string, bytes: number, ns: number | undefined): SweepRow {
+  const perFrame = {} as Record<CostCategory, number>;
+  for (const c of COST_CATEGORIES) perFrame[c] = 0;
+  perFrame["cache-maintenance"] = ns ?? 0;
+  perFrame.dma = 1e9;
+  return {
+    params: { strategy, bytes },
+    verdict: ns === undefined ? "incoherent" : "coherent",
+    violations: 0,
+    framesOk: 1,
+    frames: 1,
+    bufferBytes: bytes,
+    profile: "p",
+    strategy,
+    perFrame,
+    sharingPerFrameNs: ns ?? 0,
+    totalPerFrameNs: (ns ?? 0) + 1e9,
+    ...(ns === undefined ? { error: "boom" } : {}),
+  };
+}
 
 // Until the pipelines' runner is final these tests run on the fixture runner.
 process.env[RUNNER_ENV] = new URL("./fixture-runner.js", import.meta.url).href;
@@ -82,10 +102,17 @@ describe("main job (npx dmabuf)", () => {
 
   test("crossover: the size from which whole-cache stays cheaper", () => {
     const sizes = [1, 2, 4, 8];
-    assert.equal(crossoverSize(sizes, [1, 5, 9, 20], [3, 4, 5, 6]), 2);
-    assert.equal(crossoverSize(sizes, [1, 5, 4, 20], [3, 4, 5, 6]), 8, "must stay cheaper");
-    assert.equal(crossoverSize(sizes, [1, 2, 3, 4], [5, 6, 7, 8]), undefined);
-    assert.equal(crossoverSize(sizes, [9, 9, 9, undefined], [1, 1, 1, 1]), undefined, "failed run");
+    const rows = (line: (number | undefined)[], whole: number[]): SweepRow[] =>
+      sizes.flatMap((b, i) => [
+        sharingRow("streaming", b, line[i]),
+        sharingRow("whole-cache", b, whole[i]),
+      ]);
+    const at = (line: (number | undefined)[], whole: number[]) =>
+      wholeCacheCrossover(rows(line, whole), "p")?.bytes;
+    assert.equal(at([1, 5, 9, 20], [3, 4, 5, 6]), 2);
+    assert.equal(at([1, 5, 4, 20], [3, 4, 5, 6]), 8, "must stay cheaper");
+    assert.equal(at([1, 2, 3, 4], [5, 6, 7, 8]), undefined);
+    assert.equal(at([9, 9, 9, undefined], [1, 1, 1, 1]), undefined, "failed run");
   });
 
   test("--quick: tables, crossover per machine, chart, all coherent, HTML written", async () => {
@@ -108,9 +135,9 @@ describe("main job (npx dmabuf)", () => {
     assert.match(out, /non-snooping engines/);
     assert.match(out, /all 32 runs coherent/);
     assert.equal(io.stderr, "", "--quiet: nothing on stderr");
-    const html = readFileSync(join(dir, "r.html"), "utf8");
+    const html = readFileSync(join(dir, "out", "r.html"), "utf8");
     assert.match(html, /<html/i);
-    assert.match(out, new RegExp(`HTML report: ${join(dir, "r.html").replaceAll(".", "\\.")}`));
+    assert.match(out, new RegExp(`HTML report: ${join(dir, "out", "r.html").replaceAll(".", "\\.")}`));
   });
 
   test("an incoherent run makes it exit 1 and is listed", async () => {
@@ -198,7 +225,7 @@ describe("dmabuf sweep", () => {
     const csv = readFileSync(join(dir, "out.csv"), "utf8").split("\r\n");
     assert.equal(
       csv[0],
-      "pipeline.strategy,buffers.bufferBytes,verdict,violations,frames_ok,frames,cpu-access_ns,cache-maintenance_ns,dma_ns,bounce_ns,iommu_ns,wait_ns,total_ns,error",
+      "pipeline.strategy,buffers.bufferBytes,verdict,violations,frames_ok,frames,cpu-access_ns,cache-maintenance_ns,dma_ns,bounce_ns,iommu_ns,wait_ns,sharing_ns,total_ns,error",
     );
     assert.equal(csv.length, 8, "header, six rows, and the empty string after the last CRLF");
     assert.match(csv[1]!, /^streaming,65536,coherent,0,2,2,/);
@@ -257,7 +284,7 @@ describe("dmabuf sweep", () => {
       io,
     );
     assert.equal(code, 1);
-    assert.match(io.stdout, /ERROR/);
+    assert.match(io.stdout, /FAILED/);
     assert.match(io.stdout, /#0: fixture: asked to throw/);
     assert.match(io.stdout, /2 failed/);
   });

@@ -70,6 +70,7 @@ function row(params: SweepRow["params"], extra: Partial<SweepRow> = {}): SweepRo
     profile: "arm64",
     strategy: "streaming",
     perFrame: perFrame(1.25),
+    sharingPerFrameNs: 1.25 * (1 + 2 + 4 + 5),
     totalPerFrameNs: 26.25,
     ...extra,
   };
@@ -104,6 +105,7 @@ describe("sweep CSV", () => {
       "bounce_ns",
       "iommu_ns",
       "wait_ns",
+      "sharing_ns",
       "total_ns",
       "error",
     ]);
@@ -135,10 +137,11 @@ describe("sweep CSV", () => {
       "4",
     ]);
     assert.deepEqual(records[1]!.slice(6, 12), ["1.25", "2.5", "3.75", "5", "6.25", "7.5"]);
-    assert.equal(records[1]![12], "26.25");
-    assert.equal(records[1]![13], "");
+    assert.equal(records[1]![12], "15", "sharing: cpu-access + cache-maintenance + bounce + iommu");
+    assert.equal(records[1]![13], "26.25");
+    assert.equal(records[1]![14], "");
     assert.deepEqual(records[2]!.slice(0, 5), ["multi\nline", "131072", "incoherent", "3", "1"]);
-    assert.equal(records[2]![13], "boom, it said");
+    assert.equal(records[2]![14], "boom, it said");
   });
 
   test("property: any text in a parameter survives the round trip", () => {
