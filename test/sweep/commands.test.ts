@@ -137,7 +137,10 @@ describe("main job (npx dmabuf)", () => {
     assert.equal(io.stderr, "", "--quiet: nothing on stderr");
     const html = readFileSync(join(dir, "out", "r.html"), "utf8");
     assert.match(html, /<html/i);
-    assert.match(out, new RegExp(`HTML report: ${join(dir, "out", "r.html").replaceAll(".", "\\.")}`));
+    assert.match(
+      out,
+      new RegExp(`HTML report: ${join(dir, "out", "r.html").replaceAll(".", "\\.")}`),
+    );
   });
 
   test("an incoherent run makes it exit 1 and is listed", async () => {
