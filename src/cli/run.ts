@@ -26,6 +26,7 @@ import {
 import { argError, RUN_HELP } from "./help.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { findExampleScenario } from "./list.js";
+import { OutputPathError, outputPath, prepareOutput } from "./output.js";
 
 export type PipelineRunner = (spec: PipelineSpec) => PipelineResult;
 
@@ -174,6 +175,20 @@ export async function runCommand(
     throw e;
   }
 
+  // Output paths are checked before the run (bare names go into out/).
+  const tracePath =
+    values.trace !== undefined ? outputPath(io.cwd, values.trace, values.trace) : undefined;
+  const htmlPath =
+    values.html !== undefined ? outputPath(io.cwd, values.html, values.html) : undefined;
+  try {
+    if (tracePath !== undefined) prepareOutput(tracePath, "trace");
+    if (htmlPath !== undefined) prepareOutput(htmlPath, "HTML report");
+  } catch (e) {
+    if (!(e instanceof OutputPathError)) throw e;
+    io.err(`dmabuf run: ${e.message}\n`);
+    return EXIT_BAD_INPUT;
+  }
+
   const wantTrace = values.trace !== undefined || values.html !== undefined;
   const spec = scenarioToSpec(scenario, wantTrace ? { trace: true } : {});
   const run = runner ?? (await import("../pipelines/run.js")).runPipeline;
@@ -199,25 +214,25 @@ export async function runCommand(
     io.out(`${formatRunReport(result, { color })}\n`);
   }
 
-  const write = (file: string, text: string, what: string): boolean => {
+  const write = (path: string, text: string, what: string): boolean => {
     try {
-      writeFileSync(resolve(io.cwd, file), text);
-      io.err(`dmabuf run: wrote ${what} to ${file}\n`);
+      writeFileSync(path, text);
+      io.err(`dmabuf run: wrote ${what} to ${path}\n`);
       return true;
     } catch (e) {
-      io.err(`dmabuf run: cannot write ${file}: ${(e as Error).message}\n`);
+      io.err(`dmabuf run: cannot write ${path}: ${(e as Error).message}\n`);
       return false;
     }
   };
-  if (values.trace !== undefined) {
+  if (tracePath !== undefined) {
     const { traceJson } = await import("../report/trace.js");
-    if (!write(values.trace, traceJson(result), "the trace (open it in ui.perfetto.dev)")) {
+    if (!write(tracePath, traceJson(result), "the trace (open it in ui.perfetto.dev)")) {
       return EXIT_BAD_INPUT;
     }
   }
-  if (values.html !== undefined) {
+  if (htmlPath !== undefined) {
     const { renderRunHtml } = await import("../report/html.js");
-    if (!write(values.html, await renderRunHtml(result), "the HTML report")) return EXIT_BAD_INPUT;
+    if (!write(htmlPath, await renderRunHtml(result), "the HTML report")) return EXIT_BAD_INPUT;
   }
   return result.verdict === "coherent" ? EXIT_OK : EXIT_VIOLATIONS;
 }

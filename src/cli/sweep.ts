@@ -49,6 +49,7 @@ import {
 } from "../sweep/sweep.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { findExampleScenario } from "./list.js";
+import { OutputPathError, outputPath, prepareOutput } from "./output.js";
 
 const HELP = `dmabuf sweep - run a scenario over a grid of field values
 
@@ -73,9 +74,13 @@ CPU unless --jobs says otherwise; rows are always in grid order.
 Options:
   --vary KEY=VALUES  a field and its values (repeatable)
   --csv FILE         write the rows as CSV (one column per varied key, verdict,
-                     violations, frames_ok, frames, ns per frame by category, total)
+                     violations, frames_ok, frames, ns per frame by category,
+                     sharing, total)
   --json FILE        write the sweep as JSON (what --html renders)
   --html FILE        write the HTML report (plots per profile, crossover, all rows)
+                     A bare file name goes into out/ (ignored by git); a path
+                     with a directory is used as given. Paths are checked
+                     before anything runs; the files written are printed.
   --jobs N           worker threads (default: one per CPU)
   --quiet            no progress on stderr
   -h, --help         this text
@@ -376,6 +381,27 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     throw e;
   }
 
+  let report: SweepReport = { title, keys, rows: [] };
+  // Output paths are checked before anything runs (bare names go into out/).
+  const outputs: [string, string, () => Promise<string>][] = [];
+  try {
+    const wanted: [string | undefined, string, () => Promise<string>][] = [
+      [values.csv, "CSV", async () => sweepCsv(report)],
+      [values.json, "JSON", async () => sweepJson(report)],
+      [values.html, "HTML report", () => renderSweepHtml(report)],
+    ];
+    for (const [file, what, render] of wanted) {
+      if (file === undefined) continue;
+      const path = outputPath(io.cwd, file, file);
+      prepareOutput(path, what);
+      outputs.push([path, what, render]);
+    }
+  } catch (e) {
+    if (!(e instanceof OutputPathError)) throw e;
+    io.err(`dmabuf sweep: ${e.message}\n`);
+    return EXIT_BAD_INPUT;
+  }
+
   const progress = createProgress(io, tasks.length, progressMode(values.quiet === true), "sweep");
   let rows: SweepRow[];
   try {
@@ -386,7 +412,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
   } finally {
     progress.stop();
   }
-  const report: SweepReport = {
+  report = {
     title,
     ...(description !== undefined ? { description } : {}),
     keys,
@@ -396,15 +422,8 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
   io.out(`${title}: ${rows.length} run${rows.length === 1 ? "" : "s"}\n\n`);
   io.out(summaryTable(report, expects));
 
-  const outputs: [string | undefined, string, () => Promise<string>][] = [
-    [values.csv, "CSV", async () => sweepCsv(report)],
-    [values.json, "JSON", async () => sweepJson(report)],
-    [values.html, "HTML report", () => renderSweepHtml(report)],
-  ];
   const written: string[] = [];
-  for (const [file, what, render] of outputs) {
-    if (file === undefined) continue;
-    const path = resolve(io.cwd, file);
+  for (const [path, what, render] of outputs) {
     try {
       await writeFile(path, await render());
     } catch (e) {

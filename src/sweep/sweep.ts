@@ -197,7 +197,15 @@ export function createProgress(
   label = "sweep",
 ): SweepProgress {
   let done = 0;
+  let incoherent = 0;
   let failed = 0;
+  const count = (row: SweepRow): void => {
+    done++;
+    if (row.error !== undefined) failed++;
+    else if (row.verdict !== "coherent") incoherent++;
+  };
+  // Failed runs did not finish: they are counted apart from the incoherent ones.
+  const failedText = (): string => (failed > 0 ? `, ${failed} failed` : "");
   if (mode === "none" || total === 0) {
     return { tick: () => {}, stop: () => {} };
   }
@@ -205,13 +213,14 @@ export function createProgress(
     let lastTenth = 0;
     return {
       tick(row) {
-        done++;
-        if (row.error !== undefined || row.verdict !== "coherent") failed++;
+        count(row);
         const tenth = Math.floor((done * 10) / total);
         if (tenth > lastTenth || done === total) {
           lastTenth = tenth;
           const pct = Math.floor((done * 100) / total);
-          io.err(`${label}: ${done}/${total} runs (${pct}%), ${failed} not coherent\n`);
+          io.err(
+            `${label}: ${done}/${total} runs (${pct}%), ${incoherent} not coherent${failedText()}\n`,
+          );
         }
       },
       stop() {},
@@ -231,19 +240,18 @@ export function createProgress(
   const bar = new cliProgress.SingleBar(
     {
       stream: stream as unknown as NodeJS.WritableStream,
-      format: `${label} [{bar}] {value}/{total} runs | {failed} not coherent | eta {eta_formatted}`,
+      format: `${label} [{bar}] {value}/{total} runs | {incoherent} not coherent{failed} | eta {eta_formatted}`,
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 16,
     },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(total, 0, { failed: 0 });
+  bar.start(total, 0, { incoherent: 0, failed: "" });
   return {
     tick(row) {
-      done++;
-      if (row.error !== undefined || row.verdict !== "coherent") failed++;
-      bar.update(done, { failed });
+      count(row);
+      bar.update(done, { incoherent, failed: failedText() });
     },
     stop() {
       bar.stop();

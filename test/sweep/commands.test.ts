@@ -224,22 +224,25 @@ describe("dmabuf sweep", () => {
       ],
     );
     assert.match(io.stdout, /Verdict: 6 coherent\n/);
-    assert.match(io.stdout, new RegExp(`CSV: ${join(dir, "out.csv").replaceAll(".", "\\.")}`));
-    const csv = readFileSync(join(dir, "out.csv"), "utf8").split("\r\n");
+    assert.match(
+      io.stdout,
+      new RegExp(`CSV: ${join(dir, "out", "out.csv").replaceAll(".", "\\.")}`),
+    );
+    const csv = readFileSync(join(dir, "out", "out.csv"), "utf8").split("\r\n");
     assert.equal(
       csv[0],
       "pipeline.strategy,buffers.bufferBytes,verdict,violations,frames_ok,frames,cpu-access_ns,cache-maintenance_ns,dma_ns,bounce_ns,iommu_ns,wait_ns,sharing_ns,total_ns,error",
     );
     assert.equal(csv.length, 8, "header, six rows, and the empty string after the last CRLF");
     assert.match(csv[1]!, /^streaming,65536,coherent,0,2,2,/);
-    const json = JSON.parse(readFileSync(join(dir, "out.json"), "utf8"));
+    const json = JSON.parse(readFileSync(join(dir, "out", "out.json"), "utf8"));
     assert.deepEqual(json.keys, ["pipeline.strategy", "buffers.bufferBytes"]);
     assert.equal(json.title, "sweep: sweep-test");
     assert.equal(json.description, "camera to GPU to display, swept");
     assert.equal(json.rows[5].profile, "cortex-a9");
     assert.equal(json.rows[5].strategy, "whole-cache");
     assert.equal(json.rows[5].bufferBytes, 262144);
-    assert.match(readFileSync(join(dir, "out.html"), "utf8"), /<html/i);
+    assert.match(readFileSync(join(dir, "out", "out.html"), "utf8"), /<html/i);
   });
 
   test("same input, same output, whatever the number of workers", async () => {
@@ -256,8 +259,8 @@ describe("dmabuf sweep", () => {
     assert.equal(await sweepCommand([...args, "--jobs", "1", "--json", "a.json"], a), 0);
     assert.equal(await sweepCommand([...args, "--jobs", "3", "--json", "b.json"], b), 0);
     assert.equal(
-      readFileSync(join(dir, "a.json"), "utf8"),
-      readFileSync(join(dir, "b.json"), "utf8"),
+      readFileSync(join(dir, "out", "a.json"), "utf8"),
+      readFileSync(join(dir, "out", "b.json"), "utf8"),
     );
   });
 
@@ -290,6 +293,23 @@ describe("dmabuf sweep", () => {
     assert.match(io.stdout, /FAILED/);
     assert.match(io.stdout, /#0: fixture: asked to throw/);
     assert.match(io.stdout, /2 failed/);
+  });
+
+  test("output paths: checked before anything runs; bare names go into out/", async () => {
+    const bad = captureIo();
+    const code = await sweepCommand(
+      ["s.yaml", "--vary", "pipeline.frames=1,2", "--html", "/proc/version/x.html"],
+      bad,
+    );
+    assert.equal(code, 2);
+    assert.match(bad.stderr, /cannot write the HTML report to \/proc\/version\/x\.html/);
+    assert.doesNotMatch(bad.stderr, /runs \(/, "nothing ran");
+    assert.equal(bad.stdout, "");
+
+    const io = captureIo();
+    assert.equal(await sweepCommand(["s.yaml", "--quiet", "--csv", "s.csv"], io), 0);
+    assert.match(readFileSync(join(dir, "out", "s.csv"), "utf8"), /^verdict,/);
+    assert.match(io.stdout, new RegExp(`CSV: ${join(dir, "out", "s.csv").replaceAll(".", "\\.")}`));
   });
 
   test("a sweep with no --vary runs the scenario once; progress lines on stderr", async () => {
@@ -353,8 +373,8 @@ describe("dmabuf sweep", () => {
 
   test("an output that cannot be written: exit 2, naming the file", async () => {
     const io = captureIo();
-    assert.equal(await sweepCommand(["s.yaml", "--quiet", "--csv", "no/such/dir/x.csv"], io), 2);
-    assert.match(io.stderr, /cannot write the CSV to .*no\/such\/dir\/x\.csv/);
+    assert.equal(await sweepCommand(["s.yaml", "--quiet", "--csv", "/proc/version/x.csv"], io), 2);
+    assert.match(io.stderr, /cannot write the CSV to \/proc\/version\/x\.csv/);
   });
 
   test("--help", async () => {

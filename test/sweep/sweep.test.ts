@@ -189,7 +189,7 @@ describe("sweep progress", () => {
     assert.equal(progressMode(false, false), "lines");
   });
 
-  test("lines: one per tenth of the way and at the end, counting what was not coherent", () => {
+  test("lines: one per tenth of the way and at the end, counting failed runs apart from incoherent ones", () => {
     const io = captureIo();
     const p = createProgress(io, 20, "lines", "sweep");
     for (let i = 0; i < 20; i++) p.tick(i === 3 ? failed : good);
@@ -197,7 +197,7 @@ describe("sweep progress", () => {
     const lines = io.stderr.trimEnd().split("\n");
     assert.equal(lines.length, 10);
     assert.equal(lines[0], "sweep: 2/20 runs (10%), 0 not coherent");
-    assert.equal(lines.at(-1), "sweep: 20/20 runs (100%), 1 not coherent");
+    assert.equal(lines.at(-1), "sweep: 20/20 runs (100%), 0 not coherent, 1 failed");
     assert.equal(io.stdout, "");
   });
 
