@@ -3,7 +3,7 @@
  */
 
 import { existsSync, readdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PROFILES } from "../machine/profiles.js";
@@ -64,6 +64,33 @@ export function exampleScenarioFiles(cwd: string): string[] {
 /** The path of a bundled example named without its extension ("camera-display"), if any. */
 export function findExampleScenario(name: string, cwd: string): string | undefined {
   return exampleScenarioFiles(cwd).find((f) => /([^/\\]+)\.(ya?ml|json)$/i.exec(f)?.[1] === name);
+}
+
+/**
+ * What a SCENARIO argument names: a file as given when it exists; else a bundled
+ * scenario by name, with or without its extension (`camera-gpu-display`,
+ * `my-soc.yaml`), so the names the docs use work from any directory.
+ * @throws ScenarioError when neither exists, with the closest bundled name.
+ */
+export function resolveScenarioArgument(arg: string, cwd: string): string {
+  if (existsSync(resolve(cwd, arg))) return arg;
+  const bare = /^[^/\\]+$/.test(arg);
+  if (bare) {
+    const name = arg.replace(/\.(ya?ml|json)$/i, "");
+    const example = findExampleScenario(name, cwd);
+    if (example !== undefined) return example;
+  }
+  const names = exampleScenarioFiles(cwd).map((f) => basename(f).replace(/\.(ya?ml|json)$/i, ""));
+  const guess = bare ? didYouMean(arg.replace(/\.(ya?ml|json)$/i, ""), names) : undefined;
+  throw new ScenarioError([
+    {
+      file: arg,
+      line: undefined,
+      column: undefined,
+      field: undefined,
+      problem: `cannot read the scenario: no such file${bare ? ", and no bundled scenario of that name" : ""}${guess !== undefined ? ` (did you mean '${guess}'?)` : ""}; see 'dmabuf list scenarios'`,
+    },
+  ]);
 }
 
 /** Words wrapped to `width`, continuation lines indented by `indent`. */

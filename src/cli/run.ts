@@ -3,8 +3,7 @@
  * status makes it a CI check: 0 coherent, 1 violations or wrong frames, 2 bad input.
  */
 
-import { existsSync, writeFileSync } from "node:fs";
-import { resolve } from "node:path";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { KernelError } from "../errno.js";
 import { SimulationError } from "../machine/outcome.js";
@@ -25,7 +24,7 @@ import {
 } from "../scenarios/scenario.js";
 import { argError, RUN_HELP } from "./help.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
-import { findExampleScenario } from "./list.js";
+import { resolveScenarioArgument } from "./list.js";
 import { OutputPathError, outputPath, prepareOutput } from "./output.js";
 
 export type PipelineRunner = (spec: PipelineSpec) => PipelineResult;
@@ -96,16 +95,6 @@ function relocate(e: ScenarioError, overrides: readonly FieldOverride[]): Scenar
   return new ScenarioError(issues);
 }
 
-/** Where a SCENARIO argument points: a file, or else a bundled example's name. */
-function scenarioPath(arg: string, cwd: string): string {
-  if (existsSync(resolve(cwd, arg))) return arg;
-  if (!/[/\\]/.test(arg) && !/\.(ya?ml|json)$/i.test(arg)) {
-    const example = findExampleScenario(arg, cwd);
-    if (example !== undefined) return example;
-  }
-  return arg;
-}
-
 /** Errors from building the machine or the pipeline that mean the scenario asks for the impossible. */
 function isConfigurationError(e: unknown): e is Error {
   return e instanceof RangeError || e instanceof KernelError;
@@ -149,7 +138,7 @@ export async function runCommand(
 
   let scenario: Scenario;
   try {
-    const src = readScenarioData(scenarioPath(positionals[0]!, io.cwd), io.cwd);
+    const src = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
     const overrides: FieldOverride[] = [];
     if (values.profile !== undefined) {
       overrides.push({

@@ -15,9 +15,7 @@
  * not count.
  */
 
-import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderSweepHtml } from "../report/html.js";
 import { rowSharingNs } from "../report/sharing-cost.js";
@@ -48,7 +46,7 @@ import {
   type SweepTask,
 } from "../sweep/sweep.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
-import { findExampleScenario } from "./list.js";
+import { resolveScenarioArgument } from "./list.js";
 import { OutputPathError, outputPath, prepareOutput } from "./output.js";
 
 const HELP = `dmabuf sweep - run a scenario over a grid of field values
@@ -302,12 +300,6 @@ export function summaryTable(report: SweepReport, expects: readonly boolean[]): 
   return `${lines.join("\n")}\n${errors.length > 0 ? `\nFailed runs:\n${errors.join("\n")}\n` : ""}`;
 }
 
-/** A SCENARIO argument: a file, or else the name of a bundled example (as `dmabuf run` takes). */
-function scenarioPath(arg: string, cwd: string): string {
-  if (existsSync(resolve(cwd, arg)) || /[/\\]|\.(ya?ml|json)$/i.test(arg)) return arg;
-  return findExampleScenario(arg, cwd) ?? arg;
-}
-
 function badInput(io: CliIo, message: string): number {
   io.err(`dmabuf sweep: ${message}\nTry 'dmabuf sweep --help'.\n`);
   return EXIT_BAD_INPUT;
@@ -362,7 +354,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
   let title: string;
   let description: string | undefined;
   try {
-    const base = readScenarioData(scenarioPath(positionals[0]!, io.cwd), io.cwd);
+    const base = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
     const axes = parseVaryArgs(values.vary ?? []);
     keys = axes.map((a) => a.key);
     const points = cartesianGrid(axes);

@@ -66,7 +66,10 @@ test("run: bad input exits 2 and prints the compiler-style message, no stack", a
       ["run", "bad.json"],
       /^bad\.json:1:30: JSON syntax error: expected a property name in double quotes; got '}'\n$/,
     ],
-    [["run", "missing.yaml"], /^missing\.yaml: cannot read the scenario: no such file\n$/],
+    [
+      ["run", "missing.yaml"],
+      /^missing\.yaml: cannot read the scenario: no such file, and no bundled scenario of that name \(did you mean .missing-sync-end.\?\); see .dmabuf list scenarios.\n$/,
+    ],
   ];
   for (const [argv, re] of cases) {
     const r = await dmabuf(argv, dir);
@@ -314,4 +317,21 @@ test("fixtures: the incoherent one is incoherent in the ways the report shows", 
   const r = incoherentResult({ frames: 4 });
   assert.equal(r.verdict, "incoherent");
   assert.equal(r.frames.filter((f) => !f.ok).length, 3);
+});
+
+test("scenario names from the docs resolve from any directory; a typo gets a did-you-mean", async () => {
+  const dir = tempDir();
+  const named = await dmabuf(["run", "my-soc.yaml"], dir);
+  assert.equal(named.code, 0, named.err);
+  const bare = await dmabuf(["run", "camera-gpu-display"], dir);
+  assert.equal(bare.code, 0, bare.err);
+  const typo = await dmabuf(["run", "camera-gpu-dispaly"], dir);
+  assert.equal(typo.code, 2);
+  assert.match(
+    typo.err,
+    /no bundled scenario of that name \(did you mean 'camera-gpu-display'\?\)/,
+  );
+  const sweep = await dmabuf(["sweep", "lying-hnt.yaml"], dir);
+  assert.equal(sweep.code, 2);
+  assert.match(sweep.err, /did you mean 'lying-hint'\?/);
 });
