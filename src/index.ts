@@ -77,6 +77,27 @@ export {
 export { Vgem, type VgemOptions, vgemProbe } from "./drivers/gpu/drm/vgem/vgem.js";
 export { type DriverHost, driverDeviceName, freeDevnodePath } from "./drivers/host.js";
 export {
+  type M2mDriverOptions,
+  type M2mPixFormat,
+  M2mTestDevice,
+} from "./drivers/media/test-drivers/m2m-common.js";
+export {
+  type Simenc,
+  type SimencOptions,
+  simencCodedFormat,
+  simencDecode,
+  simencEncode,
+  simencProbe,
+} from "./drivers/media/test-drivers/simenc.js";
+export {
+  VIM2M_FORMATS,
+  type Vim2m,
+  type Vim2mOptions,
+  vim2mProbe,
+  vim2mProcess,
+  vim2mTryFmt,
+} from "./drivers/media/test-drivers/vim2m.js";
+export {
   type Vivid,
   VividCapture,
   type VividOptions,
@@ -84,10 +105,17 @@ export {
   vividProbe,
 } from "./drivers/media/test-drivers/vivid/vivid.js";
 export { vividTestPattern } from "./drivers/media/test-drivers/vivid/vivid-tpg.js";
+export {
+  DST_QUEUE_OFF_BASE,
+  V4l2M2mCtx,
+  V4l2M2mDev,
+  type V4l2M2mOps,
+} from "./drivers/media/v4l2-core/v4l2-mem2mem.js";
 export { ERRNO, type ErrnoName, errnoName, KernelError } from "./errno.js";
 export * from "./include/uapi/dma-buf.js";
 export * from "./include/uapi/dma-heap.js";
 export * from "./include/uapi/fcntl.js";
+export * from "./include/uapi/simenc.js";
 export * from "./include/uapi/simgpu-drm.js";
 export * from "./include/uapi/sync-file.js";
 export * from "./include/uapi/udmabuf.js";

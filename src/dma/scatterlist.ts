@@ -8,6 +8,7 @@
  */
 
 import { KernelError } from "../errno.js";
+import type { DmaSegment } from "../machine/device.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { PhysRange } from "../machine/violations.js";
 
@@ -120,4 +121,29 @@ export function sgAllocTableFromPages(
     off = 0;
   }
   return new SgTable(entries);
+}
+
+/**
+ * The DMA segments covering bytes [offset, offset+len) of a buffer laid over `segs` (what
+ * a driver walks with for_each_sgtable_dma_sg to reach part of a buffer).
+ */
+export function dmaSegmentsSlice(
+  segs: readonly DmaSegment[],
+  offset: number,
+  len: number,
+  out: DmaSegment[] = [],
+): DmaSegment[] {
+  let pos = 0;
+  const end = offset + len;
+  for (const s of segs) {
+    const sEnd = pos + s.len;
+    if (sEnd > offset && pos < end) {
+      const a = Math.max(offset, pos);
+      const b = Math.min(end, sEnd);
+      out.push({ dmaAddr: s.dmaAddr + (a - pos), len: b - a });
+    }
+    pos = sEnd;
+    if (pos >= end) break;
+  }
+  return out;
 }

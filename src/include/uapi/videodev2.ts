@@ -149,6 +149,8 @@ export const V4L2_PIX_FMT_YUYV = v4l2FourccCode("YUYV");
 export const V4L2_PIX_FMT_XBGR32 = v4l2FourccCode("XR24");
 /** 'BX24': 32-bit XRGB 8-8-8-8. */
 export const V4L2_PIX_FMT_XRGB32 = v4l2FourccCode("BX24");
+/** 'RGB3': 24-bit RGB 8-8-8 (bytes R, G, B in memory). */
+export const V4L2_PIX_FMT_RGB24 = v4l2FourccCode("RGB3");
 
 /** V4L2_FMT_FLAG_* of struct v4l2_fmtdesc (none are used by the formats modelled). */
 export const V4L2_FMT_FLAG_COMPRESSED = 0x0001;

@@ -9,12 +9,13 @@
  * fences any driver adds to the buffer are seen by every device that uses it.
  */
 
+export { dmaSegmentsSlice } from "../../../dma/scatterlist.js";
+
 import type { SgTable } from "../../../dma/scatterlist.js";
 import type { DmaBuf, DmaBufAttachment } from "../../../dma-buf/dma-buf.js";
 import { DmaResv } from "../../../dma-buf/dma-resv.js";
 import { KernelError } from "../../../errno.js";
 import type { CStruct } from "../../../include/uapi/struct.js";
-import type { DmaSegment } from "../../../machine/device.js";
 import { PAGE_SIZE } from "../../../machine/memory.js";
 import type { Vma } from "../../../vfs/file.js";
 import type { DrmDevice } from "./drm-device.js";
@@ -211,26 +212,4 @@ export function drmGemMmap(file: DrmFile, vma: Vma): void {
   obj.funcs.mmap(obj, vma);
   obj.get();
   vma.close = () => obj.put();
-}
-
-/** The DMA segments covering bytes [offset, offset+len) of a buffer laid over `segs`. */
-export function dmaSegmentsSlice(
-  segs: readonly DmaSegment[],
-  offset: number,
-  len: number,
-  out: DmaSegment[] = [],
-): DmaSegment[] {
-  let pos = 0;
-  const end = offset + len;
-  for (const s of segs) {
-    const sEnd = pos + s.len;
-    if (sEnd > offset && pos < end) {
-      const a = Math.max(offset, pos);
-      const b = Math.min(end, sEnd);
-      out.push({ dmaAddr: s.dmaAddr + (a - pos), len: b - a });
-    }
-    pos = sEnd;
-    if (pos >= end) break;
-  }
-  return out;
 }

@@ -3,16 +3,33 @@
  * /dev/videoN entry whose file operations are the vb2 helpers (vb2_fop_mmap,
  * vb2_fop_poll, vb2_fop_release) and video_ioctl2. Each open gets its own file handle
  * (struct v4l2_fh); the queue remembers which handle allocated its buffers.
+ *
+ * A memory-to-memory node (vflDir "m2m") has no queue of its own: each open gets a
+ * context with two (v4l2-mem2mem.ts), made by the driver's file operations.
  */
 
-import { File, type FileOperations } from "../../../vfs/file.js";
+import { KernelError } from "../../../errno.js";
+import { File, type FileOperations, type Vma } from "../../../vfs/file.js";
 import type { DriverHost } from "../../host.js";
 import type { Vb2Queue } from "../videobuf2/videobuf2-core.js";
 import { type V4l2Fh, vb2FopRelease } from "../videobuf2/videobuf2-v4l2.js";
 import { type V4l2IoctlOps, videoIoctl2 } from "./v4l2-ioctl.js";
+import type { V4l2M2mCtx } from "./v4l2-mem2mem.js";
 
 /** enum vfl_devnode_direction. */
-export type VflDir = "rx" | "tx";
+export type VflDir = "rx" | "tx" | "m2m";
+
+/**
+ * The driver's struct v4l2_file_operations, where it differs from the vb2 helpers on
+ * the node's queue (vb2_fop_mmap, vb2_fop_poll, vb2_fop_release): m2m drivers set all.
+ */
+export interface V4l2FileOps {
+  /** After the file handle is made (v4l2_fh_open + the driver's open). */
+  open?(fh: V4l2FileHandle): void;
+  release?(fh: V4l2FileHandle): void;
+  mmap?(fh: V4l2FileHandle, vma: Vma): void;
+  poll?(fh: V4l2FileHandle, events: number): number;
+}
 
 /** What a driver fills in before video_register_device(). */
 export interface VideoDeviceConfig {
@@ -23,13 +40,18 @@ export interface VideoDeviceConfig {
   readonly vflDir: VflDir;
   /** vdev->device_caps (V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING ...). */
   readonly deviceCaps: number;
-  readonly queue: Vb2Queue;
+  /** vdev->queue; absent on m2m nodes, whose queues are per file handle. */
+  readonly queue?: Vb2Queue;
   readonly ioctlOps: V4l2IoctlOps;
+  /** The driver's file operations (default: the vb2 helpers on `queue`). */
+  readonly fops?: V4l2FileOps;
 }
 
 /** The private data of an open video node (struct v4l2_fh). */
 export interface V4l2FileHandle extends V4l2Fh {
   readonly vdev: VideoDevice;
+  /** fh->m2m_ctx: the file's mem2mem context (m2m nodes). */
+  m2mCtx?: V4l2M2mCtx;
 }
 
 /** struct video_device. */
@@ -38,8 +60,9 @@ export class VideoDevice {
   readonly path: string;
   readonly vflDir: VflDir;
   readonly deviceCaps: number;
-  readonly queue: Vb2Queue;
+  readonly queue: Vb2Queue | undefined;
   readonly ioctlOps: V4l2IoctlOps;
+  readonly fops: V4l2FileOps;
   #nextFh = 1;
   #openCount = 0;
 
@@ -50,6 +73,7 @@ export class VideoDevice {
     this.deviceCaps = c.deviceCaps;
     this.queue = c.queue;
     this.ioctlOps = c.ioctlOps;
+    this.fops = c.fops ?? {};
   }
 
   /** Open file handles. */
@@ -65,6 +89,7 @@ export class VideoDevice {
   /** v4l2_open() / v4l2_fh_open(). */
   open(flags: number): File<V4l2FileHandle> {
     const fh: V4l2FileHandle = { id: this.#nextFh++, vdev: this };
+    this.fops.open?.(fh);
     this.#openCount++;
     return new File(v4l2Fops, fh, flags, this.path);
   }
@@ -72,7 +97,15 @@ export class VideoDevice {
   /** v4l2_release(): the owner's close frees the queue. */
   _release(fh: V4l2FileHandle): void {
     this.#openCount--;
-    vb2FopRelease(this.queue, fh);
+    if (this.fops.release !== undefined) this.fops.release(fh);
+    else if (this.queue !== undefined) vb2FopRelease(this.queue, fh);
+  }
+
+  /** vdev->queue for the vb2 helpers: ENOTTY on a node without one. */
+  vb2Queue(): Vb2Queue {
+    if (this.queue === undefined)
+      throw new KernelError("ENOTTY", `${this.name}: the node has no vb2 queue of its own`);
+    return this.queue;
   }
 }
 
@@ -92,11 +125,15 @@ export const v4l2Fops: FileOperations = {
     return videoIoctl2(fh.vdev, file, fh, cmd, arg, current);
   },
   mmap(file, vma) {
-    // vb2_fop_mmap().
-    fhOf(file).vdev.queue.mmap(vma);
+    // The driver's mmap, or vb2_fop_mmap().
+    const fh = fhOf(file);
+    if (fh.vdev.fops.mmap !== undefined) fh.vdev.fops.mmap(fh, vma);
+    else fh.vdev.vb2Queue().mmap(vma);
   },
   poll(file, events) {
-    // vb2_fop_poll() (no V4L2 events are modelled).
-    return fhOf(file).vdev.queue.poll(events);
+    // The driver's poll, or vb2_fop_poll() (no V4L2 events are modelled).
+    const fh = fhOf(file);
+    if (fh.vdev.fops.poll !== undefined) return fh.vdev.fops.poll(fh, events);
+    return fh.vdev.vb2Queue().poll(events);
   },
 };

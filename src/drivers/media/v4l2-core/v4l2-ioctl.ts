@@ -10,6 +10,8 @@ import { _IOC_DIR, _IOC_SIZE, IOC_READ, IOC_WRITE } from "../../../include/uapi/
 import { CStruct } from "../../../include/uapi/struct.js";
 import {
   SIZEOF_V4L2_CAPABILITY,
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_BUF_TYPE_VIDEO_OUTPUT,
   V4L2_CAP_DEVICE_CAPS,
   V4L2_CAPABILITY,
   V4L2_FMTDESC,
@@ -56,22 +58,68 @@ import type { VideoDevice } from "./v4l2-dev.js";
 export interface V4l2IoctlOps {
   /** vidioc_querycap: driver, card, bus_info and `capabilities` (v4l_querycap adds the rest). */
   querycap(vdev: VideoDevice, cap: CStruct): void;
-  enumFmt?(vdev: VideoDevice, f: CStruct): void;
-  gFmt?(vdev: VideoDevice, f: CStruct): void;
-  sFmt?(vdev: VideoDevice, f: CStruct): void;
-  tryFmt?(vdev: VideoDevice, f: CStruct): void;
+  enumFmt?(vdev: VideoDevice, f: CStruct, fh: V4l2Fh): void;
+  /** The format ioctls get the file handle too: an m2m driver keeps formats per context. */
+  gFmt?(vdev: VideoDevice, f: CStruct, fh: V4l2Fh): void;
+  sFmt?(vdev: VideoDevice, f: CStruct, fh: V4l2Fh): void;
+  tryFmt?(vdev: VideoDevice, f: CStruct, fh: V4l2Fh): void;
   gParm?(vdev: VideoDevice, p: CStruct): void;
   sParm?(vdev: VideoDevice, p: CStruct): void;
+  /**
+   * The buffer ioctls (vidioc_reqbufs ... vidioc_streamoff): default the vb2_ioctl_*
+   * helpers on vdev->queue; m2m drivers set the v4l2_m2m_ioctl_* ones.
+   */
+  buffers?: V4l2BufferIoctls;
 }
 
 type Handler = (vdev: VideoDevice, fh: V4l2Fh, s: CStruct, file: File, current: Current) => void;
 
-/** check_fmt(): the buffer type must be the node's (a capture node takes VIDEO_CAPTURE only). */
+/** The buffer ioctls a driver may take over (struct v4l2_ioctl_ops' vidioc_*buf* members). */
+export interface V4l2BufferIoctls {
+  readonly reqbufs: Handler;
+  readonly createBufs: Handler;
+  readonly querybuf: Handler;
+  readonly qbuf: Handler;
+  readonly prepareBuf: Handler;
+  readonly dqbuf: Handler;
+  readonly expbuf: Handler;
+  readonly streamon: Handler;
+  readonly streamoff: Handler;
+}
+
+/** The vb2_ioctl_* helpers on the node's own queue. */
+const vb2BufferIoctls: V4l2BufferIoctls = {
+  reqbufs: (vdev, fh, s) => vb2IoctlReqbufs(vdev.vb2Queue(), fh, s),
+  createBufs: (vdev, fh, s) => vb2IoctlCreateBufs(vdev.vb2Queue(), fh, s),
+  querybuf: (vdev, _fh, s) => vb2IoctlQuerybuf(vdev.vb2Queue(), s),
+  qbuf: (vdev, fh, s, _file, current) => vb2IoctlQbuf(vdev.vb2Queue(), fh, s, current),
+  prepareBuf: (vdev, fh, s, _file, current) => vb2IoctlPrepareBuf(vdev.vb2Queue(), fh, s, current),
+  dqbuf: (vdev, fh, s, file) => vb2IoctlDqbuf(vdev.vb2Queue(), fh, s, file),
+  expbuf: (vdev, fh, s, _file, current) => vb2IoctlExpbuf(vdev.vb2Queue(), fh, s, current),
+  streamon: (vdev, fh, s) => vb2IoctlStreamon(vdev.vb2Queue(), fh, s.u32(0)),
+  streamoff: (vdev, fh, s) => vb2IoctlStreamoff(vdev.vb2Queue(), fh, s.u32(0)),
+};
+
+function bufferOp(vdev: VideoDevice, op: keyof V4l2BufferIoctls): Handler {
+  return (vdev.ioctlOps.buffers ?? vb2BufferIoctls)[op];
+}
+
+/**
+ * check_fmt(): the buffer type must be the node's (a capture node takes VIDEO_CAPTURE
+ * only; an m2m node VIDEO_OUTPUT and VIDEO_CAPTURE).
+ */
 function checkType(vdev: VideoDevice, type: number, what: string): void {
-  if (type !== vdev.queue.type)
+  if (vdev.vflDir === "m2m") {
+    if (type === V4L2_BUF_TYPE_VIDEO_OUTPUT || type === V4L2_BUF_TYPE_VIDEO_CAPTURE) return;
     throw new KernelError(
       "EINVAL",
-      `${vdev.name}: ${what} with buffer type ${type} on a node of type ${vdev.queue.type}`,
+      `${vdev.name}: ${what} with buffer type ${type} on an m2m node`,
+    );
+  }
+  if (type !== vdev.vb2Queue().type)
+    throw new KernelError(
+      "EINVAL",
+      `${vdev.name}: ${what} with buffer type ${type} on a node of type ${vdev.vb2Queue().type}`,
     );
 }
 
@@ -102,34 +150,34 @@ const HANDLERS = new Map<number, Handler>([
   ],
   [
     VIDIOC_ENUM_FMT,
-    (vdev, _fh, s) => {
+    (vdev, fh, s) => {
       const op = driverOp(vdev, "enumFmt");
       checkType(vdev, s.u32(V4L2_FMTDESC.type), "VIDIOC_ENUM_FMT");
-      op(vdev, s);
+      op(vdev, s, fh);
     },
   ],
   [
     VIDIOC_G_FMT,
-    (vdev, _fh, s) => {
+    (vdev, fh, s) => {
       const op = driverOp(vdev, "gFmt");
       checkType(vdev, s.u32(V4L2_FORMAT_PIX.type), "VIDIOC_G_FMT");
-      op(vdev, s);
+      op(vdev, s, fh);
     },
   ],
   [
     VIDIOC_S_FMT,
-    (vdev, _fh, s) => {
+    (vdev, fh, s) => {
       const op = driverOp(vdev, "sFmt");
       checkType(vdev, s.u32(V4L2_FORMAT_PIX.type), "VIDIOC_S_FMT");
-      op(vdev, s);
+      op(vdev, s, fh);
     },
   ],
   [
     VIDIOC_TRY_FMT,
-    (vdev, _fh, s) => {
+    (vdev, fh, s) => {
       const op = driverOp(vdev, "tryFmt");
       checkType(vdev, s.u32(V4L2_FORMAT_PIX.type), "VIDIOC_TRY_FMT");
-      op(vdev, s);
+      op(vdev, s, fh);
     },
   ],
   [
@@ -148,18 +196,15 @@ const HANDLERS = new Map<number, Handler>([
       op(vdev, s);
     },
   ],
-  [VIDIOC_REQBUFS, (vdev, fh, s) => vb2IoctlReqbufs(vdev.queue, fh, s)],
-  [VIDIOC_CREATE_BUFS, (vdev, fh, s) => vb2IoctlCreateBufs(vdev.queue, fh, s)],
-  [VIDIOC_QUERYBUF, (vdev, _fh, s) => vb2IoctlQuerybuf(vdev.queue, s)],
-  [VIDIOC_QBUF, (vdev, fh, s, _file, current) => vb2IoctlQbuf(vdev.queue, fh, s, current)],
-  [
-    VIDIOC_PREPARE_BUF,
-    (vdev, fh, s, _file, current) => vb2IoctlPrepareBuf(vdev.queue, fh, s, current),
-  ],
-  [VIDIOC_DQBUF, (vdev, fh, s, file) => vb2IoctlDqbuf(vdev.queue, fh, s, file)],
-  [VIDIOC_EXPBUF, (vdev, fh, s, _file, current) => vb2IoctlExpbuf(vdev.queue, fh, s, current)],
-  [VIDIOC_STREAMON, (vdev, fh, s) => vb2IoctlStreamon(vdev.queue, fh, s.u32(0))],
-  [VIDIOC_STREAMOFF, (vdev, fh, s) => vb2IoctlStreamoff(vdev.queue, fh, s.u32(0))],
+  [VIDIOC_REQBUFS, (vdev, ...a) => bufferOp(vdev, "reqbufs")(vdev, ...a)],
+  [VIDIOC_CREATE_BUFS, (vdev, ...a) => bufferOp(vdev, "createBufs")(vdev, ...a)],
+  [VIDIOC_QUERYBUF, (vdev, ...a) => bufferOp(vdev, "querybuf")(vdev, ...a)],
+  [VIDIOC_QBUF, (vdev, ...a) => bufferOp(vdev, "qbuf")(vdev, ...a)],
+  [VIDIOC_PREPARE_BUF, (vdev, ...a) => bufferOp(vdev, "prepareBuf")(vdev, ...a)],
+  [VIDIOC_DQBUF, (vdev, ...a) => bufferOp(vdev, "dqbuf")(vdev, ...a)],
+  [VIDIOC_EXPBUF, (vdev, ...a) => bufferOp(vdev, "expbuf")(vdev, ...a)],
+  [VIDIOC_STREAMON, (vdev, ...a) => bufferOp(vdev, "streamon")(vdev, ...a)],
+  [VIDIOC_STREAMOFF, (vdev, ...a) => bufferOp(vdev, "streamoff")(vdev, ...a)],
 ]);
 
 /**
