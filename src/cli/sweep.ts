@@ -17,6 +17,7 @@
 
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { SIZED_FRAME_WIDTH } from "../pipelines/spec.js";
 import { renderSweepHtml } from "../report/html.js";
 import { rowSharingNs } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
@@ -45,6 +46,7 @@ import {
   runSweep,
   type SweepTask,
 } from "../sweep/sweep.js";
+import { geometryProblem } from "../sweep/validate.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { resolveScenarioArgument } from "./list.js";
 import { OutputPathError, outputPath, prepareOutput } from "./output.js";
@@ -66,8 +68,13 @@ names. An item A..B*F is a geometric range (64KiB..32MiB*2), A..B+S an
 arithmetic one (1..16+1), A..B steps by 1.
 
 The grid is every combination, in the order of nested loops written in argument
-order (the first --vary changes slowest). Runs go to worker threads, one per
-CPU unless --jobs says otherwise; rows are always in grid order.
+order (the first --vary changes slowest). It is checked whole before anything
+runs: a point the schema refuses, a frame the display cannot scan out, or a
+buffer size that is not a whole number of the frame's lines stops the sweep up
+front, naming the point and field. When buffers.bufferBytes is varied without
+buffers.width/height, each frame is made from its size (the output says so).
+Runs go to worker threads, one per CPU unless --jobs says otherwise; rows are
+always in grid order.
 
 Options:
   --vary KEY=VALUES  a field and its values (repeatable)
@@ -201,6 +208,36 @@ function describePoint(p: GridPoint): string {
   return Object.entries(p.params)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join(" ");
+}
+
+/**
+ * When the grid varies buffers.bufferBytes but not the frame's width or height, the
+ * geometry follows each size (SIZED_FRAME_WIDTH pixels wide, doubled until the display
+ * can scan the frame out) rather than the file's width, which would make most sizes
+ * either too tall for the display or not a whole number of lines. Returns the scenario
+ * data without buffers.width/height and a note saying so, or undefined when nothing is
+ * set aside.
+ */
+export function sizeSetsGeometry(
+  data: unknown,
+  keys: readonly string[],
+): { data: unknown; note: string } | undefined {
+  if (!keys.includes("buffers.bufferBytes")) return undefined;
+  if (keys.includes("buffers.width") || keys.includes("buffers.height")) return undefined;
+  const buffers = (data as { buffers?: unknown } | null)?.buffers;
+  if (typeof buffers !== "object" || buffers === null || Array.isArray(buffers)) return undefined;
+  const { width, height, ...rest } = buffers as Record<string, unknown>;
+  if (width === undefined && height === undefined) return undefined;
+  const given = [
+    width !== undefined ? `width ${String(width)}` : "",
+    height !== undefined ? `height ${String(height)}` : "",
+  ]
+    .filter(Boolean)
+    .join(", ");
+  return {
+    data: { ...(data as Record<string, unknown>), buffers: rest },
+    note: `buffers.bufferBytes is varied, so each run's frame is made from its size (${SIZED_FRAME_WIDTH} pixels wide, doubled until the display can scan it out); the file's buffers ${given} are set aside. Vary buffers.width too to fix the width.`,
+  };
 }
 
 /** "machine.cache.levels[1].ways" -> "machine.cache.levels.1.ways", to compare with --vary keys. */
@@ -348,17 +385,34 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     );
   }
 
+  const notes: string[] = [];
   let tasks: SweepTask[];
   let expects: boolean[];
   let keys: string[];
   let title: string;
   let description: string | undefined;
   try {
-    const base = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
+    const file = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
     const axes = parseVaryArgs(values.vary ?? []);
     keys = axes.map((a) => a.key);
     const points = cartesianGrid(axes);
+    const fitted = sizeSetsGeometry(file.data, keys);
+    const base = fitted === undefined ? file : { ...file, data: fitted.data };
+    if (fitted !== undefined) notes.push(fitted.note);
     const built = points.map((p) => pointTask(p, base));
+    // The whole grid is checked before anything runs.
+    const problems: string[] = [];
+    built.forEach((b, i) => {
+      const why = geometryProblem(b.task.spec);
+      if (why !== undefined) problems.push(`grid point ${describePoint(points[i]!)}: ${why}`);
+    });
+    if (problems.length > 0) {
+      const shown = problems.slice(0, 8);
+      if (problems.length > shown.length) shown.push(`... and ${problems.length - 8} more`);
+      throw new GridError(
+        `${problems.length} of ${points.length} grid points cannot run, nothing was run:\n  ${shown.join("\n  ")}`,
+      );
+    }
     tasks = built.map((b) => b.task);
     expects = built.map((b) => b.expectsCoherence);
     const name = tasks[0]?.spec.name ?? positionals[0]!;
@@ -412,6 +466,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
   };
 
   io.out(`${title}: ${rows.length} run${rows.length === 1 ? "" : "s"}\n\n`);
+  for (const n of notes) io.out(`Note: ${n}\n\n`);
   io.out(summaryTable(report, expects));
 
   const written: string[] = [];

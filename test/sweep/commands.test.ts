@@ -295,6 +295,40 @@ describe("dmabuf sweep", () => {
     assert.match(io.stdout, /2 failed/);
   });
 
+  test("the grid is checked whole before anything runs: geometry the display cannot show", async () => {
+    writeFileSync(
+      join(dir, "wide.yaml"),
+      "name: wide\nbuffers:\n  width: 640\n  height: 480\npipeline:\n  kind: camera-gpu-display\n",
+    );
+    const io = captureIo();
+    const code = await sweepCommand(
+      ["wide.yaml", "--vary", "buffers.width=1024", "--vary", "buffers.bufferBytes=100000,32MiB"],
+      io,
+    );
+    assert.equal(code, 2);
+    assert.match(io.stderr, /2 of 2 grid points cannot run, nothing was run/);
+    assert.match(io.stderr, /\(100000\) is not a whole number of 1024-pixel XR24 lines/);
+    assert.match(
+      io.stderr,
+      /32 MiB at buffers.width 1024 makes a frame 8192 lines tall; the display scans out at most 4096/,
+    );
+    assert.doesNotMatch(io.stderr, /runs \(/, "nothing ran");
+
+    // Varying the size alone: the frame is made from each size, and the output says so.
+    const fit = captureIo();
+    const ok = await sweepCommand(
+      ["wide.yaml", "--quiet", "--vary", "buffers.bufferBytes=64KiB,32MiB"],
+      fit,
+    );
+    assert.equal(ok, 0, fit.stderr);
+    assert.match(
+      fit.stdout,
+      /Note: buffers.bufferBytes is varied.*width 640, height 480 are set aside/,
+    );
+    assert.match(fit.stdout, /\b65536\b[^\n]*coherent/);
+    assert.match(fit.stdout, /\b33554432\b[^\n]*coherent/);
+  });
+
   test("output paths: checked before anything runs; bare names go into out/", async () => {
     const bad = captureIo();
     const code = await sweepCommand(
