@@ -19,6 +19,8 @@ Usage:
       Run one scenario file (YAML or JSON) and report coherency, frame CRCs and costs.
   dmabuf sweep SCENARIO --vary FIELD=V1,V2,... [...]
       Run a scenario over a grid of field values ('dmabuf sweep --help').
+  dmabuf merge SHARD_FILE... [--csv FILE] [--json FILE] [--html FILE]
+      Put the shards of a sweep run with --shard K/N back together.
   dmabuf list [profiles|scenarios|heaps|devices|strategies|pipelines|faults|sources]
       What can be named in a scenario.
   dmabuf schema

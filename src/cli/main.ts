@@ -19,7 +19,7 @@ import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, processIo } from 
 import { listCommand } from "./list.js";
 import { runCommand } from "./run.js";
 
-export const COMMANDS = ["run", "sweep", "list", "schema", "demo", "help"] as const;
+export const COMMANDS = ["run", "sweep", "merge", "list", "schema", "demo", "help"] as const;
 
 export interface MainDeps {
   /** Replaces the pipeline runner of `run` (tests inject fixtures). */
@@ -162,6 +162,7 @@ async function helpCommand(argv: string[], io: CliIo): Promise<number> {
     return EXIT_OK;
   }
   if (topic === "sweep") return (await import("./sweep.js")).sweepCommand(["--help"], io);
+  if (topic === "merge") return (await import("./sweep.js")).mergeCommand(["--help"], io);
   const text = COMMAND_HELP[topic];
   if (text === undefined) {
     const guess = didYouMean(topic, COMMANDS);
@@ -198,6 +199,8 @@ async function dispatch(argv: string[], io: CliIo, deps: MainDeps): Promise<numb
       return runCommand(rest, io, deps.runPipeline);
     case "sweep":
       return (await import("./sweep.js")).sweepCommand(rest, io);
+    case "merge":
+      return (await import("./sweep.js")).mergeCommand(rest, io);
     case "list":
       return listCommand(rest, io);
     case "schema":

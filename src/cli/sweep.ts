@@ -15,7 +15,9 @@
  * not count.
  */
 
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { SIZED_FRAME_WIDTH } from "../pipelines/spec.js";
 import { renderSweepHtml } from "../report/html.js";
@@ -40,6 +42,20 @@ import {
   type VaryAxis,
 } from "../sweep/grid.js";
 import {
+  gridFingerprint,
+  type MergedSweep,
+  mergeShards,
+  parseShard,
+  parseShardFile,
+  SHARD_FORMAT,
+  SHARD_VERSION,
+  ShardError,
+  type ShardFile,
+  type ShardSpec,
+  shardIndices,
+  shardJson,
+} from "../sweep/shard.js";
+import {
   createProgress,
   parseJobs,
   progressMode,
@@ -56,6 +72,7 @@ const HELP = `dmabuf sweep - run a scenario over a grid of field values
 Usage:
   dmabuf sweep SCENARIO --vary KEY=V1,V2,... [--vary KEY=...]...
                [--csv FILE] [--json FILE] [--html FILE] [--jobs N] [--quiet]
+               [--shard K/N]
 
 SCENARIO is a .yaml/.yml/.json file, or the name of a bundled example
 ('dmabuf list scenarios').
@@ -87,6 +104,11 @@ Options:
                      with a directory is used as given. Paths are checked
                      before anything runs; the files written are printed.
   --jobs N           worker threads (default: one per CPU)
+  --shard K/N        run only shard K of N (grid points K-1, K-1+N, ...) and
+                     write them as a shard file (--json FILE, default
+                     out/shard-K-of-N.json); 'dmabuf merge' of all N gives
+                     what one machine running the whole grid gives, byte for
+                     byte (docs/sweeps.md: array jobs on Slurm, Kubernetes, CI)
   --quiet            no progress on stderr
   -h, --help         this text
 
@@ -342,6 +364,81 @@ function badInput(io: CliIo, message: string): number {
   return EXIT_BAD_INPUT;
 }
 
+/** A file a sweep or merge writes: where, what it is, and how to render it. */
+type SweepOutput = readonly [
+  path: string,
+  what: string,
+  render: (r: SweepReport) => Promise<string>,
+];
+
+/**
+ * The output files asked for, their paths checked before anything runs (bare names go
+ * into out/). @throws OutputPathError
+ */
+export function sweepOutputs(
+  cwd: string,
+  files: { csv?: string | undefined; json?: string | undefined; html?: string | undefined },
+): SweepOutput[] {
+  const wanted: [string | undefined, string, (r: SweepReport) => Promise<string>][] = [
+    [files.csv, "CSV", async (r) => sweepCsv(r)],
+    [files.json, "JSON", async (r) => sweepJson(r)],
+    [files.html, "HTML report", (r) => renderSweepHtml(r)],
+  ];
+  const out: SweepOutput[] = [];
+  for (const [file, what, render] of wanted) {
+    if (file === undefined) continue;
+    const path = outputPath(cwd, file, file);
+    prepareOutput(path, what);
+    out.push([path, what, render]);
+  }
+  return out;
+}
+
+/**
+ * What a whole sweep prints and writes once its rows are in, the same whether one machine
+ * ran them or `dmabuf merge` put shards together: the table, the files, the verdict.
+ * Resolves with the exit status.
+ */
+export async function finishSweep(
+  io: CliIo,
+  command: string,
+  report: SweepReport,
+  expects: readonly boolean[],
+  notes: readonly string[],
+  outputs: readonly SweepOutput[],
+): Promise<number> {
+  const rows = report.rows;
+  io.out(`${report.title}: ${rows.length} run${rows.length === 1 ? "" : "s"}\n\n`);
+  for (const n of notes) io.out(`Note: ${n}\n\n`);
+  io.out(summaryTable(report, expects));
+
+  const written: string[] = [];
+  for (const [path, what, render] of outputs) {
+    try {
+      await writeFile(path, await render(report));
+    } catch (e) {
+      io.err(`dmabuf ${command}: cannot write the ${what} to ${path}: ${(e as Error).message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    written.push(`${what}: ${path}`);
+  }
+  if (written.length > 0) io.out(`\n${written.join("\n")}\n`);
+
+  const failed = rows.filter((r) => r.error !== undefined).length;
+  const unexpected = rows.filter(
+    (r, i) => r.error === undefined && r.verdict !== "coherent" && expects[i],
+  ).length;
+  const expectedBad = rows.filter(
+    (r, i) => r.error === undefined && r.verdict !== "coherent" && !expects[i],
+  ).length;
+  const parts = [`${rows.length - failed - unexpected - expectedBad} coherent`];
+  if (unexpected > 0) parts.push(`${unexpected} INCOHERENT`);
+  if (expectedBad > 0) parts.push(`${expectedBad} incoherent as their fault expects`);
+  if (failed > 0) parts.push(`${failed} failed`);
+  io.out(`\nVerdict: ${parts.join(", ")}\n`);
+  return failed > 0 || unexpected > 0 ? EXIT_VIOLATIONS : EXIT_OK;
+}
+
 /** `dmabuf sweep`. Resolves with the exit status. */
 export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
   const options = {
@@ -351,6 +448,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     json: { type: "string" },
     html: { type: "string" },
     jobs: { type: "string" },
+    shard: { type: "string" },
     quiet: { type: "boolean", short: "q" },
   } as const;
   let values: {
@@ -360,15 +458,18 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     json?: string;
     html?: string;
     jobs?: string;
+    shard?: string;
     quiet?: boolean;
   };
   let positionals: string[];
   let jobs: number | undefined;
+  let shard: ShardSpec | undefined;
   try {
     const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     values = parsed.values;
     positionals = parsed.positionals;
     jobs = parseJobs(values.jobs);
+    if (values.shard !== undefined) shard = parseShard(values.shard);
   } catch (e) {
     return badInput(io, (e as Error).message);
   }
@@ -382,6 +483,12 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
       positionals.length === 0
         ? "which scenario? (a YAML or JSON file)"
         : `one scenario at a time, not ${positionals.length}`,
+    );
+  }
+  if (shard !== undefined && (values.csv !== undefined || values.html !== undefined)) {
+    return badInput(
+      io,
+      "a shard holds part of the grid: write its rows with --json, then 'dmabuf merge' the shards into CSV, JSON and HTML",
     );
   }
 
@@ -400,7 +507,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     const base = fitted === undefined ? file : { ...file, data: fitted.data };
     if (fitted !== undefined) notes.push(fitted.note);
     const built = points.map((p) => pointTask(p, base));
-    // The whole grid is checked before anything runs.
+    // The whole grid is checked before anything runs (every shard checks all of it).
     const problems: string[] = [];
     built.forEach((b, i) => {
       const why = geometryProblem(b.task.spec);
@@ -427,20 +534,15 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     throw e;
   }
 
-  let report: SweepReport = { title, keys, rows: [] };
-  // Output paths are checked before anything runs (bare names go into out/).
-  const outputs: [string, string, () => Promise<string>][] = [];
+  let outputs: SweepOutput[];
+  let shardPath: string | undefined;
   try {
-    const wanted: [string | undefined, string, () => Promise<string>][] = [
-      [values.csv, "CSV", async () => sweepCsv(report)],
-      [values.json, "JSON", async () => sweepJson(report)],
-      [values.html, "HTML report", () => renderSweepHtml(report)],
-    ];
-    for (const [file, what, render] of wanted) {
-      if (file === undefined) continue;
-      const path = outputPath(io.cwd, file, file);
-      prepareOutput(path, what);
-      outputs.push([path, what, render]);
+    if (shard !== undefined) {
+      shardPath = outputPath(io.cwd, values.json, `shard-${shard.index}-of-${shard.count}.json`);
+      prepareOutput(shardPath, "shard file");
+      outputs = [];
+    } else {
+      outputs = sweepOutputs(io.cwd, values);
     }
   } catch (e) {
     if (!(e instanceof OutputPathError)) throw e;
@@ -448,50 +550,125 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     return EXIT_BAD_INPUT;
   }
 
-  const progress = createProgress(io, tasks.length, progressMode(values.quiet === true), "sweep");
+  const mine = shard === undefined ? tasks.map((_, i) => i) : shardIndices(tasks.length, shard);
+  const label = shard === undefined ? "sweep" : `sweep ${shard.index}/${shard.count}`;
+  const progress = createProgress(io, mine.length, progressMode(values.quiet === true), label);
   let rows: SweepRow[];
   try {
-    rows = await runSweep(tasks, {
-      ...(jobs !== undefined ? { jobs } : {}),
-      onRow: (row) => progress.tick(row),
-    });
+    rows = await runSweep(
+      mine.map((i) => tasks[i]!),
+      {
+        ...(jobs !== undefined ? { jobs } : {}),
+        onRow: (row) => progress.tick(row),
+      },
+    );
   } finally {
     progress.stop();
   }
-  report = {
+  const report: SweepReport = {
     title,
     ...(description !== undefined ? { description } : {}),
     keys,
     rows,
   };
+  if (shard === undefined || shardPath === undefined) {
+    return finishSweep(io, "sweep", report, expects, notes, outputs);
+  }
 
-  io.out(`${title}: ${rows.length} run${rows.length === 1 ? "" : "s"}\n\n`);
-  for (const n of notes) io.out(`Note: ${n}\n\n`);
-  io.out(summaryTable(report, expects));
+  // A shard: its rows and where they sit in the grid, for `dmabuf merge`.
+  const file: ShardFile = {
+    format: SHARD_FORMAT,
+    version: SHARD_VERSION,
+    shard,
+    points: tasks.length,
+    grid: gridFingerprint(tasks, expects),
+    report,
+    indices: mine,
+    expects: mine.map((i) => expects[i]!),
+    notes,
+  };
+  try {
+    await writeFile(shardPath, shardJson(file));
+  } catch (e) {
+    io.err(`dmabuf sweep: cannot write the shard file to ${shardPath}: ${(e as Error).message}\n`);
+    return EXIT_BAD_INPUT;
+  }
+  const failed = rows.filter((r) => r.error !== undefined).length;
+  const bad = rows.filter(
+    (r, i) => r.error === undefined && r.verdict !== "coherent" && file.expects[i],
+  ).length;
+  io.out(
+    `${title}: shard ${shard.index}/${shard.count}: ${rows.length} of ${tasks.length} runs (${rows.length - failed - bad} as expected${bad > 0 ? `, ${bad} INCOHERENT` : ""}${failed > 0 ? `, ${failed} failed` : ""})\n` +
+      `Shard file: ${shardPath}\n` +
+      `Merge all ${shard.count} with: dmabuf merge SHARD_FILES... [--csv FILE] [--json FILE] [--html FILE]\n`,
+  );
+  return failed > 0 || bad > 0 ? EXIT_VIOLATIONS : EXIT_OK;
+}
 
-  const written: string[] = [];
-  for (const [path, what, render] of outputs) {
-    try {
-      await writeFile(path, await render());
-    } catch (e) {
-      io.err(`dmabuf sweep: cannot write the ${what} to ${path}: ${(e as Error).message}\n`);
+const MERGE_HELP = `dmabuf merge - put the shards of a sweep back together
+
+Usage:
+  dmabuf merge SHARD_FILE... [--csv FILE] [--json FILE] [--html FILE]
+
+Reads the shard files written by 'dmabuf sweep ... --shard K/N --json FILE' on
+N machines (or N jobs of a scheduler's array) and prints and writes exactly what
+one machine running the whole sweep would have: the same table, the same CSV,
+JSON and HTML byte for byte, the same verdict and exit status. Every shard 1..N
+must be given once, all of one sweep (same scenario, same --vary).
+
+Options:
+  --csv FILE, --json FILE, --html FILE   as for 'dmabuf sweep' (bare names go
+                                         into out/)
+  -h, --help                             this text
+
+Exit status: as 'dmabuf sweep' (0 coherent, 1 a run incoherent or failed, 2 bad
+input: a missing, duplicate or foreign shard).
+`;
+
+/** `dmabuf merge SHARD_FILE...`. Resolves with the exit status. */
+export async function mergeCommand(argv: string[], io: CliIo): Promise<number> {
+  const options = {
+    help: { type: "boolean", short: "h" },
+    csv: { type: "string" },
+    json: { type: "string" },
+    html: { type: "string" },
+  } as const;
+  let values: { help?: boolean; csv?: string; json?: string; html?: string };
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    values = parsed.values;
+    positionals = parsed.positionals;
+  } catch (e) {
+    io.err(`dmabuf merge: ${(e as Error).message}\nTry 'dmabuf merge --help'.\n`);
+    return EXIT_BAD_INPUT;
+  }
+  if (values.help) {
+    io.out(MERGE_HELP);
+    return EXIT_OK;
+  }
+  let merged: MergedSweep;
+  let outputs: SweepOutput[];
+  try {
+    const files = positionals.map((name) => {
+      let text: string;
+      try {
+        text = readFileSync(resolve(io.cwd, name), "utf8");
+      } catch (e) {
+        throw new ShardError(
+          `${name}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
+      }
+      return { name, shard: parseShardFile(name, text) };
+    });
+    merged = mergeShards(files);
+    outputs = sweepOutputs(io.cwd, values);
+  } catch (e) {
+    if (e instanceof ShardError || e instanceof OutputPathError) {
+      io.err(`dmabuf merge: ${e.message}\n`);
       return EXIT_BAD_INPUT;
     }
-    written.push(`${what}: ${path}`);
+    throw e;
   }
-  if (written.length > 0) io.out(`\n${written.join("\n")}\n`);
-
-  const failed = rows.filter((r) => r.error !== undefined).length;
-  const unexpected = rows.filter(
-    (r, i) => r.error === undefined && r.verdict !== "coherent" && expects[i],
-  ).length;
-  const expectedBad = rows.filter(
-    (r, i) => r.error === undefined && r.verdict !== "coherent" && !expects[i],
-  ).length;
-  const parts = [`${rows.length - failed - unexpected - expectedBad} coherent`];
-  if (unexpected > 0) parts.push(`${unexpected} INCOHERENT`);
-  if (expectedBad > 0) parts.push(`${expectedBad} incoherent as their fault expects`);
-  if (failed > 0) parts.push(`${failed} failed`);
-  io.out(`\nVerdict: ${parts.join(", ")}\n`);
-  return failed > 0 || unexpected > 0 ? EXIT_VIOLATIONS : EXIT_OK;
+  return finishSweep(io, "merge", merged.report, merged.expects, merged.notes, outputs);
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { defaultJobCommand, MAIN_JOB_SIZES, mainJobTasks } from "../../src/cli/default-job.js";
 import type { CliIo } from "../../src/cli/io.js";
+import { main } from "../../src/cli/main.js";
 import { schemaField, sweepCommand } from "../../src/cli/sweep.js";
 import { COST_CATEGORIES, type CostCategory } from "../../src/machine/cost.js";
 import { wholeCacheCrossover } from "../../src/report/sharing-cost.js";
@@ -327,6 +328,65 @@ describe("dmabuf sweep", () => {
     );
     assert.match(fit.stdout, /\b65536\b[^\n]*coherent/);
     assert.match(fit.stdout, /\b33554432\b[^\n]*coherent/);
+  });
+
+  test("--shard K/N on N machines + merge gives the single-machine result byte for byte", async () => {
+    const grid = [
+      "s.yaml",
+      "--quiet",
+      "--vary",
+      "pipeline.strategy=streaming,whole-cache,cache-hints",
+      "--vary",
+      "buffers.bufferBytes=64KiB..1MiB*2",
+    ];
+    const one = captureIo();
+    const single = await sweepCommand(
+      [...grid, "--csv", "one.csv", "--json", "one.json", "--html", "one.html"],
+      one,
+    );
+    assert.equal(single, 0, one.stderr);
+    const shards: string[] = [];
+    for (const k of [3, 1, 2]) {
+      const io = captureIo();
+      const code = await sweepCommand([...grid, "--shard", `${k}/3`, "--jobs", String(k)], io);
+      assert.equal(code, 0, io.stderr);
+      assert.match(io.stdout, new RegExp(`shard ${k}/3: 5 of 15 runs`));
+      shards.push(join(dir, "out", `shard-${k}-of-3.json`));
+    }
+    const merged = captureIo();
+    const code = await main(
+      ["merge", ...shards, "--csv", "m.csv", "--json", "m.json", "--html", "m.html"],
+      merged,
+    );
+    assert.equal(code, single);
+    for (const ext of ["csv", "json", "html"]) {
+      assert.equal(
+        readFileSync(join(dir, "out", `m.${ext}`), "utf8"),
+        readFileSync(join(dir, "out", `one.${ext}`), "utf8"),
+        `${ext} byte for byte`,
+      );
+    }
+    const withoutPaths = (t: string) => t.replace(/^(CSV|JSON|HTML report): .*$/gm, "$1");
+    assert.equal(withoutPaths(merged.stdout), withoutPaths(one.stdout));
+
+    // Missing, duplicate and foreign shards are refused by name.
+    const missing = captureIo();
+    assert.equal(await main(["merge", shards[0]!, shards[1]!], missing), 2);
+    assert.match(missing.stderr, /shard 2\/3 missing/);
+    const twice = captureIo();
+    assert.equal(await main(["merge", shards[0]!, shards[0]!, shards[1]!], twice), 2);
+    assert.match(twice.stderr, /both shard 3\/3/);
+    const other = captureIo();
+    await sweepCommand(["s.yaml", "--quiet", "--shard", "2/3", "--json", "other.json"], other);
+    const foreign = captureIo();
+    assert.equal(
+      await main(["merge", shards[0]!, join(dir, "out", "other.json"), shards[1]!], foreign),
+      2,
+    );
+    assert.match(foreign.stderr, /shard of another sweep/);
+    const bad = captureIo();
+    assert.equal(await sweepCommand([...grid, "--shard", "4/3"], bad), 2);
+    assert.match(bad.stderr, /K must be from 1 to N \(3\)/);
   });
 
   test("output paths: checked before anything runs; bare names go into out/", async () => {
