@@ -50,6 +50,7 @@ import {
 import { CStruct } from "../include/uapi/struct.js";
 import type { CpuMapping } from "../machine/cpu.js";
 import type { DmaDevice } from "../machine/device.js";
+import { flipDirection, injectFault } from "../machine/fault-inject.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { Current, FileOperations, Vma } from "../vfs/file.js";
@@ -216,6 +217,16 @@ export class DmaBuf<P = unknown> {
   /** Set by DMA_BUF_SET_NAME; shown in debugfs and fdinfo. */
   name: string | undefined;
   readonly attachments: DmaBufAttachment<P>[] = [];
+  /**
+   * DMA_BUF_IOCTL_SYNC brackets seen on this buffer: STARTs, ENDs, and the direction of
+   * the START still open (undefined when none). The balance view of the reports
+   * (libdrmtap issue 43: two STARTs and one END per frame) and the bracket checks.
+   */
+  readonly cpuAccessBrackets: { starts: number; ends: number; open: DmaDirection | undefined } = {
+    starts: 0,
+    ends: 0,
+    open: undefined,
+  };
   #vmapCount = 0;
   #vmapPtr: CpuMapping | undefined;
   /** The reservation object is the buffer's own, not the exporter's (dmabuf->resv == &dmabuf[1]). */
@@ -683,9 +694,60 @@ function ioctlSync(buf: DmaBuf, arg: number, current: Current): number {
   }
   const flags = Number(raw);
   const dir = syncDirection(flags);
-  if (flags & DMA_BUF_SYNC_END) buf.endCpuAccess(dir);
-  else buf.beginCpuAccess(dir);
+  const end = (flags & DMA_BUF_SYNC_END) !== 0;
+  // A fault point of its own: the userspace bracket (omit = a lost END or a missing
+  // START, flip = READ for WRITE, repeat = two STARTs).
+  injectFault(
+    buf.core.machine.faults,
+    end ? "DMA_BUF_IOCTL_SYNC(END)" : "DMA_BUF_IOCTL_SYNC(START)",
+    { dir, bytes: buf.size, whole: true, repeatable: true },
+    (a) => {
+      const d = a === "flip" ? flipDirection(dir) : dir;
+      checkBracket(buf, end, d);
+      if (end) buf.endCpuAccess(d);
+      else buf.beginCpuAccess(d);
+    },
+  );
   return 0;
+}
+
+const syncName = (dir: DmaDirection): string =>
+  dir === DMA_FROM_DEVICE ? "READ" : dir === DMA_TO_DEVICE ? "WRITE" : "RW";
+
+/**
+ * The userspace brackets must pair up: START, the CPU's access, END with the same
+ * flags (include/uapi/linux/dma-buf.h). Linux does not check; the model reports a
+ * second START before the END (an END lost, or two STARTs per frame), an END without a
+ * START, and an END whose direction differs from its START's.
+ */
+function checkBracket(buf: DmaBuf, end: boolean, dir: DmaDirection): void {
+  const b = buf.cpuAccessBrackets;
+  const who = `DMA_BUF_IOCTL_SYNC on ${buf.name ?? buf.expName} (${buf.describe()})`;
+  if (!end) {
+    b.starts++;
+    if (b.open !== undefined)
+      buf.core.warn(
+        "cpu",
+        `${who}: START(${syncName(dir)}) while the START(${syncName(b.open)}) before it was never ended: two STARTs and no END between`,
+        "pair every DMA_BUF_SYNC_START with one DMA_BUF_SYNC_END with the same flags after the CPU's access; an END lost on one path leaves the CPU's writes unflushed (libdrmtap issue 43)",
+      );
+    b.open = dir;
+    return;
+  }
+  b.ends++;
+  if (b.open === undefined)
+    buf.core.warn(
+      "cpu",
+      `${who}: END(${syncName(dir)}) without a START before it`,
+      "call DMA_BUF_SYNC_START before the CPU's access and DMA_BUF_SYNC_END once after it",
+    );
+  else if (b.open !== dir)
+    buf.core.warn(
+      "cpu",
+      `${who}: END(${syncName(dir)}) closes a START(${syncName(b.open)}): the exporter maintains the cache for the END's direction, not for what the CPU did`,
+      "give DMA_BUF_SYNC_END the same READ/WRITE flags as its START (WRITE or RW when the CPU wrote)",
+    );
+  b.open = undefined;
 }
 
 /** The flags both sync-file ioctls take: READ, WRITE or both, nothing else (EINVAL). */

@@ -23,9 +23,37 @@
  * it. Every invalidate cleans partly covered lines at the range's edges first.
  */
 
+import { flipDirection, injectFault, shrinkLength } from "../machine/fault-inject.js";
 import type { Machine } from "../machine/machine.js";
 import type { PhysRange } from "../machine/violations.js";
 import { DMA_FROM_DEVICE, DMA_TO_DEVICE, type DmaDirection, directionName } from "./direction.js";
+
+/** Bytes of `ranges`. */
+const bytesOf = (ranges: readonly PhysRange[]): number => ranges.reduce((n, r) => n + r.len, 0);
+
+/** `ranges` cut to their first halves (line aligned): a "shrink" fault. */
+function halves(m: Machine, ranges: readonly PhysRange[]): PhysRange[] {
+  return ranges.map((r) => ({ phys: r.phys, len: shrinkLength(r.len, m.cache.line) }));
+}
+
+/**
+ * Runs an arch maintenance call through the fault injector: flip turns the direction
+ * over, shrink halves the ranges.
+ */
+function faulted(
+  m: Machine,
+  call: string,
+  ranges: readonly PhysRange[],
+  dir: DmaDirection | undefined,
+  run: (ranges: readonly PhysRange[], dir: DmaDirection) => void,
+): void {
+  injectFault(m.faults, call, { dir, bytes: bytesOf(ranges) }, (a) =>
+    run(
+      a === "shrink" ? halves(m, ranges) : ranges,
+      a === "flip" && dir !== undefined ? flipDirection(dir) : (dir ?? DMA_FROM_DEVICE),
+    ),
+  );
+}
 
 /** arch_sync_dma_for_device(): make the device's view of the ranges right before it accesses them. */
 export function archSyncDmaForDevice(
@@ -33,6 +61,10 @@ export function archSyncDmaForDevice(
   ranges: readonly PhysRange[],
   dir: DmaDirection,
 ): void {
+  faulted(m, "arch_sync_dma_for_device", ranges, dir, (r, d) => syncForDevice(m, r, d));
+}
+
+function syncForDevice(m: Machine, ranges: readonly PhysRange[], dir: DmaDirection): void {
   const why = `for_device ${directionName(dir)}`;
   switch (m.profile.arch) {
     case "arm64":
@@ -59,6 +91,10 @@ export function archSyncDmaForCpu(
   ranges: readonly PhysRange[],
   dir: DmaDirection,
 ): void {
+  faulted(m, "arch_sync_dma_for_cpu", ranges, dir, (r, d) => syncForCpu(m, r, d));
+}
+
+function syncForCpu(m: Machine, ranges: readonly PhysRange[], dir: DmaDirection): void {
   if (dir === DMA_TO_DEVICE) return;
   switch (m.profile.arch) {
     case "arm64":
@@ -105,6 +141,10 @@ function reportDiscardedCpuWrites(
  * later be written back over it.
  */
 export function archDmaPrepCoherent(m: Machine, ranges: readonly PhysRange[]): void {
+  faulted(m, "arch_dma_prep_coherent", ranges, undefined, (r) => prepCoherent(m, r));
+}
+
+function prepCoherent(m: Machine, ranges: readonly PhysRange[]): void {
   // arm64 only cleans to the point of coherency (dcache_clean_poc in
   // arch/arm64/mm/dma-mapping.c); 32-bit ARM and RISC-V clean and invalidate.
   // x86 flushes before set_pages_uc (drm_cache.c callers, set_memory_uc).

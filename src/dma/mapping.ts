@@ -23,6 +23,7 @@ import { KernelError } from "../errno.js";
 import type { OwnedRegion } from "../machine/coherency.js";
 import type { CpuMapping } from "../machine/cpu.js";
 import type { DmaDevice, WindowDirection } from "../machine/device.js";
+import { flipDirection, injectFault, shrinkLength } from "../machine/fault-inject.js";
 import { IOMMU_READ, IOMMU_WRITE } from "../machine/iommu.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
@@ -153,6 +154,49 @@ export class DmaMappingApi {
 
   /** dma_sync_single_for_cpu(): give (part of) a mapping back to the CPU. */
   dmaSyncSingleForCpu(dev: DmaDevice, addr: number, size: number, dir: DmaDirection): void {
+    this.#faultedSingle("dma_sync_single_for_cpu", dev, addr, size, dir, true);
+  }
+
+  /** dma_sync_single_range_for_cpu(): `size` bytes at `offset` into the mapping at `addr`. */
+  dmaSyncSingleRangeForCpu(
+    dev: DmaDevice,
+    addr: number,
+    offset: number,
+    size: number,
+    dir: DmaDirection,
+  ): void {
+    this.dmaSyncSingleForCpu(dev, addr + offset, size, dir);
+  }
+
+  /** dma_sync_single_range_for_device(). */
+  dmaSyncSingleRangeForDevice(
+    dev: DmaDevice,
+    addr: number,
+    offset: number,
+    size: number,
+    dir: DmaDirection,
+  ): void {
+    this.dmaSyncSingleForDevice(dev, addr + offset, size, dir);
+  }
+
+  /** A single sync through the fault injector: omit, flip, shrink, or the opposite hand-over (swap). */
+  #faultedSingle(
+    call: string,
+    dev: DmaDevice,
+    addr: number,
+    size: number,
+    dir: DmaDirection,
+    toCpu: boolean,
+  ): void {
+    injectFault(this.m.faults, call, { dir, bytes: size, swappable: true }, (a) => {
+      const d = a === "flip" ? flipDirection(dir) : dir;
+      const n = a === "shrink" ? shrinkLength(size, this.m.cache.line) : size;
+      if ((a === "swap") !== toCpu) this.#syncSingleForCpu(dev, addr, n, d);
+      else this.#syncSingleForDevice(dev, addr, n, d);
+    });
+  }
+
+  #syncSingleForCpu(dev: DmaDevice, addr: number, size: number, dir: DmaDirection): void {
     this.debug.checkSync(dev, addr, size, dir, true);
     const s = this.#find(dev, addr);
     if (s === undefined) return;
@@ -168,6 +212,10 @@ export class DmaMappingApi {
 
   /** dma_sync_single_for_device(): hand (part of) a mapping back to the device. */
   dmaSyncSingleForDevice(dev: DmaDevice, addr: number, size: number, dir: DmaDirection): void {
+    this.#faultedSingle("dma_sync_single_for_device", dev, addr, size, dir, false);
+  }
+
+  #syncSingleForDevice(dev: DmaDevice, addr: number, size: number, dir: DmaDirection): void {
     this.debug.checkSync(dev, addr, size, dir, false);
     const s = this.#find(dev, addr);
     if (s === undefined) return;
@@ -223,22 +271,39 @@ export class DmaMappingApi {
 
   /** dma_sync_sg_for_cpu(): `nents` as passed to dma_map_sg. */
   dmaSyncSgForCpu(dev: DmaDevice, sgt: SgTable, nents: number, dir: DmaDirection): void {
-    this.#syncSg(dev, sgt, nents, dir, true);
+    this.#faultedSg("dma_sync_sg_for_cpu", dev, sgt, nents, dir, true);
   }
 
   /** dma_sync_sg_for_device(). */
   dmaSyncSgForDevice(dev: DmaDevice, sgt: SgTable, nents: number, dir: DmaDirection): void {
-    this.#syncSg(dev, sgt, nents, dir, false);
+    this.#faultedSg("dma_sync_sg_for_device", dev, sgt, nents, dir, false);
   }
 
   /** dma_sync_sgtable_for_cpu(). */
   dmaSyncSgtableForCpu(dev: DmaDevice, sgt: SgTable, dir: DmaDirection): void {
-    this.#syncSg(dev, sgt, sgt.origNents, dir, true);
+    this.#faultedSg("dma_sync_sgtable_for_cpu", dev, sgt, sgt.origNents, dir, true);
   }
 
   /** dma_sync_sgtable_for_device(). */
   dmaSyncSgtableForDevice(dev: DmaDevice, sgt: SgTable, dir: DmaDirection): void {
-    this.#syncSg(dev, sgt, sgt.origNents, dir, false);
+    this.#faultedSg("dma_sync_sgtable_for_device", dev, sgt, sgt.origNents, dir, false);
+  }
+
+  /** An sg sync through the fault injector: omit, flip, shrink (first half of the bytes), swap. */
+  #faultedSg(
+    call: string,
+    dev: DmaDevice,
+    sgt: SgTable,
+    nents: number,
+    dir: DmaDirection,
+    toCpu: boolean,
+  ): void {
+    const bytes = sgt.sgl.slice(0, nents).reduce((n, e) => n + e.length, 0);
+    injectFault(this.m.faults, call, { dir, bytes, swappable: true }, (a) => {
+      const d = a === "flip" ? flipDirection(dir) : dir;
+      const budget = a === "shrink" ? shrinkLength(bytes, this.m.cache.line) : Infinity;
+      this.#syncSg(dev, sgt, nents, d, (a === "swap") !== toCpu, budget);
+    });
   }
 
   // ---------------------------------------------------------------------------------
@@ -546,7 +611,7 @@ export class DmaMappingApi {
           const direct = r.phys - dev.config.dmaOffset;
           if (this.forceBounce || direct < 0 || direct + r.len - 1 > dev.dmaMask) {
             // dma_capable() failed: bounce through swiotlb (copy first, then sync the slot).
-            bounce = this.swiotlb.map(r.phys, r.len);
+            bounce = this.swiotlb.map(r.phys, r.len, dir, dev.name);
             bounced.push(bounce);
             target = bounce;
           }
@@ -633,7 +698,15 @@ export class DmaMappingApi {
     }
   }
 
-  #syncSg(dev: DmaDevice, sgt: SgTable, nents: number, dir: DmaDirection, toCpu: boolean): void {
+  #syncSg(
+    dev: DmaDevice,
+    sgt: SgTable,
+    nents: number,
+    dir: DmaDirection,
+    toCpu: boolean,
+    budget = Infinity,
+  ): void {
+    let left = budget;
     const seen = new Set<StreamingMapping>();
     for (let i = 0; i < sgt.nents; i++) {
       const e = sgt.sgl[i]!;
@@ -653,9 +726,12 @@ export class DmaMappingApi {
       // Given to the CPU before a swiotlb copy back, which is the CPU's own access.
       if (toCpu) this.m.ownership.setOwner(s.owned, "cpu");
       // The kernel walks the CPU-side entries; so do we (only the first `nents`).
-      s.pieces.slice(0, nents).forEach((p) => {
-        this.#syncPiece(dev, p, 0, p.len, dir, toCpu);
-      });
+      for (const p of s.pieces.slice(0, nents)) {
+        const n = Math.min(p.len, left);
+        if (n <= 0) break;
+        this.#syncPiece(dev, p, 0, n, dir, toCpu);
+        left -= n;
+      }
       this.m.ownership.setOwner(s.owned, toCpu ? "cpu" : "device");
     }
   }

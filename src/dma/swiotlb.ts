@@ -9,9 +9,18 @@
  * for DMA_TO_DEVICE and DMA_BIDIRECTIONAL. The copies are CPU memcpy through the cached
  * linear map, so on a non-coherent machine the pool itself needs cache maintenance,
  * which dma-direct performs on the slot address.
+ *
+ * The checker side (what kernel/dma/swiotlb.c cannot see, and what raspberrypi/linux
+ * issue 5727 took a week of tracing to find): a device that reads a slot whose bytes
+ * no longer match the buffer it stands for got stale data (the CPU wrote the buffer
+ * and nobody called dma_sync_*_for_device to copy it in), and a hand-over to the CPU
+ * that leaves device-written slot bytes uncopied leaves the CPU the old buffer. Only
+ * bytes count: a slot line the device itself wrote since the copy in is its own data.
  */
 
 import { KernelError } from "../errno.js";
+import type { BusMaster } from "../machine/bus.js";
+import { injectFault } from "../machine/fault-inject.js";
 import type { Machine } from "../machine/machine.js";
 import { IO_TLB_SIZE } from "../machine/machine.js";
 import {
@@ -19,6 +28,7 @@ import {
   DMA_FROM_DEVICE,
   DMA_TO_DEVICE,
   type DmaDirection,
+  directionName,
 } from "./direction.js";
 
 /** IO_TLB_SEGSIZE: slots in one contiguous allocation at most (128 x 2 KiB = 256 KiB). */
@@ -28,12 +38,21 @@ interface BounceSlot {
   readonly tlb: number;
   readonly orig: number;
   readonly size: number;
+  readonly dir: DmaDirection;
+  readonly dev: string;
+  /** Shadow epoch of the last copy into the slot: slot lines written later are the device's. */
+  copyEpoch: number;
 }
+
+const hex = (n: number): string => `0x${n.toString(16)}`;
 
 export class Swiotlb {
   readonly #slots = new Map<number, BounceSlot>();
 
-  constructor(readonly m: Machine) {}
+  constructor(readonly m: Machine) {
+    if (m.swiotlb !== undefined)
+      m.bus.readObserver = (master, phys, len) => this.#deviceRead(master, phys, len);
+  }
 
   /** is_swiotlb_buffer(). */
   isSwiotlbBuffer(addr: number): boolean {
@@ -51,7 +70,7 @@ export class Swiotlb {
   }
 
   /** swiotlb_tbl_map_single(): allocate slots and copy the original data in. Returns the slot address. */
-  map(orig: number, size: number): number {
+  map(orig: number, size: number, dir: DmaDirection = DMA_BIDIRECTIONAL, dev = "device"): number {
     const pool = this.m.swiotlb;
     if (pool === undefined)
       throw new KernelError("ENOMEM", "swiotlb: no bounce pool on this machine");
@@ -62,8 +81,12 @@ export class Swiotlb {
       );
     }
     const tlb = pool.alloc(Math.ceil(size / IO_TLB_SIZE));
-    this.#slots.set(tlb, { tlb, orig, size });
-    this.#bounce(tlb, orig, size, DMA_TO_DEVICE);
+    const slot: BounceSlot = { tlb, orig, size, dir, dev, copyEpoch: this.m.shadow.epoch };
+    this.#slots.set(tlb, slot);
+    this.#faulted("swiotlb_tbl_map_single", size, (n) => {
+      this.#bounce(tlb, orig, n, DMA_TO_DEVICE);
+      slot.copyEpoch = this.m.shadow.epoch;
+    });
     return tlb;
   }
 
@@ -71,7 +94,10 @@ export class Swiotlb {
   unmap(tlb: number, dir: DmaDirection, skipCpuSync: boolean): void {
     const s = this.#find(tlb);
     if (!skipCpuSync && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) {
-      this.#bounce(s.tlb, s.orig, s.size, DMA_FROM_DEVICE);
+      this.#faulted("swiotlb_tbl_unmap_single", s.size, (n) =>
+        this.#bounce(s.tlb, s.orig, n, DMA_FROM_DEVICE),
+      );
+      this.#checkCopiedBack(s, s.tlb, s.size, "dma_unmap_*()");
     }
     this.#slots.delete(s.tlb);
     this.m.swiotlb!.free(s.tlb);
@@ -82,7 +108,11 @@ export class Swiotlb {
     if (dir !== DMA_FROM_DEVICE && dir !== DMA_BIDIRECTIONAL) return;
     const s = this.#find(addr);
     const off = addr - s.tlb;
-    this.#bounce(addr, s.orig + off, Math.min(size, s.size - off), DMA_FROM_DEVICE);
+    const len = Math.min(size, s.size - off);
+    this.#faulted("swiotlb_sync_single_for_cpu", len, (n) =>
+      this.#bounce(addr, s.orig + off, n, DMA_FROM_DEVICE),
+    );
+    this.#checkCopiedBack(s, addr, len, "dma_sync_*_for_cpu()");
   }
 
   /** swiotlb_sync_single_for_device(). */
@@ -90,13 +120,91 @@ export class Swiotlb {
     if (dir !== DMA_TO_DEVICE && dir !== DMA_BIDIRECTIONAL) return;
     const s = this.#find(addr);
     const off = addr - s.tlb;
-    this.#bounce(addr, s.orig + off, Math.min(size, s.size - off), DMA_TO_DEVICE);
+    const len = Math.min(size, s.size - off);
+    this.#faulted("swiotlb_sync_single_for_device", len, (n) => {
+      this.#bounce(addr, s.orig + off, n, DMA_TO_DEVICE);
+      if (n === s.size) s.copyEpoch = this.m.shadow.epoch;
+    });
   }
 
   /** The original address a slot address stands for. */
   origOf(addr: number): number {
     const s = this.#find(addr);
     return s.orig + (addr - s.tlb);
+  }
+
+  /** Runs a bounce copy of `len` bytes through the fault injector (omit / shrink). */
+  #faulted(call: string, len: number, copy: (n: number) => void): void {
+    injectFault(this.m.faults, call, { bytes: len }, (a) =>
+      copy(a === "shrink" ? Math.floor(len / 2) : len),
+    );
+  }
+
+  /** The live slot containing `addr`, if any. */
+  #slotAt(addr: number): BounceSlot | undefined {
+    for (const s of this.#slots.values()) if (addr >= s.tlb && addr < s.tlb + s.size) return s;
+    return undefined;
+  }
+
+  /**
+   * Byte ranges of `[addr, addr+len)` in slot `s` that differ from the buffer as the CPU
+   * sees it, split by whether the device wrote them since the last copy in.
+   */
+  #differences(s: BounceSlot, addr: number, len: number): { stale: number; device: number } {
+    const L = this.m.cache.line;
+    const slotBytes = new Uint8Array(len);
+    const origBytes = new Uint8Array(len);
+    this.m.cache.peek(addr, len, slotBytes);
+    this.m.cache.peek(s.orig + (addr - s.tlb), len, origBytes);
+    const base = this.m.memory.base;
+    let stale = 0;
+    let device = 0;
+    for (let i = 0; i < len; i++) {
+      if (slotBytes[i] === origBytes[i]) continue;
+      const li = Math.floor((addr + i - base) / L);
+      if (this.m.shadow.memEpoch.get(li) > s.copyEpoch) device++;
+      else stale++;
+    }
+    return { stale, device };
+  }
+
+  /** A device reads memory: if it is a bounce slot the buffer has moved on from, report the stale read. */
+  #deviceRead(master: BusMaster, phys: number, len: number): void {
+    if (!this.m.shadow.enabled || this.#slots.size === 0 || !this.isSwiotlbBuffer(phys)) return;
+    const s = this.#slotAt(phys);
+    if (s === undefined || s.dir === DMA_FROM_DEVICE) return;
+    const n = Math.min(len, s.tlb + s.size - phys);
+    const { stale } = this.#differences(s, phys, n);
+    if (stale === 0) return;
+    this.m.violations.report(
+      {
+        kind: "stale-device-read",
+        time: this.m.now,
+        agent: master.name,
+        phys,
+        len: stale,
+        message: `${master.name} read swiotlb bounce slot ${hex(s.tlb)} standing for ${hex(s.orig)} (${directionName(s.dir)}), and ${stale} byte(s) of it differ from the buffer: the CPU's data was never copied into the slot, so the device got the slot's old bytes`,
+      },
+      `call dma_sync_*_for_device() (or map the buffer) after the CPU's last write: for a bounced mapping that is what copies the buffer into the slot (raspberrypi/linux issue 5727: DRM never synced, the HVS scanned out the memset bounce buffer)`,
+    );
+  }
+
+  /** After a hand-over to the CPU: device-written slot bytes the buffer did not receive. */
+  #checkCopiedBack(s: BounceSlot, addr: number, len: number, call: string): void {
+    if (!this.m.shadow.enabled) return;
+    const { device } = this.#differences(s, addr, len);
+    if (device === 0) return;
+    this.m.violations.report(
+      {
+        kind: "stale-cpu-read",
+        time: this.m.now,
+        agent: "cpu",
+        phys: s.orig + (addr - s.tlb),
+        len: device,
+        message: `${call} handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU, but ${device} byte(s) ${s.dev} wrote into swiotlb slot ${hex(s.tlb)} were never copied back: the CPU sees the old buffer`,
+      },
+      `the CPU must get a bounced buffer back through dma_sync_*_for_cpu() or dma_unmap_*() with DMA_FROM_DEVICE or DMA_BIDIRECTIONAL over the whole range the device wrote (swiotlb_sync_single_for_cpu copies the slot back)`,
+    );
   }
 
   #find(addr: number): BounceSlot {

@@ -27,8 +27,15 @@ export class SystemBus {
     readonly clock: VirtualClock,
   ) {}
 
+  /**
+   * Hazard hook: told of every master's read before it happens (the swiotlb checks
+   * whether a bounce slot the device reads still matches the buffer it stands for).
+   */
+  readObserver: ((master: BusMaster, phys: number, len: number) => void) | undefined;
+
   /** A master reads `len` bytes of memory at `phys` into `dst[dstOff..]`. */
   read(master: BusMaster, phys: number, len: number, dst: Uint8Array, dstOff: number): void {
+    this.readObserver?.(master, phys, len);
     this.memory.read(phys, len, dst, dstOff);
     if (master.coherent) {
       this.cache.snoopRead(phys, len, dst, dstOff);

@@ -287,6 +287,29 @@ export class CpuCache {
     };
   }
 
+  /**
+   * Hazard hook: the bytes a CPU load of `[phys, phys+len)` would return, with no side
+   * effect at all (no fill, no counters, no replacement update, no findings). For the
+   * checker's swiotlb comparison and the fault injector's proofs; never on a hot path.
+   */
+  peek(phys: number, len: number, dst: Uint8Array): void {
+    this.memory.read(phys, len, dst, 0);
+    const L = this.line;
+    const base = this.memory.base;
+    const end = phys + len;
+    for (let p = phys; p < end; ) {
+      const li = this.#lineIndex(p);
+      const lineStart = base + li * L;
+      const n = Math.min(lineStart + L, end) - p;
+      const s = this.#rmap.get(li);
+      if (s >= 0) {
+        const from = s * L + (p - lineStart);
+        dst.set(this.#bytes.subarray(from, from + n), p - phys);
+      }
+      p += n;
+    }
+  }
+
   // ---------------------------------------------------------------------------------
   // CPU loads and stores (cacheable mappings)
 

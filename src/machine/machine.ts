@@ -15,6 +15,7 @@ import { ContiguousArea } from "./contiguous.js";
 import { CostLedger } from "./cost.js";
 import { Cpu } from "./cpu.js";
 import { type DeviceConfig, DmaDevice } from "./device.js";
+import { FaultInjection, shrinkLength } from "./fault-inject.js";
 import { IommuDomain } from "./iommu.js";
 import { PAGE_SIZE, PhysicalMemory } from "./memory.js";
 import { PageAllocator } from "./page-alloc.js";
@@ -44,6 +45,8 @@ export class Machine {
   readonly ownership = new OwnershipTracker();
   readonly costs = new CostLedger();
   readonly trace = new TraceRecorder();
+  /** Fault injection and the record of every maintenance and sync call (fault-inject.ts). */
+  readonly faults = new FaultInjection();
   readonly cache: CpuCache;
   readonly bus: SystemBus;
   readonly cpu: Cpu;
@@ -147,6 +150,33 @@ export class Machine {
    * Returns the virtual time it took.
    */
   maintain(op: MaintenanceOp, ranges: readonly PhysRange[], why = ""): Ns {
+    if (!this.faults.armed) return this.#maintain(op, ranges, why);
+    // Maintenance inside a DMA API or dma-buf call belongs to that call's site; a
+    // driver's own maintenance (zeroing, shmem flush) is a site of its own.
+    const total = ranges.reduce((n, r) => n + r.len, 0);
+    const d = this.faults.inCall ? undefined : this.faults.consult(`cache_${op}`, { bytes: total });
+    try {
+      if (d?.action === "omit") return 0;
+      const todo =
+        d?.action === "shrink"
+          ? ranges.map((r) => ({ phys: r.phys, len: shrinkLength(r.len, this.cache.line) }))
+          : ranges;
+      const lines = this.cache.validLines;
+      const writebacks = this.cache.counters.writebacks;
+      const ns = this.#maintain(op, todo, why);
+      const affected =
+        Math.max(0, lines - this.cache.validLines) + (this.cache.counters.writebacks - writebacks);
+      this.faults.noteMaintenance(
+        todo.reduce((n, r) => n + r.len, 0),
+        affected,
+      );
+      return ns;
+    } finally {
+      this.faults.leave(d?.token);
+    }
+  }
+
+  #maintain(op: MaintenanceOp, ranges: readonly PhysRange[], why: string): Ns {
     const cache = this.cache;
     const cm = this.profile.costs;
     const pol = this.profile.maintenance;

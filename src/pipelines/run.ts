@@ -6,6 +6,7 @@
  * whatever the display read.
  */
 
+import { faultPlan } from "../kernel/fault-inject.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ClockBudget } from "../machine/clock.js";
 import { CostLedger } from "../machine/cost.js";
@@ -43,6 +44,11 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   const spec = resolveSpec(input);
   const { profile } = machineFor(spec);
   const kernel = new Kernel({ profile, trace: spec.trace ?? false });
+  // The fault plan goes to the kernel before any driver allocates (the zeroing at
+  // REQBUFS is a call site too).
+  const named = spec.faults ?? [];
+  const plan = [...faultPlan(named), ...(spec.injections ?? [])];
+  if (plan.length > 0 || spec.recordCallSites) kernel.machine.faults.arm(plan);
   const drivers = probeDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");
   const m = kernel.machine;
@@ -79,6 +85,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     exporter: b.expName,
     importers: b.attachments.map((a) => a.dev.name),
   }));
+  checkFaultsTookEffect(named, m.faults.appliedCounts);
   const violations = m.violations.list;
   const verdict = violations.length === 0 && frames.every((f) => f.ok) ? "coherent" : "incoherent";
   const sink: SinkResult =
@@ -109,6 +116,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     costs: m.costs.snapshot(),
     elapsedNs: m.clock.now - start,
     trace: spec.trace ? (m.trace.events as readonly TraceEvent[]) : [],
+    ...(m.faults.armed ? { callSites: m.faults.sites } : {}),
   };
 }
 
@@ -124,6 +132,20 @@ export function runBudget(spec: ResolvedSpec): ClockBudget {
     virtualNs: (3600 + 60 * frames) * 1e9,
     events: 1_000_000 + 10_000 * frames,
   };
+}
+
+/** A named fault whose rules never matched a call could not take effect: an error, not a silently identical run. */
+function checkFaultsTookEffect(named: readonly string[], applied: readonly number[]): void {
+  let i = 0;
+  for (const n of named) {
+    const rules = faultPlan([n]).length;
+    const hits = applied.slice(i, i + rules).reduce((a, b) => a + b, 0);
+    i += rules;
+    if (hits === 0)
+      throw new RangeError(
+        `fault '${n}' could not take effect: this pipeline never made the call it changes (see \`dmabuf list faults\`)`,
+      );
+  }
 }
 
 type Record3 = (index: number, crc: number, expectedCrc: number) => void;

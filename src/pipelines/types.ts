@@ -11,6 +11,7 @@
 
 import type { Ns } from "../machine/clock.js";
 import type { CostSnapshot } from "../machine/cost.js";
+import type { FaultRule, FaultSiteStats } from "../machine/fault-inject.js";
 import type { ProfileOverrides } from "../machine/profiles.js";
 import type { TraceEvent } from "../machine/trace.js";
 import type { Violation } from "../machine/violations.js";
@@ -234,6 +235,15 @@ export interface PipelineSpec {
    * (src/pipelines/graph.ts) expands them to.
    */
   readonly graph?: GraphSpec;
+  /**
+   * Named kernel faults (`dmabuf list faults`, src/kernel/fault-inject.ts), passed to
+   * the kernel's fault injector as its plan: each a recurring field bug class.
+   */
+  readonly faults?: readonly string[];
+  /** Raw fault-injection rules, added to the plan of `faults` (what `dmabuf mutate` uses). */
+  readonly injections?: readonly FaultRule[];
+  /** Record every maintenance and sync call site (result.callSites) even without faults. */
+  readonly recordCallSites?: boolean;
   /** Seed for anything random (page scattering). Default: the profile's. */
   readonly seed?: number;
   /** Record a timeline (trace events). Default false. */
@@ -335,4 +345,9 @@ export interface PipelineResult {
   readonly elapsedNs: Ns;
   /** Timeline, when `trace` was set (tracks: "cpu", device names, buffer names). */
   readonly trace: readonly TraceEvent[];
+  /**
+   * Every cache-maintenance and sync call site the run reached, with the bytes each was
+   * asked to cover and really covered, when faults were injected or call sites recorded.
+   */
+  readonly callSites?: readonly FaultSiteStats[];
 }

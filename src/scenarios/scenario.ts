@@ -742,6 +742,7 @@ export function scenarioToSpec(s: Scenario, extra: Partial<PipelineSpec> = {}): 
       display: deviceSpec(s.devices.display),
     },
     fault: p?.fault,
+    faults: p?.faults,
     seed: s.seed,
   };
   return { ...(compact(spec) ?? {}), ...extra };

@@ -14,6 +14,7 @@
  */
 
 import { z } from "zod";
+import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { PROFILES } from "../machine/profiles.js";
 import {
   type BufferSource,
@@ -482,6 +483,12 @@ const Pipeline = z
       .optional()
       .describe(
         `A deliberate mistake, to see what it does. ${PIPELINE_FAULTS.map((f) => `${f}: ${FAULT_DESCRIPTIONS[f]}`).join(" ")}`,
+      ),
+    faults: z
+      .array(z.enum(NAMED_FAULTS.map((f) => f.name) as [string, ...string[]]))
+      .optional()
+      .describe(
+        `Named kernel faults, each a bug class reported from the field, injected into the kernel's cache maintenance and syncs. ${NAMED_FAULTS.map((f) => `${f.name}: ${f.description}`).join(" ")}`,
       ),
   })
   .describe("What runs and how buffers are shared.");

@@ -1,0 +1,367 @@
+/**
+ * Fault injection for cache maintenance and syncs, in the spirit of lib/fault-inject.c:
+ * every place that maintains the CPU cache or hands a buffer between the CPU and a
+ * device asks this object first ("should this call fail?") and gets back what to do:
+ * run it, leave it out, run it with the other direction, over less memory, or twice.
+ *
+ * Linux names its fault points (fail_page_alloc, failslab, fail_make_request) and
+ * configures them through debugfs; here a point is a {@link FaultSite}: the Linux call
+ * ("dma_sync_sg_for_cpu", "arch_sync_dma_for_device", "swiotlb_sync_single_for_device",
+ * "DMA_BUF_IOCTL_SYNC(END)", "cache_clean") and the code in src/ that made it (the
+ * driver function or userspace stage, found from the call stack). A plan is a list of
+ * {@link FaultRule}s, plain data, so a scenario's named faults, a sweep point and the
+ * mutation engine (`dmabuf mutate`) all drive the same mechanism.
+ *
+ * The same object records what each call really did (bytes asked for, bytes the cache
+ * maintenance covered, cache lines it found to clean or drop): the byte-coverage and
+ * call-site views of the reports, and the mutation engine's proof that leaving a call
+ * out could not change anything.
+ *
+ * Disarmed (no rules, not recording), a consult is one branch; nothing is allocated.
+ */
+
+/** What a rule does to a matching call. */
+export type FaultAction =
+  /** Leave the call out entirely. */
+  | "omit"
+  /** Run it with the opposite DMA direction (TO_DEVICE <-> FROM_DEVICE; BIDIRECTIONAL -> TO_DEVICE). */
+  | "flip"
+  /** Run it over the first half of the memory it should cover. */
+  | "shrink"
+  /** Run it twice (a second DMA_BUF_IOCTL_SYNC(START) before the END). */
+  | "repeat"
+  /** Run the opposite hand-over: for_cpu where for_device was asked, and back. */
+  | "swap";
+
+export const FAULT_ACTIONS: readonly FaultAction[] = ["omit", "flip", "shrink", "repeat", "swap"];
+
+/** One rule of a plan: which calls it hits and what it does to them. */
+export interface FaultRule {
+  /** The Linux call ("dma_sync_sgtable_for_cpu"); `*` matches any run of characters ("dma_sync_*_for_cpu"). */
+  readonly call: string;
+  /** Only sites whose caller contains this text ("Vb2DcBuf.prepare", "stages"). */
+  readonly caller?: string;
+  readonly action: FaultAction;
+  /** Matching calls to let through before the rule applies (default 0). */
+  readonly skip?: number;
+  /** Apply at most this many times (default: every time). */
+  readonly times?: number;
+  /** Apply to every n-th matching call only (default 1: all of them). */
+  readonly every?: number;
+}
+
+/** What a call point supports besides "omit". */
+export interface FaultPointInfo {
+  /** DMA direction of the call, when it has one (flip applies). */
+  readonly dir?: number;
+  /** Bytes the call is asked to cover (coverage; shrink applies when > 0). */
+  readonly bytes: number;
+  /** Whether the call cannot be made to cover less (shrink does not apply although bytes > 0). */
+  readonly whole?: boolean;
+  /** Whether running it twice means anything (userspace brackets). */
+  readonly repeatable?: boolean;
+  /** Whether there is an opposite hand-over (DMA API syncs). */
+  readonly swappable?: boolean;
+}
+
+/** A call point as the reports and the mutation engine name it. */
+export interface FaultSite {
+  /** "<call> <- <caller>". */
+  readonly id: string;
+  readonly call: string;
+  /** The first function outside the machine, DMA API, VFS and uAPI layers: "videobuf2-dma-contig.Vb2DcBuf.prepare". */
+  readonly caller: string;
+}
+
+/** Everything one site did in a run. */
+export interface FaultSiteStats extends FaultSite {
+  /** Times the site was reached. */
+  calls: number;
+  /** Bytes the calls were asked to cover. */
+  requestedBytes: number;
+  /** Bytes the cache maintenance they caused covered (by line; 0 on a coherent device). */
+  maintainedBytes: number;
+  /** Cache lines the maintenance found to write back or drop: 0 means every call was a no-op on the cache. */
+  linesAffected: number;
+  /** swiotlb copies whose bytes changed the destination. */
+  bouncesChanging: number;
+  /** Whether any call had a direction, and which ones ("DMA_FROM_DEVICE", ...). */
+  directions: string[];
+  /** Applicable mutations (derived from the call's info). */
+  canFlip: boolean;
+  canShrink: boolean;
+  canRepeat: boolean;
+  canSwap: boolean;
+  /** Times a rule changed this site. */
+  injected: number;
+  /** Coverage of the first call that maintained less than it was asked to, as offsets. */
+  firstGap?: { readonly requested: number; readonly maintained: number; readonly atCall: number };
+}
+
+/** The answer to a consult. */
+export interface FaultDecision {
+  readonly action: FaultAction | "run";
+  /** Pass back to {@link FaultInjection.leave} when the call is done (undefined when disarmed). */
+  readonly token: number | undefined;
+}
+
+const RUN: FaultDecision = { action: "run", token: undefined };
+
+interface OpenCall {
+  readonly stats: FaultSiteStats;
+  requested: number;
+  maintained: number;
+}
+
+/** Frames of these source folders are the model's own layers, not a call site. */
+const LAYER_DIRS =
+  /[/\\](?:machine|dma|vfs|uapi|kernel|include)[/\\]|[/\\]dma-buf[/\\]dma-buf\.[jt]s|node:|fault-inject/;
+
+export class FaultInjection {
+  #rules: readonly FaultRule[] = [];
+  readonly #matched: number[] = [];
+  readonly #applied: number[] = [];
+  #recording = false;
+  readonly #sites = new Map<string, FaultSiteStats>();
+  readonly #open: OpenCall[] = [];
+  readonly #tokens = new Map<number, OpenCall>();
+  #nextToken = 1;
+  /** Set while a rule's "repeat" runs the call a second time, so it is not counted again. */
+  #nesting = 0;
+
+  /** Whether any consult does more than return "run". */
+  get armed(): boolean {
+    return this.#recording || this.#rules.length > 0;
+  }
+
+  /** Installs a plan (replacing any) and starts recording sites when `record` is set. */
+  arm(rules: readonly FaultRule[], record = true): void {
+    this.#rules = rules;
+    this.#matched.length = 0;
+    this.#applied.length = 0;
+    for (let i = 0; i < rules.length; i++) {
+      this.#matched.push(0);
+      this.#applied.push(0);
+    }
+    this.#recording = record || rules.length > 0;
+  }
+
+  /** The sites reached so far, in first-reached order. */
+  get sites(): readonly FaultSiteStats[] {
+    return [...this.#sites.values()];
+  }
+
+  /** Times each rule of the plan changed a call (a rule that never applied is a plan that could not take effect). */
+  get appliedCounts(): readonly number[] {
+    return [...this.#applied];
+  }
+
+  /**
+   * should_fail(): called at the start of a maintenance or sync call. Returns what to
+   * do; when the decision has a token the caller passes it to {@link leave} once done.
+   */
+  consult(call: string, info: FaultPointInfo): FaultDecision {
+    if (!this.armed || this.#nesting > 0) return RUN;
+    const caller = callerOutsideLayers();
+    const id = `${call} <- ${caller}`;
+    let st = this.#sites.get(id);
+    if (st === undefined) {
+      st = {
+        id,
+        call,
+        caller,
+        calls: 0,
+        requestedBytes: 0,
+        maintainedBytes: 0,
+        linesAffected: 0,
+        bouncesChanging: 0,
+        directions: [],
+        canFlip: false,
+        canShrink: false,
+        canRepeat: false,
+        canSwap: false,
+        injected: 0,
+      };
+      this.#sites.set(id, st);
+    }
+    st.calls++;
+    st.requestedBytes += info.bytes;
+    if (info.dir !== undefined) {
+      st.canFlip = true;
+      const d = DIRECTION_NAMES[info.dir] ?? String(info.dir);
+      if (!st.directions.includes(d)) st.directions.push(d);
+    }
+    if (info.bytes > 0 && info.whole !== true) st.canShrink = true;
+    if (info.repeatable) st.canRepeat = true;
+    if (info.swappable) st.canSwap = true;
+    let action: FaultDecision["action"] = "run";
+    for (let i = 0; i < this.#rules.length; i++) {
+      const r = this.#rules[i]!;
+      if (r.call !== call && !globMatch(r.call, call)) continue;
+      if (r.caller !== undefined && !caller.includes(r.caller)) continue;
+      if (!applicable(r.action, info)) continue;
+      const n = this.#matched[i]!++;
+      const skip = r.skip ?? 0;
+      if (n < skip || (n - skip) % (r.every ?? 1) !== 0) continue;
+      if (r.times !== undefined && this.#applied[i]! >= r.times) continue;
+      this.#applied[i]!++;
+      st.injected++;
+      action = r.action;
+      break;
+    }
+    const open: OpenCall = { stats: st, requested: info.bytes, maintained: 0 };
+    const token = this.#nextToken++;
+    this.#tokens.set(token, open);
+    this.#open.push(open);
+    return { action, token };
+  }
+
+  /** The call whose consult returned `token` is done. */
+  leave(token: number | undefined): void {
+    if (token === undefined) return;
+    const open = this.#tokens.get(token);
+    if (open === undefined) return;
+    this.#tokens.delete(token);
+    const i = this.#open.lastIndexOf(open);
+    if (i >= 0) this.#open.splice(i, 1);
+    const st = open.stats;
+    st.maintainedBytes += open.maintained;
+    if (
+      st.firstGap === undefined &&
+      open.maintained > 0 &&
+      open.maintained < open.requested &&
+      open.requested > 0
+    ) {
+      st.firstGap = {
+        requested: open.requested,
+        maintained: open.maintained,
+        atCall: st.calls,
+      };
+    }
+  }
+
+  /** Runs `f` as a rule's second execution of a call: not consulted or counted again. */
+  again(f: () => void): void {
+    this.#nesting++;
+    try {
+      f();
+    } finally {
+      this.#nesting--;
+    }
+  }
+
+  /** Whether a maintenance operation runs inside a consulted call (it is then part of that call, not a site of its own). */
+  get inCall(): boolean {
+    return this.#open.length > 0;
+  }
+
+  /**
+   * Cache maintenance done now: `bytes` covered, `lines` found to write back or drop.
+   * Added to every call in progress (a dma-buf sync contains a DMA API sync contains the
+   * architecture's maintenance).
+   */
+  noteMaintenance(bytes: number, lines: number): void {
+    for (const o of this.#open) {
+      o.maintained += bytes;
+      o.stats.linesAffected += lines;
+    }
+  }
+
+  /** A swiotlb copy in progress changed `changed` bytes of its destination. */
+  noteBounce(changed: boolean): void {
+    if (!changed) return;
+    for (const o of this.#open) o.stats.bouncesChanging++;
+  }
+}
+
+const DIRECTION_NAMES: Record<number, string> = {
+  0: "DMA_BIDIRECTIONAL",
+  1: "DMA_TO_DEVICE",
+  2: "DMA_FROM_DEVICE",
+};
+
+function globMatch(pattern: string, text: string): boolean {
+  if (!pattern.includes("*")) return false;
+  const re = new RegExp(
+    `^${pattern
+      .split("*")
+      .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+      .join(".*")}$`,
+  );
+  return re.test(text);
+}
+
+function applicable(action: FaultAction, info: FaultPointInfo): boolean {
+  switch (action) {
+    case "omit":
+      return true;
+    case "flip":
+      return info.dir !== undefined;
+    case "shrink":
+      return info.bytes > 0 && info.whole !== true;
+    case "repeat":
+      return info.repeatable === true;
+    case "swap":
+      return info.swappable === true;
+  }
+}
+
+/** The opposite direction for a "flip" (BIDIRECTIONAL, which both directions need, becomes TO_DEVICE). */
+export function flipDirection<D extends number>(dir: D): D {
+  return (dir === 1 ? 2 : 1) as D;
+}
+
+/** Half of `len`, rounded down to a multiple of `align`. */
+export function shrinkLength(len: number, align = 1): number {
+  return Math.floor(len / 2 / align) * align;
+}
+
+/** The first stack frame outside the model's layers, as "<module>.<function>". */
+function callerOutsideLayers(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  const stack = new Error().stack ?? "";
+  Error.stackTraceLimit = limit;
+  let module: string | undefined;
+  for (const line of stack.split("\n").slice(1)) {
+    const m = /at (?:(\S+) \()?(.+?):\d+:\d+\)?$/.exec(line.trim());
+    if (m === null) continue;
+    const file = m[2]!;
+    if (module === undefined && LAYER_DIRS.test(file)) continue;
+    const mod = (file.split(/[/\\]/).pop() ?? file).replace(/\.[jt]s$/, "");
+    // An arrow function has no name: name the site after the function that holds it.
+    if (module !== undefined && mod !== module) break;
+    module = mod;
+    const fn = m[1]?.replace(/^(?:Object|Array)\./, "").replace(/^async /, "");
+    if (fn !== undefined && !fn.startsWith("<")) return `${module}.${fn}`;
+  }
+  return module === undefined ? "<kernel>" : `${module}.<top>`;
+}
+
+/**
+ * Runs one consulted call: `run` gets the action to apply ("run", "flip", "shrink",
+ * "swap"); "omit" skips it, "repeat" runs it twice. The shape every call point shares.
+ */
+export function injectFault(
+  f: FaultInjection,
+  call: string,
+  info: FaultPointInfo,
+  run: (action: Exclude<FaultAction, "omit" | "repeat"> | "run") => void,
+): void {
+  if (!f.armed) {
+    run("run");
+    return;
+  }
+  const d = f.consult(call, info);
+  try {
+    if (d.action === "omit") return;
+    if (d.action === "repeat") {
+      run("run");
+      f.again(() => run("run"));
+      return;
+    }
+    run(d.action);
+  } finally {
+    f.leave(d.token);
+  }
+}
