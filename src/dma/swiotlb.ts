@@ -94,6 +94,7 @@ export class Swiotlb {
   unmap(tlb: number, dir: DmaDirection, skipCpuSync: boolean): void {
     const s = this.#find(tlb);
     if (!skipCpuSync && (dir === DMA_FROM_DEVICE || dir === DMA_BIDIRECTIONAL)) {
+      this.#checkCopyBackTarget(s, s.tlb, s.size, "dma_unmap_*()");
       this.#faulted("swiotlb_tbl_unmap_single", s.size, (n) =>
         this.#bounce(s.tlb, s.orig, n, DMA_FROM_DEVICE),
       );
@@ -109,6 +110,7 @@ export class Swiotlb {
     const s = this.#find(addr);
     const off = addr - s.tlb;
     const len = Math.min(size, s.size - off);
+    this.#checkCopyBackTarget(s, addr, len, "dma_sync_*_for_cpu()");
     this.#faulted("swiotlb_sync_single_for_cpu", len, (n) =>
       this.#bounce(addr, s.orig + off, n, DMA_FROM_DEVICE),
     );
@@ -187,6 +189,27 @@ export class Swiotlb {
       },
       `call dma_sync_*_for_device() (or map the buffer) after the CPU's last write: for a bounced mapping that is what copies the buffer into the slot (raspberrypi/linux issue 5727: DRM never synced, the HVS scanned out the memset bounce buffer)`,
     );
+  }
+
+  /**
+   * Before a copy back: buffer bytes that differ from slot bytes the device did not
+   * write are CPU writes never copied in (no dma_sync_*_for_device since), which the
+   * copy is about to overwrite.
+   */
+  #checkCopyBackTarget(s: BounceSlot, addr: number, len: number, call: string): void {
+    if (!this.m.shadow.enabled) return;
+    const { stale } = this.#differences(s, addr, len);
+    if (stale === 0) return;
+    this.m.violations.report({
+      kind: "api-misuse",
+      api: "dma-api",
+      time: this.m.now,
+      agent: "cpu",
+      phys: s.orig + (addr - s.tlb),
+      len: stale,
+      message: `${call} copies ${s.dev}'s swiotlb slot ${hex(s.tlb)} back over ${stale} byte(s) of ${hex(s.orig)} the CPU wrote after the last copy in: the CPU's writes are lost`,
+      hint: "after the CPU writes a bounced DMA_BIDIRECTIONAL buffer, call dma_sync_*_for_device() before the next dma_sync_*_for_cpu() or dma_unmap_*(): it copies the CPU's data into the slot",
+    });
   }
 
   /** After a hand-over to the CPU: device-written slot bytes the buffer did not receive. */
