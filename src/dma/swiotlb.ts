@@ -197,7 +197,9 @@ export class Swiotlb {
    * copy is about to overwrite.
    */
   #checkCopyBackTarget(s: BounceSlot, addr: number, len: number, call: string): void {
-    if (!this.m.shadow.enabled) return;
+    // DMA_FROM_DEVICE: the device is to overwrite the buffer, so the CPU's earlier
+    // writes are legally lost (32-bit ARM even invalidates them at map).
+    if (!this.m.shadow.enabled || s.dir !== DMA_BIDIRECTIONAL) return;
     const { stale } = this.#differences(s, addr, len);
     if (stale === 0) return;
     this.m.violations.report({
