@@ -58,6 +58,15 @@ export {
 } from "./dma-buf/dma-resv.js";
 export { SwSyncTimeline } from "./dma-buf/sw-sync.js";
 export { SyncFile } from "./dma-buf/sync-file.js";
+export { ACCEL_MAJOR, accelDevicePath } from "./drivers/accel/drm-accel.js";
+export {
+  SimNpu,
+  type SimnpuOptions,
+  type SimnpuParams,
+  simnpuCompute,
+  simnpuOutputGeometry,
+  simnpuProbe,
+} from "./drivers/accel/simnpu/simnpu.js";
 export {
   type ScanoutRecord,
   SimDisplay,
@@ -117,6 +126,7 @@ export * from "./include/uapi/dma-heap.js";
 export * from "./include/uapi/fcntl.js";
 export * from "./include/uapi/simenc.js";
 export * from "./include/uapi/simgpu-drm.js";
+export * from "./include/uapi/simnpu-accel.js";
 export * from "./include/uapi/sync-file.js";
 export * from "./include/uapi/udmabuf.js";
 export * from "./include/uapi/vgem-drm.js";
@@ -159,6 +169,7 @@ export {
   scenarioToSpec,
 } from "./scenarios/scenario.js";
 export { runStaleDataCase, runStaleDataDemo, type StaleDataCase } from "./scenarios/stale-data.js";
+export * as accel from "./uapi/accel.js";
 export * as drm from "./uapi/drm.js";
 export * as uapi from "./uapi/lib.js";
 export { LinuxUapi, openLinuxUapi } from "./uapi/linux.js";

@@ -9,7 +9,9 @@
  * range per minor type (primary 0..63, render 128..191): every device takes the next
  * card number, and only DRIVER_RENDER devices take a render number, so vgem, simgpu,
  * simdisplay and a second simgpu probed in that order are card0/renderD128,
- * card1/renderD129, card2 and card3/renderD130.
+ * card1/renderD129, card2 and card3/renderD130. A DRIVER_COMPUTE_ACCEL device
+ * (drivers/accel/drm_accel.c) gets only an accel minor, /dev/accel/accelN from its own
+ * range, and its debugfs directory is /sys/kernel/debug/accel/N.
  */
 
 import type { SgTable } from "../../../dma/scatterlist.js";
@@ -25,6 +27,7 @@ import type { DrmModeConfig } from "./drm-mode.js";
 
 export {
   DRIVER_ATOMIC,
+  DRIVER_COMPUTE_ACCEL,
   DRIVER_GEM,
   DRIVER_MODESET,
   DRIVER_RENDER,
@@ -34,7 +37,8 @@ export {
   DRM_ROOT_ONLY,
 } from "./drm-driver.js";
 
-import { DRIVER_RENDER } from "./drm-driver.js";
+import { accelDevicePath } from "../../accel/drm-accel.js";
+import { DRIVER_COMPUTE_ACCEL, DRIVER_RENDER } from "./drm-driver.js";
 
 /** The first render minor (renderD128). */
 export const DRM_RENDER_MINOR_BASE = 128;
@@ -85,13 +89,16 @@ export interface DrmDriver {
 export const DRM_FILE_PAGE_OFFSET_START = 0x10_0000;
 
 /** The next free minor of each type, per kernel (drm_minors_idr). */
-const minorCounters = new WeakMap<DriverHost, { primary: number; render: number }>();
+const minorCounters = new WeakMap<DriverHost, { primary: number; render: number; accel: number }>();
 
 /** struct drm_device. Create with {@link drmDevAlloc}, then {@link DrmDevice.register}. */
 export class DrmDevice {
-  /** N of cardN (the primary minor). */
+  /** N of cardN (the primary minor), or of accelN for an accel device. */
   readonly index: number;
+  /** The device's main node: /dev/dri/cardN, or /dev/accel/accelN for DRIVER_COMPUTE_ACCEL. */
   readonly primaryPath: string;
+  /** Which minor primaryPath is. */
+  readonly primaryType: "primary" | "accel";
   /** /dev/dri/renderD(128+N), for DRIVER_RENDER drivers. */
   readonly renderPath: string | undefined;
   /** /sys/kernel/debug/dri/<minor>. */
@@ -116,10 +123,20 @@ export class DrmDevice {
   ) {
     let c = minorCounters.get(host);
     if (c === undefined) {
-      c = { primary: 0, render: DRM_RENDER_MINOR_BASE };
+      c = { primary: 0, render: DRM_RENDER_MINOR_BASE, accel: 0 };
       minorCounters.set(host, c);
     }
+    if (driver.features & DRIVER_COMPUTE_ACCEL) {
+      // drm_dev_init: an accel device has the accel minor and no other.
+      this.index = c.accel++;
+      this.primaryType = "accel";
+      this.primaryPath = accelDevicePath(this.index);
+      this.renderPath = undefined;
+      this.debugfsRoot = `/sys/kernel/debug/accel/${this.index}`;
+      return;
+    }
     this.index = c.primary++;
+    this.primaryType = "primary";
     this.primaryPath = `/dev/dri/card${this.index}`;
     this.renderPath = driver.features & DRIVER_RENDER ? `/dev/dri/renderD${c.render++}` : undefined;
     this.debugfsRoot = `/sys/kernel/debug/dri/${this.index}`;
@@ -133,7 +150,7 @@ export class DrmDevice {
   /** drm_dev_register(): the minors appear in /dev/dri. */
   register(): void {
     if (this.#registered) throw new Error(`drm_dev_register: ${this.primaryPath} twice`);
-    this.host.addDevnode(this.primaryPath, (flags) => this.open("primary", flags));
+    this.host.addDevnode(this.primaryPath, (flags) => this.open(this.primaryType, flags));
     if (this.renderPath !== undefined)
       this.host.addDevnode(this.renderPath, (flags) => this.open("render", flags));
     this.#registered = true;
@@ -146,7 +163,7 @@ export class DrmDevice {
       drmFops,
       df,
       flags,
-      type === "primary" ? this.primaryPath : this.renderPath!,
+      type === "render" ? this.renderPath! : this.primaryPath,
     );
     df.file = file;
     if (type === "primary" && this.master === undefined) {

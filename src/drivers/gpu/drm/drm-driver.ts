@@ -9,6 +9,8 @@ export const DRIVER_GEM = 1 << 0;
 export const DRIVER_MODESET = 1 << 1;
 export const DRIVER_RENDER = 1 << 3;
 export const DRIVER_ATOMIC = 1 << 4;
+/** A compute accelerator (drivers/accel): only an accel minor, /dev/accel/accelN. */
+export const DRIVER_COMPUTE_ACCEL = 1 << 7;
 
 /** enum drm_ioctl_flags. */
 export const DRM_AUTH = 1 << 0;

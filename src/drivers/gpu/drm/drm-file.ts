@@ -17,7 +17,7 @@ import { drmIoctl } from "./drm-ioctl.js";
 import { type DrmFramebuffer, drmFbRelease } from "./drm-mode.js";
 
 /** Which node the file was opened on (enum drm_minor_type). */
-export type DrmMinorType = "primary" | "render";
+export type DrmMinorType = "primary" | "render" | "accel";
 
 /** EPOLLRDNORM. */
 const POLLRDNORM = 0x40;
