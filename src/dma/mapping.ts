@@ -334,7 +334,7 @@ export class DmaMappingApi {
     }
     const ranges: PhysRange[] = [{ phys, len: bytes }];
     // Zero through the linear map, then make sure no cached copy survives (direct.c).
-    m.cpu.writePhys(phys, new Uint8Array(bytes));
+    m.cpu.zeroPhys(phys, bytes);
     if (!dev.coherent) archDmaPrepCoherent(m, ranges);
     let cpuAddr: CpuMapping | null = null;
     if ((attrs & DMA_ATTR_NO_KERNEL_MAPPING) === 0) {

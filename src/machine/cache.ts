@@ -101,6 +101,12 @@ function copyWords(src: Int32Array, from: number, dst: Int32Array, to: number, n
   else dst.set(src.subarray(from, from + n), to);
 }
 
+/** Whether words `[from, from+n)` of `a` are all zero. */
+function isZero(a: Int32Array, from: number, n: number): boolean {
+  for (let i = from, end = from + n; i < end; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
 /**
  * An Int32 view of all of `a`'s buffer (to copy whole words in and out of it), when the
  * word at `a[off]` is aligned and word indices stay small integers (buffers under 2 GiB).
@@ -127,7 +133,7 @@ interface RangeOp {
   runLen: number;
   nextS: number;
   nextW: number;
-  words: Int32Array | undefined;
+  /** DRAM chunk of the pending copy run. */
   wordsCi: number;
   writebacks: number;
   discarded: number;
@@ -359,6 +365,29 @@ export class CpuCache {
 
   /** A CPU store of `len` bytes from `src[srcOff..]` to `phys` through the cache. */
   write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+    this.#store(phys, len, src, srcOff, 0);
+  }
+
+  /**
+   * A CPU store of a repeated byte (memset; clear_page when `value` is 0) through the
+   * cache: exactly a {@link write} of `len` bytes equal to `value`, as one operation,
+   * without a source buffer (zeroing a 32 MiB buffer used to allocate a 32 MiB array).
+   */
+  fill(phys: number, len: number, value: number): void {
+    this.#store(phys, len, undefined, 0, value & 0xff);
+  }
+
+  /**
+   * The store loop of {@link write} and {@link fill}: bytes come from `src[srcOff..]`, or
+   * are all `value` when `src` is undefined.
+   */
+  #store(
+    phys: number,
+    len: number,
+    src: Uint8Array | undefined,
+    srcOff: number,
+    value: number,
+  ): void {
     this.memory.check(phys, len);
     this.#resetFindings();
     const L = this.line;
@@ -368,7 +397,8 @@ export class CpuCache {
     const dirty = this.#dirty;
     const data = this.#data;
     const bytes = this.#bytes;
-    const aligned = (src.byteOffset + srcOff - phys) % 4 === 0;
+    const value32 = (value * 0x01010101) | 0;
+    const aligned = src !== undefined && (src.byteOffset + srcOff - phys) % 4 === 0;
     let src32: Int32Array | undefined;
     let viewed = false;
     let p = phys;
@@ -381,20 +411,22 @@ export class CpuCache {
       const at = s * L + o;
       const from = srcOff + (p - phys);
       if (n === L) {
-        if (aligned && !viewed) {
-          src32 = wordView(src, from);
-          viewed = true;
+        if (src === undefined) data.fill(value32, s * W, s * W + W);
+        else {
+          if (aligned && !viewed) {
+            src32 = wordView(src, from);
+            viewed = true;
+          }
+          if (src32 !== undefined) {
+            const sw = (src.byteOffset + from) >>> 2;
+            const d = s * W;
+            for (let i = 0; i < W; i++) data[d + i] = src32[sw + i]!;
+          } else bytes.set(src.subarray(from, from + n), at);
         }
-        if (src32 !== undefined) {
-          const sw = (src.byteOffset + from) >>> 2;
-          const d = s * W;
-          for (let i = 0; i < W; i++) data[d + i] = src32[sw + i]!;
-        } else bytes.set(src.subarray(from, from + n), at);
         // The whole line is the CPU's now: nothing older survives in it to be stale.
         fillEpoch[s] = this.shadow.epoch;
-      } else {
-        for (let i = 0; i < n; i++) bytes[at + i] = src[from + i]!;
-      }
+      } else if (src === undefined) bytes.fill(value, at, at + n);
+      else for (let i = 0; i < n; i++) bytes[at + i] = src[from + i]!;
       if (dirty[s] === 0) {
         dirty[s] = 1;
         this.#dirtyCount++;
@@ -402,15 +434,6 @@ export class CpuCache {
         this.#pageDirty.set(page, this.#pageDirty.get(page) + 1);
       }
       p += n;
-    }
-  }
-
-  /** A CPU store of a repeated byte (memset) through the cache. */
-  fill(phys: number, len: number, value: number): void {
-    const chunk = new Uint8Array(Math.min(len, 1 << 16)).fill(value);
-    for (let done = 0; done < len; done += chunk.length) {
-      const n = Math.min(chunk.length, len - done);
-      this.write(phys + done, chunk, 0, n);
     }
   }
 
@@ -637,7 +660,6 @@ export class CpuCache {
       runLen: 0,
       nextS: -1,
       nextW: -1,
-      words: undefined,
       wordsCi: -1,
       writebacks: 0,
       discarded: 0,
@@ -668,7 +690,7 @@ export class CpuCache {
       li = pageEnd;
     }
     if (st.runLen > 0)
-      copyWords(this.#data, st.runData, st.words!, st.runMem, st.runLen * this.#lineWords);
+      this.#copyOut(st.wordsCi, st.runData, st.runMem, st.runLen * this.#lineWords);
     this.counters.writebacks += st.writebacks;
     this.counters.discardedDirty += st.discarded;
   }
@@ -684,7 +706,6 @@ export class CpuCache {
     const tag = this.#tag;
     const dirty = this.#dirty;
     const fillEpoch = this.#fillEpoch;
-    const data = this.#data;
     const inInner = this.#inInner;
     const clean = st.clean;
     const invalidate = st.invalidate;
@@ -724,11 +745,8 @@ export class CpuCache {
           const w = pageWord + (l - li) * W;
           if (s === nextS && w === nextW) runLen++;
           else {
-            if (runLen > 0) copyWords(data, runData, st.words!, runMem, runLen * W);
-            if (ci !== st.wordsCi) {
-              st.words = this.memory.chunkWords(ci);
-              st.wordsCi = ci;
-            }
+            if (runLen > 0) this.#copyOut(st.wordsCi, runData, runMem, runLen * W);
+            st.wordsCi = ci;
             runData = s * W;
             runMem = w;
             runLen = 1;
@@ -774,6 +792,19 @@ export class CpuCache {
     st.discarded += discarded;
   }
 
+  /**
+   * Copies `n` words of line data from `from` to word `to` of DRAM chunk `ci`. A chunk
+   * never written is a zero page: zeros written back to it leave it unbacked.
+   */
+  #copyOut(ci: number, from: number, to: number, n: number): void {
+    let words = this.memory.peekChunkWords(ci);
+    if (words === undefined) {
+      if (isZero(this.#data, from, n)) return;
+      words = this.memory.chunkWords(ci);
+    }
+    copyWords(this.#data, from, words, to, n);
+  }
+
   /** Removes outer slot `s` from every inner level. */
   #dropInner(s: number): void {
     const innerOf = this.#innerOf;
@@ -804,7 +835,6 @@ export class CpuCache {
     const tag = this.#tag;
     const dirty = this.#dirty;
     const fillEpoch = this.#fillEpoch;
-    const data = this.#data;
     const rmap = this.#rmap;
     const pageCount = this.#pageCount;
     const pageDirty = this.#pageDirty;
@@ -822,7 +852,6 @@ export class CpuCache {
     let runMem = 0;
     let runLen = 0;
     let runCi = -1;
-    let words: Int32Array | undefined;
     for (let s = 0; s < slots; s++) {
       const li = tag[s]!;
       if (li < 0) continue;
@@ -834,11 +863,8 @@ export class CpuCache {
         if (runLen > 0 && ci === runCi && d === runData + runLen * W && w === runMem + runLen * W)
           runLen++;
         else {
-          if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
-          if (ci !== runCi) {
-            words = this.memory.chunkWords(ci);
-            runCi = ci;
-          }
+          if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
+          runCi = ci;
           runData = d;
           runMem = w;
           runLen = 1;
@@ -871,7 +897,7 @@ export class CpuCache {
         this.#valid--;
       }
     }
-    if (runLen > 0) copyWords(data, runData, words!, runMem, runLen * W);
+    if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
     if (drop) this.#setValid.fill(0); // every valid line was dropped
     this.#dirtyCount -= writebacks;
     this.counters.writebacks += writebacks;
@@ -1041,11 +1067,13 @@ export class CpuCache {
     const W = this.#lineWords;
     const off = li * this.line;
     const ci = Math.floor(off / MEM_CHUNK);
-    const words = this.memory.chunkWords(ci);
     const w0 = (off - ci * MEM_CHUNK) >>> 2;
     const d = s * W;
     const data = this.#data;
-    for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
+    let words = this.memory.peekChunkWords(ci);
+    if (words === undefined && !isZero(data, d, W)) words = this.memory.chunkWords(ci);
+    // (A zero line written back to DRAM never written stays a zero page: no host memory.)
+    if (words !== undefined) for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
     let lost = 0;
     if (this.shadow.enabled) {
       const me = this.shadow.memEpoch.get(li);

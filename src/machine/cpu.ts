@@ -111,10 +111,14 @@ export class Cpu {
     );
   }
 
-  /** Fills `len` bytes at `offset` of a mapping with `value` (memset). */
+  /**
+   * Fills `len` bytes at `offset` of a mapping with `value` (memset): the same accesses,
+   * costs and checks as {@link write} of such bytes, without building them.
+   */
   fill(m: CpuMapping, offset: number, len: number, value: number): void {
-    const buf = new Uint8Array(len).fill(value);
-    this.write(m, offset, buf);
+    this.#pieces(m, offset, len, (phys, n) =>
+      this.#access(m.attr, phys, n, true, undefined, value, m.label),
+    );
   }
 
   /** A load through the kernel's cacheable linear map, by physical address. */
@@ -126,6 +130,15 @@ export class Cpu {
   ): Uint8Array {
     this.#access("cached", phys, len, false, dst, dstOff, "linear map");
     return dst;
+  }
+
+  /**
+   * clear_page()/memset(0) through the kernel's cacheable linear map: exactly
+   * {@link writePhys} of `len` zero bytes, without a zeroed source buffer (the page
+   * allocator's __GFP_ZERO, dma_alloc_* and the heaps clear every new buffer this way).
+   */
+  zeroPhys(phys: number, len: number): void {
+    this.#access("cached", phys, len, true, undefined, 0, "linear map");
   }
 
   /** A store through the kernel's cacheable linear map, by physical address. */
@@ -180,12 +193,16 @@ export class Cpu {
     }
   }
 
+  /**
+   * One access. `buf` undefined is a store of `len` bytes equal to `bufOff` (a memset):
+   * the cache and DRAM see the same bytes without a source buffer being built.
+   */
   #access(
     attr: MemAttr,
     phys: number,
     len: number,
     write: boolean,
-    buf: Uint8Array,
+    buf: Uint8Array | undefined,
     bufOff: number,
     label: string,
     category: CostCategory = "cpu-access",
@@ -200,7 +217,8 @@ export class Cpu {
     if (attr === "cached") {
       if (this.shadow.enabled && this.#nonCached.size > 0) this.#checkCachedAlias(phys, len, label);
       const before = this.cache.snapshotCounters();
-      if (write) this.cache.write(phys, buf, bufOff, len);
+      if (buf === undefined) this.cache.fill(phys, len, bufOff);
+      else if (write) this.cache.write(phys, buf, bufOff, len);
       else this.cache.read(phys, len, buf, bufOff);
       const c = this.cache.counters;
       const L = this.cache.line;
@@ -216,14 +234,15 @@ export class Cpu {
       const accesses = Math.ceil(len / cm.uncachedAccessBytes);
       if (write) {
         const epoch = this.shadow.beginWrite(this.name, now, `${attr} store`);
-        this.memory.write(phys, buf, bufOff, len);
+        if (buf === undefined) this.memory.fill(phys, len, bufOff);
+        else this.memory.write(phys, buf, bufOff, len);
         const L = this.cache.line;
         const first = Math.floor((phys - this.memory.base) / L);
         const last = Math.floor((phys + len - 1 - this.memory.base) / L);
         this.shadow.memEpoch.fillRange(first, last + 1, epoch);
         ns = attr === "writecombine" ? len / cm.wcWriteBytesPerNs : accesses * cm.uncachedWriteNs;
       } else {
-        this.memory.read(phys, len, buf, bufOff);
+        this.memory.read(phys, len, buf!, bufOff);
         ns = accesses * cm.uncachedReadNs;
       }
     }

@@ -3,7 +3,11 @@
  *
  * Storage is real host memory, allocated lazily in 1 MiB chunks on first write, so a
  * machine with gigabytes of RAM costs only what a scenario touches. Unwritten memory
- * reads as zero. Addresses are physical; nothing here knows about caches: the CPU cache
+ * reads as zero, and zero pages cost nothing: storing zeros into a chunk never written
+ * (clear_page of a fresh buffer, a write-back of zeroed lines) leaves it unbacked, and
+ * zeroing a whole chunk gives its host memory back. Chunks of a machine that is
+ * {@link PhysicalMemory.release}d go to a pool the next machine takes them from (host
+ * page faults on fresh memory cost more than clearing a reused chunk). Addresses are physical; nothing here knows about caches: the CPU cache
  * and DMA devices both sit on top of this.
  */
 
@@ -14,6 +18,23 @@ export const PAGE_SIZE = 1 << PAGE_SHIFT;
 const CHUNK_SHIFT = 20;
 const CHUNK = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK - 1;
+
+/** Released 1 MiB chunks, reused (cleared) by the next machine. At most 512 MiB kept. */
+const chunkPool: ArrayBuffer[] = [];
+const POOL_MAX = 512;
+
+/** Whether `a[from..to)` is all zero. */
+function allZero(a: Uint8Array, from: number, to: number): boolean {
+  let i = from;
+  // Word at a time where the view is aligned (a frame is megabytes).
+  if ((a.byteOffset + i) % 4 === 0 && to - i >= 64) {
+    const w = new Int32Array(a.buffer, a.byteOffset + i, (to - i) >>> 2);
+    for (let k = 0; k < w.length; k++) if (w[k] !== 0) return false;
+    i += w.length * 4;
+  }
+  for (; i < to; i++) if (a[i] !== 0) return false;
+  return true;
+}
 
 /** Raised for an access outside RAM: a bus error on real hardware. */
 export class BusError extends Error {
@@ -92,7 +113,10 @@ export class PhysicalMemory {
       const ci = Math.floor(off / CHUNK);
       const co = off & CHUNK_MASK;
       const n = Math.min(len - done, CHUNK - co);
-      this.#chunk(ci).set(src.subarray(srcOff + done, srcOff + done + n), co);
+      const from = srcOff + done;
+      // Zeros stored into a zero page leave it one.
+      if (this.#bytes[ci] !== undefined || !allZero(src, from, from + n))
+        this.#chunk(ci).set(src.subarray(from, from + n), co);
       done += n;
       off += n;
     }
@@ -107,7 +131,9 @@ export class PhysicalMemory {
       const ci = Math.floor(off / CHUNK);
       const co = off & CHUNK_MASK;
       const n = Math.min(len - done, CHUNK - co);
-      if (value !== 0 || this.#bytes[ci] !== undefined) this.#chunk(ci).fill(value, co, co + n);
+      if (value === 0 && n === CHUNK) this.#drop(ci);
+      else if (value !== 0 || this.#bytes[ci] !== undefined)
+        this.#chunk(ci).fill(value, co, co + n);
       done += n;
       off += n;
     }
@@ -144,11 +170,30 @@ export class PhysicalMemory {
     return this.#words[ci];
   }
 
+  /**
+   * Gives all host memory back to the pool: the memory reads as zero afterwards. For a
+   * machine whose run is over (nothing may hold a chunk's view across this call).
+   */
+  release(): void {
+    for (let ci = 0; ci < this.#bytes.length; ci++) this.#drop(ci);
+  }
+
+  /** Chunk `ci` reads as zero again; its host memory goes to the pool. */
+  #drop(ci: number): void {
+    const c = this.#bytes[ci];
+    if (c === undefined) return;
+    this.#bytes[ci] = undefined;
+    this.#words[ci] = undefined;
+    if (chunkPool.length < POOL_MAX) chunkPool.push(c.buffer as ArrayBuffer);
+  }
+
   #chunk(ci: number): Uint8Array {
     let c = this.#bytes[ci];
     if (c === undefined) {
-      const buf = new ArrayBuffer(CHUNK);
+      const pooled = chunkPool.pop();
+      const buf = pooled ?? new ArrayBuffer(CHUNK);
       c = new Uint8Array(buf);
+      if (pooled !== undefined) c.fill(0);
       this.#bytes[ci] = c;
       this.#words[ci] = new Int32Array(buf);
     }

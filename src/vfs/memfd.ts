@@ -60,7 +60,7 @@ export class ShmemInode {
     let phys = this.#pages.get(index);
     if (phys === undefined) {
       phys = this.machine.pages.alloc(0) * PAGE_SIZE;
-      this.machine.cpu.writePhys(phys, new Uint8Array(PAGE_SIZE));
+      this.machine.cpu.zeroPhys(phys, PAGE_SIZE);
       this.#pages.set(index, phys);
     }
     return phys;

@@ -33,7 +33,7 @@ export function cmaHeapAllocate(
       throw new KernelError("ENOMEM", `cma heap: no ${len} contiguous bytes left`);
     throw e;
   }
-  m.cpu.writePhys(phys, new Uint8Array(len));
+  m.cpu.zeroPhys(phys, len);
   const pages = Array.from({ length: pagecount }, (_, i) => phys + i * PAGE_SIZE);
   const priv: HeapBuffer = {
     machine: m,

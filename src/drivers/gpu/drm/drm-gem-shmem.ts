@@ -107,7 +107,7 @@ export function drmGemShmemCreate(
   }
   const ranges = mergePages(pages);
   // shmem_read_mapping_page: clear_page through the cacheable linear map.
-  for (const r of ranges) m.cpu.writePhys(r.phys, new Uint8Array(r.len));
+  for (const r of ranges) m.cpu.zeroPhys(r.phys, r.len);
   if (mapWc) m.maintain("flush", ranges, "shmem pages for a write-combined mapping");
   const region = m.violations.register(
     `${dev.driver.name} GEM object (shmem, ${bytes} bytes${mapWc ? ", write-combined" : ""})`,

@@ -114,7 +114,7 @@ class DcMmapBuf implements Vb2PlaneMem {
           throw new KernelError("ENOMEM", `dma alloc of size ${size} failed`);
         throw e;
       }
-      this.#m.cpu.writePhys(phys, new Uint8Array(size));
+      this.#m.cpu.zeroPhys(phys, size);
       // The zeroing's dirty lines are written back now. Linux's dma_direct_alloc_pages()
       // only memsets (kernel/dma/direct.c) and leaves them to the first prepare; a
       // first QBUF with V4L2_BUF_FLAG_NO_CACHE_CLEAN skips that, so the device would

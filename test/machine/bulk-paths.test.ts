@@ -1,0 +1,229 @@
+/**
+ * The engine's fast paths against their reference: every bulk or zero-page shortcut must
+ * leave exactly the state the plain path leaves. Random operation sequences are replayed
+ * on two identical caches, one through the fast path and one through the reference, and
+ * every slot (which line, dirty or not), every counter, the findings and every DRAM byte
+ * are compared after each operation.
+ */
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import type { CacheGeometry, CpuCache } from "../../src/machine/cache.js";
+import { PhysicalMemory } from "../../src/machine/memory.js";
+import { type CacheRig, cacheRig, MiB } from "./helpers.js";
+
+/** The window straddles the first 1 MiB DRAM chunk boundary. */
+const WIN = 16384;
+
+const geometryArb: fc.Arbitrary<CacheGeometry> = fc
+  .record({
+    line: fc.constantFrom(16, 32, 64),
+    sets: fc.constantFrom(1, 2, 4, 8),
+    ways: fc.constantFrom(1, 2, 4),
+    inner: fc.option(fc.constantFrom(1, 2), { nil: undefined }),
+    replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
+  })
+  .map(({ line, sets, ways, inner, replacement }) => ({
+    lineSize: line,
+    levels: [
+      ...(inner === undefined ? [] : [{ name: "L1", sizeBytes: inner * line, ways: inner }]),
+      { name: "L2", sizeBytes: sets * ways * line, ways },
+    ],
+    replacement,
+  }));
+
+type Op =
+  | { kind: "read" | "clean" | "flush" | "invalidate"; off: number; len: number }
+  | { kind: "write"; off: number; data: Uint8Array }
+  | { kind: "fill"; off: number; len: number; value: number }
+  | { kind: "dma"; off: number; len: number; value: number }
+  | { kind: "cleanAll" | "flushAll" };
+
+const off = fc.integer({ min: 0, max: WIN - 1 });
+const len = fc.integer({ min: 0, max: 4096 });
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("read" as const, "clean" as const, "flush" as const),
+      off,
+      len,
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("invalidate" as const), off, len }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("write" as const),
+      off,
+      data: fc.uint8Array({ maxLength: 300 }),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant("fill" as const),
+      off,
+      len,
+      // Mostly zero: clear_page is the case the zero-page paths serve.
+      value: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, fc.integer({ min: 0, max: 255 })),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("dma" as const),
+      off,
+      len,
+      value: fc.constantFrom(0, 0x5a),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constantFrom("cleanAll" as const, "flushAll" as const) }),
+  },
+);
+
+const clampLen = (o: number, n: number): number => Math.max(0, Math.min(n, WIN - o));
+
+/** Everything observable about a cache over the window. */
+function state(r: CacheRig, w0: number): unknown {
+  const slots: [number, number, boolean][] = [];
+  r.cache.forEachCachedLine(w0, WIN, (slot, phys) => {
+    slots.push([slot, phys, r.cache.isDirty(slot)]);
+  });
+  const probes: string[] = [];
+  for (let o = 0; o < WIN; o += r.cache.line) {
+    const p = r.cache.probe(w0 + o);
+    probes.push(`${+p.cached}${+p.dirty}${+p.stale}`);
+  }
+  return {
+    slots,
+    probes: probes.join(""),
+    valid: r.cache.validLines,
+    dirty: r.cache.dirtyLines,
+    counters: r.cache.counters,
+    findings: JSON.stringify(r.cache.findings),
+    dram: Buffer.from(r.mem.slice(w0 - 64, WIN + 128)).toString("hex"),
+  };
+}
+
+function apply(r: CacheRig, w0: number, op: Op, fast: boolean): void {
+  const c: CpuCache = r.cache;
+  switch (op.kind) {
+    case "read":
+      c.read(w0 + op.off, clampLen(op.off, op.len), new Uint8Array(op.len));
+      break;
+    case "write":
+      c.write(w0 + op.off, op.data, 0, clampLen(op.off, op.data.length));
+      break;
+    case "fill": {
+      const n = clampLen(op.off, op.len);
+      if (fast) c.fill(w0 + op.off, n, op.value);
+      else c.write(w0 + op.off, new Uint8Array(n).fill(op.value));
+      break;
+    }
+    case "dma": {
+      // A device write behind the cache: DRAM and the shadow's epochs.
+      const n = clampLen(op.off, op.len);
+      const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+      r.mem.write(w0 + op.off, new Uint8Array(n).fill(op.value));
+      const base = r.mem.base;
+      const L = c.line;
+      if (n > 0)
+        r.shadow.memEpoch.fillRange(
+          Math.floor((w0 + op.off - base) / L),
+          Math.floor((w0 + op.off + n - 1 - base) / L) + 1,
+          epoch,
+        );
+      break;
+    }
+    case "clean":
+      c.cleanRange(w0 + op.off, clampLen(op.off, op.len));
+      break;
+    case "flush":
+      c.flushRange(w0 + op.off, clampLen(op.off, op.len));
+      break;
+    case "invalidate":
+      c.invalidateRange(w0 + op.off, clampLen(op.off, op.len));
+      break;
+    case "cleanAll":
+      c.cleanAll();
+      break;
+    case "flushAll":
+      c.flushAll();
+      break;
+  }
+}
+
+describe("fast paths equal their reference", () => {
+  test("a fill (memset, clear_page) through the cache equals a write of the same bytes", () => {
+    fc.assert(
+      fc.property(
+        geometryArb,
+        fc.boolean(),
+        fc.array(opArb, { maxLength: 40 }),
+        (geometry, prefilled, ops) => {
+          const fast = cacheRig(geometry);
+          const ref = cacheRig(geometry);
+          const w0 = fast.mem.base + MiB - WIN / 2;
+          if (prefilled) {
+            for (const r of [fast, ref]) r.mem.write(w0, new Uint8Array(WIN).fill(0x33));
+          }
+          for (const op of ops) {
+            apply(fast, w0, op, true);
+            apply(ref, w0, op, false);
+            assert.deepEqual(state(fast, w0), state(ref, w0), JSON.stringify(op));
+          }
+          // The zero-page paths may only ever back less host memory, never more.
+          assert.ok(fast.mem.residentBytes <= ref.mem.residentBytes);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("zero pages", () => {
+  test("zeros stored into DRAM never written, directly or by write-back, cost no host memory", () => {
+    const r = cacheRig(
+      {
+        lineSize: 64,
+        levels: [{ name: "L2", sizeBytes: 64 * 1024, ways: 4 }],
+        replacement: "lru",
+      },
+      0x1000_0000,
+      8 * MiB,
+    );
+    // clear_page of 4 MiB through a 64 KiB cache: almost every line is evicted dirty.
+    r.cache.fill(r.mem.base, 4 * MiB, 0);
+    r.cache.flushAll();
+    r.mem.write(r.mem.base + MiB, new Uint8Array(MiB));
+    assert.equal(r.mem.residentBytes, 0);
+    // A non-zero byte backs its chunk, and reads back.
+    r.cache.fill(r.mem.base + 3, 1, 7);
+    r.cache.flushAll();
+    assert.equal(r.mem.residentBytes, MiB);
+    assert.equal(r.mem.slice(r.mem.base, 8)[3], 7);
+  });
+
+  test("zeroing a whole chunk gives its host memory back; released memory reads as zero", () => {
+    const m = new PhysicalMemory(0x4000_0000, 4 * MiB);
+    m.fill(m.base, 2 * MiB, 0xab);
+    assert.equal(m.residentBytes, 2 * MiB);
+    m.fill(m.base + 100, MiB + 10, 0); // covers no whole chunk but the first's tail
+    assert.equal(m.residentBytes, 2 * MiB);
+    m.fill(m.base, MiB, 0);
+    assert.equal(m.residentBytes, MiB);
+    assert.deepEqual(m.slice(m.base + MiB - 4, 8), new Uint8Array(8));
+    assert.equal(m.slice(m.base + MiB + 200, 1)[0], 0xab);
+    m.release();
+    assert.equal(m.residentBytes, 0);
+    // A chunk reused from the pool is cleared before it backs other memory.
+    const n = new PhysicalMemory(0x4000_0000, 4 * MiB);
+    n.fill(n.base + 5, 1, 1);
+    assert.deepEqual(n.slice(n.base, 8), Uint8Array.of(0, 0, 0, 0, 0, 1, 0, 0));
+    assert.equal(n.slice(n.base + MiB - 1, 1)[0], 0);
+  });
+});
