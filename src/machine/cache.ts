@@ -143,6 +143,14 @@ interface RangeOp {
 }
 const CH_MASK = (1 << CHUNK_SHIFT) - 1;
 
+/**
+ * Line-data buffers of released caches, reused by the next cache of the same size. They
+ * need no clearing: a slot's data is only read while the slot is valid, and every fill
+ * writes the whole line first.
+ */
+const dataPool: ArrayBuffer[] = [];
+const DATA_POOL_MAX = 4;
+
 export class CpuCache {
   readonly line: number;
   readonly #lineWords: number;
@@ -171,6 +179,7 @@ export class CpuCache {
   readonly #bytes: Uint8Array;
   readonly #fillEpoch: Uint32Array;
   #tick = 0;
+  #released = false;
   #valid = 0;
   #dirtyCount = 0;
 
@@ -235,7 +244,11 @@ export class CpuCache {
     this.#stamp = new Float64Array(this.slots);
     this.#setValid = new Uint16Array(this.sets);
     this.#plruBits = new Uint32Array(this.sets);
-    this.#data = new Int32Array(this.slots * this.#lineWords);
+    const bytes = this.slots * L;
+    const pooled = dataPool.findIndex((b) => b.byteLength === bytes);
+    this.#data = new Int32Array(
+      pooled >= 0 ? dataPool.splice(pooled, 1)[0]! : new ArrayBuffer(bytes),
+    );
     this.#bytes = new Uint8Array(this.#data.buffer);
     this.#fillEpoch = new Uint32Array(this.slots);
     this.#inInner = new Uint8Array(this.slots);
@@ -264,6 +277,14 @@ export class CpuCache {
       discardedDirty: 0,
       snoops: 0,
     };
+  }
+
+  /** Gives the line data to the next cache (Machine.release): this cache is not used again. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (dataPool.length >= DATA_POOL_MAX) dataPool.shift();
+    dataPool.push(this.#data.buffer as ArrayBuffer);
   }
 
   /** Valid lines held. */

@@ -137,6 +137,17 @@ export class Machine {
     return [...this.#devices.values()];
   }
 
+  /**
+   * The run is over: host memory goes back to pools the next machine takes from (DRAM
+   * chunks, the cache's line data). Host page faults on fresh frame-sized memory cost
+   * more than a run's own work, and a sweep or the main job boots a machine per run.
+   * Nothing may use this machine afterwards.
+   */
+  release(): void {
+    this.memory.release();
+    this.cache.release();
+  }
+
   /** Virtual time now. */
   get now(): Ns {
     return this.clock.now;

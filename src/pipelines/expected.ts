@@ -5,7 +5,13 @@
  * deliberate fault), never a rounding difference.
  */
 
-import { crc32 } from "../lib/crc32.js";
+import { type SimgpuTransformParams, simgpuTransform } from "../drivers/gpu/drm/simgpu/simgpu.js";
+import {
+  type TpgFormat,
+  vividTestPatternInto,
+} from "../drivers/media/test-drivers/vivid/vivid-tpg.js";
+import { crc32, crc32Le } from "../lib/crc32.js";
+import { ScratchBuffer } from "../lib/scratch.js";
 
 export interface FrameGeometry {
   readonly width: number;
@@ -50,9 +56,34 @@ export function applyStamp(
 export function visibleCrc(frame: Uint8Array, g: FrameGeometry): number {
   const rowBytes = g.width * g.bpp;
   if (rowBytes === g.stride) return crc32(frame.subarray(0, g.stride * g.height));
-  const packed = new Uint8Array(rowBytes * g.height);
-  for (let y = 0; y < g.height; y++) {
-    packed.set(frame.subarray(y * g.stride, y * g.stride + rowBytes), y * rowBytes);
-  }
-  return crc32(packed);
+  // Row by row, chained: the CRC of the packed rows without packing them.
+  let crc = 0xffffffff;
+  for (let y = 0; y < g.height; y++)
+    crc = crc32Le(crc, frame.subarray(y * g.stride, y * g.stride + rowBytes));
+  return ~crc >>> 0;
+}
+
+// The expected frames of a pipeline are frame-sized and live for one frame: each is made
+// in a buffer reused from frame to frame (fresh frame-sized arrays cost host page faults).
+const patternScratch = new ScratchBuffer();
+const gpuScratch = new ScratchBuffer();
+
+/**
+ * vivid's test pattern for frame `sequence` (see vividTestPattern), in a buffer that is
+ * reused: valid, and the caller's to stamp, until the next call.
+ */
+export function expectedTestPattern(fmt: TpgFormat, sequence: number): Uint8Array {
+  return vividTestPatternInto(fmt, sequence, patternScratch.get(fmt.bytesperline * fmt.height));
+}
+
+/**
+ * What simgpu makes of `src` (see simgpuTransform), in a buffer that is reused: valid
+ * until the next call.
+ */
+export function expectedGpuOutput(
+  op: number,
+  src: Uint8Array,
+  p: SimgpuTransformParams,
+): Uint8Array {
+  return simgpuTransform(op, src, p, gpuScratch.get(p.dstPitch * p.height));
 }

@@ -106,7 +106,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
           frames,
           ok: frames.every((f) => f.ok),
         };
-  return {
+  const result: PipelineResult = {
     spec,
     verdict,
     violations,
@@ -118,6 +118,9 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     trace: spec.trace ? (m.trace.events as readonly TraceEvent[]) : [],
     ...(m.faults.armed ? { callSites: m.faults.sites } : {}),
   };
+  // The run is over: its host memory goes to the next run's machine.
+  m.release();
+  return result;
 }
 
 /**

@@ -6,9 +6,8 @@
  */
 
 import { type SimDisplay, simdisplayProbe } from "../drivers/gpu/drm/simdisplay/simdisplay.js";
-import { type SimGpu, simgpuProbe, simgpuTransform } from "../drivers/gpu/drm/simgpu/simgpu.js";
+import { type SimGpu, simgpuProbe } from "../drivers/gpu/drm/simgpu/simgpu.js";
 import { type Vivid, vividProbe } from "../drivers/media/test-drivers/vivid/vivid.js";
-import { vividTestPattern } from "../drivers/media/test-drivers/vivid/vivid-tpg.js";
 import {
   DMA_BUF_SYNC_END,
   DMA_BUF_SYNC_READ,
@@ -76,7 +75,14 @@ import {
   vidiocStreamoff,
   vidiocStreamon,
 } from "../uapi/v4l2.js";
-import { applyStamp, type FrameGeometry, stampLines, visibleCrc } from "./expected.js";
+import {
+  applyStamp,
+  expectedGpuOutput,
+  expectedTestPattern,
+  type FrameGeometry,
+  stampLines,
+  visibleCrc,
+} from "./expected.js";
 import type { ResolvedSpec } from "./spec.js";
 import type { DeviceSpec } from "./types.js";
 
@@ -241,9 +247,9 @@ export class CameraStage {
     return vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, this.memory);
   }
 
-  /** The frame vivid writes for `sequence`, computed apart from the machine (a fresh array the caller may stamp). */
+  /** The frame vivid writes for `sequence`, computed apart from the machine (the caller may stamp it; valid until the next call). */
   expectedFrame(sequence: number): Uint8Array {
-    return vividTestPattern(
+    return expectedTestPattern(
       {
         width: this.spec.width,
         height: this.spec.height,
@@ -483,9 +489,9 @@ export class GpuStage {
     this.app.close(fenceFd);
   }
 
-  /** What the GPU should have produced from `src`. */
+  /** What the GPU should have produced from `src` (valid until the next call). */
   expectedOutput(src: Uint8Array, srcGeom: FrameGeometry): Uint8Array {
-    return simgpuTransform(this.#op, src, {
+    return expectedGpuOutput(this.#op, src, {
       width: this.spec.width,
       height: this.spec.height,
       srcPitch: srcGeom.stride,
@@ -548,7 +554,7 @@ export class OutputStage {
       this.#free.push(done.index);
     }
     const index = this.#free.shift()!;
-    const frame = vividTestPattern(
+    const frame = expectedTestPattern(
       {
         width: this.#geom.width,
         height: this.#geom.height,

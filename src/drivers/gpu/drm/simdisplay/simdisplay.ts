@@ -38,6 +38,7 @@ import {
   type DrmModeInfo,
 } from "../../../../include/uapi/drm-mode.js";
 import { crc32 } from "../../../../lib/crc32.js";
+import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { ClockEvent, Ns } from "../../../../machine/clock.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import { type DriverHost, driverDeviceName } from "../../../host.js";
@@ -149,6 +150,8 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   #tick: ClockEvent | undefined;
   #pending: PendingFlip | null = null;
   #crcOn = false;
+  /** What the last scanout read, reused: a frame-sized array per vblank cost page faults. */
+  readonly #scan = new ScratchBuffer();
 
   constructor(host: DriverHost, options: SimDisplayOptions) {
     const width = options.width ?? 640;
@@ -376,7 +379,7 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
         const rows: DmaSegment[] = [];
         for (let y = 0; y < mode.vdisplay; y++)
           dmaSegmentsSlice(segs, base + y * fb.pitch, rowBytes, rows);
-        const bytes = this.dev.readSegments(rows);
+        const bytes = this.dev.readSegments(rows, this.#scan.get(rowBytes * mode.vdisplay));
         const crc = crc32(bytes);
         this.scanouts.push({ sequence, time, fbId: fb.id, crc });
         if (this.scanouts.length > 64) this.scanouts.shift();

@@ -59,6 +59,7 @@ import {
   SIMGPU_SUBMIT_OUT_FENCE,
 } from "../../../../include/uapi/simgpu-drm.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
+import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import type { Current } from "../../../../vfs/file.js";
 import { type DriverHost, driverDeviceName } from "../../../host.js";
@@ -138,43 +139,118 @@ export function simgpuRowBytes(format: number, width: number): number {
  * rows at `srcPitch`. Bytes past each row's visible width are 0 here; the GPU does not
  * write them, so in the real buffer they keep whatever was there.
  */
-export function simgpuTransform(op: number, src: Uint8Array, p: SimgpuTransformParams): Uint8Array {
+export function simgpuTransform(
+  op: number,
+  src: Uint8Array,
+  p: SimgpuTransformParams,
+  out?: Uint8Array,
+): Uint8Array {
   const f = jobFormats(op, p);
   const srcRow = simgpuRowBytes(f.src, p.width);
   const dstRow = simgpuRowBytes(f.dst, p.width);
-  const dst = new Uint8Array(p.dstPitch * (p.height - 1) + dstRow);
+  const size = p.dstPitch * (p.height - 1) + dstRow;
+  if (out !== undefined && out.length < size)
+    throw new RangeError(`simgpu: ${out.length} bytes cannot hold a ${size}-byte result`);
+  const dst = out === undefined ? new Uint8Array(size) : out.subarray(0, size);
+  const pad = p.dstPitch - dstRow;
+  // Whole rows at a time, 32-bit words where the rows are word aligned (they are for
+  // every frame the pipelines make): `~w` inverts four bytes, a table converts YUYV.
+  const src32 = wordsOf(src, p.srcPitch, srcRow);
+  const dst32 = wordsOf(dst, p.dstPitch, dstRow);
   for (let y = 0; y < p.height; y++) {
     const si = y * p.srcPitch;
     const di = y * p.dstPitch;
     if (op === SIMGPU_OP_COPY) {
       dst.set(src.subarray(si, si + srcRow), di);
     } else if (op === SIMGPU_OP_INVERT) {
-      for (let i = 0; i < srcRow; i++) dst[di + i] = 255 - src[si + i]!;
+      if (src32 !== undefined && dst32 !== undefined) {
+        const s0 = (src.byteOffset + si) >>> 2;
+        const d0 = (dst.byteOffset + di) >>> 2;
+        for (let i = 0, n = srcRow >>> 2; i < n; i++) dst32[d0 + i] = ~src32[s0 + i]!;
+      } else for (let i = 0; i < srcRow; i++) dst[di + i] = 255 - src[si + i]!;
     } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
-      // Y0 Cb Y1 Cr -> two XRGB8888 pixels, little endian B G R X.
-      for (let x = 0; x < p.width; x += 2) {
-        const s = si + x * 2;
-        const y0 = src[s]!;
-        const cb = src[s + 1]!;
-        const y1 = src[s + 2]!;
-        const cr = src[s + 3]!;
-        const a = bt601ToXrgb(y0, cb, cr);
-        const b = bt601ToXrgb(y1, cb, cr);
-        const d = di + x * 4;
-        dst[d] = a & 0xff;
-        dst[d + 1] = (a >>> 8) & 0xff;
-        dst[d + 2] = (a >>> 16) & 0xff;
-        dst[d + 3] = a >>> 24;
-        dst[d + 4] = b & 0xff;
-        dst[d + 5] = (b >>> 8) & 0xff;
-        dst[d + 6] = (b >>> 16) & 0xff;
-        dst[d + 7] = b >>> 24;
-      }
+      yuyvRowToXrgb(src, si, dst, dst32, di, p.width);
     } else {
       throw new KernelError("EINVAL", `simgpu: unknown op ${op}`);
     }
+    // The bytes between rows: 0 (a reused `out` holds older bytes there).
+    if (pad > 0 && y + 1 < p.height) dst.fill(0, di + dstRow, di + p.dstPitch);
   }
   return dst;
+}
+
+/** An Int32 view over all of `a`'s buffer when every row of `a` starts word aligned. */
+function wordsOf(a: Uint8Array, pitch: number, row: number): Int32Array | undefined {
+  if (a.byteOffset % 4 !== 0 || pitch % 4 !== 0 || row % 4 !== 0) return undefined;
+  return new Int32Array(a.buffer, 0, a.buffer.byteLength >>> 2);
+}
+
+/**
+ * BT.601 by table: the terms of {@link bt601ToXrgb} per Y, Cb and Cr value, and a clamp
+ * table indexed by the sum (offset so negative sums index from 0). Same integers, same
+ * rounding: `(298C + 409E + 128) >> 8` is `(yTerm[Y] + rCr[Cr]) >> 8`.
+ */
+const Y_TERM = new Int32Array(256);
+const R_CR = new Int32Array(256);
+const G_CB = new Int32Array(256);
+const G_CR = new Int32Array(256);
+const B_CB = new Int32Array(256);
+for (let v = 0; v < 256; v++) {
+  Y_TERM[v] = 298 * (v - 16) + 128;
+  R_CR[v] = 409 * (v - 128);
+  G_CB[v] = -100 * (v - 128);
+  G_CR[v] = -208 * (v - 128);
+  B_CB[v] = 516 * (v - 128);
+}
+/** clamp8(v >> 8) for every v the terms can sum to, at CLAMP[(v >> 8) + CLAMP_OFF]. */
+const CLAMP_OFF = 512;
+const CLAMP = new Uint8Array(1024 + 512);
+for (let i = 0; i < CLAMP.length; i++) CLAMP[i] = clamp8(i - CLAMP_OFF);
+
+/** One row of YUYV (Y0 Cb Y1 Cr) to XRGB8888 (little endian B G R X, X = 0xff). */
+function yuyvRowToXrgb(
+  src: Uint8Array,
+  si: number,
+  dst: Uint8Array,
+  dst32: Int32Array | undefined,
+  di: number,
+  width: number,
+): void {
+  const d0 = dst32 === undefined ? 0 : (dst.byteOffset + di) >>> 2;
+  for (let x = 0; x < width; x += 2) {
+    const s = si + x * 2;
+    const ya = Y_TERM[src[s]!]!;
+    const yb = Y_TERM[src[s + 2]!]!;
+    const cb = src[s + 1]!;
+    const cr = src[s + 3]!;
+    const r = R_CR[cr]!;
+    const g = G_CB[cb]! + G_CR[cr]!;
+    const b = B_CB[cb]!;
+    const a =
+      0xff000000 |
+      (CLAMP[((ya + r) >> 8) + CLAMP_OFF]! << 16) |
+      (CLAMP[((ya + g) >> 8) + CLAMP_OFF]! << 8) |
+      CLAMP[((ya + b) >> 8) + CLAMP_OFF]!;
+    const c =
+      0xff000000 |
+      (CLAMP[((yb + r) >> 8) + CLAMP_OFF]! << 16) |
+      (CLAMP[((yb + g) >> 8) + CLAMP_OFF]! << 8) |
+      CLAMP[((yb + b) >> 8) + CLAMP_OFF]!;
+    if (dst32 !== undefined) {
+      dst32[d0 + (x >>> 1) * 2] = a;
+      dst32[d0 + (x >>> 1) * 2 + 1] = c;
+    } else {
+      const d = di + x * 4;
+      dst[d] = a & 0xff;
+      dst[d + 1] = (a >>> 8) & 0xff;
+      dst[d + 2] = (a >>> 16) & 0xff;
+      dst[d + 3] = a >>> 24;
+      dst[d + 4] = c & 0xff;
+      dst[d + 5] = (c >>> 8) & 0xff;
+      dst[d + 6] = (c >>> 16) & 0xff;
+      dst[d + 7] = c >>> 24;
+    }
+  }
 }
 
 /** Checks a job's op, formats and geometry as the driver's submit ioctl does (EINVAL). */
@@ -226,6 +302,9 @@ export class SimGpu {
   #seqno = 0;
   readonly #queue: SimgpuJob[] = [];
   jobsCompleted = 0;
+  /** A job's source rows and result, reused from job to job (a job runs to completion at once). */
+  readonly #src = new ScratchBuffer();
+  readonly #dst = new ScratchBuffer();
 
   constructor(
     readonly host: DriverHost,
@@ -371,8 +450,13 @@ export class SimGpu {
         const srcSegs = this.#segments(job.src, maps);
         const rows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
-        const packed = this.dev.readSegments(rows);
-        const out = simgpuTransform(job.op, packed, { ...p, srcPitch: srcRow, dstPitch: dstRow });
+        const packed = this.dev.readSegments(rows, this.#src.get(srcRow * p.height));
+        const out = simgpuTransform(
+          job.op,
+          packed,
+          { ...p, srcPitch: srcRow, dstPitch: dstRow },
+          this.#dst.get(dstRow * p.height),
+        );
         const dstSegs = this.#segments(job.dst, maps);
         const wrows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);

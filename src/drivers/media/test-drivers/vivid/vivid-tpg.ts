@@ -94,33 +94,71 @@ export function tpgBandLines(height: number): number {
 
 /**
  * The exact `bytesperline * height` bytes vivid's capture device writes for frame
- * `sequence` in format `fmt`.
+ * `sequence` in format `fmt`, in a new array.
  */
 export function vividTestPattern(fmt: TpgFormat, sequence: number): Uint8Array {
+  return vividTestPatternInto(fmt, sequence, new Uint8Array(tpgFrameBytes(fmt)));
+}
+
+/** Bytes of one frame of `fmt` (and a check that the format can be generated). */
+function tpgFrameBytes(fmt: TpgFormat): number {
   const bpp = tpgBytesPerPixel(fmt.pixelformat);
-  const { width, height, bytesperline } = fmt;
-  if (bytesperline < width * bpp)
-    throw new RangeError(`vivid-tpg: bytesperline ${bytesperline} is below ${width * bpp}`);
-  const out = new Uint8Array(bytesperline * height);
-  if (height === 0 || width === 0) return out;
+  if (fmt.bytesperline < fmt.width * bpp)
+    throw new RangeError(`vivid-tpg: bytesperline ${fmt.bytesperline} is below ${fmt.width * bpp}`);
+  return fmt.bytesperline * fmt.height;
+}
+
+/**
+ * Frames of colour bars by format and geometry, the most recent few. The bars do not
+ * depend on the sequence number: a frame is this template with its band drawn in, so
+ * the per-frame work is one copy and the band, not the whole pattern.
+ */
+const templates = new Map<string, Uint8Array>();
+const TEMPLATES_KEPT = 2;
+
+function barsTemplate(fmt: TpgFormat, size: number): Uint8Array {
+  const key = `${fmt.width}x${fmt.height}/${fmt.bytesperline}/${fmt.pixelformat}`;
+  const have = templates.get(key);
+  if (have !== undefined) return have;
+  const out = new Uint8Array(size);
   // The bars: draw one line, copy it down.
   const barOf = (x: number): readonly [number, number, number] =>
-    BARS[Math.min(7, Math.floor((x * 8) / width))]!;
+    BARS[Math.min(7, Math.floor((x * 8) / fmt.width))]!;
+  drawLine(out, 0, fmt, barOf);
+  for (let y = 1; y < fmt.height; y++) out.copyWithin(y * fmt.bytesperline, 0, fmt.bytesperline);
+  if (templates.size >= TEMPLATES_KEPT) templates.delete(templates.keys().next().value!);
+  templates.set(key, out);
+  return out;
+}
+
+/**
+ * {@link vividTestPattern} written into `out` (at least a frame long; every byte of the
+ * frame is written): returns the frame's view of `out`.
+ */
+export function vividTestPatternInto(
+  fmt: TpgFormat,
+  sequence: number,
+  out: Uint8Array,
+): Uint8Array {
+  const size = tpgFrameBytes(fmt);
+  if (out.length < size)
+    throw new RangeError(`vivid-tpg: ${out.length} bytes cannot hold a ${size}-byte frame`);
+  const frame = out.subarray(0, size);
+  const { width, height, bytesperline } = fmt;
+  if (height === 0 || width === 0) {
+    frame.fill(0);
+    return frame;
+  }
+  frame.set(barsTemplate(fmt, size));
   const band = Math.min(height, tpgBandLines(height));
   const seq = sequence >>> 0;
   const bit = (x: number): readonly [number, number, number] => {
     const i = Math.min(31, Math.floor((x * 32) / width));
     return (seq >>> (31 - i)) & 1 ? WHITE : BLACK;
   };
-  drawLine(out, 0, fmt, bit);
-  for (let y = 1; y < band; y++) out.copyWithin(y * bytesperline, 0, bytesperline);
-  if (band < height) {
-    const first = band * bytesperline;
-    drawLine(out, first, fmt, barOf);
-    for (let y = band + 1; y < height; y++)
-      out.copyWithin(y * bytesperline, first, first + bytesperline);
-  }
-  return out;
+  drawLine(frame, 0, fmt, bit);
+  for (let y = 1; y < band; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
+  return frame;
 }
 
 /** Reads the sequence number back out of a frame's band (for checks and demos). */

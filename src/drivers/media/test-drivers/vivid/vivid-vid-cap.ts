@@ -9,9 +9,10 @@
 
 import { KernelError } from "../../../../errno.js";
 import { V4L2_FIELD_NONE, V4L2_STREAMPARM } from "../../../../include/uapi/videodev2.js";
+import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
-import { vividTestPattern } from "./vivid-tpg.js";
+import { vividTestPatternInto } from "./vivid-tpg.js";
 import { VividStream, vividNearestInterval, vividWriteParm } from "./vivid-vid-common.js";
 
 /** The capture side of a vivid instance. */
@@ -19,6 +20,8 @@ export class VividCapture extends VividStream {
   /** Frames written into buffers since the last STREAMON, and frames dropped for want of one. */
   framesCaptured = 0;
   framesDropped = 0;
+  /** The frame being written, reused from frame to frame (made when the DMA runs). */
+  readonly #frame = new ScratchBuffer();
 
   /** One frame period: fill the oldest buffer with frame `seq` by DMA, or drop the frame. */
   protected tick(seq: number): void {
@@ -29,12 +32,12 @@ export class VividCapture extends VividStream {
     }
     this.active.inFlight = vb;
     const fmt = { ...this.fmt };
-    const pattern = vividTestPattern(fmt, seq);
+    const size = fmt.bytesperline * fmt.height;
     const segs = vb.planes[0]!.mem!.dmaSegments();
     this.device.submit(
       `capture frame ${seq} into buffer ${vb.index}`,
-      pattern.length,
-      () => this.device.writeSegments(segs, pattern),
+      size,
+      () => this.device.writeSegments(segs, vividTestPatternInto(fmt, seq, this.#frame.get(size))),
       () => {
         this.active.inFlight = undefined;
         this.framesCaptured++;
