@@ -818,12 +818,9 @@ export class CpuCache {
    * never written is a zero page: zeros written back to it leave it unbacked.
    */
   #copyOut(ci: number, from: number, to: number, n: number): void {
-    let words = this.memory.peekChunkWords(ci);
-    if (words === undefined) {
-      if (isZero(this.#data, from, n)) return;
-      words = this.memory.chunkWords(ci);
-    }
-    copyWords(this.#data, from, words, to, n);
+    // A chunk never written stays a zero page under zeros; otherwise take the write view.
+    if (this.memory.peekChunkWords(ci) === undefined && isZero(this.#data, from, n)) return;
+    copyWords(this.#data, from, this.memory.chunkWords(ci), to, n);
   }
 
   /** Removes outer slot `s` from every inner level. */
@@ -1091,10 +1088,11 @@ export class CpuCache {
     const w0 = (off - ci * MEM_CHUNK) >>> 2;
     const d = s * W;
     const data = this.#data;
-    let words = this.memory.peekChunkWords(ci);
-    if (words === undefined && !isZero(data, d, W)) words = this.memory.chunkWords(ci);
     // (A zero line written back to DRAM never written stays a zero page: no host memory.)
-    if (words !== undefined) for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
+    if (this.memory.peekChunkWords(ci) !== undefined || !isZero(data, d, W)) {
+      const words = this.memory.chunkWords(ci);
+      for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
+    }
     let lost = 0;
     if (this.shadow.enabled) {
       const me = this.shadow.memEpoch.get(li);

@@ -62,6 +62,8 @@ export class DmaDevice {
   /** Bytes moved by DMA, read and written. */
   bytesRead = 0;
   bytesWritten = 0;
+  /** Accesses that faulted (an IOMMU fault: a read then returns zeros). */
+  faults = 0;
 
   constructor(
     readonly config: DeviceConfig,
@@ -187,6 +189,7 @@ export class DmaDevice {
     if (this.iommu !== undefined) {
       const fault = this.iommu.translate(dmaAddr, len, write, visit);
       if (fault !== undefined) {
+        this.faults++;
         onFault?.();
         log.report(
           {

@@ -50,6 +50,7 @@ export class BusError extends Error {
 export class PhysicalMemory {
   readonly #bytes: (Uint8Array | undefined)[];
   readonly #words: (Int32Array | undefined)[];
+  #writeSeq = 0;
 
   /**
    * @param base physical address of the first byte of RAM (page aligned)
@@ -65,6 +66,15 @@ export class PhysicalMemory {
     const n = Math.ceil(size / CHUNK);
     this.#bytes = new Array<Uint8Array | undefined>(n);
     this.#words = new Array<Int32Array | undefined>(n);
+  }
+
+  /**
+   * Changes whenever any byte of memory may have changed (a write, a fill, a write view
+   * handed out, a release). Equal values at two times mean memory is byte for byte the
+   * same: a display scanning out the same frame again knows its CRC without hashing.
+   */
+  get writeSeq(): number {
+    return this.#writeSeq;
   }
 
   /** One past the last physical address of RAM. */
@@ -107,6 +117,7 @@ export class PhysicalMemory {
   /** Copies `len` bytes from `src[srcOff..]` to `phys`. */
   write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
     this.check(phys, len);
+    this.#writeSeq++;
     let off = phys - this.base;
     let done = 0;
     while (done < len) {
@@ -125,6 +136,7 @@ export class PhysicalMemory {
   /** Sets `len` bytes at `phys` to `value`. */
   fill(phys: number, len: number, value: number): void {
     this.check(phys, len);
+    this.#writeSeq++;
     let off = phys - this.base;
     let done = 0;
     while (done < len) {
@@ -155,13 +167,20 @@ export class PhysicalMemory {
     const off = phys - this.base;
     const ci = Math.floor(off / CHUNK);
     const index = (off & CHUNK_MASK) >>> 2;
-    if (forWrite) this.#chunk(ci);
+    if (forWrite) {
+      this.#chunk(ci);
+      this.#writeSeq++;
+    }
     return { words: this.#words[ci], index };
   }
 
-  /** Word view of chunk `ci` (allocating it), for hot loops that hoist the lookup. */
+  /**
+   * Word view of chunk `ci` (allocating it), for hot loops that hoist the lookup. For
+   * writing: use {@link peekChunkWords} to read.
+   */
   chunkWords(ci: number): Int32Array {
     this.#chunk(ci);
+    this.#writeSeq++;
     return this.#words[ci]!;
   }
 
@@ -182,6 +201,7 @@ export class PhysicalMemory {
   #drop(ci: number): void {
     const c = this.#bytes[ci];
     if (c === undefined) return;
+    this.#writeSeq++;
     this.#bytes[ci] = undefined;
     this.#words[ci] = undefined;
     if (chunkPool.length < POOL_MAX) chunkPool.push(c.buffer as ArrayBuffer);

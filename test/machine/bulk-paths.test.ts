@@ -227,3 +227,29 @@ describe("zero pages", () => {
     assert.equal(n.slice(n.base + MiB - 1, 1)[0], 0);
   });
 });
+
+describe("memory's write sequence", () => {
+  test("moves on every way memory can change and stays put on reads", () => {
+    const r = cacheRig(
+      { lineSize: 64, levels: [{ name: "L2", sizeBytes: 4096, ways: 2 }], replacement: "lru" },
+      0x1000_0000,
+      4 * MiB,
+    );
+    const m = r.mem;
+    const changes: [string, () => void][] = [
+      ["write", () => m.write(m.base, Uint8Array.of(1))],
+      ["fill", () => m.fill(m.base + MiB, 10, 0)],
+      ["write-back", () => r.cache.flushAll()],
+      ["release", () => m.release()],
+    ];
+    r.cache.write(m.base + 64, Uint8Array.of(9));
+    for (const [what, change] of changes) {
+      const before = m.writeSeq;
+      m.slice(m.base, 256);
+      r.cache.read(m.base, 256, new Uint8Array(256));
+      assert.equal(m.writeSeq, before, `reads before ${what}`);
+      change();
+      assert.notEqual(m.writeSeq, before, what);
+    }
+  });
+});
