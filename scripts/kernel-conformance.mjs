@@ -16,7 +16,7 @@
  * install it, no network for the kernel package, boot timeout) it prints
  * "kernel conformance: skipped: <why>" and exits 0.
  *
- * Options: --timeout <seconds> for the VM (default 150, or $KERNEL_CONFORMANCE_TIMEOUT),
+ * Options: --timeout <seconds> for the VM (default 400, or $KERNEL_CONFORMANCE_TIMEOUT),
  * --no-sim to skip the simulator run, --json to print the results JSON instead of the table.
  */
 
@@ -61,7 +61,7 @@ const optValue = (name) => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
 };
-const TIMEOUT_S = Number(optValue("--timeout") ?? process.env.KERNEL_CONFORMANCE_TIMEOUT ?? 150);
+const TIMEOUT_S = Number(optValue("--timeout") ?? process.env.KERNEL_CONFORMANCE_TIMEOUT ?? 400);
 const RUN_SIM = !argv.includes("--no-sim");
 const PRINT_JSON = argv.includes("--json");
 

@@ -32,6 +32,7 @@ export const ERRNO = {
   EOVERFLOW: 75,
   EBADFD: 77,
   EOPNOTSUPP: 95,
+  ENOBUFS: 105,
   ETIMEDOUT: 110,
   ECANCELED: 125,
 } as const;

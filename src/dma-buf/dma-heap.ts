@@ -35,7 +35,9 @@ export class DmaHeap {
 
   /** dma_heap_open(). */
   open(flags: number): File<DmaHeap> {
-    return new File(dmaHeapFops, this, flags, this.path);
+    const file = new File(dmaHeapFops, this, flags, this.path);
+    file.nonseekable = true; // dma_heap_open(): nonseekable_open()
+    return file;
   }
 
   /**

@@ -11,10 +11,11 @@
 import type { DmaDirection } from "../dma/direction.js";
 import { DMA_BIDIRECTIONAL } from "../dma/direction.js";
 import type { DmaMappingApi } from "../dma/mapping.js";
-import { type SgTable, sgAllocTableFromPages } from "../dma/scatterlist.js";
+import { SgTable } from "../dma/scatterlist.js";
 import { ensure, KernelError } from "../errno.js";
 import {
   F_GET_SEALS,
+  F_SEAL_FUTURE_WRITE,
   F_SEAL_SHRINK,
   F_SEAL_WRITE,
   O_CLOEXEC,
@@ -45,7 +46,7 @@ export interface UdmabufParams {
 export const UDMABUF_DEFAULTS: UdmabufParams = { listLimit: 1024, sizeLimitMb: 64 };
 
 const SEALS_WANTED = F_SEAL_SHRINK;
-const SEALS_DENIED = F_SEAL_WRITE;
+const SEALS_DENIED = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
 /** struct udmabuf. */
 interface Udmabuf {
@@ -56,8 +57,13 @@ interface Udmabuf {
   sg: SgTable | undefined;
 }
 
+/**
+ * get_sg_table(): since 6.11, sg_alloc_table() with one entry per page, each set with
+ * sg_set_folio(..., PAGE_SIZE, offset): contiguous pages are not merged, so a device that
+ * bounces through swiotlb bounces page by page.
+ */
 function getSgTable(ub: Udmabuf, dev: DmaDevice, dir: DmaDirection): SgTable {
-  const sgt = sgAllocTableFromPages(ub.pages, 0, ub.pages.length * PAGE_SIZE);
+  const sgt = new SgTable(ub.pages.map((page) => ({ page, offset: 0, length: PAGE_SIZE })));
   ub.dev.dma.dmaMapSgtable(dev, sgt, dir, 0);
   return sgt;
 }
@@ -124,7 +130,8 @@ export class UdmabufDevice {
   /**
    * udmabuf_create(): validates every item (page-aligned offset and size, total within
    * size_limit_mb, not empty) before touching any memfd; then each memfd must be a
-   * shmem file (EBADFD otherwise) sealed with F_SEAL_SHRINK and not F_SEAL_WRITE.
+   * shmem file (EBADFD otherwise) sealed with F_SEAL_SHRINK and neither F_SEAL_WRITE nor
+   * F_SEAL_FUTURE_WRITE (check_memfd_seals), and the range must end within i_size.
    */
   create(current: Current, flags: number, items: readonly CreateItem[]): number {
     const pglimit = (this.params.sizeLimitMb * 1024 * 1024) / PAGE_SIZE;
@@ -160,12 +167,13 @@ export class UdmabufDevice {
         if ((seals & SEALS_WANTED) !== SEALS_WANTED || (seals & SEALS_DENIED) !== 0) {
           throw new KernelError(
             "EINVAL",
-            `udmabuf: memfd ${it.memfd} needs F_SEAL_SHRINK and must not have F_SEAL_WRITE`,
+            `udmabuf: memfd ${it.memfd} needs F_SEAL_SHRINK and must not have F_SEAL_WRITE or F_SEAL_FUTURE_WRITE`,
           );
         }
         const ino = file.privateData;
-        // shmem_read_mapping_page() past EOF fails.
-        if (it.offset + it.size > Math.ceil(ino.size / PAGE_SIZE) * PAGE_SIZE) {
+        // memfd_pin_folios(): EINVAL when the range's last byte is at or past i_size,
+        // so a range covering the partial last page of the memfd is refused.
+        if (it.offset + it.size > ino.size) {
           throw new KernelError(
             "EINVAL",
             `udmabuf: range ${it.offset}+${it.size} is beyond the memfd's ${ino.size} bytes`,

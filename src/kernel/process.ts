@@ -9,13 +9,20 @@ import {
   F_ADD_SEALS,
   F_GET_SEALS,
   F_GETFD,
+  F_GETFL,
   F_SETFD,
+  F_SETFL,
   FD_CLOEXEC,
   MAP_PRIVATE,
   MAP_SHARED,
   MFD_CLOEXEC,
   O_ACCMODE,
+  O_APPEND,
   O_CLOEXEC,
+  O_DIRECT,
+  O_LARGEFILE,
+  O_NOATIME,
+  O_NONBLOCK,
   O_RDONLY,
   O_WRONLY,
   POLLERR,
@@ -33,7 +40,13 @@ import { SimulationError } from "../machine/outcome.js";
 import { FdTable } from "../vfs/fdtable.js";
 import type { Current, File, Vma } from "../vfs/file.js";
 import { memfdCreate, memfdFcntl, shmemTruncate, shmemWrite } from "../vfs/memfd.js";
+import { parseFdinfoPath, procFdinfoOpen } from "../vfs/proc-fd.js";
 import { UserMemory } from "./user-memory.js";
+
+/** What build_open_flags/do_dentry_open keep out of f_flags: O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC. */
+const OPEN_STRIPPED_FLAGS = O_CLOEXEC | 0o100 | 0o200 | 0o400 | 0o1000;
+/** fs/fcntl.c SETFL_MASK: the flags F_SETFL may change. */
+const SETFL_MASK = O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME;
 
 /** What a process needs from its kernel. */
 export interface ProcessHost {
@@ -59,8 +72,11 @@ export interface UserMapping {
 
 interface Mmap extends UserMapping {
   readonly vma: Vma;
-  readonly cpu: CpuMapping;
-  readonly region: number;
+  /** The CPU mapping and checker region; a copy-on-write fault replaces both. */
+  cpu: CpuMapping;
+  region: number;
+  /** Anonymous pages a private writable mapping copied on write (page index → phys). */
+  readonly cowPages: Map<number, number>;
 }
 
 /** What userspace should do, appended to the kernel-level hint, for CPU access through a dma-buf mmap. */
@@ -125,13 +141,29 @@ export class Process implements Current {
   /** open(2) of a device node. */
   open(path: string, flags: number): number {
     this.#checkAlive();
-    const file = this.host.openPath(path, flags);
+    const file = this.#openProc(path, flags) ?? this.host.openPath(path, flags);
+    // f_flags as do_sys_open leaves them: O_CLOEXEC and the creation flags stripped,
+    // O_LARGEFILE forced on 64-bit (force_o_largefile()); pread/pwrite allowed.
+    file.flags = (flags & ~OPEN_STRIPPED_FLAGS) | O_LARGEFILE;
+    file.positional = !file.nonseekable;
     try {
       return this.files.install(file, (flags & O_CLOEXEC) !== 0);
     } catch (e) {
       file.put();
       throw e;
     }
+  }
+
+  /** /proc/self/fdinfo/<fd> and /proc/<own pid>/fdinfo/<fd>; undefined for other paths. */
+  #openProc(path: string, flags: number): File | undefined {
+    const p = parseFdinfoPath(path);
+    if (p === undefined) return undefined;
+    if (p.pid !== "self" && p.pid !== this.pid)
+      throw new KernelError("ENOENT", `${path}: only the process's own /proc entries are modelled`);
+    return procFdinfoOpen(path, flags, this.files.has(p.fd), () => {
+      if (!this.files.has(p.fd)) throw new KernelError("ENOENT", `${path}: fd ${p.fd} was closed`);
+      return this.fdinfo(p.fd);
+    });
   }
 
   /** close(2). */
@@ -219,13 +251,7 @@ export class Process implements Current {
     this.#nextMap += Math.ceil(length / PAGE_SIZE) * PAGE_SIZE + PAGE_SIZE;
     const label = `${this.comm}[${this.pid}] mmap of ${vma.file.path} fd ${fd}`;
     const mapped = vma.ranges.reduce((n, r) => n + r.len, 0);
-    const cpu = m.cpu.map(vma.ranges, vma.attr, label);
-    const region = m.violations.register(
-      label,
-      vma.ranges,
-      {},
-      vma.file.ops.name === "dmabuf" ? DMA_BUF_MMAP_NOTES : {},
-    );
+    const notes = vma.file.ops.name === "dmabuf" ? DMA_BUF_MMAP_NOTES : {};
     const bounds = (offset2: number, len: number): void => {
       if (offset2 < 0 || offset2 + len > length) {
         throw new UserFault("SIGSEGV", `access ${offset2}+${len} outside a ${length}-byte mapping`);
@@ -238,29 +264,75 @@ export class Process implements Current {
       length,
       prot,
       vma,
-      cpu,
-      region,
+      cpu: m.cpu.map(vma.ranges, vma.attr, label),
+      region: m.violations.register(label, vma.ranges, {}, notes),
+      cowPages: new Map(),
       read: (o, len) => {
         bounds(o, len);
         if ((prot & PROT_READ) === 0)
           throw new UserFault("SIGSEGV", "read from a mapping without PROT_READ");
-        return m.cpu.read(cpu, o, len);
+        return m.cpu.read(map.cpu, o, len);
       },
       write: (o, data) => {
         bounds(o, data.length);
         if ((prot & PROT_WRITE) === 0)
           throw new UserFault("SIGSEGV", "write to a mapping without PROT_WRITE");
-        m.cpu.write(cpu, o, data);
+        this.#breakCow(map, o, data.length, label, notes);
+        m.cpu.write(map.cpu, o, data);
       },
       fill: (o, len, value) => {
         bounds(o, len);
         if ((prot & PROT_WRITE) === 0)
           throw new UserFault("SIGSEGV", "write to a mapping without PROT_WRITE");
-        m.cpu.fill(cpu, o, len, value);
+        this.#breakCow(map, o, len, label, notes);
+        m.cpu.fill(map.cpu, o, len, value);
       },
     };
     this.#maps.set(addr, map);
     return map;
+  }
+
+  /**
+   * The write fault on a MAP_PRIVATE mapping (do_wp_page -> wp_page_copy): each page of
+   * [o, o+len) not yet copied gets an anonymous page holding what the mapping showed, and
+   * the mapping points at it from then on, so private writes never reach the file and the
+   * file's later writes no longer show in that page.
+   */
+  #breakCow(
+    map: Mmap,
+    o: number,
+    len: number,
+    label: string,
+    notes: Parameters<Machine["violations"]["register"]>[3],
+  ): void {
+    if (map.vma.shared || len <= 0) return;
+    const m = this.host.machine;
+    const first = Math.floor(o / PAGE_SIZE);
+    const last = Math.floor((o + len - 1) / PAGE_SIZE);
+    let changed = false;
+    for (let p = first; p <= last; p++) {
+      if (map.cowPages.has(p)) continue;
+      const old = m.cpu.read(map.cpu, p * PAGE_SIZE, PAGE_SIZE);
+      const phys = m.pages.alloc(0) * PAGE_SIZE;
+      m.cpu.writePhys(phys, old);
+      map.cowPages.set(p, phys);
+      changed = true;
+    }
+    if (!changed) return;
+    const pages: number[] = [];
+    for (const r of map.vma.ranges)
+      for (let x = 0; x < r.len; x += PAGE_SIZE) pages.push(r.phys + x);
+    const ranges: { phys: number; len: number }[] = [];
+    pages.forEach((phys0, i) => {
+      const phys = map.cowPages.get(i) ?? phys0;
+      const prev = ranges[ranges.length - 1];
+      if (prev !== undefined && prev.phys + prev.len === phys) prev.len += PAGE_SIZE;
+      else ranges.push({ phys, len: PAGE_SIZE });
+    });
+    m.cpu.unmap(map.cpu);
+    m.violations.unregister(map.region);
+    map.cpu = m.cpu.map(ranges, map.vma.attr, label);
+    map.region = m.violations.register(label, ranges, {}, notes);
   }
 
   /**
@@ -292,6 +364,7 @@ export class Process implements Current {
         }
         off -= r.len;
       }
+      phys = m.cowPages.get(p) ?? phys;
       if (phys < 0)
         throw new KernelError(
           "EFAULT",
@@ -320,6 +393,7 @@ export class Process implements Current {
     this.host.machine.violations.unregister(mm.region);
     mm.vma.close?.();
     mm.vma.file.put();
+    for (const phys of mm.cowPages.values()) this.host.machine.pages.free(phys / PAGE_SIZE);
   }
 
   get mappings(): readonly UserMapping[] {
@@ -393,20 +467,46 @@ export class Process implements Current {
     return file.ops.write(file, data, this);
   }
 
-  /** pwrite(2) (memfds only). */
+  /**
+   * pwrite(2) (ksys_pwrite64, vfs_write): a negative offset is EINVAL before the fd is
+   * looked at (and so is one that is not an integer, which no loff_t can be); a file
+   * without FMODE_PWRITE (dma-buf, sync_file) is ESPIPE; one not open for writing EBADF;
+   * one without a write method EINVAL. Only memfds have one here.
+   */
   pwrite(fd: number, data: Uint8Array, offset: number): number {
+    ensure(
+      Number.isSafeInteger(offset) && offset >= 0,
+      "EINVAL",
+      `pwrite: offset ${offset} is not a non-negative integer`,
+    );
     const file = this.files.lookup(fd);
+    if (!file.positional)
+      throw new KernelError("ESPIPE", `pwrite: ${file.path} has no file position (FMODE_PWRITE)`);
+    if ((file.flags & O_ACCMODE) === O_RDONLY)
+      throw new KernelError("EBADF", `pwrite: fd ${fd} is not open for writing`);
     if (file.ops.name !== "memfd")
-      throw new KernelError("EINVAL", `pwrite: ${file.path} is not a regular file`);
+      throw new KernelError("EINVAL", `pwrite: ${file.path} does not support write`);
     return shmemWrite(file, data, offset);
   }
 
-  /** fcntl(2): F_GETFD/F_SETFD and the memfd seal commands. */
+  /**
+   * fcntl(2) (fs/fcntl.c do_fcntl): F_GETFD/F_SETFD, F_GETFL/F_SETFL and the memfd seal
+   * commands; any other command is EINVAL.
+   */
   fcntl(fd: number, cmd: number, arg = 0): number {
     const file = this.files.lookup(fd);
     if (cmd === F_GETFD) return this.files.cloexec(fd) ? FD_CLOEXEC : 0;
     if (cmd === F_SETFD) {
       this.files.setCloexec(fd, (arg & FD_CLOEXEC) !== 0);
+      return 0;
+    }
+    if (cmd === F_GETFL) return file.flags;
+    if (cmd === F_SETFL) {
+      // setfl(): O_DIRECT needs FMODE_CAN_ODIRECT, which none of the model's files has;
+      // only the SETFL_MASK bits change.
+      if ((arg & O_DIRECT) !== 0)
+        throw new KernelError("EINVAL", `fcntl(F_SETFL): ${file.path} does not support O_DIRECT`);
+      file.flags = (arg & SETFL_MASK) | (file.flags & ~SETFL_MASK);
       return 0;
     }
     if (cmd === F_ADD_SEALS || cmd === F_GET_SEALS) return memfdFcntl(file, cmd, arg);

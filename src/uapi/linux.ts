@@ -259,6 +259,10 @@ export class LinuxUapi implements Uapi {
   }
   /** pwrite(2). */
   pwrite(fd: number, data: Uint8Array, offset: number): number {
+    // A loff_t is an integer: a fractional or NaN offset cannot be passed (koffi would
+    // truncate it), so it is refused as the kernel refuses a negative one.
+    if (!Number.isSafeInteger(offset))
+      throw new KernelError("EINVAL", `pwrite(${fd}): offset ${offset} is not an integer`);
     return this.#check(Number(this.#libc.pwrite(fd, data, data.length, offset)), `pwrite(${fd})`);
   }
   /** read(2): at most `len` bytes. */

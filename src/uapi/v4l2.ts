@@ -228,7 +228,7 @@ export function vidiocCreateBufs(
     fmt: { width: number; height: number; pixelformat: number; sizeimage?: number };
     flags?: number;
   },
-): { index: number; count: number; capabilities: number; flags: number } {
+): { index: number; count: number; capabilities: number; flags: number; maxNumBuffers: number } {
   const pix =
     req.fmt.sizeimage !== undefined
       ? { ...req.fmt, field: 0, bytesperline: 0, sizeimage: req.fmt.sizeimage }
@@ -251,6 +251,8 @@ export function vidiocCreateBufs(
       count: s.u32(V4L2_CREATE_BUFFERS.count),
       capabilities: s.u32(V4L2_CREATE_BUFFERS.capabilities),
       flags: s.u32(V4L2_CREATE_BUFFERS.flags),
+      // Valid when capabilities has V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS.
+      maxNumBuffers: s.u32(V4L2_CREATE_BUFFERS.maxNumBuffers),
     };
   });
 }

@@ -89,6 +89,13 @@ export interface FileOperations {
 export class File<P = unknown> {
   #refs = 1;
   #released = false;
+  /**
+   * FMODE_PREAD | FMODE_PWRITE: set for files made by open(2) (do_dentry_open) and
+   * memfd_create(2); pseudo files (dma-buf, sync_file) lack it, so pwrite gives ESPIPE.
+   */
+  positional = false;
+  /** Set by a driver's open that calls nonseekable_open(): open(2) then grants no positional I/O. */
+  nonseekable = false;
   constructor(
     readonly ops: FileOperations,
     /** file->private_data. */

@@ -10,12 +10,13 @@ import { SimUapi } from "../../src/uapi/sim.js";
 import { type Capability, openVgem } from "./suite.js";
 import { openVivid } from "./vivid-cases.js";
 
-/** Everything the simulator models (vgem and vivid through {@link makeSimUapi}); it has no hugetlbfs. */
+/** Everything the simulator models (vgem and vivid through {@link makeSimUapi}), hugetlb memfds included. */
 export const SIM_CAPABILITIES: readonly Capability[] = [
   "system-heap",
   "udmabuf",
   "sw_sync",
   "memfd",
+  "hugetlb",
   "fence-deadline",
   "vgem",
   "vivid",

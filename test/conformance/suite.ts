@@ -29,11 +29,13 @@ import {
   F_ADD_SEALS,
   F_GET_SEALS,
   F_GETFD,
+  F_SEAL_FUTURE_WRITE,
   F_SEAL_GROW,
   F_SEAL_SEAL,
   F_SEAL_SHRINK,
   F_SEAL_WRITE,
   FD_CLOEXEC,
+  MAP_PRIVATE,
   MAP_SHARED,
   MFD_ALLOW_SEALING,
   MFD_CLOEXEC,
@@ -94,7 +96,12 @@ import {
   withUserStruct,
 } from "../../src/uapi/lib.js";
 import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
+import { expectErrno, type Fds, scoped } from "./case-helpers.js";
+import { drmCases } from "./drm-cases.js";
+import { vfsCases } from "./vfs-cases.js";
 import { vividCases } from "./vivid-cases.js";
+
+export { expectErrno };
 
 /** The debugfs node of sw_sync (drivers/dma-buf/sw_sync.c). */
 export const SW_SYNC_PATH = "/sys/kernel/debug/sync/sw_sync";
@@ -117,7 +124,16 @@ export type Capability =
   | "vivid";
 
 /** The selftest (or kernel source) a case reproduces: runners pick suites by this. */
-export type SuiteName = "dmabuf-heaps" | "dma-buf" | "udmabuf" | "memfd" | "sync" | "vivid";
+export type SuiteName =
+  | "dmabuf-heaps"
+  | "dma-buf"
+  | "udmabuf"
+  | "memfd"
+  | "vfs"
+  | "procfs"
+  | "sync"
+  | "drm"
+  | "vivid";
 
 export interface ConformanceCase {
   readonly suite: SuiteName;
@@ -140,64 +156,6 @@ const FENCE_STATUS_ACTIVE = 0;
 const FENCE_STATUS_SIGNALED = 1;
 /** -ENOENT: the error sw_sync_debugfs_release() sets on fences it signals. */
 const ENOENT_STATUS = -2;
-
-/** Asserts `fn` fails with errno `code` (KernelError-like: an Error with `.code`). */
-export function expectErrno(code: string, fn: () => unknown, what = ""): void {
-  let thrown: unknown;
-  let value: unknown;
-  try {
-    value = fn();
-  } catch (e) {
-    thrown = e;
-  }
-  if (thrown === undefined) {
-    assert.fail(
-      `${what ? `${what}: ` : ""}expected ${code}, the call succeeded (${String(value)})`,
-    );
-  }
-  const got =
-    typeof thrown === "object" && thrown !== null && "code" in thrown
-      ? String((thrown as { code: unknown }).code)
-      : String(thrown);
-  assert.equal(got, code, `${what ? `${what}: ` : ""}expected ${code}, got ${got}`);
-}
-
-/** fds opened by a case, closed at the end whatever happens (in reverse order). */
-class Fds {
-  readonly #fds: number[] = [];
-  constructor(readonly u: Uapi) {}
-  add(fd: number): number {
-    this.#fds.push(fd);
-    return fd;
-  }
-  /** Closes `fd` now. */
-  close(fd: number): void {
-    const i = this.#fds.lastIndexOf(fd);
-    if (i >= 0) this.#fds.splice(i, 1);
-    this.u.close(fd);
-  }
-  closeAll(): void {
-    while (this.#fds.length > 0) {
-      const fd = this.#fds.pop()!;
-      try {
-        this.u.close(fd);
-      } catch {
-        // Already closed by the case.
-      }
-    }
-  }
-}
-
-function scoped(body: (u: Uapi, fds: Fds) => void): (u: Uapi) => void {
-  return (u) => {
-    const fds = new Fds(u);
-    try {
-      body(u, fds);
-    } finally {
-      fds.closeAll();
-    }
-  };
-}
 
 /** sync_wait() of tools/testing/selftests/sync/sync.c: poll(POLLIN|POLLERR); > 0 when ready. */
 function syncWait(u: Uapi, fd: number, timeoutMs: number): number {
@@ -428,6 +386,49 @@ const heapCases: ConformanceCase[] = [
       assert.equal(dmaBufSize(u, buf), PAGE);
       const big = fds.add(dmaHeapAlloc(u, heap, 3 * PAGE + 5));
       assert.equal(dmaBufSize(u, big), 4 * PAGE);
+    }),
+  },
+  {
+    suite: "dmabuf-heaps",
+    name: "a length PAGE_ALIGN wraps to 0 (above 2^64 - 4096) → EINVAL (dma-heap.c dma_heap_ioctl_allocate)",
+    needs: ["system-heap"],
+    run: scoped((u, fds) => {
+      const heap = fds.add(u.open(SYSTEM_HEAP, O_RDWR));
+      for (const len of [0xffff_ffff_ffff_ffffn, 0xffff_ffff_ffff_f001n]) {
+        expectErrno(
+          "EINVAL",
+          () =>
+            rawHeapAlloc(u, heap, 24, (s) => {
+              s.setU64(0, len).setU32(12, O_RDWR | O_CLOEXEC);
+            }),
+          `len ${len}`,
+        );
+      }
+    }),
+  },
+  {
+    suite: "dmabuf-heaps",
+    name: "system heap MAP_PRIVATE: one page is copy-on-write, more pages → EINVAL (system_heap_mmap maps page by page; remap_pfn_range needs a COW mapping whole)",
+    needs: ["system-heap"],
+    run: scoped((u, fds) => {
+      const heap = fds.add(u.open(SYSTEM_HEAP, O_RDWR));
+      const buf = fds.add(dmaHeapAlloc(u, heap, 4 * PAGE));
+      expectErrno("EINVAL", () => u.mmap(2 * PAGE, PROT_READ, MAP_PRIVATE, buf, 0), "2 pages");
+      expectErrno("EINVAL", () => u.mmap(4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, buf, 0));
+      const shared = u.mmap(4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, buf, 0);
+      const priv = u.mmap(PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, buf, PAGE);
+      try {
+        dmaBufSync(u, buf, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
+        shared.write(PAGE, new Uint8Array([3, 4]));
+        assert.deepEqual([...priv.read(0, 2)], [3, 4], "before a write, the buffer's page");
+        priv.write(0, new Uint8Array([9]));
+        assert.deepEqual([...priv.read(0, 2)], [9, 4]);
+        assert.deepEqual([...shared.read(PAGE, 2)], [3, 4], "the private write is a copy");
+        dmaBufSync(u, buf, DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW);
+      } finally {
+        u.munmap(priv);
+        u.munmap(shared);
+      }
     }),
   },
   {
@@ -919,6 +920,56 @@ function udmabufChunks(
 }
 
 const udmabufCases: ConformanceCase[] = [
+  {
+    suite: "udmabuf",
+    name: "a memfd sealed with F_SEAL_FUTURE_WRITE → EINVAL (udmabuf.c check_memfd_seals: SEALS_DENIED)",
+    needs: ["udmabuf", "memfd"],
+    run: scoped((u, fds) => {
+      const dev = fds.add(u.open(UDMABUF_DEV, O_RDWR));
+      const memfd = sealedMemfd(u, fds, 2 * PAGE, F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE);
+      expectErrno("EINVAL", () => udmabufCreate(u, dev, memfd, 0, 2 * PAGE));
+    }),
+  },
+  {
+    suite: "udmabuf",
+    name: "a range covering the partial last page of the memfd → EINVAL; the whole pages before it work (mm/gup.c memfd_pin_folios: end >= i_size)",
+    needs: ["udmabuf", "memfd"],
+    run: scoped((u, fds) => {
+      const dev = fds.add(u.open(UDMABUF_DEV, O_RDWR));
+      const memfd = sealedMemfd(u, fds, 2 * PAGE + 100);
+      expectErrno("EINVAL", () => udmabufCreate(u, dev, memfd, 0, 3 * PAGE), "0..3 pages");
+      expectErrno("EINVAL", () => udmabufCreate(u, dev, memfd, 2 * PAGE, PAGE), "the last page");
+      const buf = fds.add(udmabufCreate(u, dev, memfd, 0, 2 * PAGE));
+      assert.equal(dmaBufSize(u, buf), 2 * PAGE);
+    }),
+  },
+  {
+    suite: "udmabuf",
+    name: "F_SEAL_WRITE while a udmabuf pins the memfd's pages → EBUSY; once it is closed the seal goes on (mm/memfd.c memfd_wait_for_pins)",
+    needs: ["udmabuf", "memfd"],
+    run: scoped((u, fds) => {
+      const dev = fds.add(u.open(UDMABUF_DEV, O_RDWR));
+      const memfd = sealedMemfd(u, fds, 2 * PAGE);
+      const buf = fds.add(udmabufCreate(u, dev, memfd, 0, 2 * PAGE));
+      expectErrno("EBUSY", () => u.fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE));
+      assert.equal(u.fcntl(memfd, F_GET_SEALS, 0), F_SEAL_SHRINK);
+      fds.close(buf);
+      u.fcntl(memfd, F_ADD_SEALS, F_SEAL_WRITE);
+      assert.equal(u.fcntl(memfd, F_GET_SEALS, 0), F_SEAL_SHRINK | F_SEAL_WRITE);
+    }),
+  },
+  {
+    suite: "udmabuf",
+    name: "mmap(MAP_PRIVATE) of a udmabuf → EINVAL (udmabuf.c mmap_udmabuf: VM_SHARED needed)",
+    needs: ["udmabuf", "memfd"],
+    run: scoped((u, fds) => {
+      const dev = fds.add(u.open(UDMABUF_DEV, O_RDWR));
+      const memfd = sealedMemfd(u, fds, 2 * PAGE);
+      const buf = fds.add(udmabufCreate(u, dev, memfd, 0, 2 * PAGE));
+      expectErrno("EINVAL", () => u.mmap(2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, buf, 0));
+      expectErrno("EINVAL", () => u.mmap(PAGE, PROT_READ, MAP_PRIVATE, buf, 0));
+    }),
+  },
   {
     suite: "udmabuf",
     name: "test-1: offset not page aligned → EINVAL",
@@ -1708,7 +1759,9 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...dmaBufCases,
   ...udmabufCases,
   ...memfdCases,
+  ...vfsCases,
   ...syncCases,
+  ...drmCases,
   ...vividCases,
 ];
 

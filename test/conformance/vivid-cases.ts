@@ -35,6 +35,7 @@ import { _IOW, _IOWR } from "../../src/include/uapi/ioctl.js";
 import {
   SIZEOF_V4L2_STREAMPARM,
   V4L2_BUF_CAP_SUPPORTS_DMABUF,
+  V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS,
   V4L2_BUF_CAP_SUPPORTS_MMAP,
   V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS,
   V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS,
@@ -66,6 +67,7 @@ import type { Uapi } from "../../src/uapi/uapi.js";
 import {
   type V4l2Buffer,
   type V4l2PixFormat,
+  vidiocCreateBufs,
   vidiocDqbuf,
   vidiocExpbuf,
   vidiocGFmt,
@@ -201,7 +203,94 @@ const MODELLED_BUF_CAPS =
   V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS |
   V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS;
 
+/** The smallest webcam size: 320x180 YUYV, 115200 bytes (29 pages), to keep 64 buffers cheap. */
+const SMALL = { width: 320, height: 180, pixelformat: V4L2_PIX_FMT_YUYV } as const;
+/** PLANE_INDEX_SHIFT of videobuf2-core.c with 4 KiB pages: PAGE_SHIFT + 3. */
+const PLANE_INDEX_SHIFT = 15;
+
 export const vividCases: ConformanceCase[] = [
+  {
+    suite: "vivid",
+    name: "REQBUFS: below min_reqbufs_allocation (2) gives 2; the capture queue stops at max_num_buffers 64 (MAX_VID_CAP_BUFFERS), the output queue at 32 (vivid_create_queue, vb2_core_reqbufs)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = capture(u, h);
+      vidiocSFmt(u, fd, CAP, SMALL);
+      assert.equal(vidiocReqbufs(u, fd, { count: 1, type: CAP, memory: MMAP }).count, 2);
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+      assert.equal(vidiocReqbufs(u, fd, { count: 100, type: CAP, memory: MMAP }).count, 64);
+      vidiocQuerybuf(u, fd, CAP, MMAP, 63);
+      expectErrno("EINVAL", () => vidiocQuerybuf(u, fd, CAP, MMAP, 64), "QUERYBUF 64");
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+      const out = openVivid(u, VIVID_OUTPUT);
+      assert.ok(out >= 0, `no vivid at ${VIVID_OUTPUT}`);
+      h.add(out);
+      vidiocSFmt(u, out, OUT, SMALL);
+      assert.equal(vidiocReqbufs(u, out, { count: 100, type: OUT, memory: MMAP }).count, 32);
+      vidiocReqbufs(u, out, { count: 0, type: OUT, memory: MMAP });
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "CREATE_BUFS reports V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS with max_num_buffers (64 capture, 32 output); past it → ENOBUFS (fill_buf_caps, vb2_core_create_bufs)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = capture(u, h);
+      vidiocSFmt(u, fd, CAP, SMALL);
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+      const probe = vidiocCreateBufs(u, fd, { count: 0, memory: MMAP, type: CAP, fmt: SMALL });
+      assert.ok(probe.capabilities & V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS, "cap bit");
+      assert.equal(probe.maxNumBuffers, 64);
+      const all = vidiocCreateBufs(u, fd, { count: 64, memory: MMAP, type: CAP, fmt: SMALL });
+      assert.deepEqual([all.index, all.count], [0, 64]);
+      expectErrno(
+        "ENOBUFS",
+        () => vidiocCreateBufs(u, fd, { count: 1, memory: MMAP, type: CAP, fmt: SMALL }),
+        "buffer 65",
+      );
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+      const out = openVivid(u, VIVID_OUTPUT);
+      assert.ok(out >= 0, `no vivid at ${VIVID_OUTPUT}`);
+      h.add(out);
+      vidiocSFmt(u, out, OUT, SMALL);
+      const o = vidiocCreateBufs(u, out, { count: 0, memory: MMAP, type: OUT, fmt: SMALL });
+      assert.equal(o.maxNumBuffers, 32);
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "mmap cookies: QUERYBUF's m.offset is index << PLANE_INDEX_SHIFT (15); each maps its own buffer from the start; no buffer there or longer than it → EINVAL (__setup_offsets, __find_plane_by_offset, vb2_mmap)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = capture(u, h);
+      const fmt = vidiocSFmt(u, fd, CAP, SMALL);
+      const n = vidiocReqbufs(u, fd, { count: 3, type: CAP, memory: MMAP }).count;
+      assert.equal(n, 3);
+      const len = Math.ceil(fmt.sizeimage / PAGE) * PAGE;
+      for (let i = 0; i < n; i++) {
+        const b = vidiocQuerybuf(u, fd, CAP, MMAP, i);
+        assert.equal(b.offset, i << PLANE_INDEX_SHIFT, `buffer ${i}`);
+        const m = u.mmap(len, PROT_READ, MAP_SHARED, fd, b.offset);
+        u.munmap(m);
+      }
+      expectErrno(
+        "EINVAL",
+        () => u.mmap(PAGE, PROT_READ, MAP_SHARED, fd, 3 << PLANE_INDEX_SHIFT),
+        "buffer 3",
+      );
+      expectErrno(
+        "EINVAL",
+        () => u.mmap(PAGE, PROT_READ, MAP_SHARED, fd, (1 << PLANE_INDEX_SHIFT) + PAGE),
+        "plane 1",
+      );
+      expectErrno(
+        "EINVAL",
+        () => u.mmap(len + PAGE, PROT_READ, MAP_SHARED, fd, 1 << PLANE_INDEX_SHIFT),
+        "too long",
+      );
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+    }),
+  },
   {
     suite: "vivid",
     name: "VIDIOC_QUERYCAP: driver and card 'vivid', capture device caps on /dev/video0, output on /dev/video1",

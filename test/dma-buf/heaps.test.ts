@@ -186,12 +186,13 @@ describe("system heap", () => {
     });
   }
 
-  test("mmap with MAP_PRIVATE is allowed", () => {
+  test("MAP_PRIVATE: one page is allowed, more pages EINVAL (remap_pfn_range page by page)", () => {
     const r = rig();
     const { fd, buf } = r.alloc("system", 8 * KiB);
-    const m = r.u.mmap(8 * KiB, PROT_READ, MAP_PRIVATE, fd, 0);
+    const m = r.u.mmap(4 * KiB, PROT_READ, MAP_PRIVATE, fd, 4 * KiB);
     assert.equal(m.read(0, 4).length, 4);
     r.u.munmap(m);
+    assert.throws(() => r.u.mmap(8 * KiB, PROT_READ, MAP_PRIVATE, fd, 0), errno("EINVAL"));
     buf.put();
   });
 

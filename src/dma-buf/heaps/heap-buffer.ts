@@ -84,6 +84,14 @@ function heapMmap(buf: DmaBuf<HeapBuffer>, vma: Vma): void {
   if (hb.mmapNeedsShared && !vma.shared) {
     throw new KernelError("EINVAL", "heap mmap: the CMA heap only maps MAP_SHARED");
   }
+  // system_heap_mmap() calls remap_pfn_range() once per page, and remap_pfn_range()
+  // takes a private (copy-on-write) mapping only when one call covers all of it.
+  if (!vma.shared && vma.length > PAGE_SIZE) {
+    throw new KernelError(
+      "EINVAL",
+      "heap mmap: a MAP_PRIVATE mapping of more than one page (remap_pfn_range page by page)",
+    );
+  }
   vma.ranges = sliceRanges(hb.ranges, vma.pgoff * PAGE_SIZE, vma.length);
   vma.attr = "cached";
 }

@@ -69,6 +69,8 @@ export const DRM_CAP_ADDFB2_MODIFIERS = 0x10;
 export const DRM_CAP_PAGE_FLIP_TARGET = 0x11;
 export const DRM_CAP_CRTC_IN_VBLANK_EVENT = 0x12;
 export const DRM_CAP_SYNCOBJ = 0x13;
+export const DRM_CAP_SYNCOBJ_TIMELINE = 0x14;
+export const DRM_CAP_ATOMIC_ASYNC_PAGE_FLIP = 0x15;
 
 /** DRM_IOCTL_SET_CLIENT_CAP capabilities. */
 export const DRM_CLIENT_CAP_STEREO_3D = 1;

@@ -16,6 +16,7 @@
 
 import type { SgTable } from "../../../dma/scatterlist.js";
 import type { DmaBuf, DmaBufAttachment } from "../../../dma-buf/dma-buf.js";
+import { KernelError } from "../../../errno.js";
 import type { CStruct } from "../../../include/uapi/struct.js";
 import type { DmaDevice } from "../../../machine/device.js";
 import type { Current } from "../../../vfs/file.js";
@@ -87,6 +88,8 @@ export interface DrmDriver {
 
 /** DRM_FILE_PAGE_OFFSET_START on 64-bit: fake mmap offsets start at 4 GiB. */
 export const DRM_FILE_PAGE_OFFSET_START = 0x10_0000;
+/** DRM_FILE_PAGE_OFFSET_SIZE on 64-bit, in pages. */
+export const DRM_FILE_PAGE_OFFSET_SIZE = 0xf_ffff * 256;
 
 /** The next free minor of each type, per kernel (drm_minors_idr). */
 const minorCounters = new WeakMap<DriverHost, { primary: number; render: number; accel: number }>();
@@ -110,7 +113,6 @@ export class DrmDevice {
   readonly files = new Set<DrmFile>();
   /** drm_vma_offset_manager: start page -> object. */
   readonly vmaNodes = new Map<number, DrmGemObject>();
-  #nextVmaPage = DRM_FILE_PAGE_OFFSET_START;
   /** object_name_idr (GEM_FLINK names). */
   readonly objectNames = new Map<number, DrmGemObject>();
   #registered = false;
@@ -178,12 +180,37 @@ export class DrmDevice {
   /** drm_gem_create_mmap_offset(): reserves a fake offset range for `obj` (idempotent). */
   createMmapOffset(obj: DrmGemObject): number {
     if (obj.vmaStart === undefined) {
-      const pages = Math.ceil(obj.size / 4096);
-      obj.vmaStart = this.#nextVmaPage;
-      this.#nextVmaPage += pages;
+      obj.vmaStart = this.#bestFitVmaHole(Math.ceil(obj.size / 4096));
       this.vmaNodes.set(obj.vmaStart, obj);
     }
     return obj.vmaStart * 4096;
+  }
+
+  /**
+   * drm_vma_offset_add() -> drm_mm_insert_node() (DRM_MM_INSERT_BEST): the smallest free
+   * range of the offset space that fits, at its low end (the lowest such range on a
+   * tie), so offsets freed with their objects are used again.
+   */
+  #bestFitVmaHole(pages: number): number {
+    const nodes = [...this.vmaNodes].map(([start, o]) => ({
+      start,
+      end: start + Math.ceil(o.size / 4096),
+    }));
+    nodes.sort((a, b) => a.start - b.start);
+    let best: { start: number; size: number } | undefined;
+    let cursor = DRM_FILE_PAGE_OFFSET_START;
+    const consider = (start: number, end: number): void => {
+      const size = end - start;
+      if (size >= pages && (best === undefined || size < best.size)) best = { start, size };
+    };
+    for (const n of nodes) {
+      consider(cursor, n.start);
+      cursor = n.end;
+    }
+    consider(cursor, DRM_FILE_PAGE_OFFSET_START + DRM_FILE_PAGE_OFFSET_SIZE);
+    if (best === undefined)
+      throw new KernelError("ENOSPC", "drm_vma_offset_add: the fake mmap offset space is full");
+    return best.start;
   }
 
   /** drm_vma_offset_lookup_locked(): the object whose range holds [pgoff, pgoff+pages). */

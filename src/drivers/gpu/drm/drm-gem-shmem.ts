@@ -69,6 +69,9 @@ export const drmGemShmemFuncs: DrmGemObjectFuncs = {
       obj.importAttach.dmabuf.mmap(vma, vma.pgoff);
       return;
     }
+    // is_cow_mapping(): a private mapping of a shmem object is refused.
+    if (!vma.shared)
+      throw new KernelError("EINVAL", "drm_gem_shmem_mmap: MAP_PRIVATE (a copy-on-write mapping)");
     const s = obj.priv as DrmGemShmem;
     vma.ranges = sliceRanges(s.ranges, vma.pgoff * PAGE_SIZE, vma.length);
     vma.attr = s.mapWc ? "writecombine" : "cached";

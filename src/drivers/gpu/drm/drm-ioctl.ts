@@ -1,6 +1,6 @@
 /**
- * The DRM ioctl dispatcher (drivers/gpu/drm/drm_ioctl.c): core ioctls by number from
- * the core table, driver ioctls from DRM_COMMAND_BASE; unknown numbers are EINVAL (the
+ * The DRM ioctl dispatcher (drivers/gpu/drm/drm_ioctl.c): an ioctl whose type is not
+ * 'd' is ENOTTY; then core ioctls by number from the core table, driver ioctls from DRM_COMMAND_BASE; unknown numbers are EINVAL (the
  * dispatcher's default). The argument is copied in at the size the *caller's* command
  * encodes and zero-extended to the driver's struct, then copied back out, as drm_ioctl
  * does, so old and new userspace struct sizes both work. drm_ioctl_permit() decides
@@ -12,6 +12,7 @@ import { KernelError } from "../../../errno.js";
 import {
   DRM_CAP_ADDFB2_MODIFIERS,
   DRM_CAP_ASYNC_PAGE_FLIP,
+  DRM_CAP_ATOMIC_ASYNC_PAGE_FLIP,
   DRM_CAP_CRTC_IN_VBLANK_EVENT,
   DRM_CAP_CURSOR_HEIGHT,
   DRM_CAP_CURSOR_WIDTH,
@@ -21,6 +22,7 @@ import {
   DRM_CAP_PAGE_FLIP_TARGET,
   DRM_CAP_PRIME,
   DRM_CAP_SYNCOBJ,
+  DRM_CAP_SYNCOBJ_TIMELINE,
   DRM_CAP_TIMESTAMP_MONOTONIC,
   DRM_CAP_VBLANK_HIGH_CRTC,
   DRM_CLIENT_CAP_ATOMIC,
@@ -28,6 +30,7 @@ import {
   DRM_CLIENT_CAP_UNIVERSAL_PLANES,
   DRM_COMMAND_BASE,
   DRM_COMMAND_END,
+  DRM_IOCTL_BASE,
   DRM_IOCTL_GEM_CLOSE,
   DRM_IOCTL_GEM_FLINK,
   DRM_IOCTL_GEM_OPEN,
@@ -52,7 +55,7 @@ import {
   DRM_IOCTL_MODE_RMFB,
   DRM_IOCTL_MODE_SETCRTC,
 } from "../../../include/uapi/drm-mode.js";
-import { _IOC_NR, _IOC_SIZE, IOC_READ, IOC_WRITE } from "../../../include/uapi/ioctl.js";
+import { _IOC_NR, _IOC_SIZE, _IOC_TYPE, IOC_READ, IOC_WRITE } from "../../../include/uapi/ioctl.js";
 import { CStruct } from "../../../include/uapi/struct.js";
 import type { Current } from "../../../vfs/file.js";
 import type { DrmDevice, DrmIoctlDesc } from "./drm-device.js";
@@ -116,6 +119,8 @@ function getCapValue(dev: DrmDevice, cap: bigint): number {
     case BigInt(DRM_CAP_PRIME):
       return DRM_PRIME_CAP_IMPORT | DRM_PRIME_CAP_EXPORT;
     case BigInt(DRM_CAP_SYNCOBJ):
+    case BigInt(DRM_CAP_SYNCOBJ_TIMELINE):
+      // drm_core_check_feature(DRIVER_SYNCOBJ[_TIMELINE]): no model driver has syncobjs.
       return 0;
   }
   if (!dev.hasFeature(DRIVER_MODESET))
@@ -132,6 +137,7 @@ function getCapValue(dev: DrmDevice, cap: bigint): number {
     case BigInt(DRM_CAP_ASYNC_PAGE_FLIP):
     case BigInt(DRM_CAP_PAGE_FLIP_TARGET):
     case BigInt(DRM_CAP_ADDFB2_MODIFIERS):
+    case BigInt(DRM_CAP_ATOMIC_ASYNC_PAGE_FLIP):
       return 0;
     case BigInt(DRM_CAP_CURSOR_WIDTH):
     case BigInt(DRM_CAP_CURSOR_HEIGHT):
@@ -227,6 +233,13 @@ export function drmIoctlPermit(flags: number, file: DrmFile, name: string): void
 /** drm_ioctl(). */
 export function drmIoctl(file: DrmFile, cmd: number, arg: number, current: Current): number {
   const dev = file.dev;
+  // Only ioctls of type 'd' are DRM's: anything else (a dma-buf or V4L2 ioctl on a DRM
+  // fd) is ENOTTY before the number is looked at.
+  if (_IOC_TYPE(cmd) !== DRM_IOCTL_BASE.charCodeAt(0))
+    throw new KernelError(
+      "ENOTTY",
+      `${dev.driver.name}: ioctl 0x${cmd.toString(16)} is not a DRM ioctl (type is not '${DRM_IOCTL_BASE}')`,
+    );
   const nr = _IOC_NR(cmd);
   let desc: DrmIoctlDesc | undefined;
   if (nr >= DRM_COMMAND_BASE && nr < DRM_COMMAND_END) {

@@ -2,7 +2,8 @@
  * videobuf2 core (drivers/media/common/videobuf2/videobuf2-core.c,
  * include/media/videobuf2-core.h): the buffer queue every V4L2 driver uses.
  *
- * A queue owns up to VB2_MAX_FRAME buffers of one memory type (MMAP, USERPTR, DMABUF).
+ * A queue owns up to max_num_buffers (VB2_MAX_FRAME unless the driver says more) buffers
+ * of one memory type (MMAP, USERPTR, DMABUF).
  * Each buffer moves through the states
  *
  *   DEQUEUED --QBUF--> (PREPARING) --> QUEUED --streaming--> ACTIVE --done--> DONE/ERROR --DQBUF--> DEQUEUED
@@ -47,6 +48,12 @@ export type Vb2BufferState =
 /** VB2_MEMORY_UNKNOWN; the other vb2 memory types equal V4L2_MEMORY_*. */
 export const VB2_MEMORY_UNKNOWN = 0;
 export const VB2_MAX_FRAME = VIDEO_MAX_FRAME;
+/** PLANE_INDEX_BITS: up to 8 planes in an mmap cookie. */
+const PLANE_INDEX_COUNT = 8;
+/** PLANE_INDEX_SHIFT = PAGE_SHIFT + PLANE_INDEX_BITS. */
+const PLANE_INDEX_SHIFT = 12 + 3;
+/** MAX_BUFFER_INDEX = BIT(30 - PLANE_INDEX_SHIFT): 32768 buffers with 4 KiB pages. */
+export const MAX_BUFFER_INDEX = 2 ** (30 - PLANE_INDEX_SHIFT);
 
 /** enum vb2_io_modes. */
 export const VB2_MMAP = 1 << 0;
@@ -247,6 +254,10 @@ export interface Vb2QueueConfig {
   readonly allowCacheHints: boolean;
   /** q->min_queued_buffers: start_streaming waits for this many queued buffers. */
   readonly minQueuedBuffers: number;
+  /** q->min_reqbufs_allocation: REQBUFS allocates at least this many (default min_queued_buffers + 1). */
+  readonly minReqbufsAllocation?: number;
+  /** q->max_num_buffers: the queue's limit (default VB2_MAX_FRAME, at most MAX_BUFFER_INDEX). */
+  readonly maxNumBuffers?: number;
   /** V4L2_BUF_FLAG_TIMESTAMP_* | V4L2_BUF_FLAG_TSTAMP_SRC_*. */
   readonly timestampFlags: number;
   /** q->bidirectional: map DMA_BIDIRECTIONAL. */
@@ -265,8 +276,10 @@ export class Vb2Queue {
   readonly machine: Machine;
   readonly allowCacheHints: boolean;
   readonly minQueuedBuffers: number;
-  /** q->min_reqbufs_allocation (min_queued_buffers + 1, as vb2_core_queue_init sets it). */
+  /** q->min_reqbufs_allocation (the driver's, or min_queued_buffers + 1 as vb2_core_queue_init sets it). */
   readonly minReqbufsAllocation: number;
+  /** q->max_num_buffers. */
+  readonly maxNumBuffers: number;
   readonly timestampFlags: number;
   readonly dmaDir: DmaDirection;
   /** The file handle that allocated the buffers (q->owner). */
@@ -297,7 +310,15 @@ export class Vb2Queue {
     this.machine = c.machine;
     this.allowCacheHints = c.allowCacheHints;
     this.minQueuedBuffers = c.minQueuedBuffers;
-    this.minReqbufsAllocation = c.minQueuedBuffers + 1;
+    // vb2_core_queue_init(): max_num_buffers defaults to VB2_MAX_FRAME, is clamped to what
+    // the mmap cookie can encode, and may not be below VB2_MAX_FRAME.
+    this.maxNumBuffers = Math.min(c.maxNumBuffers ?? VB2_MAX_FRAME, MAX_BUFFER_INDEX);
+    ensure(
+      this.maxNumBuffers >= VB2_MAX_FRAME && c.minQueuedBuffers <= this.maxNumBuffers,
+      "EINVAL",
+      "vb2_core_queue_init: max_num_buffers below VB2_MAX_FRAME or min_queued_buffers above it",
+    );
+    this.minReqbufsAllocation = Math.max(c.minReqbufsAllocation ?? 0, c.minQueuedBuffers + 1);
     this.timestampFlags = c.timestampFlags;
     this.dmaDir = c.bidirectional
       ? DMA_BIDIRECTIONAL
@@ -374,7 +395,7 @@ export class Vb2Queue {
       this.#free(this.bufs.length);
       if (count === 0) return 0;
     }
-    let numBuffers = Math.min(Math.max(count, this.minReqbufsAllocation), VB2_MAX_FRAME);
+    let numBuffers = Math.min(Math.max(count, this.minReqbufsAllocation), this.maxNumBuffers);
     this.memory = memory;
     this.#setCoherency(nonCoherent);
     const setup: Vb2QueueSetup = { numBuffers, numPlanes: 0, sizes: [] };
@@ -415,9 +436,8 @@ export class Vb2Queue {
   ): number {
     const nonCoherent = (flags & V4L2_MEMORY_FLAG_NON_COHERENT) !== 0;
     const noPrevious = this.bufs.length === 0;
-    if (this.bufs.length >= VB2_MAX_FRAME) {
-      // Linux returns ENOBUFS here.
-      throw new KernelError("ENOMEM", `${this.name}: maximum number of buffers already allocated`);
+    if (this.bufs.length >= this.maxNumBuffers) {
+      throw new KernelError("ENOBUFS", `${this.name}: maximum number of buffers already allocated`);
     }
     if (noPrevious) {
       ensure(
@@ -437,7 +457,7 @@ export class Vb2Queue {
       );
     }
     const setup: Vb2QueueSetup = {
-      numBuffers: Math.min(count, VB2_MAX_FRAME - this.bufs.length),
+      numBuffers: Math.min(count, this.maxNumBuffers - this.bufs.length),
       numPlanes: requestedSizes.length,
       sizes: [...requestedSizes],
     };
@@ -462,7 +482,7 @@ export class Vb2Queue {
 
   /** __vb2_queue_alloc(): returns how many buffers were allocated. */
   #alloc(memory: number, count: number, numPlanes: number, sizes: readonly number[]): number {
-    const n = Math.min(count, VB2_MAX_FRAME - this.bufs.length);
+    const n = Math.min(count, this.maxNumBuffers - this.bufs.length);
     let done = 0;
     for (; done < n; done++) {
       const vb = new Vb2Buffer(this, this.bufs.length, this.type, memory, numPlanes);
@@ -523,18 +543,15 @@ export class Vb2Queue {
     }
   }
 
-  /** __setup_offsets(): unique, page-aligned mmap cookies. */
+  /**
+   * __setup_offsets(): the mmap cookie encodes the buffer index and the plane, not a
+   * running byte offset: index << PLANE_INDEX_SHIFT (15 with 4 KiB pages) plus
+   * plane << PAGE_SHIFT. Bit 30 stays free for mem2mem's DST_QUEUE_OFF_BASE.
+   */
   #setupOffsets(vb: Vb2Buffer): void {
-    let off = 0;
-    if (vb.index > 0) {
-      const prev = this.bufs[vb.index - 1]!;
-      const p = prev.planes[prev.numPlanes - 1]!;
-      off = Math.ceil((p.offset + p.length) / PAGE_SIZE) * PAGE_SIZE;
-    }
-    for (const plane of vb.planes) {
-      plane.offset = off;
-      off = Math.ceil((off + plane.length) / PAGE_SIZE) * PAGE_SIZE;
-    }
+    vb.planes.forEach((plane, p) => {
+      plane.offset = vb.index * 2 ** PLANE_INDEX_SHIFT + p * PAGE_SIZE;
+    });
   }
 
   /** __vb2_queue_free(): the last `count` buffers. */
@@ -1021,22 +1038,26 @@ export class Vb2Queue {
       "EINVAL",
       `${this.name}: queue is not currently set up for mmap`,
     );
+    // __find_plane_by_offset(): the cookie's buffer index and plane number.
     const off = vma.pgoff * PAGE_SIZE;
-    for (const vb of this.bufs) {
-      for (const plane of vb.planes) {
-        if (plane.offset !== off) continue;
-        const length = Math.ceil(plane.length / PAGE_SIZE) * PAGE_SIZE;
-        ensure(
-          length >= vma.length,
-          "EINVAL",
-          `${this.name}: MMAP invalid, as it would overflow buffer length`,
-        );
-        vma.pgoff = 0;
-        plane.mem!.mmap!(vma);
-        return;
-      }
-    }
-    throw new KernelError("EINVAL", `${this.name}: no buffer at mmap offset 0x${off.toString(16)}`);
+    const index = Math.floor(off / 2 ** PLANE_INDEX_SHIFT) % MAX_BUFFER_INDEX;
+    const planeNo = Math.floor(off / PAGE_SIZE) % PLANE_INDEX_COUNT;
+    const vb = this.bufs[index];
+    if (vb === undefined || planeNo >= vb.numPlanes)
+      throw new KernelError(
+        "EINVAL",
+        `${this.name}: no buffer at mmap offset 0x${off.toString(16)} (buffer ${index}, plane ${planeNo})`,
+      );
+    const plane = vb.planes[planeNo]!;
+    const length = Math.ceil(plane.length / PAGE_SIZE) * PAGE_SIZE;
+    ensure(
+      length >= vma.length,
+      "EINVAL",
+      `${this.name}: MMAP invalid, as it would overflow buffer length`,
+    );
+    // The cookie selects a buffer; the mapping always starts at its beginning.
+    vma.pgoff = 0;
+    plane.mem!.mmap!(vma);
   }
 
   /** vb2_core_poll(). */

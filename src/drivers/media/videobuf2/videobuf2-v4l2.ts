@@ -12,6 +12,7 @@ import { O_NONBLOCK } from "../../../include/uapi/fcntl.js";
 import type { CStruct } from "../../../include/uapi/struct.js";
 import {
   V4L2_BUF_CAP_SUPPORTS_DMABUF,
+  V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS,
   V4L2_BUF_CAP_SUPPORTS_MMAP,
   V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS,
   V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS,
@@ -73,9 +74,14 @@ const V4L2_BUFFER_OUT_FLAGS =
   V4L2_BUF_FLAG_TIMECODE |
   V4L2_BUF_FLAG_M2M_HOLD_CAPTURE_BUF;
 
-/** fill_buf_caps(): what REQBUFS and CREATE_BUFS report in `capabilities`. */
-export function vb2FillBufCaps(q: Vb2Queue): number {
+/**
+ * fill_buf_caps(): what REQBUFS and CREATE_BUFS report in `capabilities`. CREATE_BUFS
+ * (`withMaxNumBuffers`) also reports max_num_buffers, flagged by
+ * V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS; REQBUFS has no field for it.
+ */
+export function vb2FillBufCaps(q: Vb2Queue, withMaxNumBuffers = false): number {
   let caps = V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS;
+  if (withMaxNumBuffers) caps |= V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS;
   if (q.ioModes & VB2_MMAP) caps |= V4L2_BUF_CAP_SUPPORTS_MMAP;
   if (q.ioModes & VB2_USERPTR) caps |= V4L2_BUF_CAP_SUPPORTS_USERPTR;
   if (q.ioModes & VB2_DMABUF) caps |= V4L2_BUF_CAP_SUPPORTS_DMABUF;
@@ -312,7 +318,8 @@ export function vb2IoctlCreateBufs(q: Vb2Queue, fh: V4l2Fh, s: CStruct): void {
     err = e;
   }
   s.setU32(V4L2_CREATE_BUFFERS.index, q.numBuffers);
-  s.setU32(V4L2_CREATE_BUFFERS.capabilities, vb2FillBufCaps(q));
+  s.setU32(V4L2_CREATE_BUFFERS.capabilities, vb2FillBufCaps(q, true));
+  s.setU32(V4L2_CREATE_BUFFERS.maxNumBuffers, q.maxNumBuffers);
   const flags = vb2ValidateMemoryFlags(q, memory, s.u32(V4L2_CREATE_BUFFERS.flags));
   s.setU32(V4L2_CREATE_BUFFERS.flags, flags);
   const count = s.u32(V4L2_CREATE_BUFFERS.count);

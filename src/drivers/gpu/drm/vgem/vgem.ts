@@ -99,9 +99,11 @@ export function vgemProbe(host: DriverHost, options: VgemOptions = {}): Vgem {
       vgemFenceClose(file);
     },
     dumbCreate(file, width, height, bpp) {
-      // vgem_gem_dumb_create: no alignment, pitch = width * cpp.
-      const pitch = width * Math.ceil(bpp / 8);
-      const size = height * pitch;
+      // drm_gem_shmem_dumb_create (DRM_GEM_SHMEM_DRIVER_OPS): pitch is
+      // DIV_ROUND_UP(width * bpp, 8) in u32 arithmetic, not width * cpp, and the size
+      // is PAGE_ALIGN(pitch * height).
+      const pitch = Math.ceil((Math.imul(width, bpp) >>> 0) / 8);
+      const size = Math.ceil((Math.imul(pitch, height) >>> 0) / 4096) * 4096;
       if (size === 0) throw new KernelError("EINVAL", "vgem dumb_create: size 0");
       const obj = drmGemShmemCreate(drm, size, mapWc);
       const handle = drmGemHandleCreate(file, obj);

@@ -132,6 +132,8 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
     machine: m,
     allowCacheHints: options.allowCacheHints ?? false,
     minQueuedBuffers: options.minQueuedBuffers ?? 0,
+    // vivid_create_queue(..., min_reqbufs_allocation = 2, ...) for both video queues.
+    minReqbufsAllocation: 2,
     timestampFlags: V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC | V4L2_BUF_FLAG_TSTAMP_SRC_EOF,
   };
 
@@ -142,6 +144,8 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
     name: `vivid-${inst}-vid-cap`,
     type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
     isOutput: false,
+    // MAX_VID_CAP_BUFFERS (vivid-core.h); the output queue keeps VB2_MAX_FRAME.
+    maxNumBuffers: 64,
     bidirectional: options.bidirectional ?? false,
     ops: capture.qops,
     dev: capDev,
