@@ -4,6 +4,8 @@
  */
 
 import assert from "node:assert/strict";
+import { O_RDWR } from "../../src/include/uapi/fcntl.js";
+import { drmGetVersion } from "../../src/uapi/drm.js";
 import type { Uapi } from "../../src/uapi/uapi.js";
 
 /** Asserts `fn` fails with errno `code` (KernelError-like: an Error with `.code`). */
@@ -62,4 +64,28 @@ export function scoped(body: (u: Uapi, fds: Fds) => void): (u: Uapi) => void {
       fds.closeAll();
     }
   };
+}
+
+/**
+ * open_vgem() of dmabuf-heap.c: the first /dev/dri/card<N> whose DRM_IOCTL_VERSION
+ * name is "vgem"; -1 when there is none.
+ */
+export function openVgem(u: Uapi): number {
+  for (let i = 0; i < 16; i++) {
+    let fd: number;
+    try {
+      fd = u.open(`/dev/dri/card${i}`, O_RDWR);
+    } catch {
+      continue;
+    }
+    let name = "";
+    try {
+      name = drmGetVersion(u, fd).name;
+    } catch {
+      // Not a DRM device after all.
+    }
+    if (name === "vgem") return fd;
+    u.close(fd);
+  }
+  return -1;
 }

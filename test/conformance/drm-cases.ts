@@ -21,25 +21,18 @@ import {
   DRM_PRIME_CAP_IMPORT,
   DRM_RDWR,
 } from "../../src/include/uapi/drm.js";
-import {
-  MAP_PRIVATE,
-  MAP_SHARED,
-  O_RDWR,
-  PROT_READ,
-  PROT_WRITE,
-} from "../../src/include/uapi/fcntl.js";
+import { MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from "../../src/include/uapi/fcntl.js";
 import { VIDIOC_QUERYCAP } from "../../src/include/uapi/videodev2.js";
 import {
   drmGemClose,
   drmGetCap,
-  drmGetVersion,
   drmModeCreateDumb,
   drmModeMapDumb,
   drmPrimeHandleToFd,
 } from "../../src/uapi/drm.js";
 import { withUserStruct } from "../../src/uapi/lib.js";
 import type { Uapi } from "../../src/uapi/uapi.js";
-import { expectErrno, type Fds, scoped } from "./case-helpers.js";
+import { expectErrno, type Fds, openVgem, scoped } from "./case-helpers.js";
 // Types only: suite.ts imports this module, so a value import back would be a cycle.
 import type { ConformanceCase } from "./suite.js";
 
@@ -47,25 +40,11 @@ const PAGE = 4096;
 /** DRM_FILE_PAGE_OFFSET_START on 64-bit, in bytes: ((0xFFFFFFFF >> PAGE_SHIFT) + 1) pages. */
 const FIRST_OFFSET = 0x1_0000_0000;
 
-/** The first /dev/dri/card<N> whose DRM_IOCTL_VERSION name is "vgem" (open_vgem()). */
+/** open_vgem(), held by the case. */
 function vgem(u: Uapi, fds: Fds): number {
-  for (let i = 0; i < 16; i++) {
-    let fd: number;
-    try {
-      fd = u.open(`/dev/dri/card${i}`, O_RDWR);
-    } catch {
-      continue;
-    }
-    let name = "";
-    try {
-      name = drmGetVersion(u, fd).name;
-    } catch {
-      // Not a DRM device.
-    }
-    if (name === "vgem") return fds.add(fd);
-    u.close(fd);
-  }
-  assert.fail("no vgem device at /dev/dri/card*");
+  const fd = openVgem(u);
+  assert.ok(fd >= 0, "no vgem device at /dev/dri/card*");
+  return fds.add(fd);
 }
 
 export const drmCases: ConformanceCase[] = [

@@ -72,7 +72,6 @@ import {
 import { VGEM_FENCE_WRITE } from "../../src/include/uapi/vgem-drm.js";
 import {
   drmGemClose,
-  drmGetVersion,
   drmPrimeFdToHandle,
   drmPrimeHandleToFd,
   vgemFenceAttach,
@@ -96,12 +95,12 @@ import {
   withUserStruct,
 } from "../../src/uapi/lib.js";
 import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
-import { expectErrno, type Fds, scoped } from "./case-helpers.js";
+import { expectErrno, type Fds, openVgem, scoped } from "./case-helpers.js";
 import { drmCases } from "./drm-cases.js";
 import { vfsCases } from "./vfs-cases.js";
 import { vividCases } from "./vivid-cases.js";
 
-export { expectErrno };
+export { expectErrno, openVgem };
 
 /** The debugfs node of sw_sync (drivers/dma-buf/sw_sync.c). */
 export const SW_SYNC_PATH = "/sys/kernel/debug/sync/sw_sync";
@@ -235,30 +234,6 @@ function rawHeapAlloc(
 function heapBuffer(u: Uapi, fds: Fds, len: number): number {
   const heap = fds.add(u.open(SYSTEM_HEAP, O_RDWR));
   return fds.add(dmaHeapAlloc(u, heap, len));
-}
-
-/**
- * open_vgem() of dmabuf-heap.c: the first /dev/dri/card<N> whose DRM_IOCTL_VERSION
- * name is "vgem"; -1 when there is none.
- */
-export function openVgem(u: Uapi): number {
-  for (let i = 0; i < 16; i++) {
-    let fd: number;
-    try {
-      fd = u.open(`/dev/dri/card${i}`, O_RDWR);
-    } catch {
-      continue;
-    }
-    let name = "";
-    try {
-      name = drmGetVersion(u, fd).name;
-    } catch {
-      // Not a DRM device after all.
-    }
-    if (name === "vgem") return fd;
-    u.close(fd);
-  }
-  return -1;
 }
 
 function vgemDevice(u: Uapi, fds: Fds): number {

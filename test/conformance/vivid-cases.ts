@@ -80,6 +80,7 @@ import {
   vidiocStreamon,
   vidiocTryFmt,
 } from "../../src/uapi/v4l2.js";
+import { expectErrno, type Fds, scoped } from "./case-helpers.js";
 // Types only: suite.ts imports this module, so a value import back would be a cycle.
 import type { ConformanceCase } from "./suite.js";
 
@@ -121,67 +122,14 @@ export function openVivid(u: Uapi, path = VIVID_CAPTURE, flags = O_RDWR): number
   return -1;
 }
 
-/** suite.ts's expectErrno: `fn` must fail with errno `code` (a KernelError-like `.code`). */
-function expectErrno(code: string, fn: () => unknown, what: string): void {
-  let thrown: unknown;
-  let value: unknown;
-  try {
-    value = fn();
-  } catch (e) {
-    thrown = e;
-  }
-  if (thrown === undefined)
-    assert.fail(`${what}: expected ${code}, the call succeeded (${String(value)})`);
-  const got =
-    typeof thrown === "object" && thrown !== null && "code" in thrown
-      ? String((thrown as { code: unknown }).code)
-      : String(thrown);
-  assert.equal(got, code, `${what}: expected ${code}, got ${got}`);
-}
-
-/** fds a case opened, released at the end whatever happens (in reverse order). */
-class Held {
-  readonly #fds: number[] = [];
-  constructor(readonly u: Uapi) {}
-  add(fd: number): number {
-    this.#fds.push(fd);
-    return fd;
-  }
-  close(fd: number): void {
-    const i = this.#fds.lastIndexOf(fd);
-    if (i >= 0) this.#fds.splice(i, 1);
-    this.u.close(fd);
-  }
-  releaseAll(): void {
-    while (this.#fds.length > 0) {
-      try {
-        this.u.close(this.#fds.pop()!);
-      } catch {
-        // Already closed by the case.
-      }
-    }
-  }
-}
-
-function scoped(body: (u: Uapi, h: Held) => void): (u: Uapi) => void {
-  return (u) => {
-    const h = new Held(u);
-    try {
-      body(u, h);
-    } finally {
-      h.releaseAll();
-    }
-  };
-}
-
-function capture(u: Uapi, h: Held, flags = O_RDWR): number {
+function capture(u: Uapi, h: Fds, flags = O_RDWR): number {
   const fd = openVivid(u, VIVID_CAPTURE, flags);
   assert.ok(fd >= 0, `no vivid at ${VIVID_CAPTURE}`);
   return h.add(fd);
 }
 
 /** The capture node set to 640x480 YUYV (the state vivid keeps between opens is not trusted). */
-function vgaCapture(u: Uapi, h: Held, flags = O_RDWR): { fd: number; fmt: V4l2PixFormat } {
+function vgaCapture(u: Uapi, h: Fds, flags = O_RDWR): { fd: number; fmt: V4l2PixFormat } {
   const fd = capture(u, h, flags);
   const fmt = vidiocSFmt(u, fd, CAP, VGA);
   assert.equal(fmt.sizeimage, VGA_SIZE, "640x480 YUYV sizeimage");
