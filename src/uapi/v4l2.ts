@@ -306,9 +306,16 @@ export function vidiocQbuf(
     fd?: number;
     userptr?: number;
     length?: number;
+    /** The timestamp (ns, sent as a timeval) of an OUTPUT buffer; m2m drivers copy it to the result. */
+    timestampNs?: number;
   },
 ): V4l2Buffer {
   return withUserStruct(u, SIZEOF_V4L2_BUFFER, (s, addr) => {
+    const ts = buf.timestampNs ?? 0;
+    s.setU64(V4L2_BUFFER.tvSec, Math.floor(ts / 1e9)).setU64(
+      V4L2_BUFFER.tvUsec,
+      Math.floor((ts % 1e9) / 1000),
+    );
     s.setU32(V4L2_BUFFER.index, buf.index)
       .setU32(V4L2_BUFFER.type, buf.type)
       .setU32(V4L2_BUFFER.memory, buf.memory)

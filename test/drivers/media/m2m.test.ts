@@ -212,7 +212,13 @@ describe("vim2m: jobs", () => {
     assert.ok(vidiocQuerybuf(u, fd, OUT, MMAP, 1).offset < DST_QUEUE_OFF_BASE);
     const src = frame(s.o, 1);
     s.outMaps[0]!.write(0, src);
-    vidiocQbuf(u, fd, { index: 0, type: OUT, memory: MMAP, bytesused: s.o.sizeimage });
+    vidiocQbuf(u, fd, {
+      index: 0,
+      type: OUT,
+      memory: MMAP,
+      bytesused: s.o.sizeimage,
+      timestampNs: 123_456_000,
+    });
     vidiocStreamon(u, fd, OUT);
     vidiocStreamon(u, fd, CAP);
     k.machine.clock.runUntilIdle();
@@ -223,6 +229,7 @@ describe("vim2m: jobs", () => {
     assert.equal(isp.m2mDev.jobsRun, 1);
     assert.deepEqual([done.index, done.sequence, done.bytesused], [1, 0, s.c.sizeimage]);
     assert.ok(done.flags & V4L2_BUF_FLAG_TIMESTAMP_COPY);
+    assert.equal(done.timestampNs, 123_456_000, "the source's timestamp, copied");
     assert.deepEqual(s.capMaps[1]!.read(0, s.c.sizeimage), vim2mProcess(src, s.o, s.c));
     const srcDone = vidiocDqbuf(u, fd, OUT, MMAP);
     assert.equal(srcDone.index, 0);

@@ -244,9 +244,20 @@ function queueOrPrepareBuf(q: Vb2Queue, b: CStruct, opname: string): Vb2Buffer {
   return vb;
 }
 
+/**
+ * __copy_timestamp(): an output buffer of a TIMESTAMP_COPY queue (mem2mem) carries the
+ * timestamp userspace gave it, which the driver copies to the destination buffer.
+ */
+function copyTimestamp(q: Vb2Queue, vb: Vb2Buffer, b: CStruct): void {
+  if (!q.isOutput) return;
+  if ((q.timestampFlags & V4L2_BUF_FLAG_TIMESTAMP_MASK) !== V4L2_BUF_FLAG_TIMESTAMP_COPY) return;
+  vb.timestamp = b.u64(V4L2_BUFFER.tvSec) * 1e9 + b.u64(V4L2_BUFFER.tvUsec) * 1000;
+}
+
 /** vb2_qbuf(). */
 export function vb2Qbuf(q: Vb2Queue, b: CStruct, current: Current): void {
   const vb = queueOrPrepareBuf(q, b, "qbuf");
+  copyTimestamp(q, vb, b);
   q.qbuf(vb, current);
   vb2FillV4l2Buffer(vb, b);
 }
