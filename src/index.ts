@@ -123,13 +123,18 @@ export {
 export { ERRNO, type ErrnoName, errnoName, KernelError } from "./errno.js";
 export * from "./include/uapi/dma-buf.js";
 export * from "./include/uapi/dma-heap.js";
+export * from "./include/uapi/drm.js";
+export * from "./include/uapi/drm-fourcc.js";
+export * from "./include/uapi/drm-mode.js";
 export * from "./include/uapi/fcntl.js";
+export * from "./include/uapi/ioctl.js";
 export * from "./include/uapi/simenc.js";
 export * from "./include/uapi/simgpu-drm.js";
 export * from "./include/uapi/simnpu-accel.js";
 export * from "./include/uapi/sync-file.js";
 export * from "./include/uapi/udmabuf.js";
 export * from "./include/uapi/vgem-drm.js";
+export * from "./include/uapi/videodev2.js";
 export { Kernel, type KernelOptions, SW_SYNC_PATH } from "./kernel/kernel.js";
 export { Process, UserFault, type UserMapping } from "./kernel/process.js";
 export { crc32, crc32Le } from "./lib/crc32.js";
