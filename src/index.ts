@@ -163,6 +163,19 @@ export { type PipelineHooks, runPipeline } from "./pipelines/run.js";
 export * from "./pipelines/types.js";
 export { renderRunHtml, renderSweepHtml } from "./report/html.js";
 export { type JsonReport, toJsonReport } from "./report/json.js";
+export {
+  type Cheapest,
+  type Crossover,
+  cheapestStrategy,
+  meanFrameCosts,
+  rowSharingNs,
+  SHARING_COST_CATEGORIES,
+  SHARING_COST_DEFINITION,
+  sharingNs,
+  totalNs,
+  wholeCacheCrossover,
+} from "./report/sharing-cost.js";
+export type { SweepReport, SweepRow } from "./report/sweep-types.js";
 export { formatRunReport } from "./report/terminal.js";
 export { toChromeTrace, traceJson } from "./report/trace.js";
 export {
@@ -174,6 +187,10 @@ export {
   scenarioToSpec,
 } from "./scenarios/scenario.js";
 export { runStaleDataCase, runStaleDataDemo, type StaleDataCase } from "./scenarios/stale-data.js";
+export { sweepCsv, sweepJson } from "./sweep/csv.js";
+export { cartesianGrid, type GridPoint, parseVary, type VaryAxis } from "./sweep/grid.js";
+export { mergeShards, parseShard, type ShardSpec, shardIndices } from "./sweep/shard.js";
+export { runSweep, type SweepOptions, type SweepTask } from "./sweep/sweep.js";
 export * as accel from "./uapi/accel.js";
 export * as drm from "./uapi/drm.js";
 export * as uapi from "./uapi/lib.js";
