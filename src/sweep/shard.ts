@@ -173,7 +173,7 @@ export function mergeShards(files: readonly { name: string; shard: ShardFile }[]
     );
   }
   const points = first.shard.points;
-  const rows: (SweepRow | undefined)[] = new Array(points);
+  const rows: (SweepRow | undefined)[] = new Array(points).fill(undefined);
   const expects: boolean[] = new Array(points).fill(true);
   for (const { name, shard } of files) {
     shard.indices.forEach((index, i) => {
@@ -184,7 +184,7 @@ export function mergeShards(files: readonly { name: string; shard: ShardFile }[]
       expects[index] = shard.expects[i] === true;
     });
   }
-  const hole = rows.findIndex((r) => r === undefined);
+  const hole = rows.indexOf(undefined);
   if (hole >= 0) throw new ShardError(`no shard holds grid point ${hole}`);
   const r = first.shard.report;
   return {

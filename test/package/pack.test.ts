@@ -32,7 +32,7 @@ let project = "";
 
 /** The first ```ts block of a doc: the worked example. */
 function docExample(doc: string): string {
-  const m = /```ts\n([^]*?)```/.exec(readFileSync(join(ROOT, "docs", doc), "utf8"));
+  const m = /```ts\n([\s\S]*?)```/.exec(readFileSync(join(ROOT, "docs", doc), "utf8"));
   assert.ok(m, `${doc} has a ts example`);
   return m[1]!;
 }
