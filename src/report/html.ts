@@ -242,6 +242,19 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
     }
   }
 
+  // Sinks of a multi-sink graph: each one's frames against what they should have been there.
+  if (result.sinks.length > 1) {
+    parts.push(`<h2 id="sinks">Sinks (${result.sinks.length})</h2>`);
+    parts.push(
+      `<p class="note">The frame table above is the primary sink's; every sink's CRCs are checked against the frame it should have received.</p>`,
+    );
+    const rows = result.sinks.map((k) => {
+      const wrong = k.frames.filter((f) => !f.ok).map((f) => f.index);
+      return `<tr${wrong.length > 0 ? ' class="bad"' : ""}><td>${esc(k.name)}</td><td>${esc(k.device)}</td><td>${esc(k.kind)}${k.primary ? " (primary)" : ""}</td><td class="num">${k.frames.length - wrong.length} of ${k.frames.length}</td><td class="status${wrong.length === 0 ? " ok" : ""}">${wrong.length === 0 ? "ok" : esc(`WRONG: ${wrong.join(", ")}`)}</td></tr>`;
+    });
+    parts.push(table(["sink", "device", "kind", "frames correct", ""], rows, new Set([3])));
+  }
+
   // Costs.
   parts.push(`<h2 id="costs">Where the time went</h2>`);
   parts.push(

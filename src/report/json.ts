@@ -7,7 +7,7 @@
 
 import { COST_CATEGORIES, type CostCategory, type CostSnapshot } from "../machine/cost.js";
 import type { ViolationKind } from "../machine/violations.js";
-import type { BufferInfo, PipelineResult, Verdict } from "../pipelines/types.js";
+import type { BufferInfo, FrameResult, PipelineResult, Verdict } from "../pipelines/types.js";
 import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs, totalNs } from "./sharing-cost.js";
 
 export { meanFrameCosts } from "./sharing-cost.js";
@@ -77,6 +77,18 @@ export interface JsonReport {
   readonly violations: readonly JsonViolation[];
   readonly frames: readonly JsonFrame[];
   readonly buffers: readonly BufferInfo[];
+  /**
+   * Present only for graphs with more than one sink: each sink's frames (the top-level
+   * `frames` are the primary sink's), so single-sink reports keep their shape.
+   */
+  readonly sinks?: readonly {
+    readonly name: string;
+    readonly device: string;
+    readonly kind: string;
+    readonly primary: boolean;
+    readonly ok: boolean;
+    readonly frames: readonly JsonFrame[];
+  }[];
   readonly costs: {
     readonly categories: readonly CostCategory[];
     /** Mean over the displayed frames, per category. */
@@ -160,22 +172,25 @@ export function toJsonReport(result: PipelineResult): JsonReport {
       message: v.message,
       hint: v.hint,
     })),
-    frames: result.frames.map((f) => ({
-      index: f.index,
-      crc: f.crc >>> 0,
-      crcHex: crcHex(f.crc),
-      expectedCrc: f.expectedCrc >>> 0,
-      expectedCrcHex: crcHex(f.expectedCrc),
-      ok: f.ok,
-      time: f.time,
-      costs: costs(f.costs),
-    })),
+    frames: result.frames.map(jsonFrame),
     buffers: result.buffers.map((b) => ({
       name: b.name,
       size: b.size,
       exporter: b.exporter,
       importers: [...b.importers],
     })),
+    ...(result.sinks.length > 1
+      ? {
+          sinks: result.sinks.map((k) => ({
+            name: k.name,
+            device: k.device,
+            kind: k.kind,
+            primary: k.primary,
+            ok: k.ok,
+            frames: k.frames.map(jsonFrame),
+          })),
+        }
+      : {}),
     costs: {
       categories: [...COST_CATEGORIES],
       perFrame,
@@ -187,5 +202,18 @@ export function toJsonReport(result: PipelineResult): JsonReport {
       sharingTotalNs: sharingNs(total),
     },
     elapsedNs: result.elapsedNs,
+  };
+}
+
+function jsonFrame(f: FrameResult): JsonFrame {
+  return {
+    index: f.index,
+    crc: f.crc >>> 0,
+    crcHex: crcHex(f.crc),
+    expectedCrc: f.expectedCrc >>> 0,
+    expectedCrcHex: crcHex(f.expectedCrc),
+    ok: f.ok,
+    time: f.time,
+    costs: costs(f.costs),
   };
 }

@@ -265,6 +265,22 @@ function frameSection(result: PipelineResult, st: Style): string[] {
   return out;
 }
 
+/** Multi-sink graphs: every sink's frames against what they should have been there. */
+function sinkSection(result: PipelineResult, st: Style): string[] {
+  const out = [st.bold(`Sinks (${result.sinks.length}; the frames above are the primary's)`)];
+  const rows = result.sinks.map((k) => {
+    const wrong = k.frames.filter((f) => !f.ok).map((f) => f.index);
+    return [
+      k.name,
+      `${k.device} (${k.kind})${k.primary ? ", primary" : ""}`,
+      `${k.frames.length - wrong.length}/${k.frames.length} frames correct`,
+      wrong.length === 0 ? st.green("ok") : st.red(`WRONG: ${formatRanges(wrong)}`),
+    ];
+  });
+  for (const l of table(rows)) out.push(`  ${l}`);
+  return out;
+}
+
 function costSection(result: PipelineResult, st: Style): string[] {
   const mean = meanFrameCosts(result);
   const total = result.costs;
@@ -342,6 +358,7 @@ export function formatRunReport(
     lines.push(...violationSection(result, st), "");
   }
   lines.push(...frameSection(result, st), "");
+  if (result.sinks.length > 1) lines.push(...sinkSection(result, st), "");
   lines.push(...costSection(result, st), "");
   lines.push(
     `Elapsed: ${formatDuration(result.elapsedNs)} of virtual time (first QBUF to last frame displayed)`,
