@@ -19,7 +19,16 @@ import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, processIo } from 
 import { listCommand } from "./list.js";
 import { runCommand } from "./run.js";
 
-export const COMMANDS = ["run", "sweep", "merge", "list", "schema", "demo", "help"] as const;
+export const COMMANDS = [
+  "run",
+  "mutate",
+  "sweep",
+  "merge",
+  "list",
+  "schema",
+  "demo",
+  "help",
+] as const;
 
 export interface MainDeps {
   /** Replaces the pipeline runner of `run` (tests inject fixtures). */
@@ -199,6 +208,8 @@ async function dispatch(argv: string[], io: CliIo, deps: MainDeps): Promise<numb
       return runCommand(rest, io, deps.runPipeline);
     case "sweep":
       return (await import("./sweep.js")).sweepCommand(rest, io);
+    case "mutate":
+      return (await import("./mutate.js")).mutateCommand(rest, io);
     case "merge":
       return (await import("./sweep.js")).mergeCommand(rest, io);
     case "list":

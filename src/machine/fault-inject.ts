@@ -83,6 +83,8 @@ export interface FaultSiteStats extends FaultSite {
   maintainedBytes: number;
   /** Cache lines the maintenance found to write back or drop: 0 means every call was a no-op on the cache. */
   linesAffected: number;
+  /** Of those, dirty lines written back or discarded (the rest were clean copies dropped). */
+  dirtyLines: number;
   /** swiotlb copies whose bytes changed the destination. */
   bouncesChanging: number;
   /** Whether any call had a direction, and which ones ("DMA_FROM_DEVICE", ...). */
@@ -174,6 +176,7 @@ export class FaultInjection {
         requestedBytes: 0,
         maintainedBytes: 0,
         linesAffected: 0,
+        dirtyLines: 0,
         bouncesChanging: 0,
         directions: [],
         canFlip: false,
@@ -256,14 +259,15 @@ export class FaultInjection {
   }
 
   /**
-   * Cache maintenance done now: `bytes` covered, `lines` found to write back or drop.
-   * Added to every call in progress (a dma-buf sync contains a DMA API sync contains the
-   * architecture's maintenance).
+   * Cache maintenance done now: `bytes` covered, `lines` found to write back or drop,
+   * `dirty` of them dirty. Added to every call in progress (a dma-buf sync contains a DMA
+   * API sync contains the architecture's maintenance).
    */
-  noteMaintenance(bytes: number, lines: number): void {
+  noteMaintenance(bytes: number, lines: number, dirty: number): void {
     for (const o of this.#open) {
       o.maintained += bytes;
       o.stats.linesAffected += lines;
+      o.stats.dirtyLines += dirty;
     }
   }
 

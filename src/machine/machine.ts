@@ -173,13 +173,15 @@ export class Machine {
           ? ranges.map((r) => ({ phys: r.phys, len: shrinkLength(r.len, this.cache.line) }))
           : ranges;
       const lines = this.cache.validLines;
-      const writebacks = this.cache.counters.writebacks;
+      const { writebacks, discardedDirty } = this.cache.counters;
       const ns = this.#maintain(op, todo, why);
-      const affected =
-        Math.max(0, lines - this.cache.validLines) + (this.cache.counters.writebacks - writebacks);
+      const c = this.cache.counters;
+      const dirty = c.writebacks - writebacks + (c.discardedDirty - discardedDirty);
+      const dropped = Math.max(0, lines - this.cache.validLines);
       this.faults.noteMaintenance(
         todo.reduce((n, r) => n + r.len, 0),
-        affected,
+        Math.max(dropped, dirty),
+        dirty,
       );
       return ns;
     } finally {

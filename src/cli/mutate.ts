@@ -1,0 +1,153 @@
+/**
+ * `dmabuf mutate SCENARIO`: mutation testing of the checker on one scenario. Every
+ * cache-maintenance and sync call the run makes is left out in turn (and run with the
+ * opposite direction, and over half its range); each mutant is classified as caught by
+ * the checker, caught only by wrong bytes, harmless (with the rule that makes it so) or
+ * missed. Exit status: 0 when no mutant is missed or caught only by the frame CRCs,
+ * 1 otherwise, 2 bad input.
+ */
+
+import { parseArgs } from "node:util";
+import { KernelError } from "../errno.js";
+import type { FaultAction } from "../machine/fault-inject.js";
+import { SimulationError } from "../machine/outcome.js";
+import { type MutationReport, mutatePipeline } from "../pipelines/mutate.js";
+import {
+  parseFieldValue,
+  readScenarioData,
+  type Scenario,
+  ScenarioError,
+  scenarioToSpec,
+} from "../scenarios/scenario.js";
+import { argError } from "./help.js";
+import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
+import { resolveScenarioArgument } from "./list.js";
+import { applyOverrides, type FieldOverride, parseSetArgument } from "./run.js";
+
+export const MUTATE_HELP = `Usage: dmabuf mutate SCENARIO [options]
+
+Mutation testing of the checker: removes, in turn, every cache-maintenance and sync
+call the scenario's run makes (and flips each direction, shrinks each range), runs each
+mutant and classifies it:
+  caught            a violation the unmutated run does not have
+  caught-by-bytes   no new violation, but the frames are wrong (only the CRC noticed)
+  harmless          same frames, no new violation, and the call did nothing in the
+                    unmutated run (the rule that makes it so is printed)
+  missed            the call did work, and its absence went unreported
+
+Options:
+  --frames N          frames per run (default: the scenario's, at most 3)
+  --set FIELD=VALUE   change a scenario field (as for dmabuf run)
+  --actions LIST      mutations to try: omit,flip,shrink (default), also swap,repeat
+  --json              the report as JSON
+  -h, --help          this text
+
+Exit status: 0 no mutant missed or caught only by wrong bytes, 1 otherwise, 2 bad input.
+`;
+
+const ACTIONS: readonly FaultAction[] = ["omit", "flip", "shrink", "swap", "repeat"];
+
+/** `dmabuf mutate SCENARIO [options]`. */
+export async function mutateCommand(argv: string[], io: CliIo): Promise<number> {
+  const options = {
+    help: { type: "boolean", short: "h" },
+    json: { type: "boolean" },
+    frames: { type: "string" },
+    actions: { type: "string" },
+    set: { type: "string", multiple: true },
+  } as const;
+  const usage = (msg: string): number => {
+    io.err(`dmabuf mutate: ${msg}\nTry 'dmabuf mutate --help'.\n`);
+    return EXIT_BAD_INPUT;
+  };
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true }>
+  >;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    return usage(argError(e));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    io.out(MUTATE_HELP);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) return usage("expected one SCENARIO (a .yaml or .json file)");
+  const actions = (values.actions ?? "omit,flip,shrink").split(",").map((a) => a.trim());
+  for (const a of actions) {
+    if (!ACTIONS.includes(a as FaultAction))
+      return usage(`unknown mutation '${a}' (known: ${ACTIONS.join(", ")})`);
+  }
+  let scenario: Scenario;
+  try {
+    const src = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
+    const overrides: FieldOverride[] = [];
+    if (values.frames !== undefined)
+      overrides.push({
+        path: "pipeline.frames",
+        value: parseFieldValue(values.frames),
+        origin: `--frames ${values.frames}`,
+      });
+    for (const s of values.set ?? []) overrides.push(parseSetArgument(s));
+    scenario = applyOverrides(src, overrides);
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      io.err(`${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+  const spec = scenarioToSpec(scenario);
+  const frames = values.frames !== undefined ? spec.frames : Math.min(spec.frames ?? 8, 3);
+  let report: MutationReport;
+  try {
+    report = mutatePipeline(
+      { ...spec, frames },
+      {
+        actions: actions as FaultAction[],
+        onMutant: (_m, done, total) => {
+          if (io.isTTY) io.err(`\rdmabuf mutate: ${done}/${total} mutants`);
+        },
+      },
+    );
+    if (io.isTTY) io.err("\n");
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof KernelError || e instanceof SimulationError) {
+      io.err(`dmabuf mutate: ${positionals[0]}: the pipeline cannot run: ${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+  io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatMutationReport(report));
+  return report.counts.missed + report.counts["caught-by-bytes"] === 0 ? EXIT_OK : EXIT_VIOLATIONS;
+}
+
+/** The terminal form: one line per mutant, grouped by site, and the score. */
+export function formatMutationReport(r: MutationReport): string {
+  const lines: string[] = [];
+  lines.push(
+    `mutate ${r.name}: ${r.mutants.length} mutants of ${r.sites.length} call sites (unmutated run ${r.baseline})`,
+  );
+  let site = "";
+  for (const m of r.mutants) {
+    if (m.site !== site) {
+      site = m.site;
+      lines.push(`  ${site}`);
+    }
+    const what =
+      m.error !== undefined
+        ? `kernel refused: ${m.error}`
+        : m.class === "caught"
+          ? `${m.newViolations.join(", ")}${m.wrongFrames > 0 ? `; ${m.wrongFrames} frame(s) wrong` : ""}`
+          : m.class === "caught-by-bytes"
+            ? `${m.wrongFrames} frame(s) wrong, no violation`
+            : (m.explanation ?? "");
+    lines.push(`    ${m.action.padEnd(6)} ${m.class.padEnd(15)} ${what}`);
+  }
+  const c = r.counts;
+  lines.push(
+    `score: ${(r.score * 100).toFixed(1)}% caught (${c.caught} caught, ${c["caught-by-bytes"]} caught only by wrong bytes, ${c.harmless} harmless, ${c.missed} missed)`,
+  );
+  return `${lines.join("\n")}\n`;
+}
