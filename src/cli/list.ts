@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { PROFILES } from "../machine/profiles.js";
 import { MAPPING_STRATEGIES, PIPELINE_FAULTS, PIPELINE_KINDS } from "../pipelines/types.js";
 import { didYouMean, readScenarioData, ScenarioError } from "../scenarios/scenario.js";
@@ -176,10 +177,13 @@ export function listSection(name: ListSection, cwd: string): string {
         PIPELINE_KINDS.map((k) => [k, PIPELINE_DESCRIPTIONS[k]]),
       );
     case "faults":
-      return section(
+      return `${section(
         "Deliberate faults (pipeline.fault)",
         PIPELINE_FAULTS.map((f) => [f, FAULT_DESCRIPTIONS[f]]),
-      );
+      )}\n${section(
+        "Named kernel faults (pipeline.faults, docs/hazards.md)",
+        NAMED_FAULTS.map((f) => [f.name, `${f.description} (${f.source})`]),
+      )}`;
     case "sources":
       return section(
         "Buffer sources (buffers.source)",

@@ -174,8 +174,16 @@ function runMutant(
           explanation:
             "frames went wrong; the run was already flagged by the same kinds of violation",
         };
-  if (!sameFrames)
+  if (!sameFrames) {
+    const repaired = r.frames.filter((f, i) => f.ok && base.frames[i]?.ok === false).length;
+    if (repaired > 0)
+      return {
+        ...common,
+        class: "harmless",
+        explanation: `it undoes the scenario's own fault: ${repaired} frame(s) that were wrong are right`,
+      };
     return { ...common, class: "missed", explanation: "the frames changed without a violation" };
+  }
   return {
     ...common,
     class: "harmless",
