@@ -9,29 +9,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { CacheGeometry, CpuCache } from "../../src/machine/cache.js";
+import type { CpuCache } from "../../src/machine/cache.js";
 import { PhysicalMemory } from "../../src/machine/memory.js";
-import { type CacheRig, cacheRig, MiB } from "./helpers.js";
+import { type CacheRig, cacheGeometryArb, cacheRig, MiB } from "./helpers.js";
 
 /** The window straddles the first 1 MiB DRAM chunk boundary. */
 const WIN = 16384;
 
-const geometryArb: fc.Arbitrary<CacheGeometry> = fc
-  .record({
-    line: fc.constantFrom(16, 32, 64),
-    sets: fc.constantFrom(1, 2, 4, 8),
-    ways: fc.constantFrom(1, 2, 4),
-    inner: fc.option(fc.constantFrom(1, 2), { nil: undefined }),
-    replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
-  })
-  .map(({ line, sets, ways, inner, replacement }) => ({
-    lineSize: line,
-    levels: [
-      ...(inner === undefined ? [] : [{ name: "L1", sizeBytes: inner * line, ways: inner }]),
-      { name: "L2", sizeBytes: sets * ways * line, ways },
-    ],
-    replacement,
-  }));
+const geometryArb = cacheGeometryArb([1, 2, 4, 8]);
 
 type Op =
   | { kind: "read" | "clean" | "flush" | "invalidate"; off: number; len: number }

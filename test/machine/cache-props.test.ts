@@ -6,29 +6,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { CacheGeometry } from "../../src/machine/cache.js";
 import type { Machine } from "../../src/machine/machine.js";
 import { PAGE_SIZE } from "../../src/machine/memory.js";
-import { cacheRig, MiB, pattern, smallMachine } from "./helpers.js";
+import { cacheGeometryArb, cacheRig, MiB, pattern, smallMachine } from "./helpers.js";
 
 const WIN = 8192;
 
-const geometryArb: fc.Arbitrary<CacheGeometry> = fc
-  .record({
-    line: fc.constantFrom(16, 32, 64),
-    sets: fc.constantFrom(1, 2, 4),
-    ways: fc.constantFrom(1, 2, 4),
-    inner: fc.option(fc.constantFrom(1, 2), { nil: undefined }),
-    replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
-  })
-  .map(({ line, sets, ways, inner, replacement }) => ({
-    lineSize: line,
-    levels: [
-      ...(inner === undefined ? [] : [{ name: "L1", sizeBytes: inner * line, ways: inner }]),
-      { name: "L2", sizeBytes: sets * ways * line, ways },
-    ],
-    replacement,
-  }));
+const geometryArb = cacheGeometryArb([1, 2, 4]);
 
 type Op =
   | { kind: "read"; off: number; len: number }

@@ -1,5 +1,6 @@
 /** Shared builders for the machine-layer tests. */
 
+import fc from "fast-check";
 import { type CacheGeometry, CpuCache } from "../../src/machine/cache.js";
 import { CoherencyShadow } from "../../src/machine/coherency.js";
 import { Machine } from "../../src/machine/machine.js";
@@ -36,6 +37,26 @@ export function oneLevel(
     levels: [{ name: "L1", sizeBytes: sets * ways * line, ways }],
     replacement,
   };
+}
+
+/** Random small cache geometries (an optional tag-only L1 inside the data-holding L2). */
+export function cacheGeometryArb(sets: readonly number[]): fc.Arbitrary<CacheGeometry> {
+  return fc
+    .record({
+      line: fc.constantFrom(16, 32, 64),
+      sets: fc.constantFrom(...sets),
+      ways: fc.constantFrom(1, 2, 4),
+      inner: fc.option(fc.constantFrom(1, 2), { nil: undefined }),
+      replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
+    })
+    .map(({ line, sets, ways, inner, replacement }) => ({
+      lineSize: line,
+      levels: [
+        ...(inner === undefined ? [] : [{ name: "L1", sizeBytes: inner * line, ways: inner }]),
+        { name: "L2", sizeBytes: sets * ways * line, ways },
+      ],
+      replacement,
+    }));
 }
 
 /** A small arm64 machine: 64 MiB RAM, a tiny swiotlb and CMA, optional cache override. */
