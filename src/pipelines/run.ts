@@ -23,6 +23,7 @@ import {
   probeDrivers,
 } from "./stages.js";
 import type { BufferInfo, FrameResult, PipelineResult, PipelineSpec, SinkResult } from "./types.js";
+import { assertSpecTakesEffect } from "./validity.js";
 
 /** Custom steps for TypeScript users: called with the frame's CPU view between capture and display. */
 export interface PipelineHooks {
@@ -41,6 +42,7 @@ export interface PipelineHooks {
 
 /** Runs a pipeline and reports what happened. Throws RangeError/KernelError on a spec the kernel refuses. */
 export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): PipelineResult {
+  assertSpecTakesEffect(input);
   const spec = resolveSpec(input);
   const { profile } = machineFor(spec);
   const kernel = new Kernel({ profile, trace: spec.trace ?? false });

@@ -79,22 +79,28 @@ export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
 }
 
 /**
- * The machine a spec runs on. "streaming" and "cache-hints" maintain line by line,
- * "whole-cache" cleans/flushes the whole cache by set/way for every range, invalidations
- * included (threshold 0, `invalidateWhole`) — unless the scenario set a maintenance
- * policy itself. CMA grows to
- * hold the pipeline's buffers when the profile's is too small and the scenario did not
- * size it.
+ * The machine a spec runs on. The strategy decides how the shared buffers are
+ * maintained (the one rule of src/pipelines/validity.ts): "streaming" and
+ * "cache-hints" line by line; "whole-cache" by set/way from
+ * `machine.maintenance.thresholdBytes` on — 0 when the scenario gives none, and then
+ * invalidations are flushed whole too; with a threshold they stay by line, as
+ * arch/arm/mm/cache-l2x0.c keeps them. "coherent" keeps the machine's policy for
+ * whatever else is maintained. CMA grows to hold the pipeline's buffers when the
+ * profile's is too small and the scenario did not size it.
  */
 export function machineFor(spec: ResolvedSpec): { profile: Profile; overrides: ProfileOverrides } {
   const user = spec.overrides ?? {};
   const base = resolveProfile(spec.profile, user);
-  let maintenance = user.maintenance;
-  if (maintenance === undefined) {
-    if (spec.strategy === "whole-cache")
-      maintenance = { kind: "whole-cache-above", thresholdBytes: 0, invalidateWhole: true };
-    else if (spec.strategy !== "coherent")
-      maintenance = { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY };
+  let maintenance: ProfileOverrides["maintenance"] = user.maintenance;
+  if (spec.strategy === "whole-cache") {
+    const threshold = user.maintenance?.thresholdBytes;
+    maintenance = {
+      kind: "whole-cache-above",
+      thresholdBytes: threshold ?? 0,
+      invalidateWhole: threshold === undefined,
+    };
+  } else if (spec.strategy !== "coherent") {
+    maintenance = { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY };
   }
   const outBytes = spec.width * spec.height * 4;
   // Camera buffers, display buffers (three for GPU output), plus slack for alignment.

@@ -15,6 +15,7 @@ import { z } from "zod";
 import type { ProfileOverrides } from "../machine/profiles.js";
 import { runPipeline } from "../pipelines/run.js";
 import type { DeviceSpec, PipelineResult, PipelineSpec } from "../pipelines/types.js";
+import { specConflicts } from "../pipelines/validity.js";
 import { ScenarioSchema } from "./schema.js";
 
 /** A validated scenario (sizes are numbers of bytes). */
@@ -557,6 +558,16 @@ export function parseScenario(data: unknown, source?: { file: string; text: stri
     throw new ScenarioError(issues);
   }
   const s = r.data;
+  // Fields that are valid alone but cannot take effect together (src/pipelines/validity.ts).
+  const conflicts = specConflicts(scenarioToSpec(s));
+  if (conflicts.length > 0) {
+    const positions = source ? new SourcePositions(source.text) : undefined;
+    throw new ScenarioError(
+      conflicts.map((c) =>
+        issue(source?.file, c.problem, positions?.locate(parseFieldPath(c.field), false), c.field),
+      ),
+    );
+  }
   if (s.name === undefined && source !== undefined) {
     return { ...s, name: basename(source.file, extname(source.file)) };
   }
