@@ -53,7 +53,7 @@ export const STRATEGY_DESCRIPTIONS: Readonly<Record<MappingStrategy, string>> = 
   streaming:
     "Streaming, non-coherent memory (V4L2_MEMORY_FLAG_NON_COHERENT): cache maintenance line by line at every hand-over.",
   "whole-cache":
-    "As streaming, but cleans/flushes go through the whole cache by set/way (threshold 0, unless machine.maintenance sets a policy).",
+    "As streaming, but cleans/flushes go through the whole cache by set/way for ranges of at least machine.maintenance.thresholdBytes (default 0: every range).",
   "cache-hints":
     "As streaming, plus V4L2_BUF_FLAG_NO_CACHE_INVALIDATE / NO_CACHE_CLEAN where the CPU does not touch the buffer.",
 };
@@ -219,10 +219,10 @@ const Maintenance = z
       .enum(["per-line", "whole-cache-above"])
       .optional()
       .describe(
-        "per-line: every range sync cleans/invalidates line by line (DC CVAC, clflushopt, Zicbom). whole-cache-above: ranges of at least thresholdBytes clean/flush the whole cache by set/way instead, as arch/arm/mm/cache-l2x0.c does at the L2 size.",
+        "per-line: every range sync cleans/invalidates line by line (DC CVAC, clflushopt, Zicbom). whole-cache-above: ranges of at least thresholdBytes clean/flush the whole cache by set/way instead, as arch/arm/mm/cache-l2x0.c does at the L2 size. The strategy decides which applies to the shared buffers (per-line for streaming and cache-hints, whole-cache-above for whole-cache): this field may restate it and is refused when it contradicts it.",
       ),
     thresholdBytes: size(
-      "Range size from which the whole cache is cleaned/flushed (whole-cache-above only; Linux used the L2 size).",
+      "Range size from which the whole-cache strategy cleans/flushes the whole cache (Linux's l2x0 used the L2 size); default 0, every range.",
     ).optional(),
   })
   .describe("How range cache maintenance is carried out.");
