@@ -16,6 +16,7 @@
  */
 
 import { type Profile, resolveProfile } from "../machine/profiles.js";
+import { graphIssues } from "./graph.js";
 import type { PipelineKind, PipelineSpec } from "./types.js";
 
 /** One field that cannot take effect: the scenario field path and why. */
@@ -53,7 +54,28 @@ export function specConflicts(spec: PipelineSpec): SpecConflict[] {
   const add = (field: string, problem: string): void => {
     out.push({ field, problem });
   };
-  if (spec.graph !== undefined) return out;
+  if (spec.graph !== undefined) {
+    for (const i of graphIssues(spec.graph)) add(i.field, i.problem);
+    const graphOwns: [keyof PipelineSpec, string][] = [
+      ["pipeline", "pipeline.kind"],
+      ["devices", "devices"],
+      ["source", "buffers.source"],
+      ["heap", "buffers.heap"],
+      ["buffers", "buffers.count"],
+      ["cpuReads", "pipeline.cpu"],
+      ["cpuWrites", "pipeline.cpu"],
+      ["hints", "pipeline.hints"],
+    ];
+    for (const [k, field] of graphOwns) {
+      if (spec[k] !== undefined && !out.some((c) => c.field === field)) {
+        add(
+          field,
+          `a scenario with a graph describes its devices, pools and stages there (graph.devices, graph.pools, graph.stages); ${field} cannot apply`,
+        );
+      }
+    }
+    return out;
+  }
   const kind: PipelineKind = spec.pipeline ?? "camera-gpu-display";
   const source = spec.source ?? "v4l2-mmap";
   const strategy = spec.strategy;
