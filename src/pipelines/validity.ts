@@ -66,6 +66,44 @@ export function specConflicts(spec: PipelineSpec): SpecConflict[] {
       ["cpuWrites", "pipeline.cpu"],
       ["hints", "pipeline.hints"],
     ];
+    const g = spec.graph;
+    const cameraPools = g.stages
+      .filter((st) => st.device !== undefined && g.devices[st.device]?.kind === "camera")
+      .map((st) => (st.pool !== undefined ? g.pools[st.pool] : undefined));
+    if (
+      (spec.strategy === "coherent" || spec.strategy === "cache-hints") &&
+      !cameraPools.some((p) => p?.source === "v4l2-mmap")
+    ) {
+      add(
+        "pipeline.strategy",
+        `${spec.strategy} applies to V4L2 MMAP capture buffers only (REQBUFS without V4L2_MEMORY_FLAG_NON_COHERENT, or QBUF cache hints), and no camera of this graph captures into a v4l2-mmap pool; DMA heaps and udmabuf only hand out cached memory`,
+      );
+    }
+    const cpuStages = g.stages.filter((st) => st.device === undefined);
+    if (
+      (spec.fault === "omit-sync-start" || spec.fault === "omit-sync-end") &&
+      cpuStages.length === 0
+    ) {
+      add(
+        "pipeline.fault",
+        `${spec.fault}: the graph has no CPU stage, so there is no DMA_BUF_IOCTL_SYNC to leave out`,
+      );
+    }
+    if (spec.fault === "lying-no-cache-clean") {
+      add(
+        "pipeline.fault",
+        "lying-no-cache-clean is an OUTPUT-queue mistake of cpu-output; no graph stage renders into V4L2 MMAP OUTPUT buffers",
+      );
+    }
+    if (
+      spec.fault === "lying-no-cache-invalidate" &&
+      !(cpuStages.some((st) => st.cpu?.read) && cameraPools.some((p) => p?.source === "v4l2-mmap"))
+    ) {
+      add(
+        "pipeline.fault",
+        "lying-no-cache-invalidate needs a CPU stage that reads a camera's v4l2-mmap buffers",
+      );
+    }
     for (const [k, field] of graphOwns) {
       if (spec[k] !== undefined && !out.some((c) => c.field === field)) {
         add(
