@@ -13,6 +13,8 @@
 
 import { type SimDisplay, simdisplayProbe } from "../drivers/gpu/drm/simdisplay/simdisplay.js";
 import { type SimGpu, simgpuProbe } from "../drivers/gpu/drm/simgpu/simgpu.js";
+import type { M2mPixFormat } from "../drivers/media/test-drivers/m2m-common.js";
+import { type Vim2m, vim2mProbe, vim2mProcess } from "../drivers/media/test-drivers/vim2m.js";
 import { type Vivid, vividProbe } from "../drivers/media/test-drivers/vivid/vivid.js";
 import {
   DMA_BUF_SYNC_END,
@@ -20,27 +22,39 @@ import {
   DMA_BUF_SYNC_START,
   DMA_BUF_SYNC_WRITE,
 } from "../include/uapi/dma-buf.js";
-import { MAP_SHARED, O_RDWR, POLLIN, PROT_READ, PROT_WRITE } from "../include/uapi/fcntl.js";
+import {
+  MAP_SHARED,
+  O_CLOEXEC,
+  O_RDWR,
+  POLLIN,
+  PROT_READ,
+  PROT_WRITE,
+} from "../include/uapi/fcntl.js";
 import {
   SIMGPU_OP_COPY,
   SIMGPU_OP_INVERT,
   SIMGPU_OP_YUYV_TO_XRGB8888,
 } from "../include/uapi/simgpu-drm.js";
 import {
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
   V4L2_BUF_TYPE_VIDEO_OUTPUT,
   V4L2_MEMORY_DMABUF,
+  V4L2_MEMORY_FLAG_NON_COHERENT,
   V4L2_MEMORY_MMAP,
   V4L2_PIX_FMT_XBGR32,
+  V4L2_PIX_FMT_YUYV,
 } from "../include/uapi/videodev2.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { crc32 } from "../lib/crc32.js";
 import type { DeviceConfig } from "../machine/device.js";
-import { dmaBufSync as dmaBufSyncIoctl } from "../uapi/lib.js";
+import { dmaBufSetName, dmaBufSync as dmaBufSyncIoctl } from "../uapi/lib.js";
 import type { SimUapi } from "../uapi/sim.js";
 import type { Mapping } from "../uapi/uapi.js";
 import {
   vidiocDqbuf,
+  vidiocExpbuf,
   vidiocQbuf,
+  vidiocQuerybuf,
   vidiocReqbufs,
   vidiocSFmt,
   vidiocStreamoff,
@@ -91,11 +105,17 @@ export interface GraphDrivers {
   readonly vivid: Map<string, Vivid>;
   readonly gpu: Map<string, SimGpu>;
   readonly display: Map<string, SimDisplay>;
+  readonly m2m: Map<string, Vim2m>;
 }
 
 /** Probes one driver instance per device of the graph, each its own DMA master named as the device. */
 export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): GraphDrivers {
-  const drivers: GraphDrivers = { vivid: new Map(), gpu: new Map(), display: new Map() };
+  const drivers: GraphDrivers = {
+    vivid: new Map(),
+    gpu: new Map(),
+    display: new Map(),
+    m2m: new Map(),
+  };
   const writers = new Set<string>();
   // A camera whose frames a CPU stage writes in place maps its queue bidirectionally.
   for (const s of g.stages) {
@@ -126,6 +146,13 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
       );
     } else if (d.kind === "gpu") {
       drivers.gpu.set(name, simgpuProbe(kernel, { device: cfg, name }));
+    } else if (d.kind === "m2m") {
+      // Contiguous CAPTURE buffers, so displays without an IOMMU can scan them out; cache
+      // hints allowed (V4L2_MEMORY_FLAG_NON_COHERENT honoured), as the camera has them.
+      drivers.m2m.set(
+        name,
+        vim2mProbe(kernel, { device: cfg, name, allocator: "dma-contig", allowCacheHints: true }),
+      );
     } else if (d.kind === "display") {
       drivers.display.set(
         name,
@@ -294,6 +321,122 @@ class OutputNode {
   }
 }
 
+/**
+ * A V4L2 mem2mem ISP (vim2m): each frame's input is queued on the OUTPUT queue as
+ * V4L2_MEMORY_DMABUF; the result lands in one of its own CAPTURE buffers (MMAP, exported
+ * with VIDIOC_EXPBUF for the stages downstream).
+ */
+class M2mNode {
+  readonly fd: number;
+  readonly buffers: { fd: number; offset: number }[] = [];
+  readonly out: M2mPixFormat;
+  readonly cap: M2mPixFormat;
+  readonly free: boolean[];
+  #next = 0;
+  #streaming = false;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly device: Vim2m,
+    spec: ResolvedSpec,
+    inFormat: string,
+    outFormat: string,
+    count: number,
+    name: string,
+  ) {
+    this.fd = app.open(device.vdev.path, O_RDWR);
+    const fourcc = (f: string): number => (f === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32);
+    const size = { width: spec.width, height: spec.height };
+    this.out = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, {
+      ...size,
+      pixelformat: fourcc(inFormat),
+    });
+    this.cap = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
+      ...size,
+      pixelformat: fourcc(outFormat),
+    });
+    vidiocReqbufs(app, this.fd, {
+      count: 2,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+      flags: 0,
+    });
+    const rb = vidiocReqbufs(app, this.fd, {
+      count,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_MMAP,
+      flags: spec.strategy !== "coherent" ? V4L2_MEMORY_FLAG_NON_COHERENT : 0,
+    });
+    for (let i = 0; i < rb.count; i++) {
+      const fd = vidiocExpbuf(app, this.fd, {
+        type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+        index: i,
+        flags: O_RDWR | O_CLOEXEC,
+      });
+      dmaBufSetName(app, fd, `${name}${i}`);
+      const q = vidiocQuerybuf(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_MMAP, i);
+      this.buffers.push({ fd, offset: q.offset });
+    }
+    this.free = this.buffers.map(() => true);
+  }
+
+  get geometry(): FrameGeometry {
+    return {
+      width: this.cap.width,
+      height: this.cap.height,
+      stride: this.cap.bytesperline,
+      bpp: this.cap.pixelformat === V4L2_PIX_FMT_YUYV ? 2 : 4,
+    };
+  }
+
+  /** One job: the input in, a free CAPTURE buffer out; returns its index once the job is done. */
+  process(input: Frame): number {
+    let index = -1;
+    for (let k = 0; k < this.free.length; k++) {
+      const i = (this.#next + k) % this.free.length;
+      if (this.free[i]) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) {
+      throw new RangeError(
+        "pipeline: an m2m stage has no free CAPTURE buffer; give its pool more buffers",
+      );
+    }
+    this.free[index] = false;
+    this.#next = index + 1;
+    vidiocQbuf(this.app, this.fd, {
+      index: 0,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+      flags: 0,
+      fd: input.fd,
+      bytesused: this.out.sizeimage,
+    });
+    vidiocQbuf(this.app, this.fd, {
+      index,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_MMAP,
+      flags: 0,
+    });
+    if (!this.#streaming) {
+      vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+      vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
+      this.#streaming = true;
+    }
+    const done = vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_MMAP);
+    vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_MEMORY_DMABUF);
+    return done.index;
+  }
+
+  stop(): void {
+    if (!this.#streaming) return;
+    vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+    vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
+  }
+}
+
 const GPU_OPS: Readonly<Record<string, number>> = {
   copy: SIMGPU_OP_COPY,
   invert: SIMGPU_OP_INVERT,
@@ -328,6 +471,7 @@ export function runGraph(
   const gpus = new Map<string, { node: GpuStage; free: boolean[]; next: number }>();
   const cpus = new Map<string, CpuNode>();
   const outputs = new Map<string, OutputNode>();
+  const m2ms = new Map<string, M2mNode>();
   const displayOf = (s: GraphStage): DisplayStage => {
     let d = displays.get(s.device!);
     if (d === undefined) {
@@ -378,6 +522,20 @@ export function runGraph(
       gpus.set(s.name, { node, free: node.outputs.map(() => true), next: 0 });
     } else if (kind === "output") {
       outputs.set(s.name, new OutputNode(app, drivers.vivid.get(s.device!)!, spec, 2));
+    } else if (kind === "m2m") {
+      const pool = g.pools[s.pool!]!;
+      m2ms.set(
+        s.name,
+        new M2mNode(
+          app,
+          drivers.m2m.get(s.device!)!,
+          spec,
+          formatOf(g, s.inputs[0]!, spec),
+          formatOf(g, s.name, spec),
+          pool.count,
+          s.pool!,
+        ),
+      );
     }
   }
   // Imports along the edges: each consumer device imports every buffer of its producer once.
@@ -392,6 +550,10 @@ export function runGraph(
     }
     if (kind === "gpu")
       return gpus.get(name)!.node.outputs.map((o) => ({ fd: o.fd, pitch: o.pitch }));
+    if (kind === "m2m") {
+      const m = m2ms.get(name)!;
+      return m.buffers.map((b) => ({ fd: b.fd, pitch: m.cap.bytesperline }));
+    }
     return producerBuffers(s.inputs[0]!); // CPU stages work in place
   };
   for (const s of order) {
@@ -502,6 +664,25 @@ export function runGraph(
           gp.node.wait(job.outFenceFd);
           done(f);
         });
+      } else if (kind === "m2m") {
+        const m = m2ms.get(s.name)!;
+        const f = current.get(s.inputs[0]!)!;
+        const index = m.process(f);
+        done(f);
+        const b = m.buffers[index]!;
+        const frame: Frame = {
+          fd: b.fd,
+          geom: m.geometry,
+          expected: vim2mProcess(f.expected, m.out, m.cap),
+          fenceFd: -1,
+          v4l2: { fd: m.fd, offset: b.offset },
+          holds: users,
+          release: () => {
+            m.free[index] = true;
+          },
+        };
+        current.set(s.name, frame);
+        if (users === 0) frame.release();
       } else if (kind === "display") {
         const f = current.get(s.inputs[0]!)!;
         const d = displayOf(s);
@@ -523,6 +704,7 @@ export function runGraph(
   for (const c of cameras.values()) c.stop();
   for (const d of displays.values()) d.stop();
   for (const o of outputs.values()) o.stop();
+  for (const m of m2ms.values()) m.stop();
 }
 
 /** The pixel format of what a stage's buffers hold. */

@@ -29,7 +29,7 @@ export interface GraphIssue {
 export const GRAPH_DEVICE_KINDS: Readonly<Record<GraphDeviceKind, string>> = {
   camera:
     "V4L2 capture (vivid): a source; each frame is DMA-written into a buffer of its pool and dequeued with VIDIOC_DQBUF.",
-  m2m: "V4L2 memory-to-memory (an ISP, scaler or codec in the style of vim2m/vicodec): OUTPUT queue in, CAPTURE queue out.",
+  m2m: "V4L2 memory-to-memory ISP (vim2m): its input queued on the OUTPUT queue as DMABUF, the result in its own CAPTURE MMAP buffers (EXPBUF) in its pool's format (XR24/YUYV conversion).",
   gpu: "DRM render node (simgpu): one job per frame reads its input's dma-buf and writes a buffer of its pool, with dma-resv fences and optional sync_file in/out fences.",
   npu: "Compute accelerator in the style of drivers/accel: jobs that read input buffers and write output buffers, implicit fences.",
   display:
@@ -41,6 +41,7 @@ export const GRAPH_DEVICE_KINDS: Readonly<Record<GraphDeviceKind, string>> = {
 /** Kinds with a driver in this model; the others are refused with the reason. */
 export const GRAPH_KINDS_AVAILABLE: ReadonlySet<GraphDeviceKind> = new Set([
   "camera",
+  "m2m",
   "gpu",
   "display",
   "output",
@@ -156,6 +157,21 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
         add(`${at}.inputs`, `a ${kind} shows one input; it has ${s.inputs.length}`);
       if (s.pool !== undefined)
         add(`${at}.pool`, `a ${kind} is a sink; it reads its input's buffers, it has no pool`);
+    } else if (kind === "m2m") {
+      if (s.inputs.length !== 1)
+        add(
+          `${at}.inputs`,
+          `an m2m device reads one OUTPUT buffer per job; this stage has ${s.inputs.length} inputs`,
+        );
+      if (s.pool === undefined)
+        add(`${at}.pool`, "an m2m stage writes into its CAPTURE pool; name one (source v4l2-mmap)");
+      else if (g.pools[s.pool] !== undefined && g.pools[s.pool]!.source !== "v4l2-mmap")
+        add(
+          `${at}.pool`,
+          `an m2m stage's CAPTURE buffers are its own V4L2 MMAP buffers (source v4l2-mmap); pool "${s.pool}" is ${g.pools[s.pool]!.source}`,
+        );
+      if (s.op !== undefined)
+        add(`${at}.op`, "an m2m ISP converts to its pool's format; it takes no op");
     } else if (kind === "gpu") {
       if (s.inputs.length !== 1)
         add(

@@ -207,6 +207,7 @@ function legacyDrivers(kernel: Kernel, spec: ResolvedSpec): GraphDrivers {
     ]),
     gpu: new Map([["simgpu", d.gpu]]),
     display: new Map([["simdisplay", d.display]]),
+    m2m: new Map(),
   };
 }
 

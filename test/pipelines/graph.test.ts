@@ -22,7 +22,12 @@ import {
 } from "../../src/scenarios/scenario.js";
 
 const EXAMPLES = join(process.cwd(), "examples", "scenarios");
-const GRAPHS = ["camera-gpu-display-encoder", "mixed-coherency-gpus", "two-gpus-sync-file"];
+const GRAPHS = [
+  "camera-gpu-display-encoder",
+  "isp-npu-display",
+  "mixed-coherency-gpus",
+  "two-gpus-sync-file",
+];
 
 function summary(r: PipelineResult): string {
   const kinds = [...new Set(r.violations.map((v) => v.kind))].join(",");
