@@ -119,8 +119,8 @@ test("bad graphs are refused before anything runs, naming the field and why", ()
     /a camera is a source|sink/,
   );
   refused(
-    { ...base, devices: { ...base.devices, isp: { kind: "m2m" } } },
-    /graph\.devices\.isp\.kind/,
+    { ...base, devices: { ...base.devices, npu: { kind: "npu" } } },
+    /graph\.devices\.npu\.kind/,
     /no driver in this model yet/,
   );
 });
