@@ -46,7 +46,6 @@ import {
 } from "../include/uapi/videodev2.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { crc32 } from "../lib/crc32.js";
-import type { DeviceConfig } from "../machine/device.js";
 import { dmaBufSetName, dmaBufSync as dmaBufSyncIoctl } from "../uapi/lib.js";
 import type { SimUapi } from "../uapi/sim.js";
 import type { Mapping } from "../uapi/uapi.js";
@@ -63,8 +62,8 @@ import {
 import { type FrameGeometry, visibleCrc } from "./expected.js";
 import { graphSinks, stageKind, topoOrder } from "./graph.js";
 import type { ResolvedSpec } from "./spec.js";
-import { CameraStage, DisplayStage, GpuStage } from "./stages.js";
-import type { CpuAccess, GraphDevice, GraphSpec, GraphStage, PipelineFault } from "./types.js";
+import { CameraStage, DisplayStage, deviceOverrides, GpuStage } from "./stages.js";
+import type { CpuAccess, GraphSpec, GraphStage, PipelineFault } from "./types.js";
 
 const PAGE = 4096;
 
@@ -90,16 +89,6 @@ export interface SinkFrame {
   readonly expectedCrc: number;
 }
 
-function deviceConfig(d: GraphDevice): Partial<Omit<DeviceConfig, "name">> {
-  const out: { -readonly [K in keyof DeviceConfig]?: DeviceConfig[K] } = {};
-  if (d.coherent !== undefined) out.coherent = d.coherent;
-  if (d.dmaBits !== undefined) out.dmaBits = d.dmaBits;
-  if (d.iommu !== undefined) out.iommu = d.iommu;
-  if (d.bandwidthBytesPerNs !== undefined) out.bandwidthBytesPerNs = d.bandwidthBytesPerNs;
-  if (d.setupNs !== undefined) out.setupNs = d.setupNs;
-  return out;
-}
-
 /** The drivers of a graph, one per device instance, in declaration order. */
 export interface GraphDrivers {
   readonly vivid: Map<string, Vivid>;
@@ -122,7 +111,7 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
     if (s.cpu?.write) for (const root of roots(g, s)) writers.add(root);
   }
   for (const [name, d] of Object.entries(g.devices)) {
-    const cfg = deviceConfig(d);
+    const cfg = deviceOverrides(d);
     if (d.kind === "camera" || d.kind === "output") {
       const stage = g.stages.find((s) => s.device === name);
       const pool = stage?.pool !== undefined ? g.pools[stage.pool] : undefined;

@@ -89,12 +89,14 @@ import type { DeviceSpec } from "./types.js";
 
 const PAGE = 4096;
 
-function deviceOverrides(d: DeviceSpec | undefined): Partial<DeviceConfig> {
+/** A device's overrides of the machine's device defaults, as a DMA master's configuration. */
+export function deviceOverrides(d: DeviceSpec | undefined): Partial<Omit<DeviceConfig, "name">> {
   const out: { -readonly [K in keyof DeviceConfig]?: DeviceConfig[K] } = {};
   if (d?.coherent !== undefined) out.coherent = d.coherent;
   if (d?.dmaBits !== undefined) out.dmaBits = d.dmaBits;
   if (d?.iommu !== undefined) out.iommu = d.iommu;
   if (d?.bandwidthBytesPerNs !== undefined) out.bandwidthBytesPerNs = d.bandwidthBytesPerNs;
+  if (d?.setupNs !== undefined) out.setupNs = d.setupNs;
   return out;
 }
 
