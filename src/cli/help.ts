@@ -21,7 +21,7 @@ Usage:
       Run a scenario over a grid of field values ('dmabuf sweep --help').
   dmabuf merge SHARD_FILE... [--csv FILE] [--json FILE] [--html FILE]
       Put the shards of a sweep run with --shard K/N back together.
-  dmabuf list [profiles|scenarios|heaps|devices|strategies|pipelines|faults|sources]
+  dmabuf list [profiles|scenarios|heaps|devices|strategies|pipelines|faults|sources|kinds]
       What can be named in a scenario.
   dmabuf schema
       Print the JSON Schema of scenario files.
@@ -74,6 +74,7 @@ Lists what a scenario can name. SECTION is one of:
   pipelines    pipeline kinds (pipeline.kind)
   faults       deliberate faults (pipeline.fault)
   sources      buffer sources (buffers.source)
+  kinds        device kinds of a graph (graph.devices.NAME.kind)
 Without SECTION, all of them.
 
 Options:

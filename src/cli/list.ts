@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { PROFILES } from "../machine/profiles.js";
+import { GRAPH_DEVICE_KINDS, GRAPH_KINDS_AVAILABLE } from "../pipelines/graph.js";
+import type { GraphDeviceKind } from "../pipelines/types.js";
 import { MAPPING_STRATEGIES, PIPELINE_FAULTS, PIPELINE_KINDS } from "../pipelines/types.js";
 import { didYouMean, readScenarioData, ScenarioError } from "../scenarios/scenario.js";
 import {
@@ -31,6 +33,7 @@ export const LIST_SECTIONS = [
   "pipelines",
   "faults",
   "sources",
+  "kinds",
 ] as const;
 export type ListSection = (typeof LIST_SECTIONS)[number];
 
@@ -188,6 +191,14 @@ export function listSection(name: ListSection, cwd: string): string {
       return section(
         "Buffer sources (buffers.source)",
         BUFFER_SOURCES.map((s) => [s, SOURCE_DESCRIPTIONS[s]]),
+      );
+    case "kinds":
+      return section(
+        "Graph device kinds (graph.devices.NAME.kind; pools: v4l2-mmap, dma-heap, udmabuf, gem-dumb)",
+        Object.entries(GRAPH_DEVICE_KINDS).map(([k, v]) => [
+          k,
+          GRAPH_KINDS_AVAILABLE.has(k as GraphDeviceKind) ? v : `(no driver yet) ${v}`,
+        ]),
       );
   }
 }

@@ -6,23 +6,19 @@
  * whatever the display read.
  */
 
+import type { Vivid } from "../drivers/media/test-drivers/vivid/vivid.js";
 import { faultPlan } from "../kernel/fault-inject.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ClockBudget } from "../machine/clock.js";
 import { CostLedger } from "../machine/cost.js";
 import type { TraceEvent } from "../machine/trace.js";
 import { SimUapi } from "../uapi/sim.js";
-import { type FrameGeometry, visibleCrc } from "./expected.js";
+import { graphSinks, legacyGraph, stageKind } from "./graph.js";
+import { type GraphDrivers, probeGraph, runGraph } from "./graph-run.js";
 import { machineFor, type ResolvedSpec, resolveSpec } from "./spec.js";
-import {
-  CameraStage,
-  CpuStage,
-  DisplayStage,
-  GpuStage,
-  OutputStage,
-  probeDrivers,
-} from "./stages.js";
+import { OutputStage, probeDrivers } from "./stages.js";
 import type { BufferInfo, FrameResult, PipelineResult, PipelineSpec, SinkResult } from "./types.js";
+import { assertSpecTakesEffect } from "./validity.js";
 
 /** Custom steps for TypeScript users: called with the frame's CPU view between capture and display. */
 export interface PipelineHooks {
@@ -41,6 +37,7 @@ export interface PipelineHooks {
 
 /** Runs a pipeline and reports what happened. Throws RangeError/KernelError on a spec the kernel refuses. */
 export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): PipelineResult {
+  assertSpecTakesEffect(input);
   const spec = resolveSpec(input);
   const { profile } = machineFor(spec);
   const kernel = new Kernel({ profile, trace: spec.trace ?? false });
@@ -49,7 +46,9 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   const named = spec.faults ?? [];
   const plan = [...faultPlan(named), ...(spec.injections ?? [])];
   if (plan.length > 0 || spec.recordCallSites) kernel.machine.faults.arm(plan);
-  const drivers = probeDrivers(kernel, spec);
+  // Probed before the program starts, in the order the four pipelines always probed.
+  const graph = spec.graph ?? legacyGraph(spec);
+  const drivers = spec.graph ? probeGraph(kernel, spec, graph) : legacyDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");
   const m = kernel.machine;
   m.clock.budget = runBudget(spec);
@@ -73,10 +72,64 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   const steady = (): void => {
     last = m.costs.snapshot();
   };
+  const sinkFrames = new Map<string, FrameResult[]>();
+  let sinks: SinkResult[];
   if (spec.pipeline === "cpu-output") {
-    runCpuOutput(kernel, app, spec, drivers, record, steady);
+    runCpuOutput(kernel, app, spec, drivers.vivid.get("vivid-out")!, record, steady);
+    sinks = [primarySink("output", "vivid-out", "output", frames)];
   } else {
-    runCapturePipeline(kernel, app, spec, drivers, record, steady, hooks);
+    const sinkStages = graphSinks(graph);
+    const primary = sinkStages[0]!;
+    for (const s of sinkStages.slice(1)) sinkFrames.set(s.name, []);
+    runGraph(
+      kernel,
+      app,
+      spec,
+      graph,
+      drivers,
+      (sink, n, r) => {
+        if (sink === primary) {
+          record(n, r.crc, r.expectedCrc);
+          // The frame's costs close with the primary sink, which is recorded last.
+          const f = frames[frames.length - 1]!;
+          for (const s of sinkStages.slice(1)) {
+            const list = sinkFrames.get(s.name)!;
+            const o = list[list.length - 1]!;
+            list[list.length - 1] = { ...o, costs: f.costs };
+          }
+        } else {
+          sinkFrames.get(sink.name)!.push({
+            index: n,
+            crc: r.crc,
+            expectedCrc: r.expectedCrc,
+            ok: r.crc === r.expectedCrc,
+            time: m.clock.now,
+            costs: m.costs.snapshot(),
+          });
+        }
+      },
+      steady,
+      new Map(),
+      hooks.afterCapture
+        ? (stage, n, fd) => {
+            // As the four pipelines always did: after the CPU stage, else after capture.
+            const at = graph.stages.some((s) => s.name === "cpu") ? "cpu" : "capture";
+            if (stage.name === at)
+              hooks.afterCapture!({ kernel, uapi: app, frame: n, bufferFd: fd });
+          }
+        : undefined,
+    );
+    sinks = sinkStages.map((s, i) => {
+      const list = i === 0 ? frames : sinkFrames.get(s.name)!;
+      return {
+        name: s.name,
+        device: s.device!,
+        kind: stageKind(graph, s) as SinkResult["kind"],
+        primary: i === 0,
+        frames: list,
+        ok: list.every((f) => f.ok),
+      };
+    });
   }
 
   const buffers: BufferInfo[] = kernel.dmaBuf.buffers.map((b) => ({
@@ -87,31 +140,13 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   }));
   checkFaultsTookEffect(named, m.faults.appliedCounts);
   const violations = m.violations.list;
-  const verdict = violations.length === 0 && frames.every((f) => f.ok) ? "coherent" : "incoherent";
-  const sink: SinkResult =
-    spec.pipeline === "cpu-output"
-      ? {
-          name: "output",
-          device: "vivid-out",
-          kind: "output",
-          primary: true,
-          frames,
-          ok: frames.every((f) => f.ok),
-        }
-      : {
-          name: "display",
-          device: "simdisplay",
-          kind: "display",
-          primary: true,
-          frames,
-          ok: frames.every((f) => f.ok),
-        };
+  const verdict = violations.length === 0 && sinks.every((k) => k.ok) ? "coherent" : "incoherent";
   const result: PipelineResult = {
     spec,
     verdict,
     violations,
     frames,
-    sinks: [sink],
+    sinks,
     buffers,
     costs: m.costs.snapshot(),
     elapsedNs: m.clock.now - start,
@@ -153,70 +188,38 @@ function checkFaultsTookEffect(named: readonly string[], applied: readonly numbe
 
 type Record3 = (index: number, crc: number, expectedCrc: number) => void;
 
-function runCapturePipeline(
-  kernel: Kernel,
-  app: SimUapi,
-  spec: ResolvedSpec,
-  drivers: ReturnType<typeof probeDrivers>,
-  record: Record3,
-  steady: () => void,
-  hooks: PipelineHooks,
-): void {
-  const camera = new CameraStage(app, kernel, spec);
-  const cpu = new CpuStage(app, kernel, spec, camera);
-  const display = new DisplayStage(app, kernel, spec, drivers.display);
-  const gpu =
-    spec.pipeline === "camera-gpu-display"
-      ? new GpuStage(app, kernel, spec, display, drivers.gpu)
-      : undefined;
-  const camGeom: FrameGeometry = {
-    width: spec.width,
-    height: spec.height,
-    stride: camera.bytesperline,
-    bpp: spec.format === "YUYV" ? 2 : 4,
-  };
-  // Scanout: the camera buffers themselves (zero copy) or the GPU's output buffers.
-  const camFbs = gpu
-    ? []
-    : camera.buffers.map((b) => display.importFramebuffer(b.fd, camera.bytesperline));
-  const camGpu = gpu ? camera.buffers.map((b) => gpu.importBuffer(b.fd)) : [];
+function primarySink(
+  name: string,
+  device: string,
+  kind: SinkResult["kind"],
+  frames: FrameResult[],
+): SinkResult {
+  return { name, device, kind, primary: true, frames, ok: frames.every((f) => f.ok) };
+}
 
-  camera.start();
-  steady();
-  // The buffer on screen cannot go back to the camera until the next one replaces it.
-  let onScreen: number | undefined;
-  for (let n = 0; n < spec.frames; n++) {
-    const buf = camera.dequeue();
-    const expected = camera.expectedFrame(buf.sequence);
-    cpu.process(buf.index, n, expected, camGeom);
-    hooks.afterCapture?.({ kernel, uapi: app, frame: n, bufferFd: camera.buffers[buf.index]!.fd });
-    if (gpu) {
-      const job = gpu.run(camGpu[buf.index]!, n, camera.bytesperline);
-      const { crc } = display.show(job.fb);
-      // The GPU has read the camera buffer once its fence signals; only then requeue it.
-      gpu.wait(job.outFenceFd);
-      camera.queue(buf.index);
-      record(n, crc, visibleCrc(gpu.expectedOutput(expected, camGeom), gpu.outGeometry));
-    } else {
-      const { crc } = display.show(camFbs[buf.index]!);
-      if (onScreen !== undefined) camera.queue(onScreen);
-      onScreen = buf.index;
-      record(n, crc, visibleCrc(expected, camGeom));
-    }
-  }
-  camera.stop();
-  display.stop();
+/** The drivers the four PipelineKinds have always probed (vivid, simgpu, simdisplay), as a graph's. */
+function legacyDrivers(kernel: Kernel, spec: ResolvedSpec): GraphDrivers {
+  const d = probeDrivers(kernel, spec);
+  return {
+    vivid: new Map([
+      ["vivid-cap", d.vivid],
+      ["vivid-out", d.vivid],
+    ]),
+    gpu: new Map([["simgpu", d.gpu]]),
+    display: new Map([["simdisplay", d.display]]),
+    m2m: new Map(),
+  };
 }
 
 function runCpuOutput(
   kernel: Kernel,
   app: SimUapi,
   spec: ResolvedSpec,
-  drivers: ReturnType<typeof probeDrivers>,
+  vivid: Vivid,
   record: Record3,
   steady: () => void,
 ): void {
-  const out = new OutputStage(app, kernel, spec, drivers.vivid);
+  const out = new OutputStage(app, kernel, spec, vivid);
   steady();
   for (let n = 0; n < spec.frames; n++) {
     const { crc, expected } = out.renderAndSend(n);

@@ -4,7 +4,7 @@
  */
 
 import { type Profile, type ProfileOverrides, resolveProfile } from "../machine/profiles.js";
-import type { PipelineResult, PipelineSpec } from "./types.js";
+import type { GraphBufferSource, PipelineResult, PipelineSpec } from "./types.js";
 
 export type ResolvedSpec = PipelineResult["spec"];
 
@@ -24,6 +24,22 @@ export function bytesPerPixel(format: string): number {
 export const SIZED_FRAME_WIDTH = 1024;
 /** The tallest frame the pipelines make from a size (the display's limit, drm_framebuffer.c's mode_config.max_height). */
 export const MAX_FRAME_HEIGHT = 4096;
+
+/** The pool the first camera of a graph captures into (not GEM dumb: cameras refuse those). */
+function graphCameraPool(
+  spec: PipelineSpec,
+): { source: Exclude<GraphBufferSource, "gem-dumb">; heap?: string; count: number } | undefined {
+  const g = spec.graph;
+  if (g === undefined) return undefined;
+  for (const s of g.stages) {
+    if (s.device === undefined || g.devices[s.device]?.kind !== "camera" || s.pool === undefined)
+      continue;
+    const p = g.pools[s.pool];
+    if (p === undefined || p.source === "gem-dumb") return undefined;
+    return { source: p.source, count: p.count, ...(p.heap !== undefined ? { heap: p.heap } : {}) };
+  }
+  return undefined;
+}
 
 /** The spec with every default filled in and the frame geometry settled. */
 export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
@@ -59,18 +75,20 @@ export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
     throw new RangeError(`pipeline: buffers ${buffers} must be between 2 and 32`);
   }
   const cpuTouches = pipeline === "camera-cpu-display";
+  // A graph's first camera pool stands for "the buffers" in one-line summaries.
+  const camPool = graphCameraPool(spec);
   return {
     ...spec,
     profile: spec.profile ?? "arm64",
-    pipeline,
+    pipeline: spec.graph !== undefined ? "graph" : pipeline,
     strategy: spec.strategy ?? "streaming",
-    source: spec.source ?? "v4l2-mmap",
-    heap: spec.heap ?? "system",
+    source: camPool?.source ?? spec.source ?? "v4l2-mmap",
+    heap: camPool?.heap ?? spec.heap ?? "system",
     width,
     height,
     format: pipeline === "camera-display" || pipeline === "camera-cpu-display" ? "XR24" : format,
     frames,
-    buffers,
+    buffers: camPool?.count ?? buffers,
     fps: spec.fps ?? 30,
     cpuReads: spec.cpuReads ?? cpuTouches,
     cpuWrites: spec.cpuWrites ?? cpuTouches,
@@ -79,22 +97,28 @@ export function resolveSpec(spec: PipelineSpec): ResolvedSpec {
 }
 
 /**
- * The machine a spec runs on. "streaming" and "cache-hints" maintain line by line,
- * "whole-cache" cleans/flushes the whole cache by set/way for every range, invalidations
- * included (threshold 0, `invalidateWhole`) — unless the scenario set a maintenance
- * policy itself. CMA grows to
- * hold the pipeline's buffers when the profile's is too small and the scenario did not
- * size it.
+ * The machine a spec runs on. The strategy decides how the shared buffers are
+ * maintained (the one rule of src/pipelines/validity.ts): "streaming" and
+ * "cache-hints" line by line; "whole-cache" by set/way from
+ * `machine.maintenance.thresholdBytes` on — 0 when the scenario gives none, and then
+ * invalidations are flushed whole too; with a threshold they stay by line, as
+ * arch/arm/mm/cache-l2x0.c keeps them. "coherent" keeps the machine's policy for
+ * whatever else is maintained. CMA grows to hold the pipeline's buffers when the
+ * profile's is too small and the scenario did not size it.
  */
 export function machineFor(spec: ResolvedSpec): { profile: Profile; overrides: ProfileOverrides } {
   const user = spec.overrides ?? {};
   const base = resolveProfile(spec.profile, user);
-  let maintenance = user.maintenance;
-  if (maintenance === undefined) {
-    if (spec.strategy === "whole-cache")
-      maintenance = { kind: "whole-cache-above", thresholdBytes: 0, invalidateWhole: true };
-    else if (spec.strategy !== "coherent")
-      maintenance = { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY };
+  let maintenance: ProfileOverrides["maintenance"] = user.maintenance;
+  if (spec.strategy === "whole-cache") {
+    const threshold = user.maintenance?.thresholdBytes;
+    maintenance = {
+      kind: "whole-cache-above",
+      thresholdBytes: threshold ?? 0,
+      invalidateWhole: threshold === undefined,
+    };
+  } else if (spec.strategy !== "coherent") {
+    maintenance = { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY };
   }
   const outBytes = spec.width * spec.height * 4;
   // Camera buffers, display buffers (three for GPU output), plus slack for alignment.

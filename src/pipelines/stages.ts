@@ -30,6 +30,7 @@ import {
 import {
   SIMGPU_OP_INVERT,
   SIMGPU_OP_YUYV_TO_XRGB8888,
+  SIMGPU_SUBMIT_IN_FENCE,
   SIMGPU_SUBMIT_OUT_FENCE,
 } from "../include/uapi/simgpu-drm.js";
 import {
@@ -88,12 +89,14 @@ import type { DeviceSpec } from "./types.js";
 
 const PAGE = 4096;
 
-function deviceOverrides(d: DeviceSpec | undefined): Partial<DeviceConfig> {
+/** A device's overrides of the machine's device defaults, as a DMA master's configuration. */
+export function deviceOverrides(d: DeviceSpec | undefined): Partial<Omit<DeviceConfig, "name">> {
   const out: { -readonly [K in keyof DeviceConfig]?: DeviceConfig[K] } = {};
   if (d?.coherent !== undefined) out.coherent = d.coherent;
   if (d?.dmaBits !== undefined) out.dmaBits = d.dmaBits;
   if (d?.iommu !== undefined) out.iommu = d.iommu;
   if (d?.bandwidthBytesPerNs !== undefined) out.bandwidthBytesPerNs = d.bandwidthBytesPerNs;
+  if (d?.setupNs !== undefined) out.setupNs = d.setupNs;
   return out;
 }
 
@@ -137,6 +140,19 @@ export interface CamBuffer {
   readonly offset: number;
 }
 
+/** Where a camera stage's node and buffers are, when not the single camera of a PipelineKind. */
+export interface CameraOptions {
+  /** The capture node (default /dev/video0). */
+  readonly path?: string;
+  /** Buffer source, heap and count (default the spec's). */
+  readonly source?: ResolvedSpec["source"];
+  readonly heap?: string;
+  readonly count?: number;
+  readonly fps?: number;
+  /** dma-buf names: `${prefix}${i}` (default "cam"). */
+  readonly namePrefix?: string;
+}
+
 /** The camera: vivid capture through the V4L2 ioctls. */
 export class CameraStage {
   readonly fd: number;
@@ -150,8 +166,11 @@ export class CameraStage {
     readonly app: SimUapi,
     readonly kernel: Kernel,
     readonly spec: ResolvedSpec,
+    opts: CameraOptions = {},
   ) {
-    this.fd = app.open("/dev/video0", O_RDWR);
+    const source = opts.source ?? spec.source;
+    const heap = opts.heap ?? spec.heap;
+    this.fd = app.open(opts.path ?? "/dev/video0", O_RDWR);
     this.#pixelformat = spec.format === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32;
     const fmt = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
       width: spec.width,
@@ -165,11 +184,14 @@ export class CameraStage {
     }
     this.bytesperline = fmt.bytesperline;
     this.sizeimage = fmt.sizeimage;
-    vidiocSParm(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, { numerator: 1, denominator: spec.fps });
-    this.memory = spec.source === "v4l2-mmap" ? V4L2_MEMORY_MMAP : V4L2_MEMORY_DMABUF;
+    vidiocSParm(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
+      numerator: 1,
+      denominator: opts.fps ?? spec.fps,
+    });
+    this.memory = source === "v4l2-mmap" ? V4L2_MEMORY_MMAP : V4L2_MEMORY_DMABUF;
     const nonCoherent = this.memory === V4L2_MEMORY_MMAP && spec.strategy !== "coherent";
     const rb = vidiocReqbufs(app, this.fd, {
-      count: spec.buffers,
+      count: opts.count ?? spec.buffers,
       type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
       memory: this.memory,
       flags: nonCoherent ? V4L2_MEMORY_FLAG_NON_COHERENT : 0,
@@ -177,8 +199,9 @@ export class CameraStage {
     const size = Math.ceil(this.sizeimage / PAGE) * PAGE;
     let heapFd = -1;
     let udmabufFd = -1;
-    if (spec.source === "dma-heap") heapFd = app.open(`/dev/dma_heap/${spec.heap}`, O_RDWR);
-    if (spec.source === "udmabuf") udmabufFd = app.open("/dev/udmabuf", O_RDWR);
+    if (source === "dma-heap") heapFd = app.open(`/dev/dma_heap/${heap}`, O_RDWR);
+    if (source === "udmabuf") udmabufFd = app.open("/dev/udmabuf", O_RDWR);
+    const prefix = opts.namePrefix ?? "cam";
     for (let i = 0; i < rb.count; i++) {
       let fd: number;
       let offset = 0;
@@ -192,13 +215,13 @@ export class CameraStage {
       } else if (heapFd >= 0) {
         fd = dmaHeapAlloc(app, heapFd, size);
       } else {
-        const memfd = app.memfdCreate(`cam${i}`, MFD_ALLOW_SEALING);
+        const memfd = app.memfdCreate(`${prefix}${i}`, MFD_ALLOW_SEALING);
         app.ftruncate(memfd, size);
         app.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
         fd = udmabufCreate(app, udmabufFd, memfd, 0, size);
         app.close(memfd);
       }
-      const name = `cam${i}`;
+      const name = `${prefix}${i}`;
       dmaBufSetName(app, fd, name);
       this.buffers.push({ index: i, fd, name, offset });
     }
@@ -447,12 +470,13 @@ export class GpuStage {
     readonly spec: ResolvedSpec,
     readonly display: DisplayStage,
     driver: SimGpu,
+    opts: { count?: number; namePrefix?: string; op?: number } = {},
   ) {
     this.fd = app.open(driver.renderPath, O_RDWR);
-    this.#op = spec.format === "YUYV" ? SIMGPU_OP_YUYV_TO_XRGB8888 : SIMGPU_OP_INVERT;
+    this.#op = opts.op ?? (spec.format === "YUYV" ? SIMGPU_OP_YUYV_TO_XRGB8888 : SIMGPU_OP_INVERT);
     // Three scanout buffers: one on screen, one pending flip, one being rendered.
-    for (let j = 0; j < 3; j++) {
-      const s = display.createScanout(`gpu-out${j}`);
+    for (let j = 0; j < (opts.count ?? 3); j++) {
+      const s = display.createScanout(`${opts.namePrefix ?? "gpu-out"}${j}`);
       this.outputs.push({ ...s, gpuHandle: drmPrimeFdToHandle(app, this.fd, s.fd) });
     }
     this.outGeometry = {
@@ -469,7 +493,20 @@ export class GpuStage {
 
   /** Submits frame `n`'s job: camera buffer -> output buffer n % 3. */
   run(srcHandle: number, n: number, srcPitch: number): { fb: number; outFenceFd: number } {
-    const out = this.outputs[n % this.outputs.length]!;
+    return this.runInto(srcHandle, n % this.outputs.length, srcPitch);
+  }
+
+  /**
+   * Submits a job from `srcHandle` into output `index`; with `inFenceFd` the job also
+   * waits for that sync_file (SIMGPU_SUBMIT_IN_FENCE), as explicit-sync userspace does.
+   */
+  runInto(
+    srcHandle: number,
+    index: number,
+    srcPitch: number,
+    inFenceFd = -1,
+  ): { fb: number; outFenceFd: number } {
+    const out = this.outputs[index]!;
     const r = simgpuSubmit(this.app, this.fd, {
       op: this.#op,
       srcHandle,
@@ -478,7 +515,8 @@ export class GpuStage {
       height: this.spec.height,
       srcPitch,
       dstPitch: out.pitch,
-      flags: SIMGPU_SUBMIT_OUT_FENCE,
+      flags: SIMGPU_SUBMIT_OUT_FENCE | (inFenceFd >= 0 ? SIMGPU_SUBMIT_IN_FENCE : 0),
+      ...(inFenceFd >= 0 ? { inFenceFd } : {}),
     });
     return { fb: out.fb, outFenceFd: r.outFenceFd };
   }

@@ -14,7 +14,16 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml 
 import { z } from "zod";
 import type { ProfileOverrides } from "../machine/profiles.js";
 import { runPipeline } from "../pipelines/run.js";
-import type { DeviceSpec, PipelineResult, PipelineSpec } from "../pipelines/types.js";
+import type {
+  DeviceSpec,
+  GraphDevice,
+  GraphPool,
+  GraphSpec,
+  GraphStage,
+  PipelineResult,
+  PipelineSpec,
+} from "../pipelines/types.js";
+import { specConflicts } from "../pipelines/validity.js";
 import { ScenarioSchema } from "./schema.js";
 
 /** A validated scenario (sizes are numbers of bytes). */
@@ -557,6 +566,16 @@ export function parseScenario(data: unknown, source?: { file: string; text: stri
     throw new ScenarioError(issues);
   }
   const s = r.data;
+  // Fields that are valid alone but cannot take effect together (src/pipelines/validity.ts).
+  const conflicts = specConflicts(scenarioToSpec(s));
+  if (conflicts.length > 0) {
+    const positions = source ? new SourcePositions(source.text) : undefined;
+    throw new ScenarioError(
+      conflicts.map((c) =>
+        issue(source?.file, c.problem, positions?.locate(parseFieldPath(c.field), false), c.field),
+      ),
+    );
+  }
   if (s.name === undefined && source !== undefined) {
     return { ...s, name: basename(source.file, extname(source.file)) };
   }
@@ -745,7 +764,54 @@ export function scenarioToSpec(s: Scenario, extra: Partial<PipelineSpec> = {}): 
     faults: p?.faults,
     seed: s.seed,
   };
-  return { ...(compact(spec) ?? {}), ...extra };
+  const graph = s.graph && scenarioGraph(s.graph);
+  return { ...(compact(spec) ?? {}), ...(graph ? { graph } : {}), ...extra };
+}
+
+/** A scenario's `graph` section as a GraphSpec (bandwidth in bytes per ns, defaults left to the runner). */
+function scenarioGraph(g: NonNullable<Scenario["graph"]>): GraphSpec {
+  const devices: Record<string, GraphDevice> = {};
+  for (const [name, d] of Object.entries(g.devices)) {
+    devices[name] = {
+      kind: d.kind,
+      ...compact({
+        coherent: d.coherent,
+        dmaBits: d.dmaBits,
+        iommu: d.iommu,
+        bandwidthBytesPerNs: d.bandwidth,
+        setupNs: d.setupNs,
+      }),
+    };
+  }
+  const pools: Record<string, GraphPool> = {};
+  for (const [name, p] of Object.entries(g.pools ?? {})) {
+    pools[name] = {
+      source: p.source,
+      count: p.count,
+      ...compact({ heap: p.heap, format: p.format }),
+    };
+  }
+  const stages: GraphStage[] = g.stages.map((st) => ({
+    name: st.name,
+    inputs: st.inputs ?? [],
+    ...compact({ device: st.device, pool: st.pool, op: st.op, sync: st.sync, fps: st.fps }),
+    ...(st.cpu
+      ? {
+          cpu: {
+            read: st.cpu.read ?? false,
+            write: st.cpu.write ?? false,
+            ...compact({
+              top: st.cpu.top,
+              lines: st.cpu.lines,
+              fraction: st.cpu.fraction,
+              left: st.cpu.left,
+              bytesPerLine: st.cpu.bytesPerLine,
+            }),
+          },
+        }
+      : {}),
+  }));
+  return { devices, pools, stages, ...(g.primary !== undefined ? { primary: g.primary } : {}) };
 }
 
 /**

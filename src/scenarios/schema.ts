@@ -16,8 +16,11 @@
 import { z } from "zod";
 import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { PROFILES } from "../machine/profiles.js";
+import { GRAPH_DEVICE_KINDS, GRAPH_GPU_OPS } from "../pipelines/graph.js";
 import {
   type BufferSource,
+  type GraphBufferSource,
+  type GraphDeviceKind,
   MAPPING_STRATEGIES,
   type MappingStrategy,
   PIPELINE_FAULTS,
@@ -53,7 +56,7 @@ export const STRATEGY_DESCRIPTIONS: Readonly<Record<MappingStrategy, string>> = 
   streaming:
     "Streaming, non-coherent memory (V4L2_MEMORY_FLAG_NON_COHERENT): cache maintenance line by line at every hand-over.",
   "whole-cache":
-    "As streaming, but cleans/flushes go through the whole cache by set/way (threshold 0, unless machine.maintenance sets a policy).",
+    "As streaming, but cleans/flushes go through the whole cache by set/way for ranges of at least machine.maintenance.thresholdBytes (default 0: every range).",
   "cache-hints":
     "As streaming, plus V4L2_BUF_FLAG_NO_CACHE_INVALIDATE / NO_CACHE_CLEAN where the CPU does not touch the buffer.",
 };
@@ -66,6 +69,9 @@ export const SOURCE_DESCRIPTIONS: Readonly<Record<BufferSource, string>> = {
 };
 
 export const BUFFER_SOURCES: readonly BufferSource[] = ["v4l2-mmap", "dma-heap", "udmabuf"];
+
+/** Sources of a graph's pools: the camera's three and GEM dumb buffers. */
+export const GRAPH_BUFFER_SOURCES: readonly GraphBufferSource[] = [...BUFFER_SOURCES, "gem-dumb"];
 
 export const HEAP_DESCRIPTIONS: Readonly<Record<string, string>> = {
   system:
@@ -219,10 +225,10 @@ const Maintenance = z
       .enum(["per-line", "whole-cache-above"])
       .optional()
       .describe(
-        "per-line: every range sync cleans/invalidates line by line (DC CVAC, clflushopt, Zicbom). whole-cache-above: ranges of at least thresholdBytes clean/flush the whole cache by set/way instead, as arch/arm/mm/cache-l2x0.c does at the L2 size.",
+        "per-line: every range sync cleans/invalidates line by line (DC CVAC, clflushopt, Zicbom). whole-cache-above: ranges of at least thresholdBytes clean/flush the whole cache by set/way instead, as arch/arm/mm/cache-l2x0.c does at the L2 size. The strategy decides which applies to the shared buffers (per-line for streaming and cache-hints, whole-cache-above for whole-cache): this field may restate it and is refused when it contradicts it.",
       ),
     thresholdBytes: size(
-      "Range size from which the whole cache is cleaned/flushed (whole-cache-above only; Linux used the L2 size).",
+      "Range size from which the whole-cache strategy cleans/flushes the whole cache (Linux's l2x0 used the L2 size); default 0, every range.",
     ).optional(),
   })
   .describe("How range cache maintenance is carried out.");
@@ -493,6 +499,153 @@ const Pipeline = z
   })
   .describe("What runs and how buffers are shared.");
 
+// ---------------------------------------------------------------------------------------
+// Pipelines as graphs.
+
+const graphName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, {
+  error: "expected a name of letters, digits, '-' and '_', starting with a letter (at most 32)",
+});
+
+const GraphDeviceSchema = z
+  .strictObject({
+    kind: z
+      .enum(Object.keys(GRAPH_DEVICE_KINDS) as [GraphDeviceKind, ...GraphDeviceKind[]])
+      .describe(
+        `What the device is, by the Linux interface that drives it. ${Object.entries(
+          GRAPH_DEVICE_KINDS,
+        )
+          .map(([k, d]) => `${k}: ${d}`)
+          .join(" ")}`,
+      ),
+    coherent,
+    dmaBits,
+    iommu,
+    bandwidth,
+    setupNs: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe("Fixed cost of starting one DMA transfer on this device, ns."),
+  })
+  .describe("One device instance: its kind and how it sits on the bus (unset: machine.device).");
+
+const GraphPoolSchema = z
+  .strictObject({
+    source: z
+      .enum(GRAPH_BUFFER_SOURCES as [GraphBufferSource, ...GraphBufferSource[]])
+      .describe(
+        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), or gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME).",
+      ),
+    heap: z
+      .enum(HEAPS as [string, ...string[]])
+      .optional()
+      .describe('DMA heap for source "dma-heap": "system" or "cma". Default "system".'),
+    count: z
+      .number()
+      .int()
+      .min(2)
+      .max(32)
+      .describe("Buffers in rotation (the REQBUFS count, or buffers allocated)."),
+    format: z
+      .enum(Object.keys(FORMAT_DESCRIPTIONS) as [string, ...string[]])
+      .optional()
+      .describe("Pixel format of the buffers; default buffers.format (GEM dumb buffers: XR24)."),
+  })
+  .describe("A pool of buffers one stage writes into and the stages downstream read.");
+
+const CpuAccessSchema = z
+  .strictObject({
+    read: z.boolean().optional().describe("The CPU reads the region. Default false."),
+    write: z.boolean().optional().describe("The CPU writes the region. Default false."),
+    top: z.number().int().nonnegative().optional().describe("First line of the region. Default 0."),
+    lines: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Lines in the region. Default 16 (or `fraction` of the frame)."),
+    fraction: z
+      .number()
+      .positive()
+      .max(1)
+      .optional()
+      .describe("The region as a fraction of the frame's lines, when `lines` is not given."),
+    left: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe("First byte of each line (a 2D region). Default 0."),
+    bytesPerLine: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Bytes of each line the region covers. Default the rest of the line."),
+  })
+  .describe(
+    "What a CPU stage does through an mmap of the buffer, bracketed by DMA_BUF_IOCTL_SYNC: a 2D region with the buffer's stride.",
+  );
+
+const GraphStageSchema = z
+  .strictObject({
+    name: graphName.describe("The stage's name, for edges and reports."),
+    device: graphName
+      .optional()
+      .describe("The device (a key of graph.devices) that runs it; left out for a CPU stage."),
+    inputs: z
+      .array(graphName)
+      .max(8)
+      .optional()
+      .describe(
+        "Stages whose output it reads (edges). Several stages naming one input is fan-out; a stage with several inputs is fan-in. Default none (a source).",
+      ),
+    pool: graphName
+      .optional()
+      .describe("The pool (a key of graph.pools) it writes into: cameras and GPUs."),
+    op: z
+      .enum(GRAPH_GPU_OPS)
+      .optional()
+      .describe(
+        "What a GPU job does: copy, invert, yuyv-to-xrgb. Default: yuyv-to-xrgb for YUYV input, else invert.",
+      ),
+    cpu: CpuAccessSchema.optional(),
+    sync: z
+      .enum(["implicit", "sync-file"])
+      .optional()
+      .describe(
+        "How it waits for its input's producer: implicit (the dma-buf's dma-resv fences, which the kernel waits for) or sync-file (the producer's out-fence passed as a GPU job's in-fence, or poll()ed before CPU access). Default implicit.",
+      ),
+    fps: z
+      .number()
+      .positive()
+      .max(10000)
+      .optional()
+      .describe("Frame rate of a camera stage. Default pipeline.fps."),
+  })
+  .describe("One stage: a device, or the CPU, doing one thing per frame.");
+
+const GraphSchema = z
+  .strictObject({
+    devices: z
+      .record(graphName, GraphDeviceSchema)
+      .describe("The device instances, by name: two GPUs are two entries of kind gpu."),
+    pools: z.record(graphName, GraphPoolSchema).optional().describe("The buffer pools, by name."),
+    stages: z
+      .array(GraphStageSchema)
+      .min(1)
+      .max(64)
+      .describe("The stages, each with the stages it reads from."),
+    primary: graphName
+      .optional()
+      .describe(
+        "The sink whose frames the report's frame table shows (every sink is checked). Default the first sink.",
+      ),
+  })
+  .describe(
+    "The pipeline as a graph of devices, pools and stages (instead of pipeline.kind). buffers.width/height/format and pipeline.frames/fps/strategy/fault still apply.",
+  );
+
 /** The whole scenario file. */
 export const ScenarioSchema = z
   .strictObject({
@@ -513,6 +666,7 @@ export const ScenarioSchema = z
     buffers: Buffers.optional(),
     devices: Devices.optional(),
     pipeline: Pipeline.optional(),
+    graph: GraphSchema.optional(),
     seed: z
       .number()
       .int()

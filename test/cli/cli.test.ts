@@ -277,6 +277,7 @@ test("list: every section, and one at a time", async () => {
     "Pipelines (pipeline.kind)",
     "Deliberate faults (pipeline.fault)",
     "Buffer sources (buffers.source)",
+    "Graph device kinds (graph.devices.NAME.kind",
   ]) {
     assert.ok(all.out.includes(title), title);
   }

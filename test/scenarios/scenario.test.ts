@@ -17,6 +17,7 @@ import {
 } from "../../src/scenarios/scenario.js";
 import {
   parseSize,
+  ScenarioSchema,
   scenarioJsonSchema,
   scenarioJsonSchemaText,
 } from "../../src/scenarios/schema.js";
@@ -66,10 +67,7 @@ test("examples say what they are about", () => {
   const a9 = load("cortex-a9-whole-cache");
   assert.equal(a9.profile, "cortex-a9");
   assert.equal(a9.strategy, "whole-cache");
-  assert.deepEqual(a9.overrides?.maintenance, {
-    kind: "whole-cache-above",
-    thresholdBytes: 512 * 1024,
-  });
+  assert.deepEqual(a9.overrides?.maintenance, { thresholdBytes: 512 * 1024 });
   assert.equal(load("camera-gpu-display").pipeline, "camera-gpu-display");
 });
 
@@ -84,13 +82,16 @@ test("my-soc sets every machine field the schema has", () => {
   for (const [k, sub] of Object.entries(schema.properties.machine.properties)) {
     assert.ok(k in machine, `machine.${k}`);
     for (const kk of Object.keys(sub.properties ?? {})) {
+      // maintenance.kind only restates the strategy; setting it would refuse the others.
+      if (k === "maintenance" && kk === "kind") continue;
       assert.ok(kk in machine[k]!, `machine.${k}.${kk}`);
     }
   }
 });
 
 test("scenarioToSpec maps every section and leaves out what was not written", () => {
-  const s = defineScenario({
+  // Schema only: the fields are chosen to exercise every mapping, not to take effect together.
+  const s = ScenarioSchema.parse({
     name: "soc",
     machine: {
       profile: "cortex-a9",

@@ -276,7 +276,14 @@ describe("dmabuf sweep", () => {
 
     const faults = captureIo();
     const ok = await sweepCommand(
-      ["s.yaml", "--vary", "pipeline.fault=omit-sync-start,lying-no-cache-clean", "--quiet"],
+      [
+        "s.yaml",
+        "--vary",
+        "pipeline.kind=camera-cpu-display",
+        "--vary",
+        "pipeline.fault=omit-sync-end,lying-no-cache-invalidate",
+        "--quiet",
+      ],
       faults,
     );
     assert.equal(ok, 0, faults.stdout);

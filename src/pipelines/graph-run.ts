@@ -1,0 +1,706 @@
+/**
+ * Runs a pipeline graph as one userspace program: probes a driver per device instance,
+ * opens each device node, allocates every pool, shares buffers as dma-bufs along the
+ * edges and runs the stages in topological order once per frame. A buffer goes back to
+ * its producer (VIDIOC_QBUF, or the GPU's free list) when every stage that reads it is
+ * done with it: a display when the next flip replaced it, a GPU job when its fence
+ * signalled, an output device when it was dequeued.
+ *
+ * Every sink's expected CRC is computed apart from the machine: each buffer carries the
+ * frame it should hold, made by the sources' pure functions (vivid's test pattern) and
+ * changed along the graph by the CPU's stamp and the GPU's transform.
+ */
+
+import { type SimDisplay, simdisplayProbe } from "../drivers/gpu/drm/simdisplay/simdisplay.js";
+import { type SimGpu, simgpuProbe } from "../drivers/gpu/drm/simgpu/simgpu.js";
+import type { M2mPixFormat } from "../drivers/media/test-drivers/m2m-common.js";
+import { type Vim2m, vim2mProbe, vim2mProcess } from "../drivers/media/test-drivers/vim2m.js";
+import { type Vivid, vividProbe } from "../drivers/media/test-drivers/vivid/vivid.js";
+import {
+  DMA_BUF_SYNC_END,
+  DMA_BUF_SYNC_READ,
+  DMA_BUF_SYNC_START,
+  DMA_BUF_SYNC_WRITE,
+} from "../include/uapi/dma-buf.js";
+import {
+  MAP_SHARED,
+  O_CLOEXEC,
+  O_RDWR,
+  POLLIN,
+  PROT_READ,
+  PROT_WRITE,
+} from "../include/uapi/fcntl.js";
+import {
+  SIMGPU_OP_COPY,
+  SIMGPU_OP_INVERT,
+  SIMGPU_OP_YUYV_TO_XRGB8888,
+} from "../include/uapi/simgpu-drm.js";
+import {
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_BUF_TYPE_VIDEO_OUTPUT,
+  V4L2_MEMORY_DMABUF,
+  V4L2_MEMORY_FLAG_NON_COHERENT,
+  V4L2_MEMORY_MMAP,
+  V4L2_PIX_FMT_XBGR32,
+  V4L2_PIX_FMT_YUYV,
+} from "../include/uapi/videodev2.js";
+import type { Kernel } from "../kernel/kernel.js";
+import { crc32 } from "../lib/crc32.js";
+import { dmaBufSetName, dmaBufSync as dmaBufSyncIoctl } from "../uapi/lib.js";
+import type { SimUapi } from "../uapi/sim.js";
+import type { Mapping } from "../uapi/uapi.js";
+import {
+  vidiocDqbuf,
+  vidiocExpbuf,
+  vidiocQbuf,
+  vidiocQuerybuf,
+  vidiocReqbufs,
+  vidiocSFmt,
+  vidiocStreamoff,
+  vidiocStreamon,
+} from "../uapi/v4l2.js";
+import { type FrameGeometry, visibleCrc } from "./expected.js";
+import { graphSinks, stageKind, topoOrder } from "./graph.js";
+import type { ResolvedSpec } from "./spec.js";
+import { CameraStage, DisplayStage, deviceOverrides, GpuStage } from "./stages.js";
+import type { CpuAccess, GraphSpec, GraphStage, PipelineFault } from "./types.js";
+
+const PAGE = 4096;
+
+/** One frame in one buffer, on its way through the graph. */
+interface Frame {
+  readonly fd: number;
+  readonly geom: FrameGeometry;
+  /** What the buffer should hold now, computed apart from the machine. */
+  readonly expected: Uint8Array;
+  /** sync_file of the job that wrote it (explicit sync), or -1. */
+  readonly fenceFd: number;
+  /** For a captured V4L2 MMAP buffer: its video node fd and mmap offset. */
+  readonly v4l2?: { readonly fd: number; readonly offset: number };
+  /** Stages still to finish with it. */
+  holds: number;
+  /** Hands the buffer back to its producer. */
+  readonly release: () => void;
+}
+
+/** What a sink recorded for one frame. */
+export interface SinkFrame {
+  readonly crc: number;
+  readonly expectedCrc: number;
+}
+
+/** The drivers of a graph, one per device instance, in declaration order. */
+export interface GraphDrivers {
+  readonly vivid: Map<string, Vivid>;
+  readonly gpu: Map<string, SimGpu>;
+  readonly display: Map<string, SimDisplay>;
+  readonly m2m: Map<string, Vim2m>;
+}
+
+/** Probes one driver instance per device of the graph, each its own DMA master named as the device. */
+export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): GraphDrivers {
+  const drivers: GraphDrivers = {
+    vivid: new Map(),
+    gpu: new Map(),
+    display: new Map(),
+    m2m: new Map(),
+  };
+  const writers = new Set<string>();
+  // A camera whose frames a CPU stage writes in place maps its queue bidirectionally.
+  for (const s of g.stages) {
+    if (s.cpu?.write) for (const root of roots(g, s)) writers.add(root);
+  }
+  for (const [name, d] of Object.entries(g.devices)) {
+    const cfg = deviceOverrides(d);
+    if (d.kind === "camera" || d.kind === "output") {
+      const stage = g.stages.find((s) => s.device === name);
+      const pool = stage?.pool !== undefined ? g.pools[stage.pool] : undefined;
+      const scattered =
+        pool !== undefined &&
+        (pool.source === "udmabuf" || (pool.source === "dma-heap" && pool.heap !== "cma"));
+      const iommu = cfg.iommu ?? kernel.machine.profile.device.iommu;
+      drivers.vivid.set(
+        name,
+        vividProbe(kernel, {
+          capture: cfg,
+          output: cfg,
+          ...(d.kind === "camera" ? { captureName: name } : { outputName: name }),
+          // Imported buffers (an output's input, a scattered pool) need scatter-gather
+          // unless an IOMMU makes them contiguous.
+          allocator: (scattered || d.kind === "output") && !iommu ? "dma-sg" : "dma-contig",
+          frameSizes: "continuous",
+          allowCacheHints: true,
+          bidirectional: stage !== undefined && writers.has(stage.name),
+        }),
+      );
+    } else if (d.kind === "gpu") {
+      drivers.gpu.set(name, simgpuProbe(kernel, { device: cfg, name }));
+    } else if (d.kind === "m2m") {
+      // Contiguous CAPTURE buffers, so displays without an IOMMU can scan them out; cache
+      // hints allowed (V4L2_MEMORY_FLAG_NON_COHERENT honoured), as the camera has them.
+      drivers.m2m.set(
+        name,
+        vim2mProbe(kernel, { device: cfg, name, allocator: "dma-contig", allowCacheHints: true }),
+      );
+    } else if (d.kind === "display") {
+      drivers.display.set(
+        name,
+        simdisplayProbe(kernel, {
+          width: spec.width,
+          height: spec.height,
+          refreshHz: 60,
+          device: cfg,
+          name,
+        }),
+      );
+    }
+  }
+  return drivers;
+}
+
+/** The source stages a stage's frames come from. */
+function roots(g: GraphSpec, s: GraphStage): string[] {
+  if (s.inputs.length === 0) return [s.name];
+  return s.inputs.flatMap((i) => roots(g, g.stages.find((x) => x.name === i)!));
+}
+
+/** The lines and bytes of each line a CPU access touches. */
+function accessRegion(
+  a: CpuAccess,
+  g: FrameGeometry,
+): { top: number; lines: number; left: number; bytes: number } {
+  const lines = Math.max(
+    1,
+    Math.min(
+      g.height - (a.top ?? 0),
+      a.lines ?? (a.fraction !== undefined ? Math.ceil(g.height * a.fraction) : 16),
+    ),
+  );
+  const rowBytes = g.width * g.bpp;
+  const left = Math.min(a.left ?? 0, rowBytes - 1);
+  const bytes = Math.min(a.bytesPerLine ?? rowBytes - left, rowBytes - left);
+  return { top: a.top ?? 0, lines, left, bytes };
+}
+
+/**
+ * A CPU stage's change to the region: the inverse of what it read XOR a per-frame key
+ * when it reads and writes (a stale read gives a wrong result), the key alone when it
+ * only writes; nothing when it only reads.
+ */
+function stamp(row: Uint8Array, frameNo: number, reads: boolean): void {
+  const key = (frameNo * 37 + 11) & 0xff;
+  if (reads) for (let i = 0; i < row.length; i++) row[i] = (255 - row[i]!) ^ key;
+  else row.fill(key);
+}
+
+/** The CPU working on a frame in place through an mmap of its dma-buf. */
+class CpuNode {
+  readonly #maps = new Map<number, Mapping>();
+
+  constructor(
+    readonly app: SimUapi,
+    readonly stage: GraphStage,
+    readonly fault: PipelineFault | undefined,
+  ) {}
+
+  process(f: Frame, frameNo: number): void {
+    const a = this.stage.cpu!;
+    const len = Math.ceil((f.geom.stride * f.geom.height) / PAGE) * PAGE;
+    let map = this.#maps.get(f.fd);
+    const lying = this.fault === "lying-no-cache-invalidate" && f.v4l2 !== undefined;
+    if (map === undefined) {
+      // A program that trusts DQBUF to have made the frame visible uses the V4L2 mapping.
+      map = lying
+        ? this.app.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, f.v4l2!.fd, f.v4l2!.offset)
+        : this.app.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, f.fd, 0);
+      this.#maps.set(f.fd, map);
+    }
+    // Explicit sync: wait for the producer's sync_file before touching the buffer.
+    if (this.stage.sync === "sync-file" && f.fenceFd >= 0) {
+      this.app.poll([{ fd: f.fenceFd, events: POLLIN }], -1);
+    }
+    const dir = (a.read ? DMA_BUF_SYNC_READ : 0) | (a.write ? DMA_BUF_SYNC_WRITE : 0);
+    if (this.fault !== "omit-sync-start" && !lying) dmaBufSyncStart(this.app, f.fd, dir);
+    const r = accessRegion(a, f.geom);
+    const rowBytes = f.geom.width * f.geom.bpp;
+    if (r.left === 0 && r.bytes === rowBytes) {
+      // Whole lines: one access of the band, stride padding included (a memcpy-like loop).
+      const off = r.top * f.geom.stride;
+      const len = r.lines * f.geom.stride;
+      const band = a.read ? map.read(off, len) : new Uint8Array(len);
+      if (a.write) {
+        for (let y = 0; y < r.lines; y++) {
+          const o = y * f.geom.stride;
+          stamp(band.subarray(o, o + rowBytes), frameNo, a.read);
+          stamp(f.expected.subarray(off + o, off + o + rowBytes), frameNo, a.read);
+        }
+        map.write(off, band);
+      }
+      if (this.fault !== "omit-sync-end") dmaBufSyncEnd(this.app, f.fd, dir);
+      return;
+    }
+    for (let y = r.top; y < r.top + r.lines; y++) {
+      const off = y * f.geom.stride + r.left;
+      const row = a.read ? map.read(off, r.bytes) : new Uint8Array(r.bytes);
+      if (a.write) {
+        stamp(row, frameNo, a.read);
+        map.write(off, row);
+        stamp(f.expected.subarray(off, off + r.bytes), frameNo, a.read);
+      }
+    }
+    if (this.fault !== "omit-sync-end") dmaBufSyncEnd(this.app, f.fd, dir);
+  }
+}
+
+function dmaBufSyncStart(app: SimUapi, fd: number, dir: number): void {
+  dmaBufSyncIoctl(app, fd, DMA_BUF_SYNC_START | dir);
+}
+function dmaBufSyncEnd(app: SimUapi, fd: number, dir: number): void {
+  dmaBufSyncIoctl(app, fd, DMA_BUF_SYNC_END | dir);
+}
+
+/** An output device reading each frame it is given, queued as V4L2_MEMORY_DMABUF. */
+class OutputNode {
+  readonly fd: number;
+  #queued = 0;
+  #streaming = false;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly vivid: Vivid,
+    spec: ResolvedSpec,
+    count: number,
+  ) {
+    this.fd = app.open(vivid.output.vdev!.path, O_RDWR);
+    vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, {
+      width: spec.width,
+      height: spec.height,
+      pixelformat: V4L2_PIX_FMT_XBGR32,
+    });
+    vidiocReqbufs(app, this.fd, {
+      count,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+      flags: 0,
+    });
+  }
+
+  /** Queues the frame, waits until the device read it, dequeues it: the CRC of what it read. */
+  send(f: Frame): number {
+    const index = this.#queued % 2;
+    vidiocQbuf(this.app, this.fd, {
+      index,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+      flags: 0,
+      fd: f.fd,
+      bytesused: f.geom.stride * f.geom.height,
+    });
+    if (!this.#streaming) {
+      vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+      this.#streaming = true;
+    }
+    const got = this.vivid.output.waitForFrame(this.#queued++);
+    vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_MEMORY_DMABUF);
+    return crc32(got);
+  }
+
+  stop(): void {
+    if (this.#streaming) vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+  }
+}
+
+/**
+ * A V4L2 mem2mem ISP (vim2m): each frame's input is queued on the OUTPUT queue as
+ * V4L2_MEMORY_DMABUF; the result lands in one of its own CAPTURE buffers (MMAP, exported
+ * with VIDIOC_EXPBUF for the stages downstream).
+ */
+class M2mNode {
+  readonly fd: number;
+  readonly buffers: { fd: number; offset: number }[] = [];
+  readonly out: M2mPixFormat;
+  readonly cap: M2mPixFormat;
+  readonly free: boolean[];
+  #next = 0;
+  #streaming = false;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly device: Vim2m,
+    spec: ResolvedSpec,
+    inFormat: string,
+    outFormat: string,
+    count: number,
+    name: string,
+  ) {
+    this.fd = app.open(device.vdev.path, O_RDWR);
+    const fourcc = (f: string): number => (f === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32);
+    const size = { width: spec.width, height: spec.height };
+    this.out = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, {
+      ...size,
+      pixelformat: fourcc(inFormat),
+    });
+    this.cap = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
+      ...size,
+      pixelformat: fourcc(outFormat),
+    });
+    vidiocReqbufs(app, this.fd, {
+      count: 2,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+      flags: 0,
+    });
+    const rb = vidiocReqbufs(app, this.fd, {
+      count,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_MMAP,
+      flags: spec.strategy !== "coherent" ? V4L2_MEMORY_FLAG_NON_COHERENT : 0,
+    });
+    for (let i = 0; i < rb.count; i++) {
+      const fd = vidiocExpbuf(app, this.fd, {
+        type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+        index: i,
+        flags: O_RDWR | O_CLOEXEC,
+      });
+      dmaBufSetName(app, fd, `${name}${i}`);
+      const q = vidiocQuerybuf(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_MMAP, i);
+      this.buffers.push({ fd, offset: q.offset });
+    }
+    this.free = this.buffers.map(() => true);
+  }
+
+  get geometry(): FrameGeometry {
+    return {
+      width: this.cap.width,
+      height: this.cap.height,
+      stride: this.cap.bytesperline,
+      bpp: this.cap.pixelformat === V4L2_PIX_FMT_YUYV ? 2 : 4,
+    };
+  }
+
+  /** One job: the input in, a free CAPTURE buffer out; returns its index once the job is done. */
+  process(input: Frame): number {
+    let index = -1;
+    for (let k = 0; k < this.free.length; k++) {
+      const i = (this.#next + k) % this.free.length;
+      if (this.free[i]) {
+        index = i;
+        break;
+      }
+    }
+    if (index < 0) {
+      throw new RangeError(
+        "pipeline: an m2m stage has no free CAPTURE buffer; give its pool more buffers",
+      );
+    }
+    this.free[index] = false;
+    this.#next = index + 1;
+    vidiocQbuf(this.app, this.fd, {
+      index: 0,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+      flags: 0,
+      fd: input.fd,
+      bytesused: this.out.sizeimage,
+    });
+    vidiocQbuf(this.app, this.fd, {
+      index,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_MMAP,
+      flags: 0,
+    });
+    if (!this.#streaming) {
+      vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+      vidiocStreamon(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
+      this.#streaming = true;
+    }
+    const done = vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_MMAP);
+    vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_MEMORY_DMABUF);
+    return done.index;
+  }
+
+  stop(): void {
+    if (!this.#streaming) return;
+    vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+    vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
+  }
+}
+
+const GPU_OPS: Readonly<Record<string, number>> = {
+  copy: SIMGPU_OP_COPY,
+  invert: SIMGPU_OP_INVERT,
+  "yuyv-to-xrgb": SIMGPU_OP_YUYV_TO_XRGB8888,
+};
+
+/**
+ * Runs the graph for `spec.frames` frames; `record(sink, frame, result)` is called for
+ * every sink of every frame, the primary sink last so its per-frame costs close the frame.
+ */
+export function runGraph(
+  kernel: Kernel,
+  app: SimUapi,
+  spec: ResolvedSpec,
+  g: GraphSpec,
+  drivers: GraphDrivers,
+  record: (sink: GraphStage, frame: number, r: SinkFrame) => void,
+  steady: () => void,
+  faults: ReadonlyMap<string, PipelineFault> = new Map(),
+  afterStage?: (stage: GraphStage, frame: number, bufferFd: number) => void,
+): void {
+  const order = topoOrder(g);
+  const consumers = new Map<string, GraphStage[]>();
+  for (const s of order)
+    for (const i of s.inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(s);
+  const sinks = graphSinks(g);
+  const fault0 = spec.fault;
+
+  // Set-up, in stage order: open nodes, allocate pools, import along edges.
+  const cameras = new Map<string, CameraStage>();
+  const displays = new Map<string, DisplayStage>();
+  const gpus = new Map<string, { node: GpuStage; free: boolean[]; next: number }>();
+  const cpus = new Map<string, CpuNode>();
+  const outputs = new Map<string, OutputNode>();
+  const m2ms = new Map<string, M2mNode>();
+  const displayOf = (s: GraphStage): DisplayStage => {
+    let d = displays.get(s.device!);
+    if (d === undefined) {
+      d = new DisplayStage(app, kernel, spec, drivers.display.get(s.device!)!);
+      displays.set(s.device!, d);
+    }
+    return d;
+  };
+  for (const s of order) {
+    const kind = stageKind(g, s);
+    if (kind === "camera") {
+      const pool = g.pools[s.pool!]!;
+      const vivid = drivers.vivid.get(s.device!)!;
+      cameras.set(
+        s.name,
+        new CameraStage(app, kernel, spec, {
+          path: vivid.capture.vdev!.path,
+          source: pool.source === "gem-dumb" ? "v4l2-mmap" : pool.source,
+          heap: pool.heap ?? "system",
+          count: pool.count,
+          ...(s.fps !== undefined ? { fps: s.fps } : {}),
+          namePrefix: s.pool!,
+        }),
+      );
+    } else if (kind === "cpu") {
+      cpus.set(s.name, new CpuNode(app, s, faults.get(s.name) ?? fault0));
+    } else if (kind === "display") {
+      displayOf(s);
+    } else if (kind === "gpu") {
+      const pool = g.pools[s.pool!]!;
+      // GEM dumb buffers come from a display: the first one downstream, else the first.
+      const down = (consumers.get(s.name) ?? []).find((c) => stageKind(g, c) === "display");
+      const allocStage = down ?? g.stages.find((x) => stageKind(g, x) === "display")!;
+      const inputFormat = formatOf(g, s.inputs[0]!, spec);
+      const op = GPU_OPS[s.op ?? (inputFormat === "YUYV" ? "yuyv-to-xrgb" : "invert")]!;
+      const node = new GpuStage(
+        app,
+        kernel,
+        spec,
+        displayOf(allocStage),
+        drivers.gpu.get(s.device!)!,
+        {
+          count: pool.count,
+          namePrefix: s.pool!,
+          op,
+        },
+      );
+      gpus.set(s.name, { node, free: node.outputs.map(() => true), next: 0 });
+    } else if (kind === "output") {
+      outputs.set(s.name, new OutputNode(app, drivers.vivid.get(s.device!)!, spec, 2));
+    } else if (kind === "m2m") {
+      const pool = g.pools[s.pool!]!;
+      m2ms.set(
+        s.name,
+        new M2mNode(
+          app,
+          drivers.m2m.get(s.device!)!,
+          spec,
+          formatOf(g, s.inputs[0]!, spec),
+          formatOf(g, s.name, spec),
+          pool.count,
+          s.pool!,
+        ),
+      );
+    }
+  }
+  // Imports along the edges: each consumer device imports every buffer of its producer once.
+  const fbs = new Map<string, Map<number, number>>(); // display stage -> fd -> fb
+  const gpuHandles = new Map<string, Map<number, number>>(); // gpu stage -> fd -> handle
+  const producerBuffers = (name: string): { fd: number; pitch: number }[] => {
+    const s = g.stages.find((x) => x.name === name)!;
+    const kind = stageKind(g, s);
+    if (kind === "camera") {
+      const c = cameras.get(name)!;
+      return c.buffers.map((b) => ({ fd: b.fd, pitch: c.bytesperline }));
+    }
+    if (kind === "gpu")
+      return gpus.get(name)!.node.outputs.map((o) => ({ fd: o.fd, pitch: o.pitch }));
+    if (kind === "m2m") {
+      const m = m2ms.get(name)!;
+      return m.buffers.map((b) => ({ fd: b.fd, pitch: m.cap.bytesperline }));
+    }
+    return producerBuffers(s.inputs[0]!); // CPU stages work in place
+  };
+  for (const s of order) {
+    const kind = stageKind(g, s);
+    if (kind === "display") {
+      const d = displayOf(s);
+      const m = new Map<number, number>();
+      const producer = g.stages.find((x) => x.name === s.inputs[0])!;
+      const own = stageKind(g, producer) === "gpu" ? gpus.get(producer.name)!.node : undefined;
+      for (const b of producerBuffers(s.inputs[0]!)) {
+        const o = own?.outputs.find((x) => x.fd === b.fd && own.display === d);
+        m.set(b.fd, o !== undefined ? o.fb : d.importFramebuffer(b.fd, b.pitch));
+      }
+      fbs.set(s.name, m);
+    } else if (kind === "gpu") {
+      const node = gpus.get(s.name)!.node;
+      gpuHandles.set(
+        s.name,
+        new Map(producerBuffers(s.inputs[0]!).map((b) => [b.fd, node.importBuffer(b.fd)])),
+      );
+    }
+  }
+
+  for (const c of cameras.values()) c.start();
+  steady();
+
+  const onScreen = new Map<string, Frame>();
+  const current = new Map<string, Frame>();
+  for (let n = 0; n < spec.frames; n++) {
+    current.clear();
+    const deferred: (() => void)[] = [];
+    const results = new Map<string, SinkFrame>();
+    const done = (f: Frame): void => {
+      if (--f.holds === 0) f.release();
+    };
+    for (const s of order) {
+      const kind = stageKind(g, s);
+      const users = consumers.get(s.name)?.length ?? 0;
+      if (kind === "camera") {
+        const cam = cameras.get(s.name)!;
+        const buf = cam.dequeue();
+        const frame: Frame = {
+          fd: cam.buffers[buf.index]!.fd,
+          geom: {
+            width: spec.width,
+            height: spec.height,
+            stride: cam.bytesperline,
+            bpp: formatOf(g, s.name, spec) === "YUYV" ? 2 : 4,
+          },
+          expected: cam.expectedFrame(buf.sequence),
+          fenceFd: -1,
+          ...(cam.memory === V4L2_MEMORY_MMAP
+            ? { v4l2: { fd: cam.fd, offset: cam.buffers[buf.index]!.offset } }
+            : {}),
+          holds: users,
+          release: () => cam.queue(buf.index),
+        };
+        current.set(s.name, frame);
+        afterStage?.(s, n, frame.fd);
+        if (users === 0) frame.release();
+      } else if (kind === "cpu") {
+        const f = current.get(s.inputs[0]!)!;
+        cpus.get(s.name)!.process(f, n);
+        // In place: this stage's hold passes to its own consumers.
+        f.holds += users - 1;
+        current.set(s.name, f);
+        afterStage?.(s, n, f.fd);
+        if (f.holds === 0) f.release();
+      } else if (kind === "gpu") {
+        const gp = gpus.get(s.name)!;
+        const f = current.get(s.inputs[0]!)!;
+        let index = -1;
+        for (let k = 0; k < gp.free.length; k++) {
+          const i = (gp.next + k) % gp.free.length;
+          if (gp.free[i]) {
+            index = i;
+            break;
+          }
+        }
+        if (index < 0)
+          throw new RangeError(
+            `pipeline: stage ${s.name}: every buffer of pool ${s.pool} is still in use; give it more buffers`,
+          );
+        gp.free[index] = false;
+        gp.next = index + 1;
+        const inFence = s.sync === "sync-file" ? f.fenceFd : -1;
+        const job = gp.node.runInto(
+          gpuHandles.get(s.name)!.get(f.fd)!,
+          index,
+          f.geom.stride,
+          inFence,
+        );
+        const out = gp.node.outputs[index]!;
+        const frame: Frame = {
+          fd: out.fd,
+          geom: gp.node.outGeometry,
+          expected: gp.node.expectedOutput(f.expected, f.geom),
+          fenceFd: job.outFenceFd,
+          holds: users,
+          release: () => {
+            gp.free[index] = true;
+          },
+        };
+        current.set(s.name, frame);
+        if (users === 0) frame.release();
+        // The input goes back once the job's fence signalled.
+        deferred.push(() => {
+          gp.node.wait(job.outFenceFd);
+          done(f);
+        });
+      } else if (kind === "m2m") {
+        const m = m2ms.get(s.name)!;
+        const f = current.get(s.inputs[0]!)!;
+        const index = m.process(f);
+        done(f);
+        const b = m.buffers[index]!;
+        const frame: Frame = {
+          fd: b.fd,
+          geom: m.geometry,
+          expected: vim2mProcess(f.expected, m.out, m.cap),
+          fenceFd: -1,
+          v4l2: { fd: m.fd, offset: b.offset },
+          holds: users,
+          release: () => {
+            m.free[index] = true;
+          },
+        };
+        current.set(s.name, frame);
+        if (users === 0) frame.release();
+      } else if (kind === "display") {
+        const f = current.get(s.inputs[0]!)!;
+        const d = displayOf(s);
+        const { crc } = d.show(fbs.get(s.name)!.get(f.fd)!);
+        const prev = onScreen.get(s.name);
+        if (prev !== undefined) done(prev);
+        onScreen.set(s.name, f);
+        results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+      } else if (kind === "output") {
+        const f = current.get(s.inputs[0]!)!;
+        const crc = outputs.get(s.name)!.send(f);
+        results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+        done(f);
+      }
+    }
+    for (const d of deferred) d();
+    for (const sink of [...sinks.slice(1), sinks[0]!]) record(sink, n, results.get(sink.name)!);
+  }
+  for (const c of cameras.values()) c.stop();
+  for (const d of displays.values()) d.stop();
+  for (const o of outputs.values()) o.stop();
+  for (const m of m2ms.values()) m.stop();
+}
+
+/** The pixel format of what a stage's buffers hold. */
+function formatOf(g: GraphSpec, name: string, spec: ResolvedSpec): string {
+  const s = g.stages.find((x) => x.name === name)!;
+  if (s.pool !== undefined)
+    return g.pools[s.pool]?.format ?? (stageKind(g, s) === "gpu" ? "XR24" : spec.format);
+  if (s.inputs.length > 0) return formatOf(g, s.inputs[0]!, spec);
+  return spec.format;
+}
