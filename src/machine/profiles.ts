@@ -335,8 +335,10 @@ export function resolveProfile(name: string, overrides: ProfileOverrides = {}): 
 export const PROFILE_LIMITS = {
   /** Physical addresses: 48 bits (arm64's and x86-64's usual PA size; also safe integers). */
   maxPhysAddress: 2 ** 48,
-  /** RAM: 16 MiB to 1 TiB, whole pages. Untouched RAM costs the host nothing. */
-  minRamBytes: 16 * MiB,
+  /** RAM: 4 MiB to 1 TiB, whole pages. Untouched RAM costs the host nothing. */
+  minRamBytes: 4 * MiB,
+  /** What the reserved areas (swiotlb, CMA) must leave of RAM for everything else. */
+  minFreeRamBytes: 1 * MiB,
   maxRamBytes: 1024 * GiB,
   /** One cache level: at most 256 MiB (four times the largest profile's 64 MiB). */
   maxCacheLevelBytes: 256 * MiB,
@@ -407,10 +409,10 @@ export function checkProfile(p: Profile): ProfileIssue[] {
     if (!Number.isSafeInteger(v) || v < 0) bad(field, `expected a size in bytes; got ${v}`);
   }
   const reserved = p.swiotlbBytes + p.cmaBytes;
-  if (ramOk && out.length === 0 && reserved + L.minRamBytes > size)
+  if (ramOk && out.length === 0 && reserved + L.minFreeRamBytes > size)
     bad(
       p.cmaBytes >= p.swiotlbBytes ? "cmaBytes" : "swiotlbBytes",
-      `swiotlb (${formatBytes(p.swiotlbBytes)}) and CMA (${formatBytes(p.cmaBytes)}) leave less than ${formatBytes(L.minRamBytes)} of the ${formatBytes(size)} of RAM`,
+      `swiotlb (${formatBytes(p.swiotlbBytes)}) and CMA (${formatBytes(p.cmaBytes)}) leave less than ${formatBytes(L.minFreeRamBytes)} of the ${formatBytes(size)} of RAM`,
     );
   const rate = (field: string, v: number): void => {
     if (!(v >= L.minBytesPerNs && v <= L.maxBytesPerNs))

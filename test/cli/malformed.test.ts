@@ -66,7 +66,7 @@ const CASES: readonly Case[] = [
   {
     what: "ram.size of 1024 TiB",
     argv: () => ["run", file("ram.yaml", `${BASE}machine:\n  ram:\n    size: 1024 TiB\n`)],
-    says: /ram\.yaml:6:11: machine\.ram\.size: expected 16 MiB to 1 TiB of RAM; got 1024 TiB/,
+    says: /ram\.yaml:6:11: machine\.ram\.size: expected 4 MiB to 1 TiB of RAM; got 1024 TiB/,
   },
   {
     what: "ram.base in hex above 2^53",
@@ -128,7 +128,7 @@ const CASES: readonly Case[] = [
   {
     what: "a CMA area larger than RAM",
     argv: () => ["run", file("cma.yaml", `${BASE}machine:\n  cmaBytes: 1 TiB\n`)],
-    says: /machine\.cmaBytes: swiotlb \(.*\) and CMA \(1 TiB\) leave less than 16 MiB/,
+    says: /machine\.cmaBytes: swiotlb \(.*\) and CMA \(1 TiB\) leave less than 1 MiB/,
   },
   {
     what: "16384-pixel frames the display cannot scan out",
@@ -179,7 +179,7 @@ const CASES: readonly Case[] = [
   {
     what: "a bad value from --set is blamed on --set, not on the file",
     argv: () => ["run", file("ok.yaml", BASE), "--set", "machine.ram.size=1024TiB"],
-    says: /^--set machine\.ram\.size=1024TiB: machine\.ram\.size: expected 16 MiB to 1 TiB/,
+    says: /^--set machine\.ram\.size=1024TiB: machine\.ram\.size: expected 4 MiB to 1 TiB/,
   },
   {
     what: "a sweep with a value that cannot run",

@@ -155,14 +155,14 @@ describe("profiles", () => {
     // A 1 PiB machine is refused at once, not after the host runs out of memory.
     assert.throws(
       () => new Machine({ profile: "arm64", overrides: { ram: { size: 2 ** 50 } } }),
-      /ram\.size: expected 16 MiB to 1 TiB of RAM; got 1024 TiB/,
+      /ram\.size: expected 4 MiB to 1 TiB of RAM; got 1024 TiB/,
     );
   });
 
   test("RAM too small for the reserved areas is refused", () => {
     assert.throws(
       () => new Machine({ profile: "arm64", overrides: { ram: { size: 16 * MiB } } }),
-      /cmaBytes: swiotlb \(64 MiB\) and CMA \(256 MiB\) leave less than 16 MiB of the 16 MiB of RAM/,
+      /cmaBytes: swiotlb \(64 MiB\) and CMA \(256 MiB\) leave less than 1 MiB of the 16 MiB of RAM/,
     );
   });
 });
