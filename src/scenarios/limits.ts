@@ -6,15 +6,12 @@
  *
  * This is a layer of its own so that any scenario language can call it: it checks a
  * {@link PipelineSpec} (what every scenario turns into) and reports field paths in the
- * words scenario files use ("machine.ram.size", "buffers.width"). The machine's own
- * bounds live with the profiles ({@link checkProfile}); the display's with simdisplay.
+ * words scenario files use ("machine.ram.size", "buffers.count"). The machine's own
+ * bounds live with the profiles ({@link checkProfile}); the frame geometry against the
+ * display's is geometryProblem's (src/sweep/validate.ts).
  */
 
 import { statSync } from "node:fs";
-import {
-  SIMDISPLAY_MAX_HEIGHT,
-  SIMDISPLAY_MAX_WIDTH,
-} from "../drivers/gpu/drm/simdisplay/simdisplay.js";
 import { checkProfile, formatBytes, PROFILE_LIMITS } from "../machine/profiles.js";
 import { machineFor, resolveSpec } from "../pipelines/spec.js";
 import type { PipelineSpec } from "../pipelines/types.js";
@@ -80,21 +77,9 @@ export function checkSpecLimits(spec: PipelineSpec): LimitIssue[] {
         problem: `expected ${L.minBytesPerNs} to ${L.maxBytesPerNs} bytes per ns (1 MB/s to 10 TB/s); got ${bw}`,
       });
   }
-  // The frame geometry against the devices' limits.
+  // The frame geometry against the display's limits is checked by geometryProblem
+  // (src/sweep/validate.ts), which both `dmabuf run` and `dmabuf sweep` call.
   const sizeField = spec.bufferBytes !== undefined ? "bufferBytes" : undefined;
-  if (resolved.pipeline !== "cpu-output") {
-    const why = `the display scans out at most ${SIMDISPLAY_MAX_WIDTH}x${SIMDISPLAY_MAX_HEIGHT} (its mode_config limits)`;
-    if (resolved.width > SIMDISPLAY_MAX_WIDTH)
-      out.push({
-        path: ["buffers", spec.width !== undefined ? "width" : (sizeField ?? "width")],
-        problem: `a frame ${resolved.width} pixels wide is too wide: ${why}`,
-      });
-    if (resolved.height > SIMDISPLAY_MAX_HEIGHT)
-      out.push({
-        path: ["buffers", spec.height !== undefined ? "height" : (sizeField ?? "height")],
-        problem: `a frame ${resolved.height} lines high is too high: ${why}`,
-      });
-  }
   const S = SCENARIO_LIMITS;
   const frameBytes = resolved.width * resolved.height * 4;
   if (frameBytes * resolved.buffers > S.maxBufferBytesTotal)

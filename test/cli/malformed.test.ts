@@ -132,13 +132,13 @@ const CASES: readonly Case[] = [
   },
   {
     what: "16384-pixel frames the display cannot scan out",
-    argv: () => ["run", file("wide.yaml", `${BASE}buffers:\n  width: 16384\n  height: 16384\n`)],
-    says: /buffers\.width: a frame 16384 pixels wide is too wide: the display scans out at most 4096x4096/,
+    argv: () => ["run", file("wide.yaml", `${BASE}buffers:\n  width: 16384\n  height: 64\n`)],
+    says: /wide\.yaml: buffers\.width 16384 is wider than the display scans out \(at most 4096 pixels\)/,
   },
   {
     what: "a 256 MiB buffer (above the display's 64 MiB)",
     argv: () => ["run", file("big-buffer.yaml", `${BASE}buffers:\n  bufferBytes: 256 MiB\n`)],
-    says: /buffers\.bufferBytes: a frame 16384 pixels wide is too wide/,
+    says: /big-buffer\.yaml: buffers\.width 16384 is wider than the display scans out/,
   },
   {
     what: "a run that would move more than 64 GiB of frames",
@@ -177,6 +177,11 @@ const CASES: readonly Case[] = [
     says: /huge\.yaml: cannot read the scenario: the file is 2(\.\d+)? MiB; a scenario file may be at most 1 MiB/,
   },
   {
+    what: "a frame too wide for the display, from --set",
+    argv: () => ["run", file("ok2.yaml", BASE), "--set", "buffers.width=8192"],
+    says: /^--set buffers\.width=8192: buffers\.width 8192 is wider than the display/,
+  },
+  {
     what: "a bad value from --set is blamed on --set, not on the file",
     argv: () => ["run", file("ok.yaml", BASE), "--set", "machine.ram.size=1024TiB"],
     says: /^--set machine\.ram\.size=1024TiB: machine\.ram\.size: expected 4 MiB to 1 TiB/,
@@ -184,7 +189,7 @@ const CASES: readonly Case[] = [
   {
     what: "a sweep with a value that cannot run",
     argv: () => ["sweep", file("sw.yaml", BASE), "--vary", "buffers.width=640,8192", "--quiet"],
-    says: /--vary buffers\.width=8192: buffers\.width: a frame 8192 pixels wide is too wide/,
+    says: /1 of 2 grid points cannot run, nothing was run:\n {2}grid point buffers\.width=8192: buffers\.width 8192 is wider than the display scans out/,
   },
 ];
 
