@@ -22,6 +22,7 @@ import {
   scenarioToSpec,
   setScenarioField,
 } from "../scenarios/scenario.js";
+import { geometryProblem } from "../sweep/validate.js";
 import { argError, RUN_HELP } from "./help.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { resolveScenarioArgument } from "./list.js";
@@ -137,9 +138,9 @@ export async function runCommand(
   if (positionals.length > 1) return usage(`unexpected argument '${positionals[1]}'`);
 
   let scenario: Scenario;
+  const overrides: FieldOverride[] = [];
   try {
     const src = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
-    const overrides: FieldOverride[] = [];
     if (values.profile !== undefined) {
       overrides.push({
         path: "machine.profile",
@@ -180,6 +181,14 @@ export async function runCommand(
 
   const wantTrace = values.trace !== undefined || values.html !== undefined;
   const spec = scenarioToSpec(scenario, wantTrace ? { trace: true } : {});
+  // A frame the display cannot scan out is refused before anything is allocated.
+  const geometry = geometryProblem(spec);
+  if (geometry !== undefined) {
+    const field = /^buffers\.\w+/.exec(geometry)?.[0];
+    const origin = [...overrides].reverse().find((o) => field?.startsWith(o.path))?.origin;
+    io.err(`${origin ?? `dmabuf run: ${positionals[0]}`}: ${geometry}\n`);
+    return EXIT_BAD_INPUT;
+  }
   const run = runner ?? (await import("../pipelines/run.js")).runPipeline;
   let result: PipelineResult;
   try {

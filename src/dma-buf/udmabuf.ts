@@ -55,7 +55,19 @@ interface Udmabuf {
   readonly inodes: ShmemInode[];
   /** The misc device's own mapping, made by the first begin_cpu_access. */
   sg: SgTable | undefined;
+  /** The checker region explaining that first begin_cpu_access (non-coherent machines). */
+  firstBeginNote?: number;
 }
+
+/**
+ * What the report says about a stale read after a udmabuf's first begin_cpu_access on
+ * a non-coherent machine: Linux 6.12's begin_cpu_udmabuf() maps the pages for the misc
+ * device (get_sg_table -> dma_map_sgtable) instead of dma_sync_sgtable_for_cpu, and a
+ * map for DMA only cleans the CPU cache on arm64 (and writes back on ARM and RISC-V):
+ * lines the CPU cached before a device wrote the pages are not invalidated.
+ */
+export const UDMABUF_FIRST_BEGIN_NOTE =
+  "this is Linux 6.12's udmabuf, not a missing call: its first DMA_BUF_IOCTL_SYNC(START) maps the pages for the udmabuf device instead of syncing them for the CPU, and on a non-coherent machine a map only cleans the cache, so lines cached before the device wrote stay stale; later STARTs do sync. Workaround: one SYNC(START)/SYNC(END) pair on each udmabuf before its first use by a device, or a dma-heap buffer";
 
 /**
  * get_sg_table(): since 6.11, sg_alloc_table() with one entry per page, each set with
@@ -75,6 +87,7 @@ const udmabufOps: DmaBufOps<Udmabuf> = {
   release(buf) {
     const ub = buf.priv;
     if (ub.sg !== undefined) ub.dev.dma.dmaUnmapSgtable(ub.dev.device, ub.sg, DMA_BIDIRECTIONAL, 0);
+    if (ub.firstBeginNote !== undefined) ub.dev.dma.m.violations.unregister(ub.firstBeginNote);
     for (const ino of ub.inodes) ino.unpin();
   },
   mmap(buf, vma) {
@@ -93,8 +106,19 @@ const udmabufOps: DmaBufOps<Udmabuf> = {
   },
   beginCpuAccess(buf, dir) {
     const ub = buf.priv;
-    if (ub.sg === undefined) ub.sg = getSgTable(ub, ub.dev.device, dir);
-    else ub.dev.dma.dmaSyncSgForCpu(ub.dev.device, ub.sg, ub.sg.nents, dir);
+    if (ub.sg === undefined) {
+      ub.sg = getSgTable(ub, ub.dev.device, dir);
+      if (!ub.dev.device.coherent) {
+        const ranges = ub.pages.map((phys) => ({ phys, len: PAGE_SIZE }));
+        const note = UDMABUF_FIRST_BEGIN_NOTE;
+        ub.firstBeginNote = ub.dev.dma.m.violations.register(
+          `udmabuf ${buf.describe()}`,
+          ranges,
+          {},
+          { "stale-cpu-read": note, "cpu-access-device-owned": note },
+        );
+      }
+    } else ub.dev.dma.dmaSyncSgForCpu(ub.dev.device, ub.sg, ub.sg.nents, dir);
   },
   endCpuAccess(buf, dir) {
     const ub = buf.priv;

@@ -135,7 +135,11 @@ export class Process implements Current {
   }
 
   #checkAlive(): void {
-    if (!this.#alive) throw new Error(`process ${this.pid} (${this.comm}) has exited`);
+    if (!this.#alive)
+      throw new SimulationError(
+        "process-exited",
+        `process ${this.pid} (${this.comm}) has exited: a dead task makes no system calls`,
+      );
   }
 
   /** open(2) of a device node. */
@@ -384,10 +388,13 @@ export class Process implements Current {
     };
   }
 
-  /** munmap(2) of a whole mapping; the mapping's file reference goes with it. */
+  /**
+   * munmap(2) of a whole mapping; the mapping's file reference goes with it. A range
+   * with nothing mapped is not an error in Linux (do_vmi_munmap finds no VMA, returns 0).
+   */
   munmap(map: UserMapping): void {
     const mm = this.#maps.get(map.addr);
-    ensure(mm !== undefined, "EINVAL", `munmap: nothing mapped at 0x${map.addr.toString(16)}`);
+    if (mm === undefined) return;
     this.#maps.delete(map.addr);
     this.host.machine.cpu.unmap(mm.cpu);
     this.host.machine.violations.unregister(mm.region);

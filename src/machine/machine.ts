@@ -19,7 +19,12 @@ import { FaultInjection, shrinkLength } from "./fault-inject.js";
 import { IommuDomain } from "./iommu.js";
 import { PAGE_SIZE, PhysicalMemory } from "./memory.js";
 import { PageAllocator } from "./page-alloc.js";
-import { type Profile, type ProfileOverrides, resolveProfile } from "./profiles.js";
+import {
+  assertProfileWithinLimits,
+  type Profile,
+  type ProfileOverrides,
+  resolveProfile,
+} from "./profiles.js";
 import { TraceRecorder } from "./trace.js";
 import { type PhysRange, ViolationLog } from "./violations.js";
 
@@ -62,6 +67,8 @@ export class Machine {
     const p = options.profile ?? "arm64";
     this.profile = typeof p === "string" ? resolveProfile(p, options.overrides) : p;
     const prof = this.profile;
+    // Before any host memory is taken: a 1 PiB RAM or a 64 GiB cache is a named error.
+    assertProfileWithinLimits(prof);
     this.trace.enabled = options.trace ?? false;
     this.memory = new PhysicalMemory(prof.ram.base, prof.ram.size);
     this.cache = new CpuCache(prof.cache, this.memory, this.shadow);

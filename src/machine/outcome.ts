@@ -17,7 +17,9 @@ export type SimulationErrorKind =
   /** The virtual clock passed the run's budget of virtual time. */
   | "virtual-time-budget"
   /** The clock fired more events than the run's budget of host work allows. */
-  | "host-work-budget";
+  | "host-work-budget"
+  /** A system call through a process that has exited (a use-after-exit of the API). */
+  | "process-exited";
 
 /** A run ended by the simulation itself rather than by the program or an errno. */
 export class SimulationError extends Error {

@@ -59,11 +59,19 @@ export class PageAllocator {
 
   /**
    * Allocates 2^order contiguous pages; returns the first pfn. Throws ENOMEM when no
-   * block of that order can be found (alloc_pages returning NULL).
+   * block of that order can be found or the order is above MAX_PAGE_ORDER (alloc_pages
+   * returning NULL).
    */
   alloc(order: number): number {
-    if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER) {
-      throw new KernelError("EINVAL", `page order ${order} outside 0..${MAX_PAGE_ORDER}`);
+    if (!Number.isInteger(order) || order < 0) {
+      throw new KernelError("EINVAL", `page order ${order} is not an order`);
+    }
+    if (order > MAX_PAGE_ORDER) {
+      // __alloc_pages(): WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER) and return NULL.
+      throw new KernelError(
+        "ENOMEM",
+        `order ${order} (${formatKiB(PAGE_SIZE * 2 ** order)}) is above MAX_PAGE_ORDER ${MAX_PAGE_ORDER}: the buddy allocator has no blocks that large`,
+      );
     }
     let o = order;
     while (o <= MAX_PAGE_ORDER && this.#free[o]!.size === 0) o++;
@@ -105,4 +113,8 @@ export class PageAllocator {
     }
     this.#free[o]!.add(p);
   }
+}
+
+function formatKiB(bytes: number): string {
+  return bytes >= 1 << 20 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`;
 }

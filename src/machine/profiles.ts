@@ -322,3 +322,144 @@ export function resolveProfile(name: string, overrides: ProfileOverrides = {}): 
   }
   return out as unknown as Profile;
 }
+
+// ---------------------------------------------------------------------------------------
+// Limits: what a simulated machine may be, checked before anything is built.
+
+/**
+ * The bounds every profile field must respect. They keep a machine buildable and a run
+ * finite on the host: RAM and caches are host typed arrays (RAM lazily, the outer cache
+ * level's data eagerly), and a DMA or DRAM rate near zero makes one transfer take
+ * longer than any run budget. Real hardware sits well inside each bound.
+ */
+export const PROFILE_LIMITS = {
+  /** Physical addresses: 48 bits (arm64's and x86-64's usual PA size; also safe integers). */
+  maxPhysAddress: 2 ** 48,
+  /** RAM: 4 MiB to 1 TiB, whole pages. Untouched RAM costs the host nothing. */
+  minRamBytes: 4 * MiB,
+  /** What the reserved areas (swiotlb, CMA) must leave of RAM for everything else. */
+  minFreeRamBytes: 1 * MiB,
+  maxRamBytes: 1024 * GiB,
+  /** One cache level: at most 256 MiB (four times the largest profile's 64 MiB). */
+  maxCacheLevelBytes: 256 * MiB,
+  /** Rates (DMA, DRAM, write-combining), bytes per ns: 1 MB/s to 10 TB/s. */
+  minBytesPerNs: 1e-3,
+  maxBytesPerNs: 1e4,
+  /** Any fixed cost or per-operation cost, ns: at most 1 s. */
+  maxCostNs: 1e9,
+} as const;
+
+/** One field of a profile outside its limits: `field` is the profile path ("ram.size"). */
+export interface ProfileIssue {
+  readonly field: string;
+  readonly problem: string;
+}
+
+/** Bytes in the largest binary unit that divides them: "64 GiB", "1.5 MiB". */
+export function formatBytes(n: number): string {
+  for (const [unit, size] of [
+    ["TiB", 1024 * GiB],
+    ["GiB", GiB],
+    ["MiB", MiB],
+    ["KiB", KiB],
+  ] as const) {
+    if (n >= size) return `${Number((n / size).toPrecision(4))} ${unit}`;
+  }
+  return `${n} bytes`;
+}
+
+/**
+ * Checks every size, count and rate of a profile against {@link PROFILE_LIMITS} and
+ * its own consistency (reserved areas within RAM). Returns every problem, in field
+ * order; an empty list means the machine can be built.
+ */
+export function checkProfile(p: Profile): ProfileIssue[] {
+  const out: ProfileIssue[] = [];
+  const L = PROFILE_LIMITS;
+  const bad = (field: string, problem: string): void => {
+    out.push({ field, problem });
+  };
+  const { base, size } = p.ram;
+  if (!Number.isSafeInteger(base) || base < 0 || base % 4096 !== 0)
+    bad("ram.base", `expected a page-aligned (4 KiB) address; got ${base}`);
+  else if (base >= L.maxPhysAddress)
+    bad("ram.base", `expected an address below 2^48 (256 TiB); got 0x${base.toString(16)}`);
+  if (!Number.isSafeInteger(size) || size % 4096 !== 0)
+    bad("ram.size", `expected a whole number of 4 KiB pages; got ${size}`);
+  else if (size < L.minRamBytes || size > L.maxRamBytes)
+    bad(
+      "ram.size",
+      `expected ${formatBytes(L.minRamBytes)} to ${formatBytes(L.maxRamBytes)} of RAM; got ${formatBytes(size)}`,
+    );
+  else if (Number.isSafeInteger(base) && base < L.maxPhysAddress && base + size > L.maxPhysAddress)
+    bad("ram.size", `RAM would end above 2^48 (256 TiB): 0x${(base + size).toString(16)}`);
+  p.cache.levels.forEach((lv, i) => {
+    if (!(lv.ways >= 1)) bad(`cache.levels[${i}].ways`, `expected at least 1 way; got ${lv.ways}`);
+    if (!(lv.sizeBytes > 0) || lv.sizeBytes > L.maxCacheLevelBytes)
+      bad(
+        `cache.levels[${i}].sizeBytes`,
+        `expected a cache level of at most ${formatBytes(L.maxCacheLevelBytes)}; got ${formatBytes(lv.sizeBytes)}`,
+      );
+  });
+  const ramOk = out.length === 0;
+  for (const [field, v] of [
+    ["swiotlbBytes", p.swiotlbBytes],
+    ["cmaBytes", p.cmaBytes],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 0) bad(field, `expected a size in bytes; got ${v}`);
+  }
+  const reserved = p.swiotlbBytes + p.cmaBytes;
+  if (ramOk && out.length === 0 && reserved + L.minFreeRamBytes > size)
+    bad(
+      p.cmaBytes >= p.swiotlbBytes ? "cmaBytes" : "swiotlbBytes",
+      `swiotlb (${formatBytes(p.swiotlbBytes)}) and CMA (${formatBytes(p.cmaBytes)}) leave less than ${formatBytes(L.minFreeRamBytes)} of the ${formatBytes(size)} of RAM`,
+    );
+  const rate = (field: string, v: number): void => {
+    if (!(v >= L.minBytesPerNs && v <= L.maxBytesPerNs))
+      bad(
+        field,
+        `expected ${L.minBytesPerNs} to ${L.maxBytesPerNs} bytes per ns (1 MB/s to 10 TB/s); got ${v}`,
+      );
+  };
+  const cost = (field: string, v: number): void => {
+    if (!(v >= 0 && v <= L.maxCostNs)) bad(field, `expected 0 to 1e9 ns (1 s); got ${v}`);
+  };
+  rate("costs.dramBytesPerNs", p.costs.dramBytesPerNs);
+  rate("costs.wcWriteBytesPerNs", p.costs.wcWriteBytesPerNs);
+  p.costs.hitNs.forEach((v, i) => {
+    cost(`costs.hitNs[${i}]`, v);
+  });
+  for (const k of [
+    "uncachedReadNs",
+    "uncachedWriteNs",
+    "lineOpNs",
+    "rangeOpNs",
+    "setWayOpNs",
+  ] as const)
+    cost(`costs.${k}`, p.costs[k]);
+  if (
+    !(
+      Number.isInteger(p.costs.uncachedAccessBytes) &&
+      p.costs.uncachedAccessBytes >= 1 &&
+      p.costs.uncachedAccessBytes <= 4096
+    )
+  )
+    bad(
+      "costs.uncachedAccessBytes",
+      `expected 1 to 4096 bytes; got ${p.costs.uncachedAccessBytes}`,
+    );
+  rate("device.bandwidthBytesPerNs", p.device.bandwidthBytesPerNs);
+  cost("device.setupNs", p.device.setupNs);
+  if (!(Number.isInteger(p.device.dmaBits) && p.device.dmaBits >= 24 && p.device.dmaBits <= 64))
+    bad("device.dmaBits", `expected 24 to 64 bits; got ${p.device.dmaBits}`);
+  return out;
+}
+
+/** Throws a RangeError naming every field of `p` outside its limits. */
+export function assertProfileWithinLimits(p: Profile): void {
+  const issues = checkProfile(p);
+  if (issues.length > 0)
+    throw new RangeError(
+      `profile ${p.name}: ${issues.map((i) => `${i.field}: ${i.problem}`).join("; ")}`,
+    );
+}

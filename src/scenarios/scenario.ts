@@ -24,6 +24,12 @@ import type {
   PipelineSpec,
 } from "../pipelines/types.js";
 import { specConflicts } from "../pipelines/validity.js";
+import {
+  checkScenarioFile,
+  checkSpecLimits,
+  findExcessiveNesting,
+  SCENARIO_LIMITS,
+} from "./limits.js";
 import { ScenarioSchema } from "./schema.js";
 
 /** A validated scenario (sizes are numbers of bytes). */
@@ -234,6 +240,16 @@ export function parseScenarioText(file: string, text: string): unknown {
       ),
     ]);
   }
+  const tooDeep = findExcessiveNesting(text);
+  if (tooDeep !== undefined) {
+    throw new ScenarioError([
+      issue(
+        file,
+        `nested more than ${SCENARIO_LIMITS.maxDepth} levels deep; a scenario needs a handful`,
+        lineCol(text, tooDeep),
+      ),
+    ]);
+  }
   let data: unknown;
   if (looksLikeJson(file, text)) {
     const err = jsonSyntaxError(text);
@@ -259,7 +275,17 @@ export function parseScenarioText(file: string, text: string): unknown {
         }),
       );
     }
-    data = doc.toJS();
+    try {
+      data = doc.toJS({ maxAliasCount: SCENARIO_LIMITS.maxAliasCount });
+    } catch (e) {
+      if (!(e instanceof ReferenceError)) throw e;
+      throw new ScenarioError([
+        issue(
+          file,
+          `too many YAML aliases (more than ${SCENARIO_LIMITS.maxAliasCount} resolved): ${e.message}`,
+        ),
+      ]);
+    }
     if (data === null || data === undefined) {
       throw new ScenarioError([
         issue(
@@ -284,6 +310,9 @@ export function readScenarioData(
   cwd: string = process.cwd(),
 ): { file: string; text: string; data: unknown } {
   let text: string;
+  const unreadable = checkScenarioFile(resolve(cwd, path));
+  if (unreadable !== undefined)
+    throw new ScenarioError([issue(path, `cannot read the scenario: ${unreadable}`)]);
   try {
     text = readFileSync(resolve(cwd, path), "utf8");
   } catch (e) {
@@ -566,8 +595,19 @@ export function parseScenario(data: unknown, source?: { file: string; text: stri
     throw new ScenarioError(issues);
   }
   const s = r.data;
+  const spec = scenarioToSpec(s);
+  // Sizes, counts and rates against the machine's and devices' limits, before any work.
+  const limits = checkSpecLimits(spec);
+  if (limits.length > 0) {
+    const positions = source ? new SourcePositions(source.text) : undefined;
+    throw new ScenarioError(
+      limits.map((l) =>
+        issue(source?.file, l.problem, positions?.locate(l.path, false), formatFieldPath(l.path)),
+      ),
+    );
+  }
   // Fields that are valid alone but cannot take effect together (src/pipelines/validity.ts).
-  const conflicts = specConflicts(scenarioToSpec(s));
+  const conflicts = specConflicts(spec);
   if (conflicts.length > 0) {
     const positions = source ? new SourcePositions(source.text) : undefined;
     throw new ScenarioError(

@@ -138,7 +138,10 @@ const SIZE_HINT = `a size: a number of bytes, or a string such as "64K", "512KiB
  */
 export function parseSize(text: string): number | undefined {
   const t = text.trim().replaceAll("_", "");
-  if (/^0x[0-9a-f]+$/i.test(t)) return Number.parseInt(t.slice(2), 16);
+  if (/^0x[0-9a-f]+$/i.test(t)) {
+    const v = Number.parseInt(t.slice(2), 16);
+    return Number.isSafeInteger(v) ? v : undefined;
+  }
   const m = /^([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)$/i.exec(t);
   if (m === null) return undefined;
   const unit = SIZE_UNITS[m[2]!.toLowerCase()];
@@ -156,7 +159,7 @@ function size(description: string) {
         .string()
         .regex(SIZE_RE, { error: `expected ${SIZE_HINT}`, abort: true })
         .refine((s) => parseSize(s) !== undefined, {
-          error: `expected ${SIZE_HINT} that comes to a whole number of bytes`,
+          error: `expected ${SIZE_HINT} that comes to a whole number of bytes below 2^53`,
         }),
     ])
     .transform((v) => (typeof v === "number" ? v : parseSize(v)!))
@@ -684,6 +687,8 @@ export const ScenarioSchema = z
     const levels = cache?.levels;
     if (levels === undefined) return;
     levels.forEach((lv, i) => {
+      // With no ways there are no sets to count: the ways' own error says what is wrong.
+      if (!(lv.ways >= 1)) return;
       const sets = lv.sizeBytes / (line * lv.ways);
       if (!Number.isInteger(sets) || sets < 1) {
         ctx.addIssue({

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { IO_TLB_SIZE, Machine } from "../../src/machine/machine.js";
 import { PAGE_SIZE } from "../../src/machine/memory.js";
-import { PROFILES, resolveProfile } from "../../src/machine/profiles.js";
+import { checkProfile, PROFILES, resolveProfile } from "../../src/machine/profiles.js";
 import { MiB, pattern } from "./helpers.js";
 
 const NAMES = Object.keys(PROFILES);
@@ -129,10 +129,40 @@ describe("profiles", () => {
     assert.throws(() => new Machine({ profile: "arm65" }), check);
   });
 
+  test("every bundled profile is within the limits", () => {
+    for (const p of Object.values(PROFILES)) assert.deepEqual(checkProfile(p), [], p.name);
+  });
+
+  test("sizes and rates outside the limits are named by field, before anything is built", () => {
+    const fields = (o: Parameters<typeof resolveProfile>[1]): string[] =>
+      checkProfile(resolveProfile("arm64", o)).map((i) => i.field);
+    assert.deepEqual(fields({ ram: { size: 2 ** 50 } }), ["ram.size"]);
+    assert.deepEqual(fields({ ram: { base: 2 ** 48, size: 1 << 30 } }), ["ram.base"]);
+    assert.deepEqual(fields({ ram: { base: 2 ** 48 - (1 << 30), size: 2 << 30 } }), ["ram.size"]);
+    assert.deepEqual(
+      fields({
+        cache: {
+          ...PROFILES.arm64!.cache,
+          levels: [{ name: "L2", sizeBytes: 64 * 1024 * MiB, ways: 16 }],
+        },
+      }),
+      ["cache.levels[0].sizeBytes"],
+    );
+    assert.deepEqual(fields({ device: { bandwidthBytesPerNs: 1e-12 } }), [
+      "device.bandwidthBytesPerNs",
+    ]);
+    assert.deepEqual(fields({ costs: { dramBytesPerNs: 0 } }), ["costs.dramBytesPerNs"]);
+    // A 1 PiB machine is refused at once, not after the host runs out of memory.
+    assert.throws(
+      () => new Machine({ profile: "arm64", overrides: { ram: { size: 2 ** 50 } } }),
+      /ram\.size: expected 4 MiB to 1 TiB of RAM; got 1024 TiB/,
+    );
+  });
+
   test("RAM too small for the reserved areas is refused", () => {
     assert.throws(
       () => new Machine({ profile: "arm64", overrides: { ram: { size: 16 * MiB } } }),
-      /too small for the reserved areas/,
+      /cmaBytes: swiotlb \(64 MiB\) and CMA \(256 MiB\) leave less than 1 MiB of the 16 MiB of RAM/,
     );
   });
 });

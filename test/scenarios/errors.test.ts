@@ -122,7 +122,7 @@ test("bad size string: names the accepted forms", () => {
   const frac = errorOf("s.yaml", "buffers:\n  bufferBytes: 1.3K\n");
   assert.match(
     frac.message,
-    /^s\.yaml:2:16: buffers\.bufferBytes: .*whole number of bytes; got "1\.3K"$/,
+    /^s\.yaml:2:16: buffers\.bufferBytes: .*whole number of bytes below 2\^53; got "1\.3K"$/,
   );
   const neg = errorOf("s.yaml", "machine:\n  swiotlbBytes: true\n");
   assert.match(neg.message, /^s\.yaml:2:17: machine\.swiotlbBytes: expected a size.*; got true$/);

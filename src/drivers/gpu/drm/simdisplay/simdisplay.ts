@@ -130,6 +130,10 @@ export interface ScanoutRecord {
   readonly crc: number;
 }
 
+/** mode_config.max_width / max_height: the largest framebuffer simdisplay scans out. */
+export const SIMDISPLAY_MAX_WIDTH = 4096;
+export const SIMDISPLAY_MAX_HEIGHT = 4096;
+
 /** The probed display controller. */
 export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   readonly drm: DrmDevice;
@@ -186,8 +190,8 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
     };
     this.drm = new DrmDevice(host, driver, this.dev);
     const mc = new DrmModeConfig(this);
-    mc.maxWidth = 4096;
-    mc.maxHeight = 4096;
+    mc.maxWidth = SIMDISPLAY_MAX_WIDTH;
+    mc.maxHeight = SIMDISPLAY_MAX_HEIGHT;
     this.config = mc;
     this.plane = new DrmPlane(mc.allocId(), [DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888]);
     this.crtc = new DrmCrtc(mc.allocId(), 0);
