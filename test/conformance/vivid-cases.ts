@@ -207,6 +207,26 @@ export const vividCases: ConformanceCase[] = [
   },
   {
     suite: "vivid",
+    name: "output QBUF: a payload (bytesused) smaller than the frame → EINVAL; 0 means the whole plane; more than the plane → EINVAL (vivid-vid-out.c vid_out_buf_prepare, __verify_length)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const out = openVivid(u, VIVID_OUTPUT);
+      assert.ok(out >= 0, `no vivid at ${VIVID_OUTPUT}`);
+      h.add(out);
+      const fmt = vidiocSFmt(u, out, OUT, VGA);
+      assert.equal(vidiocReqbufs(u, out, { count: 3, type: OUT, memory: MMAP }).count, 3);
+      const q = (index: number, bytesused: number): unknown =>
+        vidiocQbuf(u, out, { index, type: OUT, memory: MMAP, bytesused });
+      expectErrno("EINVAL", () => q(0, fmt.sizeimage - 1), "one byte short");
+      expectErrno("EINVAL", () => q(0, fmt.sizeimage + PAGE), "past the plane");
+      q(0, 0);
+      q(1, fmt.sizeimage);
+      assert.equal(vidiocQuerybuf(u, out, OUT, MMAP, 0).bytesused, fmt.sizeimage);
+      vidiocReqbufs(u, out, { count: 0, type: OUT, memory: MMAP });
+    }),
+  },
+  {
+    suite: "vivid",
     name: "mmap cookies: QUERYBUF's m.offset is index << PLANE_INDEX_SHIFT (15); each maps its own buffer from the start; no buffer there or longer than it → EINVAL (__setup_offsets, __find_plane_by_offset, vb2_mmap)",
     needs: ["vivid"],
     run: scoped((u, h) => {

@@ -94,11 +94,13 @@ export class VividOutput extends VividStream {
   readonly qops: Vb2Ops = {
     queueSetup: (_q: Vb2Queue, setup: Vb2QueueSetup) => this.queueSetup(setup),
     bufPrepare: (vb: Vb2Buffer) => {
-      // vid_out_buf_prepare(): the plane must hold a frame.
-      if (vb.planeSize(0) < this.fmt.sizeimage)
+      // vid_out_buf_prepare(): the payload userspace gave (bytesused, 0 meaning the
+      // whole plane) must hold a frame, after the plane's data_offset.
+      const size = this.fmt.sizeimage + vb.planes[0]!.dataOffset;
+      if (vb.planePayload(0) < size)
         throw new KernelError(
           "EINVAL",
-          `vivid: plane 0 too small (${vb.planeSize(0)} < ${this.fmt.sizeimage})`,
+          `vivid: the payload is too small for plane 0 (${vb.planePayload(0)} < ${size})`,
         );
     },
     bufQueue: (vb: Vb2Buffer) => this.bufQueue(vb),
