@@ -14,6 +14,7 @@ import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
 import { didYouMean, ScenarioError } from "../scenarios/scenario.js";
 import { scenarioJsonSchemaText } from "../scenarios/schema.js";
 import { runStaleDataDemo } from "../scenarios/stale-data.js";
+import { usageError } from "./args.js";
 import { argError, COMMAND_HELP, DEMO_HELP, MAIN_HELP, SCHEMA_HELP, VERSION } from "./help.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, processIo } from "./io.js";
 import { listCommand } from "./list.js";
@@ -33,12 +34,6 @@ export const COMMANDS = [
 export interface MainDeps {
   /** Replaces the pipeline runner of `run` (tests inject fixtures). */
   readonly runPipeline?: (spec: PipelineSpec) => PipelineResult;
-}
-
-function usageError(io: CliIo, cmd: string | undefined, msg: string): number {
-  const name = cmd ? `dmabuf ${cmd}` : "dmabuf";
-  io.err(`${name}: ${msg}\nTry '${name} --help'.\n`);
-  return EXIT_BAD_INPUT;
 }
 
 function pad(s: string, n: number): string {

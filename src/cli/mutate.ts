@@ -7,7 +7,6 @@
  * 1 otherwise, 2 bad input.
  */
 
-import { parseArgs } from "node:util";
 import { KernelError } from "../errno.js";
 import type { FaultAction } from "../machine/fault-inject.js";
 import { SimulationError } from "../machine/outcome.js";
@@ -19,7 +18,7 @@ import {
   ScenarioError,
   scenarioToSpec,
 } from "../scenarios/scenario.js";
-import { argError } from "./help.js";
+import { parseCommandArgs, usageError } from "./args.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { resolveScenarioArgument } from "./list.js";
 import { applyOverrides, type FieldOverride, parseSetArgument } from "./run.js";
@@ -56,23 +55,10 @@ export async function mutateCommand(argv: string[], io: CliIo): Promise<number> 
     actions: { type: "string" },
     set: { type: "string", multiple: true },
   } as const;
-  const usage = (msg: string): number => {
-    io.err(`dmabuf mutate: ${msg}\nTry 'dmabuf mutate --help'.\n`);
-    return EXIT_BAD_INPUT;
-  };
-  let parsed: ReturnType<
-    typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    return usage(argError(e));
-  }
+  const usage = (msg: string): number => usageError(io, "mutate", msg);
+  const parsed = parseCommandArgs("mutate", argv, options, MUTATE_HELP, io);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(MUTATE_HELP);
-    return EXIT_OK;
-  }
   if (positionals.length !== 1) return usage("expected one SCENARIO (a .yaml or .json file)");
   const actions = (values.actions ?? "omit,flip,shrink").split(",").map((a) => a.trim());
   for (const a of actions) {

@@ -4,7 +4,6 @@
  */
 
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { KernelError } from "../errno.js";
 import { SimulationError } from "../machine/outcome.js";
 import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
@@ -23,7 +22,8 @@ import {
   setScenarioField,
 } from "../scenarios/scenario.js";
 import { geometryProblem } from "../sweep/validate.js";
-import { argError, RUN_HELP } from "./help.js";
+import { parseCommandArgs, usageError } from "./args.js";
+import { RUN_HELP } from "./help.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { resolveScenarioArgument } from "./list.js";
 import { OutputPathError, outputPath, prepareOutput } from "./output.js";
@@ -117,23 +117,10 @@ export async function runCommand(
     set: { type: "string", multiple: true },
     "no-color": { type: "boolean" },
   } as const;
-  const usage = (msg: string): number => {
-    io.err(`dmabuf run: ${msg}\nTry 'dmabuf run --help'.\n`);
-    return EXIT_BAD_INPUT;
-  };
-  let parsed: ReturnType<
-    typeof parseArgs<{ args: string[]; options: typeof options; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    return usage(argError(e));
-  }
+  const usage = (msg: string): number => usageError(io, "run", msg);
+  const parsed = parseCommandArgs("run", argv, options, RUN_HELP, io);
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    io.out(RUN_HELP);
-    return EXIT_OK;
-  }
   if (positionals.length === 0) return usage("missing SCENARIO (a .yaml or .json file)");
   if (positionals.length > 1) return usage(`unexpected argument '${positionals[1]}'`);
 
