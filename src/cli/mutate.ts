@@ -11,17 +11,10 @@ import { KernelError } from "../errno.js";
 import type { FaultAction } from "../machine/fault-inject.js";
 import { SimulationError } from "../machine/outcome.js";
 import { type MutationReport, mutatePipeline } from "../pipelines/mutate.js";
-import {
-  parseFieldValue,
-  readScenarioData,
-  type Scenario,
-  ScenarioError,
-  scenarioToSpec,
-} from "../scenarios/scenario.js";
+import { scenarioToSpec } from "../scenarios/scenario.js";
 import { parseCommandArgs, usageError } from "./args.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
-import { resolveScenarioArgument } from "./list.js";
-import { applyOverrides, type FieldOverride, parseSetArgument } from "./run.js";
+import { loadScenarioArgument } from "./run.js";
 
 export const MUTATE_HELP = `Usage: dmabuf mutate SCENARIO [options]
 
@@ -65,25 +58,9 @@ export async function mutateCommand(argv: string[], io: CliIo): Promise<number> 
     if (!ACTIONS.includes(a as FaultAction))
       return usage(`unknown mutation '${a}' (known: ${ACTIONS.join(", ")})`);
   }
-  let scenario: Scenario;
-  try {
-    const src = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
-    const overrides: FieldOverride[] = [];
-    if (values.frames !== undefined)
-      overrides.push({
-        path: "pipeline.frames",
-        value: parseFieldValue(values.frames),
-        origin: `--frames ${values.frames}`,
-      });
-    for (const s of values.set ?? []) overrides.push(parseSetArgument(s));
-    scenario = applyOverrides(src, overrides);
-  } catch (e) {
-    if (e instanceof ScenarioError) {
-      io.err(`${e.message}\n`);
-      return EXIT_BAD_INPUT;
-    }
-    throw e;
-  }
+  const loaded = loadScenarioArgument(positionals[0]!, values, io);
+  if (typeof loaded === "number") return loaded;
+  const { scenario } = loaded;
   const spec = scenarioToSpec(scenario);
   const frames = values.frames !== undefined ? spec.frames : Math.min(spec.frames ?? 8, 3);
   let report: MutationReport;

@@ -101,6 +101,44 @@ function isConfigurationError(e: unknown): e is Error {
   return e instanceof RangeError || e instanceof KernelError;
 }
 
+/**
+ * The scenario a command names (a file, or a bundled one by name) with --profile,
+ * --frames and --set applied, and the overrides (so later errors can be blamed on them).
+ * A ScenarioError is printed and becomes exit status 2.
+ */
+export function loadScenarioArgument(
+  arg: string,
+  flags: { readonly profile?: string; readonly frames?: string; readonly set?: string[] },
+  io: CliIo,
+): { scenario: Scenario; overrides: readonly FieldOverride[] } | number {
+  try {
+    const src = readScenarioData(resolveScenarioArgument(arg, io.cwd), io.cwd);
+    const overrides: FieldOverride[] = [];
+    if (flags.profile !== undefined) {
+      overrides.push({
+        path: "machine.profile",
+        value: flags.profile,
+        origin: `--profile ${flags.profile}`,
+      });
+    }
+    if (flags.frames !== undefined) {
+      overrides.push({
+        path: "pipeline.frames",
+        value: parseFieldValue(flags.frames),
+        origin: `--frames ${flags.frames}`,
+      });
+    }
+    for (const s of flags.set ?? []) overrides.push(parseSetArgument(s));
+    return { scenario: applyOverrides(src, overrides), overrides };
+  } catch (e) {
+    if (e instanceof ScenarioError) {
+      io.err(`${e.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw e;
+  }
+}
+
 /** `dmabuf run SCENARIO [options]`. `runner` replaces the pipeline runner (tests). */
 export async function runCommand(
   argv: string[],
@@ -124,33 +162,9 @@ export async function runCommand(
   if (positionals.length === 0) return usage("missing SCENARIO (a .yaml or .json file)");
   if (positionals.length > 1) return usage(`unexpected argument '${positionals[1]}'`);
 
-  let scenario: Scenario;
-  const overrides: FieldOverride[] = [];
-  try {
-    const src = readScenarioData(resolveScenarioArgument(positionals[0]!, io.cwd), io.cwd);
-    if (values.profile !== undefined) {
-      overrides.push({
-        path: "machine.profile",
-        value: values.profile,
-        origin: `--profile ${values.profile}`,
-      });
-    }
-    if (values.frames !== undefined) {
-      overrides.push({
-        path: "pipeline.frames",
-        value: parseFieldValue(values.frames),
-        origin: `--frames ${values.frames}`,
-      });
-    }
-    for (const s of values.set ?? []) overrides.push(parseSetArgument(s));
-    scenario = applyOverrides(src, overrides);
-  } catch (e) {
-    if (e instanceof ScenarioError) {
-      io.err(`${e.message}\n`);
-      return EXIT_BAD_INPUT;
-    }
-    throw e;
-  }
+  const loaded = loadScenarioArgument(positionals[0]!, values, io);
+  if (typeof loaded === "number") return loaded;
+  const { scenario, overrides } = loaded;
 
   // Output paths are checked before the run (bare names go into out/).
   const tracePath =
