@@ -4,6 +4,10 @@
  * what a user already relies on. A change that is meant to change a report regenerates
  * the files with `UPDATE_GOLDEN=1 node --test dist/test/golden/` and says why in its
  * commit message.
+ *
+ * files/main-job.txt.golden is the main job's whole output (`npx dmabuf`: stderr's
+ * progress, then stdout, the report path as `<path>`). The job takes tens of seconds, so
+ * .ci/run compares it on the fresh clone, as the README's first command, before the tests.
  */
 
 import assert from "node:assert/strict";
