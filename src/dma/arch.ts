@@ -61,7 +61,26 @@ export function archSyncDmaForDevice(
   ranges: readonly PhysRange[],
   dir: DmaDirection,
 ): void {
-  faulted(m, "arch_sync_dma_for_device", ranges, dir, (r, d) => syncForDevice(m, r, d));
+  injectFault(
+    m.faults,
+    "arch_sync_dma_for_device",
+    { dir, bytes: bytesOf(ranges), invalidatable: true },
+    (a) => {
+      // Dropping the lines before the DMA: right on a CPU that never speculates.
+      if (a === "invalidate")
+        m.maintain(
+          dir === DMA_FROM_DEVICE ? "invalidate" : "flush",
+          ranges,
+          `for_device ${directionName(dir)} (drop before DMA)`,
+        );
+      else
+        syncForDevice(
+          m,
+          a === "shrink" ? halves(m, ranges) : ranges,
+          a === "flip" ? flipDirection(dir) : dir,
+        );
+    },
+  );
 }
 
 function syncForDevice(m: Machine, ranges: readonly PhysRange[], dir: DmaDirection): void {

@@ -21,9 +21,12 @@ export const NAMED_FAULTS: readonly NamedFault[] = [
   {
     name: "invalidate-before-only",
     description:
-      "The DMA code invalidates a DMA_FROM_DEVICE buffer before the transfer but not after it (arch_sync_dma_for_cpu left out): lines the CPU fetched speculatively while the device wrote stay in the cache. arm64 invalidates after (arch/arm64/mm/dma-mapping.c), so does 32-bit ARM since 2015 (arch/arm/mm/dma-mapping.c, v7_dma_unmap_area).",
+      "The DMA code invalidates a DMA_FROM_DEVICE buffer before the transfer (arch_sync_dma_for_device invalidates) and never after it (arch_sync_dma_for_cpu left out): right on a CPU that never speculates, but lines the CPU fetches speculatively while the device writes stay in the cache. arm64 cleans before and invalidates after (arch/arm64/mm/dma-mapping.c), so does 32-bit ARM (arch/arm/mm/cache-v7.S, v7_dma_unmap_area).",
     source: "openmv/openmv PRs 1605 and 1610; Russell King on linux-arm-kernel, June 2015",
-    rules: [{ call: "arch_sync_dma_for_cpu", action: "omit" }],
+    rules: [
+      { call: "arch_sync_dma_for_device", action: "invalidate" },
+      { call: "arch_sync_dma_for_cpu", action: "omit" },
+    ],
   },
   {
     name: "no-clean-before-dma",

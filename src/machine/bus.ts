@@ -33,6 +33,14 @@ export class SystemBus {
    */
   readObserver: ((master: BusMaster, phys: number, len: number) => void) | undefined;
 
+  /**
+   * Hazard hook: told of every non-coherent master's write before its bytes land (the
+   * CPU's speculative line fills during the transfer, src/machine/speculation.ts).
+   */
+  writeObserver:
+    | ((master: BusMaster, phys: number, len: number, epoch: number) => void)
+    | undefined;
+
   /** A master reads `len` bytes of memory at `phys` into `dst[dstOff..]`. */
   read(master: BusMaster, phys: number, len: number, dst: Uint8Array, dstOff: number): void {
     this.readObserver?.(master, phys, len);
@@ -87,6 +95,7 @@ export class SystemBus {
         );
       }
     }
+    if (!master.coherent) this.writeObserver?.(master, phys, len, epoch);
     this.memory.write(phys, src, srcOff, len);
     this.markWritten(phys, len, epoch);
   }

@@ -314,6 +314,30 @@ export class CpuCache {
     };
   }
 
+  /** Hazard hook: the epoch the line holding `phys` was filled at, if it is cached. */
+  fillEpochOf(phys: number): number | undefined {
+    const s = this.#rmap.get(this.#lineIndex(phys));
+    return s < 0 ? undefined : this.#fillEpoch[s];
+  }
+
+  /**
+   * Hazard hook: a speculative line fill (a hardware prefetch through the cacheable
+   * linear map, src/machine/speculation.ts). Fills the line holding `phys` from memory
+   * as it is now, if it is not cached, and records it as filled at `fillEpoch` (the
+   * moment before a device's transfer lands, so the line is stale once it has). No CPU
+   * counters move but `fills` and `evictions`: nothing waited for it. Returns whether a
+   * line was filled; a dirty victim written back over device data is in `findings`.
+   */
+  prefetch(phys: number, fillEpoch: number): boolean {
+    this.memory.check(phys, 1);
+    this.#resetFindings();
+    const li = this.#lineIndex(phys);
+    if (this.#rmap.get(li) >= 0) return false;
+    const s = this.#access(li, false);
+    this.#fillEpoch[s] = fillEpoch;
+    return true;
+  }
+
   /**
    * Hazard hook: the bytes a CPU load of `[phys, phys+len)` would return, with no side
    * effect at all (no fill, no counters, no replacement update, no findings). For the

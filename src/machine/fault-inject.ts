@@ -31,9 +31,24 @@ export type FaultAction =
   /** Run it twice (a second DMA_BUF_IOCTL_SYNC(START) before the END). */
   | "repeat"
   /** Run the opposite hand-over: for_cpu where for_device was asked, and back. */
-  | "swap";
+  | "swap"
+  /**
+   * Drop the CPU's copies of a buffer the device will write, before it does, instead of
+   * what the architecture does (arm64 only cleans): invalidate a DMA_FROM_DEVICE buffer,
+   * clean and invalidate a DMA_BIDIRECTIONAL one (v7_dma_map_area's rule). Enough on a
+   * CPU without speculative fills, and what drivers written for one do (openmv/openmv
+   * PR 1605).
+   */
+  | "invalidate";
 
-export const FAULT_ACTIONS: readonly FaultAction[] = ["omit", "flip", "shrink", "repeat", "swap"];
+export const FAULT_ACTIONS: readonly FaultAction[] = [
+  "omit",
+  "flip",
+  "shrink",
+  "repeat",
+  "swap",
+  "invalidate",
+];
 
 /** One rule of a plan: which calls it hits and what it does to them. */
 export interface FaultRule {
@@ -62,6 +77,8 @@ export interface FaultPointInfo {
   readonly repeatable?: boolean;
   /** Whether there is an opposite hand-over (DMA API syncs). */
   readonly swappable?: boolean;
+  /** Whether the call's maintenance can be made an invalidate (arch_sync_dma_for_device). */
+  readonly invalidatable?: boolean;
 }
 
 /** A call point as the reports and the mutation engine name it. */
@@ -307,6 +324,8 @@ function applicable(action: FaultAction, info: FaultPointInfo): boolean {
       return info.repeatable === true;
     case "swap":
       return info.swappable === true;
+    case "invalidate":
+      return info.invalidatable === true && info.dir !== undefined && info.dir !== 1;
   }
 }
 

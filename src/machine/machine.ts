@@ -25,6 +25,7 @@ import {
   type ProfileOverrides,
   resolveProfile,
 } from "./profiles.js";
+import { SpeculativeFills } from "./speculation.js";
 import { TraceRecorder } from "./trace.js";
 import { type PhysRange, ViolationLog } from "./violations.js";
 
@@ -61,6 +62,8 @@ export class Machine {
   readonly cma: ContiguousArea;
   /** The swiotlb bounce-buffer pool, in IO_TLB_SIZE slots (undefined if disabled). */
   readonly swiotlb: ContiguousArea | undefined;
+  /** The CPU's speculative line fills during DMA (undefined when the profile has none). */
+  readonly speculation: SpeculativeFills | undefined;
   readonly #devices = new Map<string, DmaDevice>();
 
   constructor(options: MachineOptions = {}) {
@@ -84,6 +87,9 @@ export class Machine {
       prof.costs,
       this.trace,
     );
+    const rate = prof.speculativeFillRate ?? 0;
+    this.speculation = rate > 0 ? new SpeculativeFills(this, rate) : undefined;
+    this.speculation?.install();
     let next = prof.ram.base;
     const take = (bytes: number): number => {
       const at = next;

@@ -52,6 +52,13 @@ export interface Profile {
   readonly maintenance: MaintenancePolicy;
   /** Attribute of dma_alloc_coherent's CPU mapping for a non-coherent device (pgprot_dmacoherent). */
   readonly coherentAttr: MemAttr;
+  /**
+   * Fraction of the cache lines a non-coherent device writes under a streaming mapping
+   * that the CPU pulls into its cache speculatively during the transfer (0: never). The
+   * architecture's rule, not a tuning knob: ARM and RISC-V may prefetch any cacheable
+   * line, so their DMA code invalidates after DMA_FROM_DEVICE (src/machine/speculation.ts).
+   */
+  readonly speculativeFillRate: number;
   /** swiotlb pool size in bytes (0 to disable bouncing). */
   readonly swiotlbBytes: number;
   /** Contiguous memory area for the CMA heap, bytes. */
@@ -96,6 +103,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     },
     maintenance: { kind: "whole-cache-above", thresholdBytes: 512 * KiB },
     coherentAttr: "writecombine",
+    speculativeFillRate: 1 / 32,
     swiotlbBytes: 4 * MiB,
     cmaBytes: 64 * MiB,
     device: {
@@ -141,6 +149,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     },
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "writecombine",
+    speculativeFillRate: 1 / 32,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -187,6 +196,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     },
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "uncached",
+    speculativeFillRate: 0,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -233,6 +243,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     },
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "uncached",
+    speculativeFillRate: 0,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -274,6 +285,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     },
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "uncached",
+    speculativeFillRate: 1 / 32,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -448,6 +460,9 @@ export function checkProfile(p: Profile): ProfileIssue[] {
       "costs.uncachedAccessBytes",
       `expected 1 to 4096 bytes; got ${p.costs.uncachedAccessBytes}`,
     );
+  const spec = p.speculativeFillRate ?? 0;
+  if (!(spec >= 0 && spec <= 1))
+    bad("speculativeFillRate", `expected a fraction of lines from 0 to 1; got ${spec}`);
   rate("device.bandwidthBytesPerNs", p.device.bandwidthBytesPerNs);
   cost("device.setupNs", p.device.setupNs);
   if (!(Number.isInteger(p.device.dmaBits) && p.device.dmaBits >= 24 && p.device.dmaBits <= 64))

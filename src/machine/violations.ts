@@ -87,11 +87,20 @@ export type ViolationInput = Omit<Violation, "seq" | "region" | "offset" | "hint
   readonly hint?: string;
 };
 
+/**
+ * What a hazard model adds to a violation it knows the cause of (a line the CPU filled
+ * speculatively during the DMA): a clause for the message, advice put before the hint.
+ */
+export type ViolationExplainer = (
+  v: ViolationInput,
+) => { readonly message?: string; readonly hint?: string } | undefined;
+
 /** The violation log plus the region registry it uses to describe addresses. */
 export class ViolationLog {
   readonly #list: Violation[] = [];
   readonly #regions = new Map<number, Region>();
   #nextRegion = 1;
+  readonly #explainers: ViolationExplainer[] = [];
   /** Called for every new violation (reports, traces, "fail fast" tests). */
   onViolation: ((v: Violation) => void) | undefined;
 
@@ -144,6 +153,11 @@ export class ViolationLog {
     return undefined;
   }
 
+  /** Adds a hazard model's explanation to every violation it recognises. */
+  addExplainer(e: ViolationExplainer): void {
+    this.#explainers.push(e);
+  }
+
   /** Records a violation, filling in the region, offset and the best hint available. */
   report(v: ViolationInput, defaultHint = ""): Violation {
     const where = v.phys >= 0 ? this.describe(v.phys) : undefined;
@@ -156,8 +170,15 @@ export class ViolationLog {
         }
       }
     }
+    let message = v.message;
+    for (const explain of this.#explainers) {
+      const x = explain(v);
+      if (x?.message !== undefined) message = `${message}; ${x.message}`;
+      if (x?.hint !== undefined) hint = hint ? `${x.hint}; ${hint}` : x.hint;
+    }
     const full: Violation = {
       ...v,
+      message,
       seq: this.#list.length,
       hint,
       ...(where ? { region: where.region.label, offset: where.offset } : {}),

@@ -182,6 +182,13 @@ function runMutant(
         class: "harmless",
         explanation: `it undoes the scenario's own fault: ${repaired} frame(s) that were wrong are right`,
       };
+    if (changedFramesFlagged(r, base))
+      return {
+        ...common,
+        class: "caught-by-bytes",
+        explanation:
+          "frames that were already wrong came out differently wrong; every one of them is flagged by a violation of a kind the run already had",
+      };
     return { ...common, class: "missed", explanation: "the frames changed without a violation" };
   }
   return {
@@ -189,6 +196,20 @@ function runMutant(
     class: "harmless",
     explanation: whyHarmless(sites, site, r.callSites ?? [], action),
   };
+}
+
+/**
+ * Whether every frame whose CRC the mutant changed is wrong and has a violation reported
+ * while it was being produced (after the previous frame's completion, up to its own).
+ */
+function changedFramesFlagged(r: PipelineResult, base: PipelineResult): boolean {
+  if (r.frames.length !== base.frames.length) return false;
+  return r.frames.every((f, i) => {
+    if (f.crc === base.frames[i]!.crc) return true;
+    if (f.ok) return false;
+    const from = i === 0 ? -1 : r.frames[i - 1]!.time;
+    return r.violations.some((v) => v.time > from && v.time <= f.time);
+  });
 }
 
 /**

@@ -753,6 +753,7 @@ function machineOverrides(m: Scenario["machine"]): ProfileOverrides | undefined 
     },
     maintenance: m.maintenance,
     coherentAttr: m.coherentAttr,
+    speculativeFillRate: m.speculativeFillRate,
     swiotlbBytes: m.swiotlbBytes,
     cmaBytes: m.cmaBytes,
     ram: m.ram,

@@ -349,6 +349,14 @@ const Machine = z
       .describe(
         "Attribute of dma_alloc_coherent's CPU mapping for a non-coherent device (pgprot_dmacoherent): writecombine on ARM, uncached on RISC-V.",
       ),
+    speculativeFillRate: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe(
+        "Fraction of the cache lines a non-coherent device writes under a streaming mapping that the CPU pulls into its cache speculatively during the transfer (0: never). ARM and RISC-V profiles 1/32, x86 0. Makes the invalidate after DMA_FROM_DEVICE necessary (docs/hazards.md).",
+      ),
     swiotlbBytes: size("Size of the swiotlb bounce pool (0 disables bouncing).").optional(),
     cmaBytes: size("Size of the contiguous memory area behind the CMA heap.").optional(),
     ram: z
