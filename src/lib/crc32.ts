@@ -15,6 +15,7 @@
  */
 
 import * as zlib from "node:zlib";
+import { sameBytes } from "./bytes.js";
 
 type NativeCrc32 = (data: Uint8Array, value?: number) => number;
 /** zlib.crc32 where this Node has it (typed loosely: @types/node 20 may predate it). */
@@ -89,4 +90,99 @@ export function crc32LeJs(seed: number, bytes: Uint8Array): number {
 export function crc32(bytes: Uint8Array): number {
   if (nativeCrc32 !== undefined) return nativeCrc32(bytes, 0) >>> 0;
   return ~crc32LeJs(0xffffffff, bytes) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// Frames of rows: identical rows hashed once
+
+/**
+ * The crc32_le register after `n` zero bytes, as four 256-entry tables (one per byte of
+ * the register): the operator is linear over GF(2), so Z(r) = Z0[r & 0xff] ^ Z1[..] ^ ...
+ * Built as zlib's crc32_combine builds its operator: the one-zero-bit matrix squared up
+ * to the bits of 8n.
+ */
+function zeroOperator(n: number): Uint32Array {
+  // A 32x32 matrix over GF(2) as 32 columns: column i is the image of bit i.
+  const times = (m: Uint32Array, v: number): number => {
+    let r = 0;
+    for (let i = 0; v !== 0; i++, v >>>= 1) if (v & 1) r ^= m[i]!;
+    return r >>> 0;
+  };
+  const square = (m: Uint32Array): Uint32Array => {
+    const out = new Uint32Array(32);
+    for (let i = 0; i < 32; i++) out[i] = times(m, m[i]!);
+    return out;
+  };
+  // One zero bit: shift right, XOR the polynomial when the low bit falls out.
+  let op: Uint32Array = new Uint32Array(32);
+  op[0] = POLY;
+  for (let i = 1; i < 32; i++) op[i] = (1 << (i - 1)) >>> 0;
+  // Identity, then multiply in op^(2^k) for every bit k of 8n.
+  let acc: Uint32Array | undefined;
+  for (let bits = n * 8; bits > 0; bits = Math.floor(bits / 2)) {
+    if (bits % 2 === 1) {
+      if (acc === undefined) acc = op.slice();
+      else {
+        const a: Uint32Array = acc;
+        acc = new Uint32Array(32).map((_, i) => times(op, a[i]!));
+      }
+    }
+    op = square(op);
+  }
+  const tables = new Uint32Array(4 * 256);
+  for (let b = 0; b < 4; b++)
+    for (let v = 0; v < 256; v++)
+      tables[b * 256 + v] = acc === undefined ? (v << (8 * b)) >>> 0 : times(acc, v << (8 * b));
+  return tables;
+}
+
+/** Zero operators by length, the most recent few (a frame geometry uses one or two). */
+const zeroOps = new Map<number, Uint32Array>();
+
+function zeroOperatorCached(n: number): Uint32Array {
+  let z = zeroOps.get(n);
+  if (z === undefined) {
+    z = zeroOperator(n);
+    if (zeroOps.size >= 8) zeroOps.delete(zeroOps.keys().next().value!);
+    zeroOps.set(n, z);
+  }
+  return z;
+}
+
+/**
+ * The IEEE CRC-32 of `rows` rows of `rowBytes` bytes, `stride` bytes apart in `bytes`
+ * (the visible part of a frame, padding left out): exactly {@link crc32} of the rows
+ * packed together. A row equal to the one before it (a frame of colour bars is mostly
+ * such rows) is not hashed again: the host compares it with its predecessor and the
+ * CRC is extended by the predecessor's CRC through the combine operator, as zlib's
+ * crc32_combine: crc(A || B) = Z_|B|(crc(A)) ^ crc_le(0, B).
+ */
+export function crc32Rows(
+  bytes: Uint8Array,
+  rowBytes: number,
+  stride: number,
+  rows: number,
+): number {
+  if (rows <= 0 || rowBytes <= 0) return 0;
+  const z = zeroOperatorCached(rowBytes);
+  let r = 0xffffffff;
+  let rowCrc = 0;
+  for (let y = 0; y < rows; y++) {
+    const at = y * stride;
+    if (at + rowBytes > bytes.length) {
+      // A frame cut short (as subarray would cut it): hash what there is.
+      r = crc32Le(r, bytes.subarray(at, at + rowBytes));
+      continue;
+    }
+    if (y === 0 || !sameBytes(bytes, at, at - stride, rowBytes))
+      rowCrc = crc32Le(0, bytes.subarray(at, at + rowBytes));
+    r =
+      (z[r & 0xff]! ^
+        z[256 + ((r >>> 8) & 0xff)]! ^
+        z[512 + ((r >>> 16) & 0xff)]! ^
+        z[768 + (r >>> 24)]! ^
+        rowCrc) >>>
+      0;
+  }
+  return ~r >>> 0;
 }

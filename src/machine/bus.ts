@@ -41,11 +41,23 @@ export class SystemBus {
     | ((master: BusMaster, phys: number, len: number, epoch: number) => void)
     | undefined;
 
-  /** A master reads `len` bytes of memory at `phys` into `dst[dstOff..]`. */
-  read(master: BusMaster, phys: number, len: number, dst: Uint8Array, dstOff: number): void {
+  /**
+   * A master reads `len` bytes of memory at `phys` into `dst[dstOff..]`. Without `dst`
+   * (a non-coherent master re-reading memory it knows is unchanged) the checks run and
+   * no byte moves.
+   */
+  read(
+    master: BusMaster,
+    phys: number,
+    len: number,
+    dst: Uint8Array | undefined,
+    dstOff: number,
+  ): void {
     this.readObserver?.(master, phys, len);
-    this.memory.read(phys, len, dst, dstOff);
+    if (dst !== undefined) this.memory.read(phys, len, dst, dstOff);
+    else this.memory.check(phys, len);
     if (master.coherent) {
+      if (dst === undefined) throw new Error(`${master.name}: a coherent read needs its bytes`);
       this.cache.snoopRead(phys, len, dst, dstOff);
       return;
     }

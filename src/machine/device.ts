@@ -135,6 +135,25 @@ export class DmaDevice {
     return out;
   }
 
+  /**
+   * The reads of {@link readSegments} — every translation, window and mask check, the
+   * bus's checks and observer, the byte counters — without copying the bytes: for a
+   * reader that already holds them because memory is unchanged since it last read the
+   * same segments (a display scanning out the same frame again). A non-coherent master
+   * without an IOMMU only: a coherent one also sees the CPU's dirty lines, and an IOMMU
+   * read can fault and return zeros, so for those the bytes are not known beforehand.
+   */
+  rereadSegments(segs: readonly DmaSegment[]): void {
+    if (this.coherent || this.iommu !== undefined)
+      throw new Error(`${this.name}: rereadSegments needs a non-coherent master without an IOMMU`);
+    for (const s of segs) {
+      this.#access(s.dmaAddr, s.len, false, (phys, n) =>
+        this.bus.read(this, phys, n, undefined, 0),
+      );
+      this.bytesRead += s.len;
+    }
+  }
+
   /** Writes one contiguous array across a scatter-gather list. */
   writeSegments(segs: readonly DmaSegment[], src: Uint8Array): void {
     let off = 0;

@@ -52,6 +52,23 @@ describe("non-coherent device", () => {
     assert.equal(dev.bytesRead, 200);
   });
 
+  test("a re-read runs the reads' checks and counters without moving bytes", () => {
+    const { m, p } = rig(false);
+    const dev = m.device("dev");
+    const segs = [
+      { dmaAddr: p, len: 100 },
+      { dmaAddr: p + 200, len: 50 },
+    ];
+    m.cpu.writePhys(p, pattern(100, 1));
+    dev.rereadSegments(segs);
+    assert.equal(m.violations.ofKind("stale-device-read").length, 1, "dirty lines reported");
+    assert.equal(dev.bytesRead, 150);
+    dev.rereadSegments([{ dmaAddr: p + PAGE_SIZE, len: 8 }]);
+    assert.equal(m.violations.ofKind("unmapped-device-access").length, 1, "windows checked");
+    const c = m.addDevice("coh", { coherent: true });
+    assert.throws(() => c.rereadSegments(segs), /non-coherent/);
+  });
+
   test("writes DRAM only: cached copies go stale until invalidated", () => {
     const { m, p } = rig(false);
     const dev = m.device("dev");

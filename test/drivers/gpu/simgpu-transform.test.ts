@@ -75,3 +75,42 @@ describe("simgpuTransform", () => {
     );
   });
 });
+
+describe("simgpuTransform on frames of repeated rows", () => {
+  test("a row equal to the one above gives the same result as converting it", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(SIMGPU_OP_COPY, SIMGPU_OP_INVERT, SIMGPU_OP_YUYV_TO_XRGB8888),
+        fc.integer({ min: 1, max: 12 }).map((n) => n * 2),
+        fc.array(fc.nat(1), { minLength: 1, maxLength: 8 }),
+        fc.nat(5),
+        fc.nat(5),
+        fc.integer({ min: 0, max: 0xffff }),
+        (op, w, rowsOf, srcPad, dstPad, seed) => {
+          const srcCpp = op === SIMGPU_OP_YUYV_TO_XRGB8888 ? 2 : 4;
+          const h = rowsOf.length;
+          const srcPitch = w * srcCpp + srcPad;
+          const dstPitch = w * 4 + dstPad;
+          // Two distinct rows, drawn in the order rowsOf says; the padding differs per row.
+          const src = new Uint8Array(srcPitch * h);
+          let x = seed | 1;
+          for (let i = 0; i < src.length; i++) {
+            x = (x * 1103515245 + 12345) >>> 0;
+            src[i] = x >>> 24;
+          }
+          const rows = [0, 1].map((k) =>
+            Uint8Array.from({ length: w * srcCpp }, (_, i) => (i * 13 + k * 101 + seed) & 0xff),
+          );
+          for (const [y, k] of rowsOf.entries()) src.set(rows[k]!, y * srcPitch);
+          const want = reference(op, src, w, h, srcPitch, dstPitch);
+          const out = new Uint8Array(want.length).fill(0xee);
+          assert.deepEqual(
+            simgpuTransform(op, src, { width: w, height: h, srcPitch, dstPitch }, out),
+            want,
+          );
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
