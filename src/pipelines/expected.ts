@@ -10,7 +10,7 @@ import {
   type TpgFormat,
   vividTestPatternInto,
 } from "../drivers/media/test-drivers/vivid/vivid-tpg.js";
-import { crc32, crc32Le } from "../lib/crc32.js";
+import { crc32Rows } from "../lib/crc32.js";
 import { ScratchBuffer } from "../lib/scratch.js";
 
 export interface FrameGeometry {
@@ -52,15 +52,12 @@ export function applyStamp(
   }
 }
 
-/** CRC-32 of the visible bytes (width * bpp of each line, not the padding), as the display reports it. */
+/**
+ * CRC-32 of the visible bytes (width * bpp of each line, not the padding), as the display
+ * reports it. A row equal to the one above is not hashed again (crc32Rows).
+ */
 export function visibleCrc(frame: Uint8Array, g: FrameGeometry): number {
-  const rowBytes = g.width * g.bpp;
-  if (rowBytes === g.stride) return crc32(frame.subarray(0, g.stride * g.height));
-  // Row by row, chained: the CRC of the packed rows without packing them.
-  let crc = 0xffffffff;
-  for (let y = 0; y < g.height; y++)
-    crc = crc32Le(crc, frame.subarray(y * g.stride, y * g.stride + rowBytes));
-  return ~crc >>> 0;
+  return crc32Rows(frame, g.width * g.bpp, g.stride, g.height);
 }
 
 // The expected frames of a pipeline are frame-sized and live for one frame: each is made
