@@ -127,7 +127,9 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
           ...(d.kind === "camera" ? { captureName: name } : { outputName: name }),
           // Imported buffers (an output's input, a scattered pool) need scatter-gather
           // unless an IOMMU makes them contiguous.
-          allocator: (scattered || d.kind === "output") && !iommu ? "dma-sg" : "dma-contig",
+          allocator:
+            d.allocator ??
+            ((scattered || d.kind === "output") && !iommu ? "dma-sg" : "dma-contig"),
           frameSizes: "continuous",
           allowCacheHints: true,
           bidirectional: stage !== undefined && writers.has(stage.name),

@@ -90,6 +90,11 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
   const names = new Set<string>();
   const devicesUsed = new Map<string, string>();
   for (const [name, d] of Object.entries(g.devices)) {
+    if (d.allocator !== undefined && d.kind !== "camera")
+      add(
+        `graph.devices.${name}.allocator`,
+        `only a camera (vivid) chooses its videobuf2 allocator; a ${d.kind} has none to choose`,
+      );
     if (!GRAPH_KINDS_AVAILABLE.has(d.kind)) {
       add(
         `graph.devices.${name}.kind`,

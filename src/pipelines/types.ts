@@ -95,6 +95,12 @@ export type GraphDeviceKind = "camera" | "m2m" | "gpu" | "npu" | "display" | "ou
 /** One device instance of a graph: its kind and how it sits on the bus. */
 export interface GraphDevice extends DeviceSpec {
   readonly kind: GraphDeviceKind;
+  /**
+   * A camera's videobuf2 allocator (vivid's `allocators` module parameter): dma-contig,
+   * or dma-sg (MMAP buffers of scattered pages). Default: dma-contig, dma-sg for a
+   * scattered pool without an IOMMU.
+   */
+  readonly allocator?: "dma-contig" | "dma-sg";
 }
 
 /**

@@ -821,6 +821,7 @@ function scenarioGraph(g: NonNullable<Scenario["graph"]>): GraphSpec {
         iommu: d.iommu,
         bandwidthBytesPerNs: d.bandwidth,
         setupNs: d.setupNs,
+        allocator: d.allocator,
       }),
     };
   }

@@ -537,6 +537,12 @@ const GraphDeviceSchema = z
       .nonnegative()
       .optional()
       .describe("Fixed cost of starting one DMA transfer on this device, ns."),
+    allocator: z
+      .enum(["dma-contig", "dma-sg"])
+      .optional()
+      .describe(
+        "A camera's videobuf2 allocator (vivid's allocators= module parameter): dma-contig, or dma-sg (MMAP buffers of scattered pages, zeroed through the cache and mapped with DMA_ATTR_SKIP_CPU_SYNC until QBUF syncs them). Default dma-contig (dma-sg for a scattered pool without an IOMMU).",
+      ),
   })
   .describe("One device instance: its kind and how it sits on the bus (unset: machine.device).");
 

@@ -45,6 +45,7 @@ const EXPECT_INCOHERENT = new Set([
   "for-cpu-instead-of-for-device.yaml",
   "udmabuf-1ffe0959-wrong-direction.yaml",
   "libcamera-79-missing-sync-start.yaml",
+  "xdna-1439-zeroed-buffer-evicted.yaml",
   // Linux 6.12's own udmabuf behaviour, every call right (docs/dma-buf.md).
   "udmabuf-first-sync.yaml",
 ]);

@@ -76,15 +76,19 @@ export function vb2BufferAdvice(vb: Vb2Buffer): Partial<Record<ViolationKind, st
         "the CPU wrote a V4L2 output buffer between VIDIOC_QBUF and VIDIOC_DQBUF, while the driver owns it",
     };
   }
+  // An MMAP buffer's pages were zeroed through the cache at VIDIOC_REQBUFS (__GFP_ZERO,
+  // dma_direct_alloc_pages' memset); Linux leaves the clean to the first QBUF's prepare.
+  const zeroed =
+    vb.memory === 1 /* V4L2_MEMORY_MMAP */
+      ? "; or the kernel zeroed the fresh buffer through the cache at VIDIOC_REQBUFS and its first VIDIOC_QBUF carried V4L2_BUF_FLAG_NO_CACHE_CLEAN, which skips the only clean videobuf2 does (vb2_dma_sg_prepare / vb2_dc_prepare): clean what the allocation zeroed, or never hint NO_CACHE_CLEAN on a buffer's first QBUF"
+      : "";
   return {
     "stale-cpu-read":
       "the CPU read a capture buffer whose cache was not invalidated: do not set V4L2_BUF_FLAG_NO_CACHE_INVALIDATE on a buffer the CPU reads (videobuf2 skips dma_sync_sgtable_for_cpu at VIDIOC_DQBUF), and read it only between VIDIOC_DQBUF and the next VIDIOC_QBUF",
     "cpu-access-device-owned":
       "the CPU touched a V4L2 capture buffer the driver owns: between VIDIOC_QBUF and VIDIOC_DQBUF it is the device's, and with V4L2_BUF_FLAG_NO_CACHE_INVALIDATE set VIDIOC_DQBUF does not hand it back (videobuf2 skips dma_sync_sgtable_for_cpu)",
-    "dirty-line-under-dma":
-      "the CPU wrote a capture buffer and its dirty lines were not cleaned before the device wrote: do not write a queued buffer, and do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote (videobuf2 skips dma_sync_sgtable_for_device at VIDIOC_QBUF)",
-    "lost-device-write":
-      "a dirty CPU line was written back over the frame the device captured: do not write a queued capture buffer, and do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote",
+    "dirty-line-under-dma": `the CPU wrote a capture buffer and its dirty lines were not cleaned before the device wrote: do not write a queued buffer, and do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote (videobuf2 skips dma_sync_sgtable_for_device at VIDIOC_QBUF)${zeroed}`,
+    "lost-device-write": `a dirty CPU line was written back over the frame the device captured: do not write a queued capture buffer, and do not set V4L2_BUF_FLAG_NO_CACHE_CLEAN on a buffer the CPU wrote${zeroed}`,
   };
 }
 
