@@ -128,8 +128,7 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
           // Imported buffers (an output's input, a scattered pool) need scatter-gather
           // unless an IOMMU makes them contiguous.
           allocator:
-            d.allocator ??
-            ((scattered || d.kind === "output") && !iommu ? "dma-sg" : "dma-contig"),
+            d.allocator ?? ((scattered || d.kind === "output") && !iommu ? "dma-sg" : "dma-contig"),
           frameSizes: "continuous",
           allowCacheHints: true,
           bidirectional: stage !== undefined && writers.has(stage.name),

@@ -14,7 +14,8 @@ import { loadScenarioFile, runScenario } from "../../src/scenarios/scenario.js";
 const EXAMPLES = examplesDir(process.cwd());
 const files = readdirSync(EXAMPLES).filter((f) => f.endsWith("-fixed.yaml"));
 /** A GitHub repository with an issue or PR number, a kernel commit, or a mailing-list Message-ID. */
-const SOURCE = /[\w.-]+\/[\w.-]+ (?:issues?|PRs?|pull requests?) \d+|commit [0-9a-f]{12}|Message-ID/;
+const SOURCE =
+  /[\w.-]+\/[\w.-]+ (?:issues?|PRs?|pull requests?) \d+|commit [0-9a-f]{12}|Message-ID/;
 
 test("at least eight field scenarios, each with its fixed twin", () => {
   assert.ok(files.length >= 8, `${files.length} field scenarios`);
