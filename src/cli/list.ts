@@ -8,7 +8,12 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { PROFILES } from "../machine/profiles.js";
-import { GRAPH_DEVICE_KINDS, GRAPH_KINDS_AVAILABLE } from "../pipelines/graph.js";
+import {
+  GRAPH_DEVICE_KINDS,
+  GRAPH_GPU_OPS,
+  GRAPH_KINDS_AVAILABLE,
+  GRAPH_NPU_OPS,
+} from "../pipelines/graph.js";
 import type { GraphDeviceKind } from "../pipelines/types.js";
 import { MAPPING_STRATEGIES, PIPELINE_FAULTS, PIPELINE_KINDS } from "../pipelines/types.js";
 import { didYouMean, readScenarioData, ScenarioError } from "../scenarios/scenario.js";
@@ -16,6 +21,7 @@ import {
   BUFFER_SOURCES,
   DEVICE_DESCRIPTIONS,
   FAULT_DESCRIPTIONS,
+  GRAPH_BUFFER_SOURCES,
   HEAP_DESCRIPTIONS,
   PIPELINE_DESCRIPTIONS,
   SOURCE_DESCRIPTIONS,
@@ -194,7 +200,7 @@ export function listSection(name: ListSection, cwd: string): string {
       );
     case "kinds":
       return section(
-        "Graph device kinds (graph.devices.NAME.kind; pools: v4l2-mmap, dma-heap, udmabuf, gem-dumb)",
+        `Graph device kinds (graph.devices.NAME.kind; pools: ${GRAPH_BUFFER_SOURCES.join(", ")}; gpu ops: ${GRAPH_GPU_OPS.join(", ")}; npu ops: ${GRAPH_NPU_OPS.join(", ")})`,
         Object.entries(GRAPH_DEVICE_KINDS).map(([k, v]) => [
           k,
           GRAPH_KINDS_AVAILABLE.has(k as GraphDeviceKind) ? v : `(no driver yet) ${v}`,

@@ -63,6 +63,8 @@ export interface FaultRule {
   readonly times?: number;
   /** Apply to every n-th matching call only (default 1: all of them). */
   readonly every?: number;
+  /** Only calls made while {@link FaultInjection.scope} is this (a pipeline graph's stage name). */
+  readonly scope?: string;
 }
 
 /** What a call point supports besides "omit". */
@@ -147,6 +149,11 @@ export class FaultInjection {
   #nextToken = 1;
   /** Set while a rule's "repeat" runs the call a second time, so it is not counted again. */
   #nesting = 0;
+  /**
+   * Who is making calls now, for rules with a `scope`: a pipeline graph sets its stage's
+   * name while the stage runs, so a fault can be armed for one stage of a graph.
+   */
+  scope: string | undefined = undefined;
 
   /** Whether any consult does more than return "run". */
   get armed(): boolean {
@@ -219,6 +226,7 @@ export class FaultInjection {
       const r = this.#rules[i]!;
       if (r.call !== call && !globMatch(r.call, call)) continue;
       if (r.caller !== undefined && !caller.includes(r.caller)) continue;
+      if (r.scope !== undefined && r.scope !== this.scope) continue;
       if (!applicable(r.action, info)) continue;
       const n = this.#matched[i]!++;
       const skip = r.skip ?? 0;

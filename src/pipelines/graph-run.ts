@@ -11,9 +11,16 @@
  * changed along the graph by the CPU's stamp and the GPU's transform.
  */
 
+import {
+  type SimNpu,
+  simnpuCompute,
+  simnpuOutputGeometry,
+  simnpuProbe,
+} from "../drivers/accel/simnpu/simnpu.js";
 import { type SimDisplay, simdisplayProbe } from "../drivers/gpu/drm/simdisplay/simdisplay.js";
-import { type SimGpu, simgpuProbe } from "../drivers/gpu/drm/simgpu/simgpu.js";
-import type { M2mPixFormat } from "../drivers/media/test-drivers/m2m-common.js";
+import { type SimGpu, simgpuBlend, simgpuProbe } from "../drivers/gpu/drm/simgpu/simgpu.js";
+import type { M2mPixFormat, M2mTestDevice } from "../drivers/media/test-drivers/m2m-common.js";
+import { type Simenc, simencEncode, simencProbe } from "../drivers/media/test-drivers/simenc.js";
 import { type Vim2m, vim2mProbe, vim2mProcess } from "../drivers/media/test-drivers/vim2m.js";
 import { type Vivid, vividProbe } from "../drivers/media/test-drivers/vivid/vivid.js";
 import {
@@ -22,6 +29,7 @@ import {
   DMA_BUF_SYNC_START,
   DMA_BUF_SYNC_WRITE,
 } from "../include/uapi/dma-buf.js";
+import { DRM_CLOEXEC, DRM_RDWR } from "../include/uapi/drm.js";
 import {
   MAP_SHARED,
   O_CLOEXEC,
@@ -31,10 +39,17 @@ import {
   PROT_WRITE,
 } from "../include/uapi/fcntl.js";
 import {
+  SIMGPU_OP_BLEND,
   SIMGPU_OP_COPY,
   SIMGPU_OP_INVERT,
   SIMGPU_OP_YUYV_TO_XRGB8888,
 } from "../include/uapi/simgpu-drm.js";
+import {
+  SIMNPU_OP_CONV3X3,
+  SIMNPU_OP_TILE_SUM,
+  SIMNPU_SUBMIT_IN_FENCE,
+  SIMNPU_SUBMIT_OUT_FENCE,
+} from "../include/uapi/simnpu-accel.js";
 import {
   V4L2_BUF_TYPE_VIDEO_CAPTURE,
   V4L2_BUF_TYPE_VIDEO_OUTPUT,
@@ -45,7 +60,11 @@ import {
   V4L2_PIX_FMT_YUYV,
 } from "../include/uapi/videodev2.js";
 import type { Kernel } from "../kernel/kernel.js";
-import { crc32 } from "../lib/crc32.js";
+import { crc32, crc32Le } from "../lib/crc32.js";
+import { ScratchBuffer } from "../lib/scratch.js";
+import type { FaultInjection } from "../machine/fault-inject.js";
+import { simnpuBoCreate, simnpuSubmit } from "../uapi/accel.js";
+import { drmPrimeFdToHandle, drmPrimeHandleToFd } from "../uapi/drm.js";
 import { dmaBufSetName, dmaBufSync as dmaBufSyncIoctl } from "../uapi/lib.js";
 import type { SimUapi } from "../uapi/sim.js";
 import type { Mapping } from "../uapi/uapi.js";
@@ -60,10 +79,10 @@ import {
   vidiocStreamon,
 } from "../uapi/v4l2.js";
 import { type FrameGeometry, visibleCrc } from "./expected.js";
-import { graphSinks, stageKind, topoOrder } from "./graph.js";
+import { graphSinks, stageFormat, stageKind, topoOrder } from "./graph.js";
 import type { ResolvedSpec } from "./spec.js";
-import { CameraStage, DisplayStage, deviceOverrides, GpuStage } from "./stages.js";
-import type { CpuAccess, GraphSpec, GraphStage, PipelineFault } from "./types.js";
+import { CameraStage, DisplayStage, DmabufAllocator, deviceOverrides, GpuStage } from "./stages.js";
+import type { CpuAccess, GraphPool, GraphSpec, GraphStage, PipelineFault } from "./types.js";
 
 const PAGE = 4096;
 
@@ -95,6 +114,8 @@ export interface GraphDrivers {
   readonly gpu: Map<string, SimGpu>;
   readonly display: Map<string, SimDisplay>;
   readonly m2m: Map<string, Vim2m>;
+  readonly npu: Map<string, SimNpu>;
+  readonly encoder: Map<string, Simenc>;
 }
 
 /** Probes one driver instance per device of the graph, each its own DMA master named as the device. */
@@ -104,6 +125,8 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
     gpu: new Map(),
     display: new Map(),
     m2m: new Map(),
+    npu: new Map(),
+    encoder: new Map(),
   };
   const writers = new Set<string>();
   // A camera whose frames a CPU stage writes in place maps its queue bidirectionally.
@@ -142,6 +165,21 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
       drivers.m2m.set(
         name,
         vim2mProbe(kernel, { device: cfg, name, allocator: "dma-contig", allowCacheHints: true }),
+      );
+    } else if (d.kind === "npu") {
+      drivers.npu.set(name, simnpuProbe(kernel, { device: cfg, name }));
+    } else if (d.kind === "encoder") {
+      // Its OUTPUT queue imports whatever it is given: scatter-gather unless an IOMMU
+      // makes buffers contiguous (as an output device's); cache hints as the camera's.
+      const iommu = cfg.iommu ?? kernel.machine.profile.device.iommu;
+      drivers.encoder.set(
+        name,
+        simencProbe(kernel, {
+          device: cfg,
+          name,
+          allocator: iommu ? "dma-contig" : "dma-sg",
+          allowCacheHints: true,
+        }),
       );
     } else if (d.kind === "display") {
       drivers.display.set(
@@ -194,7 +232,11 @@ function stamp(row: Uint8Array, frameNo: number, reads: boolean): void {
   else row.fill(key);
 }
 
-/** The CPU working on a frame in place through an mmap of its dma-buf. */
+/**
+ * The CPU working on a frame in place through an mmap of its dma-buf. A CPU stage that
+ * nothing reads is a sink: the program reading a result back (an NPU's tensor, a
+ * frame to save), and its CRC is of the bytes it read.
+ */
 class CpuNode {
   readonly #maps = new Map<number, Mapping>();
 
@@ -202,9 +244,11 @@ class CpuNode {
     readonly app: SimUapi,
     readonly stage: GraphStage,
     readonly fault: PipelineFault | undefined,
+    readonly sink: boolean,
   ) {}
 
-  process(f: Frame, frameNo: number): void {
+  /** Reads and/or writes the region; for a sink, the CRC of what was read and of what should have been. */
+  process(f: Frame, frameNo: number): SinkFrame | undefined {
     const a = this.stage.cpu!;
     const len = Math.ceil((f.geom.stride * f.geom.height) / PAGE) * PAGE;
     let map = this.#maps.get(f.fd);
@@ -224,11 +268,22 @@ class CpuNode {
     if (this.fault !== "omit-sync-start" && !lying) dmaBufSyncStart(this.app, f.fd, dir);
     const r = accessRegion(a, f.geom);
     const rowBytes = f.geom.width * f.geom.bpp;
+    let crc = 0xffffffff;
+    let want = 0xffffffff;
+    const check = (got: Uint8Array, off: number): void => {
+      if (!this.sink) return;
+      crc = crc32Le(crc, got);
+      want = crc32Le(want, f.expected.subarray(off, off + got.length));
+    };
     if (r.left === 0 && r.bytes === rowBytes) {
       // Whole lines: one access of the band, stride padding included (a memcpy-like loop).
       const off = r.top * f.geom.stride;
       const len = r.lines * f.geom.stride;
       const band = a.read ? map.read(off, len) : new Uint8Array(len);
+      for (let y = 0; y < r.lines; y++) {
+        const o = y * f.geom.stride;
+        check(band.subarray(o, o + rowBytes), off + o);
+      }
       if (a.write) {
         for (let y = 0; y < r.lines; y++) {
           const o = y * f.geom.stride;
@@ -237,19 +292,20 @@ class CpuNode {
         }
         map.write(off, band);
       }
-      if (this.fault !== "omit-sync-end") dmaBufSyncEnd(this.app, f.fd, dir);
-      return;
-    }
-    for (let y = r.top; y < r.top + r.lines; y++) {
-      const off = y * f.geom.stride + r.left;
-      const row = a.read ? map.read(off, r.bytes) : new Uint8Array(r.bytes);
-      if (a.write) {
-        stamp(row, frameNo, a.read);
-        map.write(off, row);
-        stamp(f.expected.subarray(off, off + r.bytes), frameNo, a.read);
+    } else {
+      for (let y = r.top; y < r.top + r.lines; y++) {
+        const off = y * f.geom.stride + r.left;
+        const row = a.read ? map.read(off, r.bytes) : new Uint8Array(r.bytes);
+        check(row, off);
+        if (a.write) {
+          stamp(row, frameNo, a.read);
+          map.write(off, row);
+          stamp(f.expected.subarray(off, off + r.bytes), frameNo, a.read);
+        }
       }
     }
     if (this.fault !== "omit-sync-end") dmaBufSyncEnd(this.app, f.fd, dir);
+    return this.sink ? { crc: ~crc >>> 0, expectedCrc: ~want >>> 0 } : undefined;
   }
 }
 
@@ -312,27 +368,31 @@ class OutputNode {
 }
 
 /**
- * A V4L2 mem2mem ISP (vim2m): each frame's input is queued on the OUTPUT queue as
- * V4L2_MEMORY_DMABUF; the result lands in one of its own CAPTURE buffers (MMAP, exported
- * with VIDIOC_EXPBUF for the stages downstream).
+ * A V4L2 mem2mem device (vim2m as an ISP, simenc as an encoder): each frame's input is
+ * queued on the OUTPUT queue as V4L2_MEMORY_DMABUF; the result lands in one of its own
+ * CAPTURE buffers (MMAP, exported with VIDIOC_EXPBUF for the stages downstream, and for
+ * an encoder mmapped so the program can read the coded frame).
  */
 class M2mNode {
   readonly fd: number;
-  readonly buffers: { fd: number; offset: number }[] = [];
+  readonly buffers: { fd: number; offset: number; length: number }[] = [];
   readonly out: M2mPixFormat;
   readonly cap: M2mPixFormat;
   readonly free: boolean[];
+  /** The OUTPUT slot each input dma-buf is queued to. */
+  readonly #slots = new Map<number, number>();
   #next = 0;
   #streaming = false;
 
   constructor(
     readonly app: SimUapi,
-    readonly device: Vim2m,
+    readonly device: M2mTestDevice,
     spec: ResolvedSpec,
     inFormat: string,
     outFormat: string,
     count: number,
     name: string,
+    inputs: number,
   ) {
     this.fd = app.open(device.vdev.path, O_RDWR);
     const fourcc = (f: string): number => (f === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32);
@@ -345,8 +405,10 @@ class M2mNode {
       ...size,
       pixelformat: fourcc(outFormat),
     });
+    // One OUTPUT slot per input buffer, so each dma-buf stays attached to its slot (vb2
+    // keeps a DMABUF plane's attachment while the same fd is queued to it again).
     vidiocReqbufs(app, this.fd, {
-      count: 2,
+      count: inputs,
       type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
       memory: V4L2_MEMORY_DMABUF,
       flags: 0,
@@ -365,7 +427,7 @@ class M2mNode {
       });
       dmaBufSetName(app, fd, `${name}${i}`);
       const q = vidiocQuerybuf(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_MMAP, i);
-      this.buffers.push({ fd, offset: q.offset });
+      this.buffers.push({ fd, offset: q.offset, length: q.length });
     }
     this.free = this.buffers.map(() => true);
   }
@@ -379,8 +441,8 @@ class M2mNode {
     };
   }
 
-  /** One job: the input in, a free CAPTURE buffer out; returns its index once the job is done. */
-  process(input: Frame): number {
+  /** One job: the input in, a free CAPTURE buffer out; returns it once the job is done. */
+  process(input: Frame): { index: number; bytesused: number } {
     let index = -1;
     for (let k = 0; k < this.free.length; k++) {
       const i = (this.#next + k) % this.free.length;
@@ -391,13 +453,15 @@ class M2mNode {
     }
     if (index < 0) {
       throw new RangeError(
-        "pipeline: an m2m stage has no free CAPTURE buffer; give its pool more buffers",
+        `pipeline: ${this.device.dev.name} has no free CAPTURE buffer; give its pool more buffers`,
       );
     }
     this.free[index] = false;
     this.#next = index + 1;
+    const slot = this.#slots.get(input.fd) ?? this.#slots.size;
+    this.#slots.set(input.fd, slot);
     vidiocQbuf(this.app, this.fd, {
-      index: 0,
+      index: slot,
       type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
       memory: V4L2_MEMORY_DMABUF,
       flags: 0,
@@ -417,7 +481,7 @@ class M2mNode {
     }
     const done = vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, V4L2_MEMORY_MMAP);
     vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, V4L2_MEMORY_DMABUF);
-    return done.index;
+    return { index: done.index, bytesused: done.bytesused };
   }
 
   stop(): void {
@@ -425,6 +489,143 @@ class M2mNode {
     vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
     vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
   }
+}
+
+/**
+ * A stateful encoder (simenc) as a sink: the frame goes in on the OUTPUT queue, the
+ * coded frame comes back in a CAPTURE buffer, and the program reads it through its
+ * V4L2 mmap (as a recorder writing it to a file would); the CRC is of the coded bytes.
+ */
+class EncoderNode {
+  readonly m2m: M2mNode;
+  readonly #maps: Mapping[];
+
+  constructor(
+    app: SimUapi,
+    device: Simenc,
+    spec: ResolvedSpec,
+    inFormat: string,
+    name: string,
+    inputs: number,
+  ) {
+    this.m2m = new M2mNode(app, device, spec, inFormat, inFormat, 2, name, inputs);
+    this.#maps = this.m2m.buffers.map((b) =>
+      app.mmap(b.length, PROT_READ, MAP_SHARED, this.m2m.fd, b.offset),
+    );
+  }
+
+  encode(f: Frame): SinkFrame {
+    const { index, bytesused } = this.m2m.process(f);
+    const coded = this.#maps[index]!.read(0, bytesused);
+    this.m2m.free[index] = true;
+    return { crc: crc32(coded), expectedCrc: crc32(simencEncode(f.expected, this.m2m.out)) };
+  }
+}
+
+const NPU_OPS: Readonly<Record<string, number>> = {
+  conv3x3: SIMNPU_OP_CONV3X3,
+  "tile-sum": SIMNPU_OP_TILE_SUM,
+};
+
+/**
+ * A compute accelerator (simnpu) on /dev/accel/accelN: its pool's buffers are its own
+ * (DRM_IOCTL_SIMNPU_BO_CREATE, exported with PRIME) or allocated from a heap or as
+ * udmabufs and imported; each frame is one job from the input's imported handle into a
+ * free output, with an out-fence for whoever waits explicitly.
+ */
+class NpuNode {
+  readonly fd: number;
+  readonly outputs: { fd: number; handle: number }[] = [];
+  readonly free: boolean[];
+  readonly op: number;
+  readonly inGeom: FrameGeometry;
+  readonly outGeom: FrameGeometry;
+  readonly #imports = new Map<number, number>();
+  #next = 0;
+
+  constructor(
+    readonly app: SimUapi,
+    npu: SimNpu,
+    stage: GraphStage,
+    pool: GraphPool,
+    inGeom: FrameGeometry,
+  ) {
+    this.fd = app.open(npu.path, O_RDWR);
+    this.op = NPU_OPS[stage.op ?? "conv3x3"]!;
+    this.inGeom = inGeom;
+    const g = simnpuOutputGeometry(this.op, this.params(inGeom));
+    this.outGeom = {
+      width: g.width,
+      height: g.height,
+      stride: g.rowBytes,
+      bpp: g.rowBytes / g.width,
+    };
+    const size = Math.ceil((g.rowBytes * g.height) / PAGE) * PAGE;
+    const alloc =
+      pool.source === "dma-heap" || pool.source === "udmabuf"
+        ? new DmabufAllocator(app, pool.source, pool.heap ?? "system")
+        : undefined;
+    for (let i = 0; i < pool.count; i++) {
+      const name = `${stage.pool}${i}`;
+      let fd: number;
+      let handle: number;
+      if (alloc === undefined) {
+        handle = simnpuBoCreate(app, this.fd, size).handle;
+        fd = drmPrimeHandleToFd(app, this.fd, handle, DRM_CLOEXEC | DRM_RDWR);
+      } else {
+        fd = alloc.alloc(size, name);
+        handle = drmPrimeFdToHandle(app, this.fd, fd);
+      }
+      dmaBufSetName(app, fd, name);
+      this.outputs.push({ fd, handle });
+    }
+    alloc?.close();
+    this.free = this.outputs.map(() => true);
+  }
+
+  params(g: FrameGeometry): { width: number; height: number; cpp: number; inPitch: number } {
+    return { width: g.width, height: g.height, cpp: g.bpp, inPitch: g.stride };
+  }
+
+  /** PRIME-imports an input buffer once (the NPU maps it at import, drm_gem_prime_import). */
+  importBuffer(fd: number): void {
+    if (!this.#imports.has(fd)) this.#imports.set(fd, drmPrimeFdToHandle(this.app, this.fd, fd));
+  }
+
+  /** Submits one job from `input` into a free output; `inFenceFd` >= 0 adds an explicit in-fence. */
+  run(stage: GraphStage, input: Frame, inFenceFd: number): { index: number; outFenceFd: number } {
+    const index = takeFree(this.free, this.#next, stage);
+    this.#next = index + 1;
+    const r = simnpuSubmit(this.app, this.fd, {
+      op: this.op,
+      inHandle: this.#imports.get(input.fd)!,
+      outHandle: this.outputs[index]!.handle,
+      ...this.params(input.geom),
+      outPitch: this.outGeom.stride,
+      flags: SIMNPU_SUBMIT_OUT_FENCE | (inFenceFd >= 0 ? SIMNPU_SUBMIT_IN_FENCE : 0),
+      ...(inFenceFd >= 0 ? { inFenceFd } : {}),
+    });
+    return { index, outFenceFd: r.outFenceFd };
+  }
+
+  /** What the job writes, from the input's expected bytes (simnpuCompute, apart from the machine). */
+  expected(input: Frame): Uint8Array {
+    return simnpuCompute(this.op, input.expected, this.params(input.geom));
+  }
+}
+
+/** The first free buffer from `next` on, round robin, marked taken; a clear error when none is free. */
+function takeFree(free: boolean[], next: number, s: GraphStage): number {
+  for (let k = 0; k < free.length; k++) {
+    const i = (next + k) % free.length;
+    if (free[i]) {
+      free[i] = false;
+      return i;
+    }
+  }
+  throw new RangeError(
+    `pipeline: stage ${s.name}: every buffer of pool ${s.pool} is still in use; give it more buffers`,
+  );
 }
 
 const GPU_OPS: Readonly<Record<string, number>> = {
@@ -436,6 +637,10 @@ const GPU_OPS: Readonly<Record<string, number>> = {
 /**
  * Runs the graph for `spec.frames` frames; `record(sink, frame, result)` is called for
  * every sink of every frame, the primary sink last so its per-frame costs close the frame.
+ * `faults` are deliberate userspace mistakes by stage name (a stage's own `fault` wins);
+ * while a stage runs (and while its buffers are handed back to its device) the kernel's
+ * fault injector has the stage's name as its scope, so a named fault can be armed for
+ * one stage.
  */
 export function runGraph(
   kernel: Kernel,
@@ -454,6 +659,10 @@ export function runGraph(
     for (const i of s.inputs) (consumers.get(i) ?? consumers.set(i, []).get(i)!).push(s);
   const sinks = graphSinks(g);
   const fault0 = spec.fault;
+  const injector = kernel.machine.faults;
+  const inStage = <T>(s: GraphStage, f: () => T): T => scoped(injector, s.name, f);
+  const formatOf = (name: string): string =>
+    stageFormat(g, g.stages.find((x) => x.name === name)!, spec.format);
 
   // Set-up, in stage order: open nodes, allocate pools, import along edges.
   const cameras = new Map<string, CameraStage>();
@@ -462,6 +671,17 @@ export function runGraph(
   const cpus = new Map<string, CpuNode>();
   const outputs = new Map<string, OutputNode>();
   const m2ms = new Map<string, M2mNode>();
+  const npus = new Map<string, NpuNode>();
+  const encoders = new Map<string, EncoderNode>();
+  /** Each stage's expected frame, copied out of the pure functions' reused buffers. */
+  const expectedOf = new Map<string, ScratchBuffer>();
+  const keep = (s: GraphStage, bytes: Uint8Array): Uint8Array => {
+    const b = expectedOf.get(s.name) ?? new ScratchBuffer();
+    expectedOf.set(s.name, b);
+    const e = b.get(bytes.length);
+    e.set(bytes);
+    return e;
+  };
   const displayOf = (s: GraphStage): DisplayStage => {
     let d = displays.get(s.device!);
     if (d === undefined) {
@@ -470,67 +690,21 @@ export function runGraph(
     }
     return d;
   };
-  for (const s of order) {
+  /** The geometry of what a stage's buffers hold. */
+  const geometryOf = (name: string): FrameGeometry => {
+    const s = g.stages.find((x) => x.name === name)!;
     const kind = stageKind(g, s);
     if (kind === "camera") {
-      const pool = g.pools[s.pool!]!;
-      const vivid = drivers.vivid.get(s.device!)!;
-      cameras.set(
-        s.name,
-        new CameraStage(app, kernel, spec, {
-          path: vivid.capture.vdev!.path,
-          source: pool.source === "gem-dumb" ? "v4l2-mmap" : pool.source,
-          heap: pool.heap ?? "system",
-          count: pool.count,
-          ...(s.fps !== undefined ? { fps: s.fps } : {}),
-          namePrefix: s.pool!,
-        }),
-      );
-    } else if (kind === "cpu") {
-      cpus.set(s.name, new CpuNode(app, s, faults.get(s.name) ?? fault0));
-    } else if (kind === "display") {
-      displayOf(s);
-    } else if (kind === "gpu") {
-      const pool = g.pools[s.pool!]!;
-      // GEM dumb buffers come from a display: the first one downstream, else the first.
-      const down = (consumers.get(s.name) ?? []).find((c) => stageKind(g, c) === "display");
-      const allocStage = down ?? g.stages.find((x) => stageKind(g, x) === "display")!;
-      const inputFormat = formatOf(g, s.inputs[0]!, spec);
-      const op = GPU_OPS[s.op ?? (inputFormat === "YUYV" ? "yuyv-to-xrgb" : "invert")]!;
-      const node = new GpuStage(
-        app,
-        kernel,
-        spec,
-        displayOf(allocStage),
-        drivers.gpu.get(s.device!)!,
-        {
-          count: pool.count,
-          namePrefix: s.pool!,
-          op,
-        },
-      );
-      gpus.set(s.name, { node, free: node.outputs.map(() => true), next: 0 });
-    } else if (kind === "output") {
-      outputs.set(s.name, new OutputNode(app, drivers.vivid.get(s.device!)!, spec, 2));
-    } else if (kind === "m2m") {
-      const pool = g.pools[s.pool!]!;
-      m2ms.set(
-        s.name,
-        new M2mNode(
-          app,
-          drivers.m2m.get(s.device!)!,
-          spec,
-          formatOf(g, s.inputs[0]!, spec),
-          formatOf(g, s.name, spec),
-          pool.count,
-          s.pool!,
-        ),
-      );
+      const c = cameras.get(name)!;
+      const bpp = formatOf(name) === "YUYV" ? 2 : 4;
+      return { width: spec.width, height: spec.height, stride: c.bytesperline, bpp };
     }
-  }
-  // Imports along the edges: each consumer device imports every buffer of its producer once.
-  const fbs = new Map<string, Map<number, number>>(); // display stage -> fd -> fb
-  const gpuHandles = new Map<string, Map<number, number>>(); // gpu stage -> fd -> handle
+    if (kind === "gpu") return gpus.get(name)!.node.outGeometry;
+    if (kind === "m2m") return m2ms.get(name)!.geometry;
+    if (kind === "npu") return npus.get(name)!.outGeom;
+    return geometryOf(s.inputs[0]!); // CPU stages work in place
+  };
+  /** The buffers a stage's consumers read (set up already: stages run in topological order). */
   const producerBuffers = (name: string): { fd: number; pitch: number }[] => {
     const s = g.stages.find((x) => x.name === name)!;
     const kind = stageKind(g, s);
@@ -544,30 +718,127 @@ export function runGraph(
       const m = m2ms.get(name)!;
       return m.buffers.map((b) => ({ fd: b.fd, pitch: m.cap.bytesperline }));
     }
+    if (kind === "npu") {
+      const n = npus.get(name)!;
+      return n.outputs.map((o) => ({ fd: o.fd, pitch: n.outGeom.stride }));
+    }
     return producerBuffers(s.inputs[0]!); // CPU stages work in place
   };
   for (const s of order) {
     const kind = stageKind(g, s);
-    if (kind === "display") {
-      const d = displayOf(s);
-      const m = new Map<number, number>();
-      const producer = g.stages.find((x) => x.name === s.inputs[0])!;
-      const own = stageKind(g, producer) === "gpu" ? gpus.get(producer.name)!.node : undefined;
-      for (const b of producerBuffers(s.inputs[0]!)) {
-        const o = own?.outputs.find((x) => x.fd === b.fd && own.display === d);
-        m.set(b.fd, o !== undefined ? o.fb : d.importFramebuffer(b.fd, b.pitch));
+    inStage(s, () => {
+      if (kind === "camera") {
+        const pool = g.pools[s.pool!]!;
+        const vivid = drivers.vivid.get(s.device!)!;
+        cameras.set(
+          s.name,
+          new CameraStage(app, kernel, spec, {
+            path: vivid.capture.vdev!.path,
+            source:
+              pool.source === "gem-dumb" || pool.source === "accel-bo" ? "v4l2-mmap" : pool.source,
+            heap: pool.heap ?? "system",
+            count: pool.count,
+            ...(s.fps !== undefined ? { fps: s.fps } : {}),
+            namePrefix: s.pool!,
+            format: formatOf(s.name),
+          }),
+        );
+      } else if (kind === "cpu") {
+        const sink = (consumers.get(s.name)?.length ?? 0) === 0;
+        cpus.set(s.name, new CpuNode(app, s, s.fault ?? faults.get(s.name) ?? fault0, sink));
+      } else if (kind === "display") {
+        displayOf(s);
+      } else if (kind === "gpu") {
+        const pool = g.pools[s.pool!]!;
+        // GEM dumb buffers come from a display: the first one downstream, else the first.
+        const down = (consumers.get(s.name) ?? []).find((c) => stageKind(g, c) === "display");
+        const allocStage = down ?? g.stages.find((x) => stageKind(g, x) === "display")!;
+        const inputFormat = formatOf(s.inputs[0]!);
+        const op = GPU_OPS[s.op ?? (inputFormat === "YUYV" ? "yuyv-to-xrgb" : "invert")]!;
+        const node = new GpuStage(
+          app,
+          kernel,
+          spec,
+          displayOf(allocStage),
+          drivers.gpu.get(s.device!)!,
+          { count: pool.count, namePrefix: s.pool!, op },
+        );
+        gpus.set(s.name, { node, free: node.outputs.map(() => true), next: 0 });
+      } else if (kind === "output") {
+        outputs.set(s.name, new OutputNode(app, drivers.vivid.get(s.device!)!, spec, 2));
+      } else if (kind === "m2m") {
+        const pool = g.pools[s.pool!]!;
+        m2ms.set(
+          s.name,
+          new M2mNode(
+            app,
+            drivers.m2m.get(s.device!)!,
+            spec,
+            formatOf(s.inputs[0]!),
+            formatOf(s.name),
+            pool.count,
+            s.pool!,
+            producerBuffers(s.inputs[0]!).length,
+          ),
+        );
+      } else if (kind === "npu") {
+        npus.set(
+          s.name,
+          new NpuNode(
+            app,
+            drivers.npu.get(s.device!)!,
+            s,
+            g.pools[s.pool!]!,
+            geometryOf(s.inputs[0]!),
+          ),
+        );
+      } else if (kind === "encoder") {
+        encoders.set(
+          s.name,
+          new EncoderNode(
+            app,
+            drivers.encoder.get(s.device!)!,
+            spec,
+            formatOf(s.inputs[0]!),
+            `${s.name}-coded`,
+            producerBuffers(s.inputs[0]!).length,
+          ),
+        );
       }
-      fbs.set(s.name, m);
-    } else if (kind === "gpu") {
-      const node = gpus.get(s.name)!.node;
-      gpuHandles.set(
-        s.name,
-        new Map(producerBuffers(s.inputs[0]!).map((b) => [b.fd, node.importBuffer(b.fd)])),
-      );
-    }
+    });
+  }
+  // Imports along the edges: each consumer device imports every buffer of its producer once.
+  const fbs = new Map<string, Map<number, number>>(); // display stage -> fd -> fb
+  const gpuHandles = new Map<string, Map<number, number>>(); // gpu stage -> fd -> handle
+  for (const s of order) {
+    const kind = stageKind(g, s);
+    inStage(s, () => {
+      if (kind === "display") {
+        const d = displayOf(s);
+        const m = new Map<number, number>();
+        const producer = g.stages.find((x) => x.name === s.inputs[0])!;
+        const own = stageKind(g, producer) === "gpu" ? gpus.get(producer.name)!.node : undefined;
+        for (const b of producerBuffers(s.inputs[0]!)) {
+          const o = own?.outputs.find((x) => x.fd === b.fd && own.display === d);
+          m.set(b.fd, o !== undefined ? o.fb : d.importFramebuffer(b.fd, b.pitch));
+        }
+        fbs.set(s.name, m);
+      } else if (kind === "gpu") {
+        const node = gpus.get(s.name)!.node;
+        gpuHandles.set(
+          s.name,
+          new Map(
+            s.inputs.flatMap((i) => producerBuffers(i).map((b) => [b.fd, node.importBuffer(b.fd)])),
+          ),
+        );
+      } else if (kind === "npu") {
+        const node = npus.get(s.name)!;
+        for (const b of producerBuffers(s.inputs[0]!)) node.importBuffer(b.fd);
+      }
+    });
   }
 
-  for (const c of cameras.values()) c.start();
+  for (const [name, c] of cameras) inStage(g.stages.find((x) => x.name === name)!, () => c.start());
   steady();
 
   const onScreen = new Map<string, Frame>();
@@ -582,111 +853,144 @@ export function runGraph(
     for (const s of order) {
       const kind = stageKind(g, s);
       const users = consumers.get(s.name)?.length ?? 0;
-      if (kind === "camera") {
-        const cam = cameras.get(s.name)!;
-        const buf = cam.dequeue();
-        const frame: Frame = {
-          fd: cam.buffers[buf.index]!.fd,
-          geom: {
-            width: spec.width,
-            height: spec.height,
-            stride: cam.bytesperline,
-            bpp: formatOf(g, s.name, spec) === "YUYV" ? 2 : 4,
-          },
-          expected: cam.expectedFrame(buf.sequence),
-          fenceFd: -1,
-          ...(cam.memory === V4L2_MEMORY_MMAP
-            ? { v4l2: { fd: cam.fd, offset: cam.buffers[buf.index]!.offset } }
-            : {}),
-          holds: users,
-          release: () => cam.queue(buf.index),
-        };
-        current.set(s.name, frame);
-        afterStage?.(s, n, frame.fd);
-        if (users === 0) frame.release();
-      } else if (kind === "cpu") {
-        const f = current.get(s.inputs[0]!)!;
-        cpus.get(s.name)!.process(f, n);
-        // In place: this stage's hold passes to its own consumers.
-        f.holds += users - 1;
-        current.set(s.name, f);
-        afterStage?.(s, n, f.fd);
-        if (f.holds === 0) f.release();
-      } else if (kind === "gpu") {
-        const gp = gpus.get(s.name)!;
-        const f = current.get(s.inputs[0]!)!;
-        let index = -1;
-        for (let k = 0; k < gp.free.length; k++) {
-          const i = (gp.next + k) % gp.free.length;
-          if (gp.free[i]) {
-            index = i;
-            break;
-          }
-        }
-        if (index < 0)
-          throw new RangeError(
-            `pipeline: stage ${s.name}: every buffer of pool ${s.pool} is still in use; give it more buffers`,
+      const input = (): Frame => current.get(s.inputs[0]!)!;
+      inStage(s, () => {
+        if (kind === "camera") {
+          const cam = cameras.get(s.name)!;
+          const buf = cam.dequeue();
+          const frame: Frame = {
+            fd: cam.buffers[buf.index]!.fd,
+            geom: geometryOf(s.name),
+            expected: keep(s, cam.expectedFrame(buf.sequence)),
+            fenceFd: -1,
+            ...(cam.memory === V4L2_MEMORY_MMAP
+              ? { v4l2: { fd: cam.fd, offset: cam.buffers[buf.index]!.offset } }
+              : {}),
+            holds: users,
+            // Handing the buffer back is the camera stage's call, wherever it happens.
+            release: () => inStage(s, () => cam.queue(buf.index)),
+          };
+          current.set(s.name, frame);
+          afterStage?.(s, n, frame.fd);
+          if (users === 0) frame.release();
+        } else if (kind === "cpu") {
+          const f = input();
+          const r = cpus.get(s.name)!.process(f, n);
+          if (r !== undefined) results.set(s.name, r);
+          // In place: this stage's hold passes to its own consumers.
+          f.holds += users - 1;
+          current.set(s.name, f);
+          afterStage?.(s, n, f.fd);
+          if (f.holds === 0) f.release();
+        } else if (kind === "gpu") {
+          const gp = gpus.get(s.name)!;
+          const ins = s.inputs.map((i) => current.get(i)!);
+          const index = takeFree(gp.free, gp.next, s);
+          gp.next = index + 1;
+          const handles = gpuHandles.get(s.name)!;
+          const fence = (f: Frame): number => (s.sync === "sync-file" ? f.fenceFd : -1);
+          // The first input through the stage's op, then a second one blended over it:
+          // the blend job waits for the first through the output's reservation.
+          const jobs = ins.map((f, i) =>
+            gp.node.runInto(
+              handles.get(f.fd)!,
+              index,
+              f.geom.stride,
+              fence(f),
+              ...(i === 0 ? [] : [SIMGPU_OP_BLEND]),
+            ),
           );
-        gp.free[index] = false;
-        gp.next = index + 1;
-        const inFence = s.sync === "sync-file" ? f.fenceFd : -1;
-        const job = gp.node.runInto(
-          gpuHandles.get(s.name)!.get(f.fd)!,
-          index,
-          f.geom.stride,
-          inFence,
-        );
-        const out = gp.node.outputs[index]!;
-        const frame: Frame = {
-          fd: out.fd,
-          geom: gp.node.outGeometry,
-          expected: gp.node.expectedOutput(f.expected, f.geom),
-          fenceFd: job.outFenceFd,
-          holds: users,
-          release: () => {
-            gp.free[index] = true;
-          },
-        };
-        current.set(s.name, frame);
-        if (users === 0) frame.release();
-        // The input goes back once the job's fence signalled.
-        deferred.push(() => {
-          gp.node.wait(job.outFenceFd);
+          const out = gp.node.outputs[index]!;
+          const expected = keep(s, gp.node.expectedOutput(ins[0]!.expected, ins[0]!.geom));
+          const outGeom = gp.node.outGeometry;
+          for (const f of ins.slice(1))
+            simgpuBlend(f.expected, expected, {
+              width: outGeom.width,
+              height: outGeom.height,
+              srcPitch: f.geom.stride,
+              dstPitch: outGeom.stride,
+            });
+          const last = jobs[jobs.length - 1]!;
+          const frame: Frame = {
+            fd: out.fd,
+            geom: outGeom,
+            expected,
+            fenceFd: last.outFenceFd,
+            holds: users,
+            release: () => {
+              gp.free[index] = true;
+            },
+          };
+          current.set(s.name, frame);
+          if (users === 0) frame.release();
+          // The inputs go back once the jobs' fences signalled.
+          deferred.push(() =>
+            inStage(s, () => {
+              for (const j of jobs) gp.node.wait(j.outFenceFd);
+              for (const f of ins) done(f);
+            }),
+          );
+        } else if (kind === "npu") {
+          const node = npus.get(s.name)!;
+          const f = input();
+          const job = node.run(s, f, s.sync === "sync-file" ? f.fenceFd : -1);
+          const frame: Frame = {
+            fd: node.outputs[job.index]!.fd,
+            geom: node.outGeom,
+            expected: keep(s, node.expected(f)),
+            fenceFd: job.outFenceFd,
+            holds: users,
+            release: () => {
+              node.free[job.index] = true;
+            },
+          };
+          current.set(s.name, frame);
+          if (users === 0) frame.release();
+          deferred.push(() =>
+            inStage(s, () => {
+              app.poll([{ fd: job.outFenceFd, events: POLLIN }], -1);
+              app.close(job.outFenceFd);
+              done(f);
+            }),
+          );
+        } else if (kind === "m2m") {
+          const m = m2ms.get(s.name)!;
+          const f = input();
+          const { index } = m.process(f);
           done(f);
-        });
-      } else if (kind === "m2m") {
-        const m = m2ms.get(s.name)!;
-        const f = current.get(s.inputs[0]!)!;
-        const index = m.process(f);
-        done(f);
-        const b = m.buffers[index]!;
-        const frame: Frame = {
-          fd: b.fd,
-          geom: m.geometry,
-          expected: vim2mProcess(f.expected, m.out, m.cap),
-          fenceFd: -1,
-          v4l2: { fd: m.fd, offset: b.offset },
-          holds: users,
-          release: () => {
-            m.free[index] = true;
-          },
-        };
-        current.set(s.name, frame);
-        if (users === 0) frame.release();
-      } else if (kind === "display") {
-        const f = current.get(s.inputs[0]!)!;
-        const d = displayOf(s);
-        const { crc } = d.show(fbs.get(s.name)!.get(f.fd)!);
-        const prev = onScreen.get(s.name);
-        if (prev !== undefined) done(prev);
-        onScreen.set(s.name, f);
-        results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
-      } else if (kind === "output") {
-        const f = current.get(s.inputs[0]!)!;
-        const crc = outputs.get(s.name)!.send(f);
-        results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
-        done(f);
-      }
+          const b = m.buffers[index]!;
+          const frame: Frame = {
+            fd: b.fd,
+            geom: m.geometry,
+            expected: keep(s, vim2mProcess(f.expected, m.out, m.cap)),
+            fenceFd: -1,
+            v4l2: { fd: m.fd, offset: b.offset },
+            holds: users,
+            release: () => {
+              m.free[index] = true;
+            },
+          };
+          current.set(s.name, frame);
+          if (users === 0) frame.release();
+        } else if (kind === "display") {
+          const f = input();
+          const d = displayOf(s);
+          const { crc } = d.show(fbs.get(s.name)!.get(f.fd)!);
+          const prev = onScreen.get(s.name);
+          if (prev !== undefined) done(prev);
+          onScreen.set(s.name, f);
+          results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+        } else if (kind === "output") {
+          const f = input();
+          const crc = outputs.get(s.name)!.send(f);
+          results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+          done(f);
+        } else if (kind === "encoder") {
+          const f = input();
+          results.set(s.name, encoders.get(s.name)!.encode(f));
+          done(f);
+        }
+      });
     }
     for (const d of deferred) d();
     for (const sink of [...sinks.slice(1), sinks[0]!]) record(sink, n, results.get(sink.name)!);
@@ -695,13 +999,16 @@ export function runGraph(
   for (const d of displays.values()) d.stop();
   for (const o of outputs.values()) o.stop();
   for (const m of m2ms.values()) m.stop();
+  for (const e of encoders.values()) e.m2m.stop();
 }
 
-/** The pixel format of what a stage's buffers hold. */
-function formatOf(g: GraphSpec, name: string, spec: ResolvedSpec): string {
-  const s = g.stages.find((x) => x.name === name)!;
-  if (s.pool !== undefined)
-    return g.pools[s.pool]?.format ?? (stageKind(g, s) === "gpu" ? "XR24" : spec.format);
-  if (s.inputs.length > 0) return formatOf(g, s.inputs[0]!, spec);
-  return spec.format;
+/** Runs `f` with the fault injector's scope set to `name` (see FaultRule.scope). */
+function scoped<T>(injector: FaultInjection, name: string, f: () => T): T {
+  const prev = injector.scope;
+  injector.scope = name;
+  try {
+    return f();
+  } finally {
+    injector.scope = prev;
+  }
 }

@@ -11,6 +11,8 @@
  * with two inputs is fan-in. CPU stages work in place on their input's buffer.
  */
 
+import { NAMED_FAULTS } from "../kernel/fault-inject.js";
+import { didYouMean } from "../lib/did-you-mean.js";
 import type {
   GraphDeviceKind,
   GraphSpec,
@@ -30,32 +32,48 @@ export const GRAPH_DEVICE_KINDS: Readonly<Record<GraphDeviceKind, string>> = {
   camera:
     "V4L2 capture (vivid): a source; each frame is DMA-written into a buffer of its pool and dequeued with VIDIOC_DQBUF.",
   m2m: "V4L2 memory-to-memory ISP (vim2m): its input queued on the OUTPUT queue as DMABUF, the result in its own CAPTURE MMAP buffers (EXPBUF) in its pool's format (XR24/YUYV conversion).",
-  gpu: "DRM render node (simgpu): one job per frame reads its input's dma-buf and writes a buffer of its pool, with dma-resv fences and optional sync_file in/out fences.",
-  npu: "Compute accelerator in the style of drivers/accel: jobs that read input buffers and write output buffers, implicit fences.",
+  gpu: "DRM render node (simgpu): one job per frame reads its input's dma-buf and writes a buffer of its pool (GEM dumb), with dma-resv fences and optional sync_file in/out fences; with two inputs it composites: a second job blends the second input over the first's result (SIMGPU_OP_BLEND).",
+  npu: "Compute accelerator (simnpu, drivers/accel): one job per frame reads its input's dma-buf (PRIME import) and writes a buffer of its pool (accel-bo, or an imported dma-heap/udmabuf buffer): conv3x3 (a 3x3 blur, an image) or tile-sum (16x16 tile sums, a tensor); implicit dma-resv fences, optional sync_file in-fence.",
   display:
     "KMS display (simdisplay): a sink; PRIME-imports its input, page-flips to it and reports the pipe CRC (drm_debugfs_crc.c).",
   output:
-    "V4L2 OUTPUT device (vivid-out, an encoder's input): a sink; its input is queued as V4L2_MEMORY_DMABUF and read by DMA, and the CRC of what it read is recorded.",
+    "V4L2 OUTPUT device (vivid-out): a sink; its input is queued as V4L2_MEMORY_DMABUF and read by DMA, and the CRC of what it read is recorded.",
+  encoder:
+    "V4L2 mem2mem stateful encoder (simenc, shaped like vicodec): a sink; its input queued on the OUTPUT queue as DMABUF, each coded frame dequeued from its own CAPTURE MMAP buffers and read through mmap; the CRC is of the coded bytes.",
 };
 
 /** Kinds with a driver in this model; the others are refused with the reason. */
-export const GRAPH_KINDS_AVAILABLE: ReadonlySet<GraphDeviceKind> = new Set([
-  "camera",
-  "m2m",
-  "gpu",
-  "display",
-  "output",
-]);
+export const GRAPH_KINDS_AVAILABLE: ReadonlySet<GraphDeviceKind> = new Set(
+  Object.keys(GRAPH_DEVICE_KINDS) as GraphDeviceKind[],
+);
 
 /** Transforms a gpu stage can apply (DRM_IOCTL_SIMGPU_SUBMIT ops). */
 export const GRAPH_GPU_OPS = ["copy", "invert", "yuyv-to-xrgb"] as const;
 
+/** Jobs an npu stage can run (DRM_IOCTL_SIMNPU_SUBMIT ops). */
+export const GRAPH_NPU_OPS = ["conv3x3", "tile-sum"] as const;
+
+/** Where each producer kind's pool may come from, and why. */
+const POOL_SOURCES: Partial<Record<GraphDeviceKind, readonly string[]>> = {
+  camera: ["v4l2-mmap", "dma-heap", "udmabuf"],
+  m2m: ["v4l2-mmap"],
+  gpu: ["gem-dumb"],
+  npu: ["accel-bo", "dma-heap", "udmabuf"],
+};
+
 const SOURCE_KINDS: ReadonlySet<GraphDeviceKind> = new Set(["camera"]);
-const SINK_KINDS: ReadonlySet<GraphDeviceKind> = new Set(["display", "output"]);
+const SINK_KINDS: ReadonlySet<GraphDeviceKind> = new Set(["display", "output", "encoder"]);
 
 /** Whether a stage is a source (no inputs), a transform, or a sink (nothing reads it). */
 export function stageKind(g: GraphSpec, s: GraphStage): GraphDeviceKind | "cpu" {
   return s.device === undefined ? "cpu" : (g.devices[s.device]?.kind ?? "cpu");
+}
+
+/** Whether a stage is a sink: a display, output or encoder, or a CPU stage nothing reads (it reads a result back). */
+export function isSinkStage(g: GraphSpec, s: GraphStage): boolean {
+  const kind = stageKind(g, s);
+  if (kind === "cpu") return !g.stages.some((x) => x.inputs.includes(s.name));
+  return SINK_KINDS.has(kind);
 }
 
 /** The stages in an order where every stage comes after its inputs (declaration order kept where free). */
@@ -75,20 +93,30 @@ export function topoOrder(g: GraphSpec): GraphStage[] {
 
 /** The sinks of a graph, the primary first. */
 export function graphSinks(g: GraphSpec): GraphStage[] {
-  const sinks = g.stages.filter((s) => SINK_KINDS.has(stageKind(g, s) as GraphDeviceKind));
+  const sinks = g.stages.filter((s) => isSinkStage(g, s));
   const p = sinks.findIndex((s) => s.name === g.primary);
   if (p > 0) sinks.unshift(sinks.splice(p, 1)[0]!);
   return sinks;
 }
 
-/** Every problem with a graph, before anything runs. Empty when it can run. */
-export function graphIssues(g: GraphSpec): GraphIssue[] {
+/** `no X "name"`, with the closest known name when it looks like a typo, else the known names. */
+function unknownName(what: string, name: string, known: readonly string[], where: string): string {
+  const guess = didYouMean(name, known);
+  return `no ${what} "${name}"${where}${guess !== undefined ? ` (did you mean "${guess}"?)` : ` (known: ${known.join(", ") || "none"})`}`;
+}
+
+/**
+ * Every problem with a graph, before anything runs. Empty when it can run. `format` is
+ * the pipeline's default pixel format (buffers.format), for pools that name none.
+ */
+export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
   const out: GraphIssue[] = [];
   const add = (field: string, problem: string): void => {
     out.push({ field, problem });
   };
   const names = new Set<string>();
   const devicesUsed = new Map<string, string>();
+  const stageNames = g.stages.map((s) => s.name);
   for (const [name, d] of Object.entries(g.devices)) {
     if (d.allocator !== undefined && d.kind !== "camera")
       add(
@@ -102,6 +130,7 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
       );
     }
   }
+  const consumers = (name: string): GraphStage[] => g.stages.filter((x) => x.inputs.includes(name));
   g.stages.forEach((s, i) => {
     const at = `graph.stages[${i}]`;
     if (names.has(s.name))
@@ -113,7 +142,7 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
       if (d === undefined) {
         add(
           `${at}.device`,
-          `no device "${s.device}" in graph.devices (known: ${Object.keys(g.devices).join(", ") || "none"})`,
+          unknownName("device", s.device, Object.keys(g.devices), " in graph.devices"),
         );
         return;
       }
@@ -126,21 +155,43 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
       }
       devicesUsed.set(s.device, s.name);
     }
+    const seen = new Set<string>();
     for (const [j, input] of s.inputs.entries()) {
+      if (seen.has(input))
+        add(`${at}.inputs[${j}]`, `"${input}" is read twice; name each input once`);
+      seen.add(input);
       if (!g.stages.some((x) => x.name === input)) {
-        add(`${at}.inputs[${j}]`, `no stage named "${input}"`);
+        add(
+          `${at}.inputs[${j}]`,
+          unknownName(
+            "stage named",
+            input,
+            stageNames.filter((n) => n !== s.name),
+            "",
+          ),
+        );
       } else if (input === s.name) add(`${at}.inputs[${j}]`, "a stage cannot read its own output");
       else {
         const src = g.stages.find((x) => x.name === input)!;
-        if (SINK_KINDS.has(stageKind(g, src) as GraphDeviceKind)) {
+        const srcKind = stageKind(g, src);
+        if (SINK_KINDS.has(srcKind as GraphDeviceKind)) {
+          add(`${at}.inputs[${j}]`, `"${input}" is a ${srcKind}, a sink: nothing comes out of it`);
+        } else if (
+          src.op === "tile-sum" &&
+          (SINK_KINDS.has(kind as GraphDeviceKind) || kind === "gpu" || kind === "m2m")
+        ) {
           add(
             `${at}.inputs[${j}]`,
-            `"${input}" is a ${stageKind(g, src)}, a sink: nothing comes out of it`,
+            `"${input}" writes tile sums (a tensor of ${16}x${16}-tile totals), not a frame a ${kind} can take; read it back with a CPU stage or use op conv3x3`,
           );
         }
       }
     }
+    const one = (what: string): void => {
+      if (s.inputs.length !== 1) add(`${at}.inputs`, `${what}; it has ${s.inputs.length}`);
+    };
     if (kind === "cpu") {
+      const sink = consumers(s.name).length === 0;
       if (s.cpu === undefined)
         add(`${at}.cpu`, "a stage without a device is a CPU stage and needs `cpu` (read/write)");
       else if (!s.cpu.read && !s.cpu.write)
@@ -148,44 +199,61 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
           `${at}.cpu`,
           "a CPU stage that neither reads nor writes does nothing; set read and/or write",
         );
-      if (s.inputs.length !== 1)
+      else if (sink && !s.cpu.read)
         add(
-          `${at}.inputs`,
-          `a CPU stage works in place on one input's buffer; it has ${s.inputs.length}`,
+          `${at}.cpu`,
+          "nothing reads this CPU stage's buffer, so it is a sink that reads a result back: set read: true (a write nobody reads checks nothing)",
         );
+      one("a CPU stage works in place on one input's buffer (fan-in is a gpu stage's)");
       if (s.pool !== undefined) add(`${at}.pool`, "a CPU stage works in place; it has no pool");
     } else if (SOURCE_KINDS.has(kind as GraphDeviceKind)) {
       if (s.inputs.length > 0) add(`${at}.inputs`, `a ${kind} is a source; it has no inputs`);
       if (s.pool === undefined) add(`${at}.pool`, `a ${kind} needs a pool to capture into`);
     } else if (SINK_KINDS.has(kind as GraphDeviceKind)) {
-      if (s.inputs.length !== 1)
-        add(`${at}.inputs`, `a ${kind} shows one input; it has ${s.inputs.length}`);
+      one(`a ${kind} reads one input (fan-in is a gpu stage's)`);
       if (s.pool !== undefined)
-        add(`${at}.pool`, `a ${kind} is a sink; it reads its input's buffers, it has no pool`);
-    } else if (kind === "m2m") {
-      if (s.inputs.length !== 1)
-        add(
-          `${at}.inputs`,
-          `an m2m device reads one OUTPUT buffer per job; this stage has ${s.inputs.length} inputs`,
-        );
-      if (s.pool === undefined)
-        add(`${at}.pool`, "an m2m stage writes into its CAPTURE pool; name one (source v4l2-mmap)");
-      else if (g.pools[s.pool] !== undefined && g.pools[s.pool]!.source !== "v4l2-mmap")
         add(
           `${at}.pool`,
-          `an m2m stage's CAPTURE buffers are its own V4L2 MMAP buffers (source v4l2-mmap); pool "${s.pool}" is ${g.pools[s.pool]!.source}`,
+          kind === "encoder"
+            ? "an encoder is a sink: its coded frames land in its own CAPTURE MMAP buffers, it has no pool"
+            : `a ${kind} is a sink; it reads its input's buffers, it has no pool`,
         );
+    } else if (kind === "m2m") {
+      one("an m2m device reads one OUTPUT buffer per job");
+      if (s.pool === undefined)
+        add(`${at}.pool`, "an m2m stage writes into its CAPTURE pool; name one (source v4l2-mmap)");
       if (s.op !== undefined)
         add(`${at}.op`, "an m2m ISP converts to its pool's format; it takes no op");
     } else if (kind === "gpu") {
-      if (s.inputs.length !== 1)
+      if (s.inputs.length === 0 || s.inputs.length > 2)
         add(
           `${at}.inputs`,
-          `simgpu jobs read one source buffer (DRM_IOCTL_SIMGPU_SUBMIT src_handle); this stage has ${s.inputs.length} inputs`,
+          `a gpu stage reads one input, or composites two (the second blended over the first); this one has ${s.inputs.length}`,
         );
+      if (s.inputs.length === 2) {
+        const second = g.stages.find((x) => x.name === s.inputs[1]);
+        const f = second !== undefined ? stageFormat(g, second, format) : "XR24";
+        if (f !== "XR24")
+          add(
+            `${at}.inputs[1]`,
+            `the second input of a composite is blended over the first as XRGB8888 (SIMGPU_OP_BLEND keeps the format); "${s.inputs[1]}" holds ${f}: convert it first (a gpu or m2m stage)`,
+          );
+      }
       if (s.pool === undefined) add(`${at}.pool`, "a gpu stage writes into a pool; name one");
       if (s.op !== undefined && !(GRAPH_GPU_OPS as readonly string[]).includes(s.op))
         add(`${at}.op`, `simgpu has no op "${s.op}" (ops: ${GRAPH_GPU_OPS.join(", ")})`);
+    } else if (kind === "npu") {
+      one("an npu job reads one input buffer (DRM_IOCTL_SIMNPU_SUBMIT in_handle)");
+      if (s.pool === undefined)
+        add(`${at}.pool`, "an npu stage writes into a pool; name one (source accel-bo)");
+      if (s.op !== undefined && !(GRAPH_NPU_OPS as readonly string[]).includes(s.op))
+        add(`${at}.op`, `simnpu has no op "${s.op}" (ops: ${GRAPH_NPU_OPS.join(", ")})`);
+      const pf = s.pool !== undefined ? g.pools[s.pool]?.format : undefined;
+      if (pf !== undefined && pf !== stageFormat(g, s, format))
+        add(
+          `graph.pools.${s.pool}.format`,
+          `an npu's output keeps its input's layout (${stageFormat(g, s, format)}, cpp channels per element); ${pf} cannot apply`,
+        );
     }
     if (kind !== "cpu" && s.cpu !== undefined)
       add(
@@ -196,23 +264,35 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
       add(`${at}.fps`, "only sources (cameras) have a frame rate");
     if (s.pool !== undefined) {
       const pool = g.pools[s.pool];
-      if (pool === undefined) add(`${at}.pool`, `no pool "${s.pool}" in graph.pools`);
-      else if (kind === "gpu" && pool.source !== "gem-dumb")
+      const allowed = POOL_SOURCES[kind as GraphDeviceKind];
+      if (pool === undefined)
+        add(`${at}.pool`, unknownName("pool", s.pool, Object.keys(g.pools), " in graph.pools"));
+      else if (allowed !== undefined && !allowed.includes(pool.source))
         add(
           `${at}.pool`,
-          `a gpu stage writes GEM dumb buffers of a display (source gem-dumb); pool "${s.pool}" is ${pool.source}`,
-        );
-      else if (kind === "camera" && pool.source === "gem-dumb")
-        add(
-          `${at}.pool`,
-          "a camera captures into V4L2 MMAP, dma-heap or udmabuf buffers, not GEM dumb buffers",
+          `a ${kind} stage writes ${allowed.join(" or ")} buffers (${POOL_WHY[kind as GraphDeviceKind]}); pool "${s.pool}" is ${pool.source}`,
         );
     }
-    if (s.sync === "sync-file" && kind !== "gpu" && kind !== "cpu")
+    if (s.sync === "sync-file" && kind !== "gpu" && kind !== "npu" && kind !== "cpu")
       add(
         `${at}.sync`,
-        `only gpu jobs (in-fence) and CPU stages (poll) wait on a sync_file; a ${kind} waits implicitly`,
+        `only gpu and npu jobs (in-fence) and CPU stages (poll) wait on a sync_file; a ${kind} waits implicitly`,
       );
+    if (
+      s.fault !== undefined &&
+      (kind !== "cpu" || (s.fault !== "omit-sync-start" && s.fault !== "omit-sync-end"))
+    )
+      add(
+        `${at}.fault`,
+        kind !== "cpu"
+          ? `${s.fault} is a CPU stage's mistake (its DMA_BUF_IOCTL_SYNC brackets); this stage runs on a ${kind}: use faults (named kernel faults) for its calls`
+          : `${s.fault} spans a camera's QBUF and the CPU's access, so it is a pipeline.fault; a stage takes omit-sync-start or omit-sync-end`,
+      );
+    for (const [j, f] of (s.faults ?? []).entries()) {
+      const known = NAMED_FAULTS.map((x) => x.name);
+      if (!known.includes(f))
+        add(`${at}.faults[${j}]`, unknownName("named fault", f, known, " (`dmabuf list faults`)"));
+    }
   });
   const poolUsers = new Map<string, string>();
   for (const s of g.stages) {
@@ -241,16 +321,45 @@ export function graphIssues(g: GraphSpec): GraphIssue[] {
   if (g.stages.length > 0 && graphSinks(g).length === 0) {
     add(
       "graph.stages",
-      "no sink: a graph needs a display or output stage whose CRC says whether the frames arrived",
+      "no sink: a graph needs a display, output or encoder stage (or a CPU stage reading a result back) whose CRC says whether the frames arrived",
     );
   }
   if (g.primary !== undefined && !graphSinks(g).some((s) => s.name === g.primary)) {
-    add("graph.primary", `"${g.primary}" is not a sink stage of this graph`);
+    add(
+      "graph.primary",
+      unknownName(
+        "sink stage",
+        g.primary,
+        graphSinks(g).map((s) => s.name),
+        " in this graph",
+      ),
+    );
   }
   if (!g.stages.some((s) => SOURCE_KINDS.has(stageKind(g, s) as GraphDeviceKind))) {
     add("graph.stages", "no source: a graph needs a camera stage");
   }
   return out;
+}
+
+const POOL_WHY: Partial<Record<GraphDeviceKind, string>> = {
+  camera: "V4L2 MMAP, or DMA heap / udmabuf buffers queued as DMABUF",
+  m2m: "its CAPTURE buffers are its own V4L2 MMAP buffers",
+  gpu: "GEM dumb scanout buffers of a display",
+  npu: "its own buffer objects, or a heap or udmabuf buffer it imports",
+};
+
+/** The pixel format of what a stage's buffers hold (`format`: the pipeline's default). */
+export function stageFormat(g: GraphSpec, s: GraphStage, format: string, depth = 0): string {
+  const kind = stageKind(g, s);
+  const input = g.stages.find((x) => x.name === s.inputs[0]);
+  // An NPU's conv3x3 keeps its input's layout (cpp channels per element).
+  const fromInput = (): string =>
+    input !== undefined && input !== s && depth < g.stages.length
+      ? stageFormat(g, input, format, depth + 1)
+      : format;
+  if (kind === "npu") return fromInput();
+  if (s.pool !== undefined) return g.pools[s.pool]?.format ?? (kind === "gpu" ? "XR24" : format);
+  return fromInput();
 }
 
 /**

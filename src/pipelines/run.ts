@@ -43,11 +43,20 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   const kernel = new Kernel({ profile, trace: spec.trace ?? false });
   // The fault plan goes to the kernel before any driver allocates (the zeroing at
   // REQBUFS is a call site too).
-  const named = spec.faults ?? [];
-  const plan = [...faultPlan(named), ...(spec.injections ?? [])];
+  const graph = spec.graph ?? legacyGraph(spec);
+  // The pipeline's named faults, then each stage's, scoped to the stage (FaultRule.scope).
+  const named: { name: string; scope?: string }[] = [
+    ...(spec.faults ?? []).map((name) => ({ name })),
+    ...graph.stages.flatMap((st) => (st.faults ?? []).map((name) => ({ name, scope: st.name }))),
+  ];
+  const plan = [
+    ...named.flatMap((f) =>
+      faultPlan([f.name]).map((r) => (f.scope !== undefined ? { ...r, scope: f.scope } : r)),
+    ),
+    ...(spec.injections ?? []),
+  ];
   if (plan.length > 0 || spec.recordCallSites) kernel.machine.faults.arm(plan);
   // Probed before the program starts, in the order the four pipelines always probed.
-  const graph = spec.graph ?? legacyGraph(spec);
   const drivers = spec.graph ? probeGraph(kernel, spec, graph) : legacyDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");
   const m = kernel.machine;
@@ -123,8 +132,8 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
       const list = i === 0 ? frames : sinkFrames.get(s.name)!;
       return {
         name: s.name,
-        device: s.device!,
-        kind: stageKind(graph, s) as SinkResult["kind"],
+        device: s.device ?? "cpu",
+        kind: stageKind(graph, s),
         primary: i === 0,
         frames: list,
         ok: list.every((f) => f.ok),
@@ -173,15 +182,20 @@ export function runBudget(spec: ResolvedSpec): ClockBudget {
 }
 
 /** A named fault whose rules never matched a call could not take effect: an error, not a silently identical run. */
-function checkFaultsTookEffect(named: readonly string[], applied: readonly number[]): void {
+function checkFaultsTookEffect(
+  named: readonly { name: string; scope?: string }[],
+  applied: readonly number[],
+): void {
   let i = 0;
   for (const n of named) {
-    const rules = faultPlan([n]).length;
+    const rules = faultPlan([n.name]).length;
     const hits = applied.slice(i, i + rules).reduce((a, b) => a + b, 0);
     i += rules;
     if (hits === 0)
       throw new RangeError(
-        `fault '${n}' could not take effect: this pipeline never made the call it changes (see \`dmabuf list faults\`)`,
+        n.scope === undefined
+          ? `fault '${n.name}' could not take effect: this pipeline never made the call it changes (see \`dmabuf list faults\`)`
+          : `fault '${n.name}' of stage ${n.scope} could not take effect: that stage never made the call it changes (see \`dmabuf list faults\`)`,
       );
   }
 }
@@ -208,6 +222,8 @@ function legacyDrivers(kernel: Kernel, spec: ResolvedSpec): GraphDrivers {
     gpu: new Map([["simgpu", d.gpu]]),
     display: new Map([["simdisplay", d.display]]),
     m2m: new Map(),
+    npu: new Map(),
+    encoder: new Map(),
   };
 }
 

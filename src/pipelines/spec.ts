@@ -28,14 +28,16 @@ export const MAX_FRAME_HEIGHT = 4096;
 /** The pool the first camera of a graph captures into (not GEM dumb: cameras refuse those). */
 function graphCameraPool(
   spec: PipelineSpec,
-): { source: Exclude<GraphBufferSource, "gem-dumb">; heap?: string; count: number } | undefined {
+):
+  | { source: Exclude<GraphBufferSource, "gem-dumb" | "accel-bo">; heap?: string; count: number }
+  | undefined {
   const g = spec.graph;
   if (g === undefined) return undefined;
   for (const s of g.stages) {
     if (s.device === undefined || g.devices[s.device]?.kind !== "camera" || s.pool === undefined)
       continue;
     const p = g.pools[s.pool];
-    if (p === undefined || p.source === "gem-dumb") return undefined;
+    if (p === undefined || p.source === "gem-dumb" || p.source === "accel-bo") return undefined;
     return { source: p.source, count: p.count, ...(p.heap !== undefined ? { heap: p.heap } : {}) };
   }
   return undefined;

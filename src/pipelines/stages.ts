@@ -140,6 +140,38 @@ export interface CamBuffer {
   readonly offset: number;
 }
 
+/**
+ * Userspace allocating dma-bufs without a device: from a DMA heap
+ * (DMA_HEAP_IOCTL_ALLOC on /dev/dma_heap/NAME) or as udmabufs over sealed memfd pages
+ * (UDMABUF_CREATE). The heap or /dev/udmabuf stays open until {@link close}.
+ */
+export class DmabufAllocator {
+  readonly #fd: number;
+
+  constructor(
+    readonly app: SimUapi,
+    readonly source: "dma-heap" | "udmabuf",
+    heap: string,
+  ) {
+    this.#fd = app.open(source === "dma-heap" ? `/dev/dma_heap/${heap}` : "/dev/udmabuf", O_RDWR);
+  }
+
+  /** One buffer of `size` bytes (a multiple of the page size); `name` names the memfd. */
+  alloc(size: number, name: string): number {
+    if (this.source === "dma-heap") return dmaHeapAlloc(this.app, this.#fd, size);
+    const memfd = this.app.memfdCreate(name, MFD_ALLOW_SEALING);
+    this.app.ftruncate(memfd, size);
+    this.app.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+    const fd = udmabufCreate(this.app, this.#fd, memfd, 0, size);
+    this.app.close(memfd);
+    return fd;
+  }
+
+  close(): void {
+    this.app.close(this.#fd);
+  }
+}
+
 /** Where a camera stage's node and buffers are, when not the single camera of a PipelineKind. */
 export interface CameraOptions {
   /** The capture node (default /dev/video0). */
@@ -151,6 +183,8 @@ export interface CameraOptions {
   readonly fps?: number;
   /** dma-buf names: `${prefix}${i}` (default "cam"). */
   readonly namePrefix?: string;
+  /** Pixel format, "XR24" or "YUYV" (default the spec's). */
+  readonly format?: string;
 }
 
 /** The camera: vivid capture through the V4L2 ioctls. */
@@ -171,7 +205,8 @@ export class CameraStage {
     const source = opts.source ?? spec.source;
     const heap = opts.heap ?? spec.heap;
     this.fd = app.open(opts.path ?? "/dev/video0", O_RDWR);
-    this.#pixelformat = spec.format === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32;
+    this.#pixelformat =
+      (opts.format ?? spec.format) === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32;
     const fmt = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
       width: spec.width,
       height: spec.height,
@@ -197,36 +232,26 @@ export class CameraStage {
       flags: nonCoherent ? V4L2_MEMORY_FLAG_NON_COHERENT : 0,
     });
     const size = Math.ceil(this.sizeimage / PAGE) * PAGE;
-    let heapFd = -1;
-    let udmabufFd = -1;
-    if (source === "dma-heap") heapFd = app.open(`/dev/dma_heap/${heap}`, O_RDWR);
-    if (source === "udmabuf") udmabufFd = app.open("/dev/udmabuf", O_RDWR);
+    const alloc = source !== "v4l2-mmap" ? new DmabufAllocator(app, source, heap) : undefined;
     const prefix = opts.namePrefix ?? "cam";
     for (let i = 0; i < rb.count; i++) {
       let fd: number;
       let offset = 0;
-      if (this.memory === V4L2_MEMORY_MMAP) {
+      const name = `${prefix}${i}`;
+      if (alloc === undefined) {
         fd = vidiocExpbuf(app, this.fd, {
           type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
           index: i,
           flags: O_RDWR | O_CLOEXEC,
         });
         offset = vidiocQuerybuf(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, this.memory, i).offset;
-      } else if (heapFd >= 0) {
-        fd = dmaHeapAlloc(app, heapFd, size);
       } else {
-        const memfd = app.memfdCreate(`${prefix}${i}`, MFD_ALLOW_SEALING);
-        app.ftruncate(memfd, size);
-        app.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
-        fd = udmabufCreate(app, udmabufFd, memfd, 0, size);
-        app.close(memfd);
+        fd = alloc.alloc(size, name);
       }
-      const name = `${prefix}${i}`;
       dmaBufSetName(app, fd, name);
       this.buffers.push({ index: i, fd, name, offset });
     }
-    if (heapFd >= 0) app.close(heapFd);
-    if (udmabufFd >= 0) app.close(udmabufFd);
+    alloc?.close();
   }
 
   /**
@@ -498,17 +523,19 @@ export class GpuStage {
 
   /**
    * Submits a job from `srcHandle` into output `index`; with `inFenceFd` the job also
-   * waits for that sync_file (SIMGPU_SUBMIT_IN_FENCE), as explicit-sync userspace does.
+   * waits for that sync_file (SIMGPU_SUBMIT_IN_FENCE), as explicit-sync userspace does;
+   * `op` overrides the stage's op for this job (SIMGPU_OP_BLEND, a composite's second layer).
    */
   runInto(
     srcHandle: number,
     index: number,
     srcPitch: number,
     inFenceFd = -1,
+    op = this.#op,
   ): { fb: number; outFenceFd: number } {
     const out = this.outputs[index]!;
     const r = simgpuSubmit(this.app, this.fd, {
-      op: this.#op,
+      op,
       srcHandle,
       dstHandle: out.gpuHandle,
       width: this.spec.width,

@@ -87,10 +87,11 @@ export interface DeviceSpec {
  * - "npu": a compute accelerator in the style of drivers/accel: jobs that read input
  *   buffers and write output buffers, implicit fences.
  * - "display": KMS scanout with the pipe CRC (drm_debugfs_crc.c): a sink.
- * - "output": a V4L2 OUTPUT device (vivid-out, an encoder's input): a sink that reads
- *   each frame by DMA.
+ * - "output": a V4L2 OUTPUT device (vivid-out): a sink that reads each frame by DMA.
+ * - "encoder": a V4L2 mem2mem stateful encoder (simenc, shaped like vicodec): a sink
+ *   whose coded frames come back on its CAPTURE queue and are read by the program.
  */
-export type GraphDeviceKind = "camera" | "m2m" | "gpu" | "npu" | "display" | "output";
+export type GraphDeviceKind = "camera" | "m2m" | "gpu" | "npu" | "display" | "output" | "encoder";
 
 /** One device instance of a graph: its kind and how it sits on the bus. */
 export interface GraphDevice extends DeviceSpec {
@@ -104,10 +105,11 @@ export interface GraphDevice extends DeviceSpec {
 }
 
 /**
- * Where a pool's buffers come from: V4L2 MMAP + VIDIOC_EXPBUF, a DMA heap, udmabuf, or
- * GEM dumb buffers of a DRM device (DRM_IOCTL_MODE_CREATE_DUMB + PRIME export).
+ * Where a pool's buffers come from: V4L2 MMAP + VIDIOC_EXPBUF, a DMA heap, udmabuf,
+ * GEM dumb buffers of a DRM device (DRM_IOCTL_MODE_CREATE_DUMB + PRIME export), or an
+ * accelerator's own buffer objects (DRM_IOCTL_SIMNPU_BO_CREATE + PRIME export).
  */
-export type GraphBufferSource = BufferSource | "gem-dumb";
+export type GraphBufferSource = BufferSource | "gem-dumb" | "accel-bo";
 
 /** A pool of buffers one stage writes into and its consumers read. */
 export interface GraphPool {
@@ -155,7 +157,11 @@ export interface GraphStage {
   readonly inputs: readonly string[];
   /** Pool this stage writes into (producers: camera, m2m, gpu, npu). */
   readonly pool?: string;
-  /** The transform a gpu/m2m/npu stage applies ("copy", "invert", "yuyv-to-xrgb", "blend"). */
+  /**
+   * The transform a gpu or npu stage applies: gpu "copy", "invert", "yuyv-to-xrgb" (to
+   * its first input; a second input is blended over the result); npu "conv3x3",
+   * "tile-sum".
+   */
   readonly op?: string;
   /** For CPU stages: the access pattern. */
   readonly cpu?: CpuAccess;
@@ -163,6 +169,13 @@ export interface GraphStage {
   readonly sync?: GraphSync;
   /** Frame rate of a source stage; default the spec's fps. */
   readonly fps?: number;
+  /** A deliberate userspace mistake made by this stage only (as PipelineSpec.fault for the whole pipeline). */
+  readonly fault?: PipelineFault;
+  /**
+   * Named kernel faults (`dmabuf list faults`) armed for the calls this stage makes only:
+   * its ioctls, and the QBUF that hands its buffers back, wherever that happens.
+   */
+  readonly faults?: readonly string[];
 }
 
 /** A pipeline as a graph: device instances, buffer pools and stages with their edges. */
@@ -291,9 +304,9 @@ export type Verdict = "coherent" | "incoherent";
 export interface SinkResult {
   /** The stage's name in the graph ("show", "encode"); "display" / "output" for the four PipelineKinds. */
   readonly name: string;
-  /** The device instance it runs on. */
+  /** The device instance it runs on ("cpu" for a CPU stage reading back a result). */
   readonly device: string;
-  readonly kind: GraphDeviceKind;
+  readonly kind: GraphDeviceKind | "cpu";
   /** Whether these are the frames in PipelineResult.frames. */
   readonly primary: boolean;
   /**

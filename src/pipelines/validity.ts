@@ -55,7 +55,7 @@ export function specConflicts(spec: PipelineSpec): SpecConflict[] {
     out.push({ field, problem });
   };
   if (spec.graph !== undefined) {
-    for (const i of graphIssues(spec.graph)) add(i.field, i.problem);
+    for (const i of graphIssues(spec.graph, spec.format)) add(i.field, i.problem);
     const graphOwns: [keyof PipelineSpec, string][] = [
       ["pipeline", "pipeline.kind"],
       ["devices", "devices"],

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { basename, extname, resolve } from "node:path";
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { didYouMean } from "../lib/did-you-mean.js";
 import type { ProfileOverrides } from "../machine/profiles.js";
 import { runPipeline } from "../pipelines/run.js";
 import type {
@@ -31,6 +32,8 @@ import {
   SCENARIO_LIMITS,
 } from "./limits.js";
 import { ScenarioSchema } from "./schema.js";
+
+export { didYouMean };
 
 /** A validated scenario (sizes are numbers of bytes). */
 export type Scenario = z.infer<typeof ScenarioSchema>;
@@ -371,38 +374,6 @@ const TYPE_NAMES: Readonly<Record<string, string>> = {
   object: "a mapping",
   array: "a list",
 };
-
-/** Edit distance, for "did you mean". */
-function levenshtein(a: string, b: string): number {
-  const prev = new Array<number>(b.length + 1);
-  for (let j = 0; j <= b.length; j++) prev[j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!;
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length]!;
-}
-
-/** The candidate closest to `word`, if it is close enough to be a likely typo. */
-export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
-  const w = word.toLowerCase();
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const lc = c.toLowerCase();
-    const d = lc === w ? 0 : lc.startsWith(w) || w.startsWith(lc) ? 1 : levenshtein(w, lc);
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(w.length / 3)) ? best : undefined;
-}
 
 /** The keys a strict object of the schema accepts at `path`. */
 function knownKeys(path: readonly PropertyKey[]): string[] {
@@ -836,7 +807,15 @@ function scenarioGraph(g: NonNullable<Scenario["graph"]>): GraphSpec {
   const stages: GraphStage[] = g.stages.map((st) => ({
     name: st.name,
     inputs: st.inputs ?? [],
-    ...compact({ device: st.device, pool: st.pool, op: st.op, sync: st.sync, fps: st.fps }),
+    ...compact({
+      device: st.device,
+      pool: st.pool,
+      op: st.op,
+      sync: st.sync,
+      fps: st.fps,
+      fault: st.fault,
+      faults: st.faults,
+    }),
     ...(st.cpu
       ? {
           cpu: {

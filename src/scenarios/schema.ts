@@ -16,7 +16,7 @@
 import { z } from "zod";
 import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { PROFILES } from "../machine/profiles.js";
-import { GRAPH_DEVICE_KINDS, GRAPH_GPU_OPS } from "../pipelines/graph.js";
+import { GRAPH_DEVICE_KINDS, GRAPH_GPU_OPS, GRAPH_NPU_OPS } from "../pipelines/graph.js";
 import {
   type BufferSource,
   type GraphBufferSource,
@@ -70,8 +70,12 @@ export const SOURCE_DESCRIPTIONS: Readonly<Record<BufferSource, string>> = {
 
 export const BUFFER_SOURCES: readonly BufferSource[] = ["v4l2-mmap", "dma-heap", "udmabuf"];
 
-/** Sources of a graph's pools: the camera's three and GEM dumb buffers. */
-export const GRAPH_BUFFER_SOURCES: readonly GraphBufferSource[] = [...BUFFER_SOURCES, "gem-dumb"];
+/** Sources of a graph's pools: the camera's three, GEM dumb buffers and an accelerator's own buffer objects. */
+export const GRAPH_BUFFER_SOURCES: readonly GraphBufferSource[] = [
+  ...BUFFER_SOURCES,
+  "gem-dumb",
+  "accel-bo",
+];
 
 export const HEAP_DESCRIPTIONS: Readonly<Record<string, string>> = {
   system:
@@ -551,7 +555,7 @@ const GraphPoolSchema = z
     source: z
       .enum(GRAPH_BUFFER_SOURCES as [GraphBufferSource, ...GraphBufferSource[]])
       .describe(
-        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), or gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME).",
+        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME), or accel-bo (an NPU's own buffer objects, DRM_IOCTL_SIMNPU_BO_CREATE, exported with PRIME). Cameras: v4l2-mmap, dma-heap, udmabuf; m2m: v4l2-mmap; gpu: gem-dumb; npu: accel-bo, dma-heap, udmabuf.",
       ),
     heap: z
       .enum(HEAPS as [string, ...string[]])
@@ -621,10 +625,10 @@ const GraphStageSchema = z
       .optional()
       .describe("The pool (a key of graph.pools) it writes into: cameras and GPUs."),
     op: z
-      .enum(GRAPH_GPU_OPS)
+      .enum([...GRAPH_GPU_OPS, ...GRAPH_NPU_OPS])
       .optional()
       .describe(
-        "What a GPU job does: copy, invert, yuyv-to-xrgb. Default: yuyv-to-xrgb for YUYV input, else invert.",
+        "What a job does. gpu: copy, invert, yuyv-to-xrgb (default: yuyv-to-xrgb for YUYV input, else invert), applied to the first input; a second input is blended over the result. npu: conv3x3 (a 3x3 blur per channel, default) or tile-sum (per 16x16 tile and channel, the sum as a 32-bit word: a tensor only a CPU stage can read).",
       ),
     cpu: CpuAccessSchema.optional(),
     sync: z
@@ -639,8 +643,22 @@ const GraphStageSchema = z
       .max(10000)
       .optional()
       .describe("Frame rate of a camera stage. Default pipeline.fps."),
+    fault: z
+      .enum(PIPELINE_FAULTS as [PipelineFault, ...PipelineFault[]])
+      .optional()
+      .describe(
+        "A deliberate userspace mistake made by this stage only (a CPU stage's DMA_BUF_IOCTL_SYNC brackets, a camera's QBUF hints), as pipeline.fault is for the whole pipeline.",
+      ),
+    faults: z
+      .array(z.enum(NAMED_FAULTS.map((f) => f.name) as [string, ...string[]]))
+      .optional()
+      .describe(
+        "Named kernel faults (`dmabuf list faults`) armed for this stage's calls only: its ioctls and syncs, and the QBUF that hands its buffers back to its device. Each must change at least one call, else the run is refused.",
+      ),
   })
-  .describe("One stage: a device, or the CPU, doing one thing per frame.");
+  .describe(
+    "One stage: a device, or the CPU, doing one thing per frame. A CPU stage that no stage reads is a sink that reads a result back.",
+  );
 
 const GraphSchema = z
   .strictObject({

@@ -47,6 +47,12 @@ export const SIMGPU_OP_COPY = 0;
 export const SIMGPU_OP_INVERT = 1;
 /** drm_simgpu_submit.op: YUYV (BT.601 limited range) to XRGB8888. */
 export const SIMGPU_OP_YUYV_TO_XRGB8888 = 2;
+/**
+ * drm_simgpu_submit.op: 50% blend of src over dst, (src + dst + 1) >> 1 for every visible
+ * byte: the job reads dst as well as src (a compositor drawing a layer over what an
+ * earlier job drew; it waits for that job through dst's reservation).
+ */
+export const SIMGPU_OP_BLEND = 3;
 
 /** drm_simgpu_submit.flags: wait for the sync_file in in_fence_fd too. */
 export const SIMGPU_SUBMIT_IN_FENCE = 0x1;

@@ -51,6 +51,7 @@ import {
   DRM_IOCTL_SIMGPU_GEM_CREATE,
   DRM_IOCTL_SIMGPU_GEM_MMAP_OFFSET,
   DRM_IOCTL_SIMGPU_SUBMIT,
+  SIMGPU_OP_BLEND,
   SIMGPU_OP_COPY,
   SIMGPU_OP_INVERT,
   SIMGPU_OP_YUYV_TO_XRGB8888,
@@ -180,6 +181,8 @@ export function simgpuTransform(
       else for (let i = 0; i < srcRow; i++) dst[di + i] = 255 - src[si + i]!;
     } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
       yuyvRowToXrgb(src, si, dst, dst32, di, p.width);
+    } else if (op === SIMGPU_OP_BLEND) {
+      throw new RangeError("simgpu: BLEND reads dst too; use simgpuBlend");
     } else {
       throw new KernelError("EINVAL", `simgpu: unknown op ${op}`);
     }
@@ -194,6 +197,24 @@ function invertWords(src: Int32Array, s0: number, dst: Int32Array, d0: number, n
   const d = dst.subarray(d0, d0 + n);
   const s = src.subarray(s0, s0 + n);
   for (let i = 0; i < n; i++) d[i] = ~s[i]!;
+}
+
+/**
+ * What a SIMGPU_OP_BLEND job leaves in dst: (src + dst + 1) >> 1 for each visible byte of
+ * `height` rows, written into `dst` (rows at `dstPitch`; the padding is not touched).
+ */
+export function simgpuBlend(
+  src: Uint8Array,
+  dst: Uint8Array,
+  p: SimgpuTransformParams,
+): Uint8Array {
+  const row = simgpuRowBytes(jobFormats(SIMGPU_OP_BLEND, p).dst, p.width);
+  for (let y = 0; y < p.height; y++) {
+    const si = y * p.srcPitch;
+    const di = y * p.dstPitch;
+    for (let i = 0; i < row; i++) dst[di + i] = (src[si + i]! + dst[di + i]! + 1) >> 1;
+  }
+  return dst;
 }
 
 /** An Int32 view over all of `a`'s buffer when every row of `a` starts word aligned. */
@@ -276,8 +297,8 @@ function checkParams(op: number, p: Required<SimgpuTransformParams>): void {
     throw new KernelError("EINVAL", `DRM_IOCTL_SIMGPU_SUBMIT: ${why}`);
   };
   if (p.width === 0 || p.height === 0) bad("width and height must be non-zero");
-  if (op === SIMGPU_OP_COPY || op === SIMGPU_OP_INVERT) {
-    if (p.srcFormat !== p.dstFormat) bad("copy/invert keep the format");
+  if (op === SIMGPU_OP_COPY || op === SIMGPU_OP_INVERT || op === SIMGPU_OP_BLEND) {
+    if (p.srcFormat !== p.dstFormat) bad("copy/invert/blend keep the format");
     if (!DRM_FORMATS.has(p.srcFormat)) bad(`unknown format ${fourccName(p.srcFormat)}`);
   } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
     if (p.srcFormat !== DRM_FORMAT_YUYV) bad("YUYV_TO_XRGB8888 reads YUYV");
@@ -444,7 +465,7 @@ export class SimGpu {
       maps.push({ obj, sgt: SgTable.fromRanges((obj.priv as DrmGemShmem).ranges), dir });
     };
     want(job.src, DMA_TO_DEVICE);
-    want(job.dst, DMA_FROM_DEVICE);
+    want(job.dst, job.op === SIMGPU_OP_BLEND ? DMA_BIDIRECTIONAL : DMA_FROM_DEVICE);
     for (const m of maps) this.host.dma.dmaMapSgtable(this.dev, m.sgt, m.dir, 0);
     return maps;
   }
@@ -458,7 +479,8 @@ export class SimGpu {
     const p = job.params;
     const srcRow = simgpuRowBytes(p.srcFormat, p.width);
     const dstRow = simgpuRowBytes(p.dstFormat, p.width);
-    const bytes = (srcRow + dstRow) * p.height;
+    // A blend reads dst as well: three rows move per row of the job.
+    const bytes = (srcRow + dstRow * (job.op === SIMGPU_OP_BLEND ? 2 : 1)) * p.height;
     const maps = this.#mapJob(job);
     this.dev.submit(
       `job ${job.seqno} (op ${job.op}, ${p.width}x${p.height})`,
@@ -468,15 +490,18 @@ export class SimGpu {
         const rows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
         const packed = this.dev.readSegments(rows, this.#src.get(srcRow * p.height));
-        const out = simgpuTransform(
-          job.op,
-          packed,
-          { ...p, srcPitch: srcRow, dstPitch: dstRow },
-          this.#dst.get(dstRow * p.height),
-        );
         const dstSegs = this.#segments(job.dst, maps);
         const wrows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);
+        const packedP = { ...p, srcPitch: srcRow, dstPitch: dstRow };
+        const out =
+          job.op === SIMGPU_OP_BLEND
+            ? simgpuBlend(
+                packed,
+                this.dev.readSegments(wrows, this.#dst.get(dstRow * p.height)),
+                packedP,
+              )
+            : simgpuTransform(job.op, packed, packedP, this.#dst.get(dstRow * p.height));
         this.dev.writeSegments(wrows, out);
       },
       () => {
