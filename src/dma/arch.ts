@@ -18,6 +18,9 @@
  * x86 profile gets that treatment here, so the "64 MiB cache" question of the 2011
  * thread can be asked of an x86 machine; coherent devices (the default) get nothing.
  *
+ * The profile's forDeviceIgnoresDirection (false: raspberrypi/linux PR 6995) makes arm64
+ * and RISC-V invalidate a DMA_FROM_DEVICE buffer for the device as 32-bit ARM does.
+ *
  * 32-bit ARM invalidates (rather than cleans) a DMA_FROM_DEVICE buffer at map time:
  * whatever the CPU had written there is discarded, because the device will overwrite
  * it. Every invalidate cleans partly covered lines at the range's edges first.
@@ -83,18 +86,29 @@ export function archSyncDmaForDevice(
   );
 }
 
+/**
+ * Whether arch_sync_dma_for_device invalidates (rather than cleans) for `dir`: a
+ * DMA_FROM_DEVICE buffer on 32-bit ARM, or on arm64/RISC-V when the profile respects
+ * the direction (raspberrypi/linux PR 6995). x86 flushes, which invalidates too.
+ */
+export function archMapInvalidates(m: Machine, dir: DmaDirection): boolean {
+  if (m.profile.arch === "x86_64") return true;
+  return (
+    dir === DMA_FROM_DEVICE && !(m.profile.forDeviceIgnoresDirection ?? m.profile.arch !== "arm")
+  );
+}
+
 function syncForDevice(m: Machine, ranges: readonly PhysRange[], dir: DmaDirection): void {
   const why = `for_device ${directionName(dir)}`;
   switch (m.profile.arch) {
     case "arm64":
     case "riscv64":
-      m.maintain("clean", ranges, why);
-      return;
     case "arm":
-      // Whatever the CPU wrote to a FROM_DEVICE buffer is discarded, legally: the device
-      // will overwrite it. A CPU that writes a buffer a device later reads maps it
-      // DMA_BIDIRECTIONAL (videobuf2: vb2_queue.bidirectional).
-      m.maintain(dir === DMA_FROM_DEVICE ? "invalidate" : "clean", ranges, why);
+      // 32-bit ARM (and arm64 with raspberrypi/linux PR 6995) discards whatever the CPU
+      // wrote to a FROM_DEVICE buffer, legally: the device will overwrite it. A CPU that
+      // writes a buffer a device later reads maps it DMA_BIDIRECTIONAL (videobuf2:
+      // vb2_queue.bidirectional). Mainline arm64 and RISC-V clean whatever the direction.
+      m.maintain(archMapInvalidates(m, dir) ? "invalidate" : "clean", ranges, why);
       return;
     case "x86_64":
       // clflush writes back and invalidates: x86 has no clean-only user instruction

@@ -28,7 +28,12 @@ import { IOMMU_READ, IOMMU_WRITE } from "../machine/iommu.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import type { PhysRange } from "../machine/violations.js";
-import { archDmaPrepCoherent, archSyncDmaForCpu, archSyncDmaForDevice } from "./arch.js";
+import {
+  archDmaPrepCoherent,
+  archMapInvalidates,
+  archSyncDmaForCpu,
+  archSyncDmaForDevice,
+} from "./arch.js";
 import { type DebugMapType, DmaDebug } from "./debug.js";
 import {
   DMA_ATTR_NO_KERNEL_MAPPING,
@@ -639,6 +644,7 @@ export class DmaMappingApi {
       ranges,
       giveBackCall: forCpu,
       deviceCoherent: dev.coherent,
+      mapInvalidated: sync && archMapInvalidates(m, dir),
     });
     const region = m.violations.register(`${call} ${dev.name} ${hex(first.dmaAddr)}`, ranges, {
       "stale-cpu-read": `the CPU read before ${forCpu}${dir === DMA_TO_DEVICE ? " (and the mapping is DMA_TO_DEVICE: the device should not have written it)" : ""}`,

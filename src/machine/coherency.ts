@@ -66,6 +66,12 @@ export interface OwnedRegion {
   readonly giveBackCall: string;
   /** Whether the device snoops the CPU caches (dev_is_dma_coherent). */
   readonly deviceCoherent?: boolean;
+  /**
+   * Whether the map itself invalidated the CPU's lines (a DMA_FROM_DEVICE map on 32-bit
+   * ARM, or on arm64 with raspberrypi/linux PR 6995): then it hands the pages to the CPU
+   * as a sync for the CPU would, for a device that maps only for CPU access.
+   */
+  readonly mapInvalidated?: boolean;
 }
 
 /**
@@ -126,7 +132,8 @@ export class OwnershipTracker {
   add(r: Omit<OwnedRegion, "id" | "owner" | "since">): OwnedRegion {
     // A coherent device that maps only for CPU access hands the pages to the CPU by
     // mapping them: on a coherent device that map is all the maintenance there is.
-    const forCpu = r.deviceCoherent === true && this.#cpuAccessOnly.has(r.device);
+    const forCpu =
+      (r.deviceCoherent === true || r.mapInvalidated === true) && this.#cpuAccessOnly.has(r.device);
     const region: OwnedRegion = {
       ...r,
       id: this.#next++,

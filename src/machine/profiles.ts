@@ -59,6 +59,14 @@ export interface Profile {
    * line, so their DMA code invalidates after DMA_FROM_DEVICE (src/machine/speculation.ts).
    */
   readonly speculativeFillRate: number;
+  /**
+   * Whether arch_sync_dma_for_device does the same whatever the direction: mainline
+   * arm64 and RISC-V clean for every direction (arch/arm64/mm/dma-mapping.c), 32-bit ARM
+   * invalidates a DMA_FROM_DEVICE buffer instead (v7_dma_map_area), and so does arm64
+   * with raspberrypi/linux PR 6995 ("Fix arch_sync_dma_for_device to respect dir
+   * parameter"). x86's clflush has no variant: true there, and false is refused.
+   */
+  readonly forDeviceIgnoresDirection: boolean;
   /** swiotlb pool size in bytes (0 to disable bouncing). */
   readonly swiotlbBytes: number;
   /** Contiguous memory area for the CMA heap, bytes. */
@@ -104,6 +112,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     maintenance: { kind: "whole-cache-above", thresholdBytes: 512 * KiB },
     coherentAttr: "writecombine",
     speculativeFillRate: 1 / 32,
+    forDeviceIgnoresDirection: false,
     swiotlbBytes: 4 * MiB,
     cmaBytes: 64 * MiB,
     device: {
@@ -150,6 +159,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "writecombine",
     speculativeFillRate: 1 / 32,
+    forDeviceIgnoresDirection: true,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -197,6 +207,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "uncached",
     speculativeFillRate: 0,
+    forDeviceIgnoresDirection: true,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -244,6 +255,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "uncached",
     speculativeFillRate: 0,
+    forDeviceIgnoresDirection: true,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -286,6 +298,7 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     maintenance: { kind: "per-line", thresholdBytes: Number.POSITIVE_INFINITY },
     coherentAttr: "uncached",
     speculativeFillRate: 1 / 32,
+    forDeviceIgnoresDirection: true,
     swiotlbBytes: 64 * MiB,
     cmaBytes: 256 * MiB,
     device: {
@@ -459,6 +472,11 @@ export function checkProfile(p: Profile): ProfileIssue[] {
     bad(
       "costs.uncachedAccessBytes",
       `expected 1 to 4096 bytes; got ${p.costs.uncachedAccessBytes}`,
+    );
+  if (p.arch === "x86_64" && p.forDeviceIgnoresDirection === false)
+    bad(
+      "forDeviceIgnoresDirection",
+      "cannot take effect on x86_64: clflush writes back and invalidates whatever the direction (drivers/gpu/drm/drm_cache.c); there is no direction to respect",
     );
   const spec = p.speculativeFillRate ?? 0;
   if (!(spec >= 0 && spec <= 1))

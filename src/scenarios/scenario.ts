@@ -725,6 +725,7 @@ function machineOverrides(m: Scenario["machine"]): ProfileOverrides | undefined 
     maintenance: m.maintenance,
     coherentAttr: m.coherentAttr,
     speculativeFillRate: m.speculativeFillRate,
+    forDeviceIgnoresDirection: m.forDeviceIgnoresDirection,
     swiotlbBytes: m.swiotlbBytes,
     cmaBytes: m.cmaBytes,
     ram: m.ram,

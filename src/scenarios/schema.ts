@@ -361,6 +361,12 @@ const Machine = z
       .describe(
         "Fraction of the cache lines a non-coherent device writes under a streaming mapping that the CPU pulls into its cache speculatively during the transfer (0: never). ARM and RISC-V profiles 1/32, x86 0. Makes the invalidate after DMA_FROM_DEVICE necessary (docs/hazards.md).",
       ),
+    forDeviceIgnoresDirection: z
+      .boolean()
+      .optional()
+      .describe(
+        "Whether arch_sync_dma_for_device cleans whatever the direction (mainline arm64 and RISC-V: true) or invalidates a DMA_FROM_DEVICE buffer (32-bit ARM, and arm64 with raspberrypi/linux PR 6995: false). Refused on x86, whose clflush has no direction.",
+      ),
     swiotlbBytes: size("Size of the swiotlb bounce pool (0 disables bouncing).").optional(),
     cmaBytes: size("Size of the contiguous memory area behind the CMA heap.").optional(),
     ram: z

@@ -46,6 +46,7 @@ const EXPECT_INCOHERENT = new Set([
   "udmabuf-1ffe0959-wrong-direction.yaml",
   "libcamera-79-missing-sync-start.yaml",
   "xdna-1439-zeroed-buffer-evicted.yaml",
+  "rpi-6995-udmabuf-readback.yaml",
   // Linux 6.12's own udmabuf behaviour, every call right (docs/dma-buf.md).
   "udmabuf-first-sync.yaml",
 ]);
