@@ -382,10 +382,20 @@ export class CpuCache {
     let viewed = false;
     let p = phys;
     const end = phys + len;
+    let tryAt = this.closedForms ? this.#lineIndex(phys) : Number.POSITIVE_INFINITY;
     while (p < end) {
       const li = this.#lineIndex(p);
       const o = p - (base + li * L);
       const n = Math.min(L - o, end - p);
+      if (n === L && li >= tryAt) {
+        tryAt = li + this.slots;
+        const J = this.#steadyLines(li, end);
+        const done = J > 0 ? this.#steadyRun(li, J, false, dst, dstOff + (p - phys), 0) : 0;
+        if (done > 0) {
+          p += done * L;
+          continue;
+        }
+      }
       const s = this.#access(li, false);
       if (checking) {
         const c = memEpoch.chunkOf(li);
@@ -448,10 +458,20 @@ export class CpuCache {
     let viewed = false;
     let p = phys;
     const end = phys + len;
+    let tryAt = this.closedForms ? this.#lineIndex(phys) : Number.POSITIVE_INFINITY;
     while (p < end) {
       const li = this.#lineIndex(p);
       const o = p - (base + li * L);
       const n = Math.min(L - o, end - p);
+      if (n === L && li >= tryAt) {
+        tryAt = li + this.slots;
+        const J = this.#steadyLines(li, end);
+        const done = J > 0 ? this.#steadyRun(li, J, true, src, srcOff + (p - phys), value) : 0;
+        if (done > 0) {
+          p += done * L;
+          continue;
+        }
+      }
       const s = this.#access(li, n === L);
       const at = s * L + o;
       const from = srcOff + (p - phys);
@@ -480,6 +500,345 @@ export class CpuCache {
       }
       p += n;
     }
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Long sequential accesses in closed form
+
+  /**
+   * Whether sequential loads and stores may take the closed form ({@link #steadyRun}).
+   * Always on in use; the equivalence tests turn it off to get the line-by-line path.
+   */
+  closedForms = true;
+
+  /** Lines moved in closed form so far (for tests and the bench: that it is taken). */
+  closedFormLines = 0;
+
+  /** Whole lines from `li` to the last line wholly before `end`, in whole cache-fulls. */
+  #steadyLines(li: number, end: number): number {
+    const endLine = Math.floor((end - this.memory.base) / this.line);
+    return Math.floor((endLine - li) / this.slots) * this.slots;
+  }
+
+  /**
+   * Lines `[P, P+J)` of a sequential load (`store` false, bytes into `buf[at..]`) or
+   * store (from `buf[at..]`, or all `value` without `buf`), J a whole number of
+   * cache-fulls, done at once where the line-by-line path is provably the same. Returns
+   * the lines done: fewer than J when a later cache-full holds a line cached now, 0
+   * (nothing changed) when the closed form does not apply. Tried at the first whole line
+   * of an access and once per cache-full after.
+   *
+   * The condition: every slot is valid and none holds a line of the run, and every
+   * inner slot is valid. Then every line of the run misses everywhere, and each set's
+   * victims repeat with period `ways`: LRU evicts in stamp order and each fill becomes
+   * the newest; tree-PLRU, from any state, visits every way once in `ways` misses and
+   * ends in the state it began in (each node of the tree is flipped an even number of
+   * times). The inner levels (LRU) likewise. So the first cache-full of misses evicts
+   * the lines held now, in an order read off the replacement state (written back in
+   * that order, with their lost-write findings); every line of the run but the last
+   * cache-full is filled and evicted again (a store's bytes reach DRAM, a load's come
+   * from it: one copy either way, the cache's write-backs and fills touching other
+   * lines); the last cache-full ends up in the slots the victim order gives, stamped
+   * with the ticks the line-by-line path would have given them. Counters move by the
+   * same amounts: J fills, J evictions, and the write-backs. What the argument needs
+   * and the state does not guarantee is checked, not assumed: PLRU's period, and that
+   * each line an inner level holds leaves it before the outer level evicts it (an
+   * outer eviction would otherwise leave a hole the inner level fills first).
+   */
+  #steadyRun(
+    P: number,
+    J: number,
+    store: boolean,
+    buf: Uint8Array | undefined,
+    at: number,
+    value: number,
+  ): number {
+    const slots = this.slots;
+    const L = this.line;
+    if (this.#valid !== slots) return 0;
+    // The run ends at the first cache-full holding a line the cache has now (a hit).
+    J = this.#runWithoutHits(P, J);
+    if (J === 0) return 0;
+    // Victim order per set for the next `ways` misses: order[set * ways + m].
+    const order = this.#victimOrders();
+    if (order === undefined) return 0;
+    const outerOut = this.#evictionSteps(P, order);
+    const inner = this.#inner;
+    const innerOrders: Int32Array[] = [];
+    for (const lv of inner) {
+      const io = this.#innerVictimOrder(lv, P, outerOut);
+      if (io === undefined) return 0;
+      innerOrders.push(io);
+    }
+
+    // The checks hold: now the run, as the line-by-line path would leave it. (Each
+    // step is its own method: V8 optimizes those with feedback from every call, where
+    // one long function would be compiled on the stack and thrown away at each new loop.)
+    const tick0 = this.#tick;
+    const T = (this.#plru ? 0 : 1) + inner.length;
+    let writebacks = this.#evictHeld(P, order);
+    this.#dirtyCount -= writebacks;
+    const base = this.memory.base;
+    // 2. Lines filled and evicted within the run: one copy to or from DRAM.
+    const through = (J - slots) * L;
+    if (!store) this.memory.read(base + P * L, J * L, buf!, at);
+    else if (through > 0) {
+      if (buf !== undefined) this.memory.write(base + P * L, buf, at, through);
+      else this.memory.fill(base + P * L, through, value);
+      writebacks += J - slots;
+    }
+    this.counters.writebacks += writebacks;
+    this.counters.fills += J;
+    this.counters.evictions += J;
+    this.#placeLast(P, J, order, store, buf, at + through, value, tick0, T);
+    if (store) this.#dirtyCount += slots;
+    this.#inInner.fill(0);
+    for (let i = 0; i < inner.length; i++) this.#placeInner(i, innerOrders[i]!, P, J, tick0, T);
+    this.#tick = tick0 + J * T;
+    this.closedFormLines += J;
+    return J;
+  }
+
+  /** Every set's victim order for its next `ways` misses (`[set * ways + m]`), or undefined if one would not repeat. */
+  #victimOrders(): Int32Array | undefined {
+    const order = new Int32Array(this.slots);
+    for (let set = 0; set < this.sets; set++) if (!this.#victimOrder(set, order)) return undefined;
+    return order;
+  }
+
+  /** The step of a run from line P at which each outer slot's line is evicted. */
+  #evictionSteps(P: number, order: Int32Array): Int32Array {
+    const S = this.sets;
+    const ways = this.ways;
+    const out = new Int32Array(this.slots);
+    for (let q = 0; q < this.slots; q++) {
+      const set = (P + q) % S;
+      out[order[set * ways + Math.floor(q / S)]! * S + set] = q;
+    }
+    return out;
+  }
+
+  /** `J` cut to the whole cache-fulls from `P` before the first line held now. */
+  #runWithoutHits(P: number, J: number): number {
+    const tag = this.#tag;
+    const slots = this.slots;
+    let n = J;
+    for (let s = 0; s < slots; s++) {
+      const t = tag[s]!;
+      if (t >= P && t < P + n) n = Math.floor((t - P) / slots) * slots;
+    }
+    return n;
+  }
+
+  /**
+   * An inner level's victim order for a run from line P (LRU: ways by stamp, oldest
+   * first; stamps are distinct ticks), or undefined when the closed form does not hold
+   * for it: a geometry whose sets do not divide the outer level's or that is not
+   * smaller, an invalid inner slot, or a line the outer level would evict (step
+   * `outerOut[slot]`) before the inner level has let it go.
+   */
+  #innerVictimOrder(lv: InnerLevel, P: number, outerOut: Int32Array): Int32Array | undefined {
+    const si = lv.sets * lv.ways;
+    if (si >= this.slots || this.sets % lv.sets !== 0) return undefined;
+    const io = new Int32Array(si);
+    const stamp = lv.stamp;
+    for (let set = 0; set < lv.sets; set++) {
+      const b = set * lv.ways;
+      for (let w = 0; w < lv.ways; w++) {
+        if (lv.slotOf[b + w]! < 0) return undefined;
+        io[b + w] = w;
+      }
+      // Insertion sort by stamp: a set has a few ways.
+      for (let x = b + 1; x < b + lv.ways; x++) {
+        const w = io[x]!;
+        let y = x - 1;
+        while (y >= b && stamp[b + io[y]!]! > stamp[b + w]!) {
+          io[y + 1] = io[y]!;
+          y--;
+        }
+        io[y + 1] = w;
+      }
+      const first = (((set - P) % lv.sets) + lv.sets) % lv.sets;
+      for (let m = 0; m < lv.ways; m++) {
+        const leaves = first + m * lv.sets; // the step at which way io[b+m] is refilled
+        if (leaves >= outerOut[lv.slotOf[b + io[b + m]!]!]!) return undefined;
+      }
+    }
+    return io;
+  }
+
+  /**
+   * Step 1 of #steadyRun: the first cache-full of misses evicts what is held, in step
+   * order (#allocate's #writeback and #drop, less what #placeLast overwrites anyway).
+   * Returns the write-backs (the caller takes them off #dirtyCount: nothing follows the
+   * loop here, so V8's on-stack compilation of it meets no code without feedback).
+   */
+  #evictHeld(P: number, order: Int32Array): number {
+    const S = this.sets;
+    const ways = this.ways;
+    const slots = this.slots;
+    const L = this.line;
+    const W = this.#lineWords;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const lpp = this.#linesPerPage;
+    const pageCount = this.#pageCount;
+    const pageDirty = this.#pageDirty;
+    const rmap = this.#rmap;
+    const base = this.memory.base;
+    const me = this.shadow.enabled ? this.shadow.memEpoch : undefined;
+    let writebacks = 0;
+    for (let q = 0; q < slots; q++) {
+      const set = (P + q) % S;
+      const s = order[set * ways + Math.floor(q / S)]! * S + set;
+      const li = tag[s]!;
+      const page = Math.floor(li / lpp);
+      if (dirty[s] === 1) {
+        const off = li * L;
+        const ci = Math.floor(off / MEM_CHUNK);
+        this.#copyOut(ci, s * W, (off - ci * MEM_CHUNK) >>> 2, W);
+        if (me !== undefined) {
+          const c = me.chunkOf(li);
+          const e = c === undefined ? 0 : c[li & CH_MASK]!;
+          if (e > fillEpoch[s]!) this.#note("lostWrite", base + off, e);
+        }
+        dirty[s] = 0;
+        pageDirty.set(page, pageDirty.get(page) - 1);
+        writebacks++;
+      }
+      rmap.chunkOf(li)![li & CH_MASK] = INVALID;
+      pageCount.set(page, pageCount.get(page) - 1);
+    }
+    return writebacks;
+  }
+
+  /**
+   * Step 3 of #steadyRun: the last cache-full of the run. Line P+J-slots+r goes to the
+   * way its set's victim order names for miss floor(r / S) (J / S misses per set, a
+   * multiple of `ways`), with the bytes from `buf[from..]` (or `value`) and the stamp
+   * the line-by-line path gives it.
+   */
+  #placeLast(
+    P: number,
+    J: number,
+    order: Int32Array,
+    store: boolean,
+    buf: Uint8Array | undefined,
+    from: number,
+    value: number,
+    tick0: number,
+    T: number,
+  ): void {
+    const S = this.sets;
+    const ways = this.ways;
+    const slots = this.slots;
+    const L = this.line;
+    const W = this.#lineWords;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const bytes = this.#bytes;
+    const stamp = this.#stamp;
+    const lpp = this.#linesPerPage;
+    const pageCount = this.#pageCount;
+    const pageDirty = this.#pageDirty;
+    const rmap = this.#rmap;
+    const epoch = this.shadow.epoch;
+    const src32 = buf === undefined ? undefined : wordView(buf, from);
+    const sw0 = buf === undefined ? 0 : (buf.byteOffset + from) >>> 2;
+    const value32 = (value * 0x01010101) | 0;
+    const lru = !this.#plru;
+    const mark = store ? 1 : 0;
+    for (let r = 0; r < slots; r++) {
+      const li = P + J - slots + r;
+      const set = (P + r) % S;
+      const way = order[set * ways + Math.floor(r / S)]!;
+      const s = way * S + set;
+      tag[s] = li;
+      dirty[s] = mark;
+      fillEpoch[s] = epoch;
+      rmap.set(li, s);
+      const page = Math.floor(li / lpp);
+      pageCount.set(page, pageCount.get(page) + 1);
+      if (store) pageDirty.set(page, pageDirty.get(page) + 1);
+      const d = s * W;
+      if (src32 !== undefined) {
+        const sw = sw0 + r * W;
+        for (let i = 0; i < W; i++) data[d + i] = src32[sw + i]!;
+      } else if (buf !== undefined) bytes.set(buf.subarray(from + r * L, from + r * L + L), s * L);
+      else data.fill(value32, d, d + W);
+      if (lru) stamp[set * ways + way] = tick0 + (J - slots + r) * T + 1;
+    }
+  }
+
+  /** Step 4 of #steadyRun: inner level `i` holds the last lines of the run, in the ways its victim order `io` names. */
+  #placeInner(i: number, io: Int32Array, P: number, J: number, tick0: number, T: number): void {
+    const lv = this.#inner[i]!;
+    const si = lv.sets * lv.ways;
+    const rmap = this.#rmap;
+    const inInner = this.#inInner;
+    const first = this.#plru ? 1 : 2;
+    lv.innerOf.fill(INVALID);
+    for (let r = 0; r < si; r++) {
+      const x = J - si + r; // step of the run
+      const li = P + x;
+      const set = li % lv.sets;
+      const k = set * lv.ways + io[set * lv.ways + (Math.floor(x / lv.sets) % lv.ways)]!;
+      const o = rmap.get(li);
+      lv.slotOf[k] = o;
+      lv.innerOf[o] = k;
+      lv.stamp[k] = tick0 + x * T + first + i;
+      inInner[o]!++;
+    }
+  }
+
+  /**
+   * The ways of a full set in the order its next `ways` misses replace them (into
+   * `order[set * ways ..]`); false if the replacement state would not repeat after them.
+   */
+  #victimOrder(set: number, order: Int32Array): boolean {
+    const ways = this.ways;
+    const b = set * ways;
+    if (!this.#plru) {
+      const stamp = this.#stamp;
+      for (let x = b; x < b + ways; x++) {
+        // Insertion sort by stamp: a set has a few ways.
+        const w = x - b;
+        let y = x - 1;
+        while (y >= b && stamp[b + order[y]!]! > stamp[b + w]!) {
+          order[y + 1] = order[y]!;
+          y--;
+        }
+        order[y + 1] = w;
+      }
+      return true;
+    }
+    const start = this.#plruBits[set]!;
+    let bits = start;
+    for (let m = 0; m < ways; m++) {
+      let node = 1;
+      let way = 0;
+      for (let l = 0; l < this.#plruLevels; l++) {
+        const dir = (bits >>> node) & 1;
+        way = way * 2 + dir;
+        node = node * 2 + dir;
+      }
+      order[b + m] = way;
+      // #touch: point each node on the way's path away from it.
+      node = 1;
+      for (let l = this.#plruLevels - 1; l >= 0; l--) {
+        const dir = (way >>> l) & 1;
+        if (dir === 0) bits |= 1 << node;
+        else bits &= ~(1 << node);
+        node = node * 2 + dir;
+      }
+    }
+    // Each way exactly once, and the tree back where it began: the period holds.
+    let seen = 0;
+    for (let m = 0; m < ways; m++) seen |= 1 << order[b + m]!;
+    return bits === start && seen === 2 ** ways - 1;
   }
 
   // ---------------------------------------------------------------------------------

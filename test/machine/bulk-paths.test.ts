@@ -170,6 +170,101 @@ describe("fast paths equal their reference", () => {
   });
 });
 
+describe("closed forms of long sequential accesses", () => {
+  /** Loads and stores over the whole window (several times any generated cache), mixed with the rest. */
+  const longArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      kind: fc.constant("read" as const),
+      off: fc.integer({ min: 0, max: 200 }),
+      len: fc.integer({ min: WIN / 4, max: WIN }),
+    }),
+    fc
+      .record({
+        off: fc.integer({ min: 0, max: 200 }),
+        len: fc.integer({ min: WIN / 4, max: WIN }),
+        seed: fc.integer({ min: 1, max: 255 }),
+      })
+      .map(({ off, len, seed }) => ({
+        kind: "write" as const,
+        off,
+        data: Uint8Array.from({ length: len }, (_, i) => (i * seed + (i >>> 7)) & 0xff),
+      })),
+    fc.record({
+      kind: fc.constant("fill" as const),
+      off: fc.integer({ min: 0, max: 200 }),
+      len: fc.integer({ min: WIN / 4, max: WIN }),
+      value: fc.constantFrom(0, 0xa5),
+    }),
+  );
+
+  test("equal the line-by-line path: every slot, dirty bit, counter, finding and DRAM byte", () => {
+    let taken = 0;
+    let runs = 0;
+    fc.assert(
+      fc.property(
+        geometryArb,
+        fc.array(fc.oneof({ weight: 2, arbitrary: longArb }, { weight: 3, arbitrary: opArb }), {
+          maxLength: 16,
+        }),
+        (geometry, ops) => {
+          const fast = cacheRig(geometry);
+          const ref = cacheRig(geometry);
+          ref.cache.closedForms = false;
+          const w0 = fast.mem.base + MiB - WIN / 2;
+          const out = [new Uint8Array(WIN), new Uint8Array(WIN)];
+          for (const op of ops) {
+            if (op.kind === "read") {
+              const n = clampLen(op.off, op.len);
+              fast.cache.read(w0 + op.off, n, out[0]!);
+              ref.cache.read(w0 + op.off, n, out[1]!);
+              assert.deepEqual(out[0], out[1], "the bytes loaded");
+            } else {
+              apply(fast, w0, op, true);
+              apply(ref, w0, op, true);
+            }
+            assert.deepEqual(state(fast, w0), state(ref, w0), JSON.stringify(op.kind));
+          }
+          // What replacement does next depends on stamps and PLRU bits: a sweep shows it.
+          for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
+          assert.deepEqual(state(fast, w0), state(ref, w0), "after a sweep");
+          assert.equal(ref.cache.closedFormLines, 0);
+          runs++;
+          if (fast.cache.closedFormLines > 0) taken++;
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // The property is about the closed form: most runs must have taken it.
+    assert.ok(taken > runs / 2, `closed form taken in ${taken} of ${runs} runs`);
+  });
+
+  test("take the closed form: a store four times the cache fills and evicts in bulk", () => {
+    const r = cacheRig(
+      {
+        lineSize: 64,
+        levels: [
+          { name: "L1", sizeBytes: 1024, ways: 2 },
+          { name: "L2", sizeBytes: 4096, ways: 4 },
+        ],
+        replacement: "plru",
+      },
+      0x1000_0000,
+      4 * MiB,
+    );
+    const data = Uint8Array.from({ length: 16384 }, (_, i) => i & 0xff);
+    r.cache.write(r.mem.base, data);
+    assert.equal(r.cache.closedFormLines, 192, "three of the four cache-fulls in closed form");
+    // The last cache-full is held dirty; the rest reached DRAM.
+    assert.equal(r.cache.dirtyLines, 64);
+    assert.deepEqual(r.mem.slice(r.mem.base, 12288), data.subarray(0, 12288));
+    assert.equal(r.cache.counters.fills, 256);
+    assert.equal(r.cache.counters.writebacks, 192);
+    const back = new Uint8Array(16384);
+    r.cache.read(r.mem.base, 16384, back);
+    assert.deepEqual(back, data);
+  });
+});
+
 describe("zero pages", () => {
   test("zeros stored into DRAM never written, directly or by write-back, cost no host memory", () => {
     const r = cacheRig(
