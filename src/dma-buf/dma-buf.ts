@@ -53,6 +53,7 @@ import type { DmaDevice } from "../machine/device.js";
 import { flipDirection, injectFault } from "../machine/fault-inject.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
+import type { PhysRange } from "../machine/violations.js";
 import type { Current, FileOperations, Vma } from "../vfs/file.js";
 import { File } from "../vfs/file.js";
 import {
@@ -229,6 +230,10 @@ export class DmaBuf<P = unknown> {
   };
   #vmapCount = 0;
   #vmapPtr: CpuMapping | undefined;
+  /** The buffer's pages in the trace's name registry (when tracing), for the DMA API and CPU events. */
+  #tracePages: number | undefined;
+  /** Key of the CPU-access bracket's ownership span. */
+  readonly #cpuAccess = {};
   /** The reservation object is the buffer's own, not the exporter's (dmabuf->resv == &dmabuf[1]). */
   readonly #ownsResv: boolean;
 
@@ -245,6 +250,31 @@ export class DmaBuf<P = unknown> {
     this.#ownsResv = info.resv === undefined;
     this.ino = core._add(this as DmaBuf);
     this.file = new File(dmaBufFops, this, info.flags & (O_ACCMODE | O_NONBLOCK), "dmabuf");
+  }
+
+  /** The buffer's track in a trace: its DMA_BUF_SET_NAME name, else "dmabuf" and its inode. */
+  get traceTrack(): string {
+    return this.name ?? `dmabuf${this.ino}`;
+  }
+
+  /** Tells the trace which pages are this buffer's (learnt from a map or an mmap). */
+  #nameInTrace(ranges: readonly PhysRange[]): void {
+    const trace = this.core.machine.trace;
+    if (!trace.enabled || ranges.length === 0) return;
+    if (this.#tracePages !== undefined) trace.forgetBuffer(this.#tracePages);
+    this.#tracePages = trace.nameBuffer(ranges, () => this.traceTrack);
+  }
+
+  /** The CPU holds the buffer between begin_cpu_access and end_cpu_access: a span on its track. */
+  #traceCpuAccess(dir: DmaDirection | undefined): void {
+    const trace = this.core.machine.trace;
+    if (!trace.enabled) return;
+    const now = this.core.machine.now;
+    if (dir === undefined) trace.disown(this.#cpuAccess, now);
+    else
+      trace.own(this.#cpuAccess, "cpu access", now, () => this.traceTrack, {
+        dir: directionName(dir),
+      });
   }
 
   get vmappingCounter(): number {
@@ -382,14 +412,18 @@ export class DmaBuf<P = unknown> {
     } else {
       a.liveMappings++;
     }
-    if (this.core.machine.trace.enabled)
+    if (this.core.machine.trace.enabled) {
+      this.#nameInTrace(
+        sgt.sgl.slice(0, sgt.origNents).map((e) => ({ phys: e.page + e.offset, len: e.length })),
+      );
       this.core.machine.trace.instant(
-        this.name ?? this.expName,
+        this.traceTrack,
         "dma-buf",
         "dma_buf_map_attachment",
         this.core.machine.now,
         { dev: a.dev.name, dir: directionName(dir) },
       );
+    }
     return sgt;
   }
 
@@ -410,7 +444,7 @@ export class DmaBuf<P = unknown> {
     this.ops.unmapDmaBuf(a, sgt, dir);
     if (this.core.machine.trace.enabled)
       this.core.machine.trace.instant(
-        this.name ?? this.expName,
+        this.traceTrack,
         "dma-buf",
         "dma_buf_unmap_attachment",
         this.core.machine.now,
@@ -431,9 +465,10 @@ export class DmaBuf<P = unknown> {
    * for a write).
    */
   beginCpuAccess(dir: DmaDirection): void {
+    this.#traceCpuAccess(dir);
     if (this.core.machine.trace.enabled)
       this.core.machine.trace.instant(
-        this.name ?? this.expName,
+        this.traceTrack,
         "dma-buf",
         "dma_buf_begin_cpu_access",
         this.core.machine.now,
@@ -445,6 +480,7 @@ export class DmaBuf<P = unknown> {
 
   /** dma_buf_begin_cpu_access_partial() (Android common kernel): only [offset, offset+len). */
   beginCpuAccessPartial(dir: DmaDirection, offset: number, len: number): void {
+    this.#traceCpuAccess(dir);
     this.ops.beginCpuAccessPartial?.(this, dir, offset, len);
     this.#waitImplicit(dir);
   }
@@ -454,17 +490,19 @@ export class DmaBuf<P = unknown> {
     this.ops.endCpuAccess?.(this, dir);
     if (this.core.machine.trace.enabled)
       this.core.machine.trace.instant(
-        this.name ?? this.expName,
+        this.traceTrack,
         "dma-buf",
         "dma_buf_end_cpu_access",
         this.core.machine.now,
         { dir: directionName(dir) },
       );
+    this.#traceCpuAccess(undefined);
   }
 
   /** dma_buf_end_cpu_access_partial(). */
   endCpuAccessPartial(dir: DmaDirection, offset: number, len: number): void {
     this.ops.endCpuAccessPartial?.(this, dir, offset, len);
+    this.#traceCpuAccess(undefined);
   }
 
   /**
@@ -496,6 +534,7 @@ export class DmaBuf<P = unknown> {
     } finally {
       this.resv.unlock();
     }
+    this.#nameInTrace(vma.ranges);
   }
 
   /**
@@ -562,6 +601,7 @@ export class DmaBuf<P = unknown> {
     if (this.#vmapCount > 0)
       throw new Error(`dma_buf_release: BUG: ${this.describe()} still vmapped`);
     this.ops.release(this);
+    if (this.#tracePages !== undefined) this.core.machine.trace.forgetBuffer(this.#tracePages);
     // dma_buf_release(): an embedded reservation object dies with the buffer and drops
     // its fences; one shared with the exporter's object is the exporter's to finish.
     if (this.#ownsResv) this.resv.fini();

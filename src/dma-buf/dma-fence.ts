@@ -35,6 +35,7 @@
 import { ERRNO } from "../errno.js";
 import type { Ns, VirtualClock } from "../machine/clock.js";
 import { SimulationError } from "../machine/outcome.js";
+import { FENCE_CAT } from "../machine/trace.js";
 
 /** DMA_FENCE_FLAG_SIGNALED_BIT: the fence has signalled. */
 export const DMA_FENCE_FLAG_SIGNALED_BIT = 0;
@@ -44,6 +45,14 @@ export const DMA_FENCE_FLAG_TIMESTAMP_BIT = 1;
 export const DMA_FENCE_FLAG_ENABLE_SIGNAL_BIT = 2;
 /** DMA_FENCE_FLAG_USER_BITS: first bit a fence implementation may use for itself. */
 export const DMA_FENCE_FLAG_USER_BITS = 3;
+
+/**
+ * The trace track of a fence context: its init and signal instants and the waits on its
+ * fences (the trace writer adds the driver and timeline to the name).
+ */
+export function fenceTrack(context: number): string {
+  return `fence context ${context}`;
+}
 
 /** MAX_SCHEDULE_TIMEOUT: wait without a time limit. */
 export const MAX_SCHEDULE_TIMEOUT: Ns = Number.POSITIVE_INFINITY;
@@ -162,6 +171,12 @@ export class DmaFence {
     this.clock = clock;
     this.context = context;
     this.seqno = seqno;
+    const trace = clock.trace;
+    if (trace?.enabled)
+      trace.instant(fenceTrack(context), FENCE_CAT, "dma_fence_init", clock.now, {
+        context,
+        seqno,
+      });
   }
 
   /** fence->flags, a bit mask of DMA_FENCE_FLAG_*. */
@@ -255,6 +270,16 @@ export class DmaFence {
     this.#cbList = [];
     this.#timestamp = timestamp;
     this.#flags |= 1 << DMA_FENCE_FLAG_TIMESTAMP_BIT;
+    const trace = this.clock.trace;
+    if (trace?.enabled)
+      trace.instant(fenceTrack(this.context), FENCE_CAT, "dma_fence_signal", this.clock.now, {
+        context: this.context,
+        seqno: this.seqno,
+        driver: this.driverName,
+        timeline: this.timelineName,
+        ...(timestamp !== this.clock.now ? { timestamp } : {}),
+        ...(this.#error !== 0 ? { error: this.#error } : {}),
+      });
     this.#running = list;
     try {
       while (list.length > 0) {
@@ -361,12 +386,24 @@ export class DmaFence {
     if (this.signaledFlag) return ret;
     if (!this.#enableSignaling()) return ret;
     if (timeout === 0) return this.isSignaled() ? 1 : 0;
-    return waitOnClock(
+    const start = this.clock.now;
+    const left = waitOnClock(
       this.clock,
       timeout,
       () => this.isSignaled(),
       () => `${this}`,
     );
+    const trace = this.clock.trace;
+    if (trace?.enabled)
+      trace.span(
+        fenceTrack(this.context),
+        FENCE_CAT,
+        "dma_fence_wait",
+        start,
+        this.clock.now - start,
+        { context: this.context, seqno: this.seqno, signaled: left > 0 },
+      );
+    return left;
   }
 
   /**
@@ -508,7 +545,13 @@ export function dmaFenceWaitAnyTimeout(
       idx = i;
       return true;
     };
+    const start = clock.now;
     ret = waitOnClock(clock, timeout, firstSignaled, () => `${fences.length} fences`);
+    if (clock.trace?.enabled)
+      clock.trace.span("fences", FENCE_CAT, "dma_fence_wait_any", start, clock.now - start, {
+        fences: fences.map((f) => `${f.context}:${f.seqno}`).join(" "),
+        signaled: ret > 0,
+      });
     return { ret, idx: ret > 0 ? idx : undefined };
   } finally {
     cbs.forEach((cb, i) => {

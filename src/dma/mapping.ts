@@ -20,13 +20,14 @@
  */
 
 import { KernelError } from "../errno.js";
-import type { OwnedRegion } from "../machine/coherency.js";
+import type { OwnedRegion, StreamingOwner } from "../machine/coherency.js";
 import type { CpuMapping } from "../machine/cpu.js";
 import type { DmaDevice, WindowDirection } from "../machine/device.js";
 import { flipDirection, injectFault, shrinkLength } from "../machine/fault-inject.js";
 import { IOMMU_READ, IOMMU_WRITE } from "../machine/iommu.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
+import { MAPPING_TRACK_SEPARATOR } from "../machine/trace.js";
 import type { PhysRange } from "../machine/violations.js";
 import {
   archDmaPrepCoherent,
@@ -211,7 +212,7 @@ export class DmaMappingApi {
         mapping: s.owned.label,
       });
     // The buffer is the CPU's from here: the swiotlb copy back is the CPU's own access.
-    this.m.ownership.setOwner(s.owned, "cpu");
+    this.#setOwner(s, "cpu");
     this.#syncRange(s, addr, size, dir, true);
   }
 
@@ -230,7 +231,7 @@ export class DmaMappingApi {
         mapping: s.owned.label,
       });
     this.#syncRange(s, addr, size, dir, false);
-    this.m.ownership.setOwner(s.owned, "device");
+    this.#setOwner(s, "device");
   }
 
   // ---------------------------------------------------------------------------------
@@ -654,7 +655,37 @@ export class DmaMappingApi {
     });
     const s: StreamingMapping = { dev, dir, pieces, iova, windows, owned, region };
     this.#streaming.set(this.#key(dev, first.dmaAddr), s);
+    this.#traceOwner(s);
     return s;
+  }
+
+  /** A hand-over of a streaming mapping: to the checker's table and, when tracing, the trace. */
+  #setOwner(s: StreamingMapping, owner: StreamingOwner): void {
+    this.m.ownership.setOwner(s.owned, owner);
+    this.#traceOwner(s);
+  }
+
+  /**
+   * The mapping's owner as an ownership span (named after the device, or "cpu") on the
+   * track "BUFFER / DEVICE" of the buffer its first page belongs to, else on a track
+   * named after the mapping call: the DMA API's rule that the device owns the buffer
+   * between dma_map_* or dma_sync_*_for_device and dma_unmap_* or dma_sync_*_for_cpu.
+   */
+  #traceOwner(s: StreamingMapping): void {
+    const trace = this.m.trace;
+    if (!trace.enabled) return;
+    const owner = s.owned.owner === "device" ? s.dev.name : "cpu";
+    const phys = s.pieces[0]!.phys;
+    trace.own(
+      s,
+      owner,
+      this.m.now,
+      () => {
+        const buf = trace.bufferAt(phys);
+        return buf !== undefined ? `${buf}${MAPPING_TRACK_SEPARATOR}${s.dev.name}` : s.owned.label;
+      },
+      { mapping: s.owned.label },
+    );
   }
 
   #find(dev: DmaDevice, addr: number): StreamingMapping | undefined {
@@ -730,7 +761,7 @@ export class DmaMappingApi {
           { dev: dev.name, mapping: s.owned.label },
         );
       // Given to the CPU before a swiotlb copy back, which is the CPU's own access.
-      if (toCpu) this.m.ownership.setOwner(s.owned, "cpu");
+      if (toCpu) this.#setOwner(s, "cpu");
       // The kernel walks the CPU-side entries; so do we (only the first `nents`).
       for (const p of s.pieces.slice(0, nents)) {
         const n = Math.min(p.len, left);
@@ -738,7 +769,7 @@ export class DmaMappingApi {
         this.#syncPiece(dev, p, 0, n, dir, toCpu);
         left -= n;
       }
-      this.m.ownership.setOwner(s.owned, toCpu ? "cpu" : "device");
+      this.#setOwner(s, toCpu ? "cpu" : "device");
     }
   }
 
@@ -747,7 +778,7 @@ export class DmaMappingApi {
     const dev = s.dev;
     const skip = (attrs & DMA_ATTR_SKIP_CPU_SYNC) !== 0;
     // The CPU owns the buffer again: the swiotlb copy back below is its own access.
-    this.m.ownership.setOwner(s.owned, "cpu");
+    this.#setOwner(s, "cpu");
     for (const p of s.pieces) {
       // A wrong size on unmap really syncs the wrong amount, as the kernel would.
       const len = size !== undefined && s.pieces.length === 1 ? Math.min(size, p.len) : p.len;
@@ -762,6 +793,7 @@ export class DmaMappingApi {
     }
     for (const w of s.windows) dev.removeWindow(w);
     this.m.ownership.remove(s.owned.id);
+    this.m.trace.disown(s, this.m.now);
     this.m.violations.unregister(s.region);
   }
 }

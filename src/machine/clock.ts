@@ -8,6 +8,7 @@
  */
 
 import { SimulationError } from "./outcome.js";
+import type { TraceRecorder } from "./trace.js";
 
 /** Virtual time or duration, in nanoseconds. */
 export type Ns = number;
@@ -45,6 +46,11 @@ export interface ClockBudget {
 }
 
 export class VirtualClock {
+  /**
+   * The timeline recorder of the machine this clock runs, for code that holds only the
+   * clock (a dma_fence is initialised with its clock, as Linux's with its lock).
+   */
+  trace: TraceRecorder | undefined;
   #now: Ns = 0;
   #seq = 0;
   readonly #heap: ClockEvent[] = [];

@@ -247,10 +247,15 @@ export class Cpu {
       }
     }
     this.costs.charge(category, ns, 1, len);
-    this.trace.span(this.name, "cpu", `${write ? "write" : "read"} ${label}`, now, ns, {
-      bytes: len,
-      attr,
-    });
+    if (this.trace.enabled) {
+      // Which buffer the access touched, when the pages belong to a named one.
+      const buffer = this.trace.bufferAt(phys);
+      this.trace.span(this.name, "cpu", `${write ? "write" : "read"} ${label}`, now, ns, {
+        bytes: len,
+        attr,
+        ...(buffer !== undefined ? { buffer } : {}),
+      });
+    }
     this.clock.advance(ns);
   }
 

@@ -73,6 +73,7 @@ export class Machine {
     // Before any host memory is taken: a 1 PiB RAM or a 64 GiB cache is a named error.
     assertProfileWithinLimits(prof);
     this.trace.enabled = options.trace ?? false;
+    this.clock.trace = this.trace;
     this.memory = new PhysicalMemory(prof.ram.base, prof.ram.size);
     this.cache = new CpuCache(prof.cache, this.memory, this.shadow);
     this.bus = new SystemBus(this.memory, this.cache, this.shadow, this.violations, this.clock);

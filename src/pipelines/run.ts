@@ -11,7 +11,6 @@ import { faultPlan } from "../kernel/fault-inject.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ClockBudget } from "../machine/clock.js";
 import { CostLedger } from "../machine/cost.js";
-import type { TraceEvent } from "../machine/trace.js";
 import { SimUapi } from "../uapi/sim.js";
 import { graphSinks, legacyGraph, stageKind } from "./graph.js";
 import { type GraphDrivers, probeGraph, runGraph } from "./graph-run.js";
@@ -159,7 +158,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     buffers,
     costs: m.costs.snapshot(),
     elapsedNs: m.clock.now - start,
-    trace: spec.trace ? (m.trace.events as readonly TraceEvent[]) : [],
+    trace: spec.trace ? m.trace.finish(m.clock.now) : [],
     ...(m.faults.armed ? { callSites: m.faults.sites } : {}),
   };
   // The run is over: its host memory goes to the next run's machine.

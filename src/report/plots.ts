@@ -56,6 +56,9 @@ const OWNER_COLORS: Readonly<Record<string, string>> = {
   simgpu: "#ff9da7",
   simdisplay: "#9fd3cf",
   "cpu (DMA_BUF_SYNC)": "#a0bfe0",
+  // What the kernel records: a begin/end_cpu_access bracket, a DMA API hand-over to the CPU.
+  "cpu access": "#a0bfe0",
+  cpu: "#c6dbef",
 };
 const EXTRA_OWNER_COLORS = ["#c5b0d5", "#c49c94", "#dbdb8d", "#9edae5", "#f7b6d2", "#c7c7c7"];
 

@@ -18,7 +18,7 @@
 
 import type { Ns } from "../machine/clock.js";
 import { COST_CATEGORIES } from "../machine/cost.js";
-import type { TraceEvent } from "../machine/trace.js";
+import { MAPPING_TRACK_SEPARATOR, type TraceEvent } from "../machine/trace.js";
 import type { PipelineResult } from "../pipelines/types.js";
 
 type ArgValue = string | number | boolean;
@@ -150,14 +150,13 @@ export function toChromeTrace(result: PipelineResult): ChromeTrace {
   for (const [track, events] of tracks) {
     byProcess.get(classifyTrack(track, events, bufferNames))!.push(track);
   }
+  // Buffers in the result's order, each followed by its mappings ("cam0 / vivid-cap").
   const bufferOrder = result.buffers.map((b) => b.name);
-  byProcess
-    .get("buffers")!
-    .sort(
-      (a, b) =>
-        (bufferOrder.includes(a) ? bufferOrder.indexOf(a) : bufferOrder.length) -
-        (bufferOrder.includes(b) ? bufferOrder.indexOf(b) : bufferOrder.length),
-    );
+  const rank = (track: string): number => {
+    const i = bufferOrder.indexOf(bufferOfTrack(track));
+    return i >= 0 ? i : bufferOrder.length;
+  };
+  byProcess.get("buffers")!.sort((a, b) => rank(a) - rank(b));
 
   const threads: Thread[] = [];
   /** The first thread of each track: where violations and frame results go. */
@@ -189,7 +188,11 @@ export function toChromeTrace(result: PipelineResult): ChromeTrace {
     meta.push({ name: "process_sort_index", ph: "M", ts: 0, pid, tid: 0, args: { sort_index: p } });
   });
   threads.forEach((t, i) => {
-    const name = t.lane === 0 ? t.track : `${t.track} #${t.lane + 1}`;
+    const base =
+      t.pid === TRACE_PROCESSES.indexOf("fences") + 1
+        ? fenceTrackName(t.track, tracks.get(t.track)!)
+        : t.track;
+    const name = t.lane === 0 ? base : `${base} #${t.lane + 1}`;
     meta.push({ name: "thread_name", ph: "M", ts: 0, pid: t.pid, tid: t.tid, args: { name } });
     meta.push({
       name: "thread_sort_index",
@@ -305,6 +308,19 @@ export function toChromeTrace(result: PipelineResult): ChromeTrace {
     displayTimeUnit: "ns",
     metadata,
   };
+}
+
+/** The buffer a buffer-process track belongs to: "cam0" for "cam0" and "cam0 / vivid-cap". */
+function bufferOfTrack(track: string): string {
+  const i = track.indexOf(MAPPING_TRACK_SEPARATOR);
+  return i >= 0 ? track.slice(0, i) : track;
+}
+
+/** A fence context's thread, named with the driver and timeline its signals report. */
+function fenceTrackName(track: string, events: readonly TraceEvent[]): string {
+  const named = events.find((e) => e.args?.["driver"] !== undefined);
+  if (named === undefined) return track;
+  return `${track} (${named.args!["driver"]} ${named.args!["timeline"]})`;
 }
 
 function withArgs(e: TraceEvent): { args?: Readonly<Record<string, ArgValue>> } {

@@ -198,6 +198,8 @@ export class Vb2Buffer {
   flags = 0;
   field = 0;
   sequence = 0;
+  /** The dma-buf VIDIOC_EXPBUF last made of this buffer: names its track in a trace. */
+  exported: DmaBuf | undefined;
 
   constructor(
     readonly queue: Vb2Queue,
@@ -214,6 +216,14 @@ export class Vb2Buffer {
       fd: 0,
       dataOffset: 0,
     }));
+  }
+
+  /** The buffer's track in a trace: the dma-buf it was imported from or exported as, else "QUEUE buffer N". */
+  get traceTrack(): string {
+    return (
+      (this.planes[0]?.dbuf ?? this.exported)?.traceTrack ??
+      `${this.queue.name} buffer ${this.index}`
+    );
   }
 
   /** vb2_plane_size(). */
@@ -534,6 +544,8 @@ export class Vb2Queue {
         throw e;
       }
     }
+    // Allocated buffers start dequeued: userspace may fill them before the first QBUF.
+    this.#traceOwner(vb, "userspace");
   }
 
   #memFree(vb: Vb2Buffer): void {
@@ -563,6 +575,7 @@ export class Vb2Queue {
     }
     for (let i = first; i < this.bufs.length; i++) {
       const vb = this.bufs[i]!;
+      this.#traceOwner(vb, undefined);
       if (this.memory === V4L2_MEMORY_MMAP) this.#memFree(vb);
       else if (this.memory === V4L2_MEMORY_DMABUF) this.#dmabufPut(vb);
       else this.#userptrPut(vb);
@@ -814,6 +827,29 @@ export class Vb2Queue {
         throw e;
       }
     }
+    this.#traceOwner(vb, this.dev.name);
+  }
+
+  /**
+   * Who holds `vb` as an ownership span on its buffer's track: the driver's device from
+   * VIDIOC_QBUF to VIDIOC_DQBUF, and for the queue's own memory (MMAP, USERPTR)
+   * "userspace" from DQBUF to the next QBUF.
+   */
+  #traceOwner(vb: Vb2Buffer, owner: string | undefined): void {
+    const trace = this.machine.trace;
+    if (!trace.enabled) return;
+    if (owner === undefined) {
+      trace.disown(vb, this.machine.now);
+      return;
+    }
+    // The dma-buf imported now (a DMABUF slot holds another one after the next QBUF), or
+    // the one EXPBUF makes of the queue's own memory, perhaps after this span opened.
+    const imported = vb.planes[0]?.dbuf;
+    const label = vb.traceTrack;
+    trace.own(vb, owner, this.machine.now, () => (imported ?? vb.exported)?.traceTrack ?? label, {
+      queue: this.name,
+      index: vb.index,
+    });
   }
 
   /** vb2_start_streaming(). */
@@ -920,6 +956,8 @@ export class Vb2Queue {
   #vb2Dqbuf(vb: Vb2Buffer): void {
     if (vb.state === "dequeued") return;
     vb.state = "dequeued";
+    // A DMABUF slot says nothing of its dma-buf once dequeued; MMAP memory stays the queue's.
+    this.#traceOwner(vb, this.memory === V4L2_MEMORY_DMABUF ? undefined : "userspace");
     if (this.memory === V4L2_MEMORY_DMABUF) {
       for (const plane of vb.planes) {
         if (!plane.dbufMapped) continue;
@@ -1015,6 +1053,7 @@ export class Vb2Queue {
     if (mem?.getDmabuf === undefined)
       throw new KernelError("EINVAL", `${this.name}: queue does not support DMA buffer exporting`);
     const dbuf = mem.getDmabuf(flags & O_ACCMODE);
+    if (plane === 0) vb.exported = dbuf;
     try {
       return dmaBufFd(dbuf, current, flags & ~O_ACCMODE);
     } catch (e) {

@@ -10,6 +10,7 @@ import { DMA_TO_DEVICE, type DmaDirection } from "../../../dma/direction.js";
 import type { DmaMappingApi } from "../../../dma/mapping.js";
 import type { SgTable } from "../../../dma/scatterlist.js";
 import { KernelError } from "../../../errno.js";
+import { V4L2_MEMORY_DMABUF } from "../../../include/uapi/videodev2.js";
 import type { DmaDevice } from "../../../machine/device.js";
 import type { PhysRange, ViolationKind } from "../../../machine/violations.js";
 import type { Current, Vma } from "../../../vfs/file.js";
@@ -99,6 +100,11 @@ export function vb2BufferAdvice(vb: Vb2Buffer): Partial<Record<ViolationKind, st
  */
 export function vb2RegisterMemory(vb: Vb2Buffer, ranges: readonly PhysRange[]): number {
   const advice = vb2BufferAdvice(vb);
+  // The trace names the queue's own memory after the buffer for as long as the queue
+  // has it (an imported dma-buf is named by the dma-buf framework when mapped).
+  const q = vb.queue;
+  if (vb.memory !== V4L2_MEMORY_DMABUF)
+    q.machine.trace.nameBuffer(ranges, () => (q.bufs[vb.index] === vb ? vb.traceTrack : undefined));
   return vb.queue.machine.violations.register(
     `${vb.queue.name} buffer ${vb.index} (${memoryName(vb.memory)})`,
     ranges,
