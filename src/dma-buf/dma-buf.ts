@@ -56,6 +56,7 @@ import { PAGE_SIZE } from "../machine/memory.js";
 import type { PhysRange } from "../machine/violations.js";
 import type { Current, FileOperations, Vma } from "../vfs/file.js";
 import { File } from "../vfs/file.js";
+import { MNT_ID } from "../vfs/mount.js";
 import {
   type DmaFence,
   dmaFenceGetStub,
@@ -250,6 +251,9 @@ export class DmaBuf<P = unknown> {
     this.#ownsResv = info.resv === undefined;
     this.ino = core._add(this as DmaBuf);
     this.file = new File(dmaBufFops, this, info.flags & (O_ACCMODE | O_NONBLOCK), "dmabuf");
+    // dma_buf_getfile(): an inode of dma_buf_mnt numbered by the dmabuf_inode counter.
+    this.file.mntId = MNT_ID.dmabuf;
+    this.file.ino = this.ino;
   }
 
   /** The buffer's track in a trace: its DMA_BUF_SET_NAME name, else "dmabuf" and its inode. */

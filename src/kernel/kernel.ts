@@ -18,6 +18,7 @@ import type { DriverHost } from "../drivers/host.js";
 import { KernelError } from "../errno.js";
 import { Machine, type MachineOptions } from "../machine/machine.js";
 import type { File } from "../vfs/file.js";
+import { getNextIno, MNT_ID } from "../vfs/mount.js";
 import { Process, type ProcessHost } from "./process.js";
 
 export interface KernelOptions extends MachineOptions {
@@ -40,6 +41,8 @@ export class Kernel implements ProcessHost, DriverHost {
   readonly heaps = new DmaHeapRegistry();
   readonly udmabuf: UdmabufDevice;
   readonly #devnodes = new Map<string, (flags: number) => File>();
+  /** The inode number of each device node opened so far. */
+  readonly #devIno = new Map<string, number>();
   readonly #procs = new Map<number, Process>();
   #nextPid = 1;
 
@@ -86,7 +89,16 @@ export class Kernel implements ProcessHost, DriverHost {
   openPath(path: string, flags: number): File {
     const open = this.#devnodes.get(path);
     if (open === undefined) throw new KernelError("ENOENT", `no such file: ${path}`);
-    return open(flags);
+    const file = open(flags);
+    // A node of devtmpfs (or debugfs): one inode per path, numbered at its first open.
+    file.mntId = path.startsWith("/sys/kernel/debug/") ? MNT_ID.debugfs : MNT_ID.devtmpfs;
+    let ino = this.#devIno.get(path);
+    if (ino === undefined) {
+      ino = getNextIno(this.machine);
+      this.#devIno.set(path, ino);
+    }
+    file.ino = ino;
+    return file;
   }
 
   /** fork+exec of a new process. */

@@ -538,7 +538,9 @@ export class Process implements Current {
   /** /proc/<pid>/fdinfo/<fd>. */
   fdinfo(fd: number): string {
     const file = this.files.lookup(fd);
-    const head = `pos:\t0\nflags:\t0${(file.flags | (this.files.cloexec(fd) ? O_CLOEXEC : 0)).toString(8)}\n`;
+    const flags = file.flags | (this.files.cloexec(fd) ? O_CLOEXEC : 0);
+    // fs/proc/fd.c seq_show: "pos:\t%lli\nflags:\t0%o\nmnt_id:\t%i\nino:\t%lu\n".
+    const head = `pos:\t${file.pos}\nflags:\t0${flags.toString(8)}\nmnt_id:\t${file.mntId}\nino:\t${file.ino}\n`;
     return head + (file.ops.showFdinfo?.(file) ?? "");
   }
 

@@ -11,6 +11,7 @@ import { KernelError } from "../errno.js";
 import type { MemAttr } from "../machine/cpu.js";
 import type { PhysRange } from "../machine/violations.js";
 import type { FdTable } from "./fdtable.js";
+import { ANON_INODE_INO, MNT_ID } from "./mount.js";
 
 /** copy_from_user / copy_to_user against the calling process's memory. */
 export interface UserAccess {
@@ -96,6 +97,12 @@ export class File<P = unknown> {
   positional = false;
   /** Set by a driver's open that calls nonseekable_open(): open(2) then grants no positional I/O. */
   nonseekable = false;
+  /** f_pos: moved by the llseek implementations that keep a position (memfd), shown in fdinfo. */
+  pos = 0;
+  /** The mount the file lives on (mnt_id in fdinfo); anon_inodefs unless its creator says otherwise. */
+  mntId: number = MNT_ID.anonInode;
+  /** file_inode(file)->i_ino; the shared anon inode unless its creator says otherwise. */
+  ino: number = ANON_INODE_INO;
   constructor(
     readonly ops: FileOperations,
     /** file->private_data. */

@@ -36,6 +36,7 @@ import {
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
 import { File, type FileOperations, type Vma } from "./file.js";
+import { getNextIno, MNT_ID } from "./mount.js";
 
 /** F_ALL_SEALS (mm/memfd.c). */
 const F_ALL_SEALS =
@@ -153,6 +154,7 @@ export const memfdFops: FileOperations = {
   release(file) {
     inodeOf(file).release();
   },
+  /** shmem_file_llseek → generic_file_llseek_size: moves f_pos. */
   llseek(file, offset, whence) {
     const base =
       whence === SEEK_SET
@@ -160,11 +162,12 @@ export const memfdFops: FileOperations = {
         : whence === SEEK_END
           ? inodeOf(file).size
           : whence === SEEK_CUR
-            ? 0
+            ? file.pos
             : -1;
     ensure(base >= 0, "EINVAL", `lseek: whence ${whence} is not SEEK_SET, SEEK_CUR or SEEK_END`);
     ensure(base + offset >= 0, "EINVAL", `lseek: offset ${offset} gives a negative position`);
-    return base + offset;
+    file.pos = base + offset;
+    return file.pos;
   },
   mmap(file, vma) {
     const ino = inodeOf(file);
@@ -246,6 +249,9 @@ export function memfdCreate(machine: Machine, name: string, flags: number): File
   }
   const file = new File(memfdFops, ino, O_RDWR | O_LARGEFILE, `/memfd:${name}`);
   file.positional = true;
+  // shmem_file_setup() on shm_mnt, or hugetlb_file_setup() on hugetlbfs's mount.
+  file.mntId = hugetlb ? MNT_ID.hugetlbfs : MNT_ID.shm;
+  file.ino = getNextIno(machine);
   return file;
 }
 

@@ -2,13 +2,13 @@
  * procfs fd information (fs/proc/fd.c): /proc/<pid>/fdinfo/<fd>, a read-only seq_file.
  * Its text is made at the first read (seq_show): "pos", "flags" (f_flags plus O_CLOEXEC
  * when the fd has it, in octal), then the file's own show_fdinfo lines (a dma-buf's
- * size, count, exp_name and name). The model has no mounts or inode numbers, so the
- * "mnt_id" and "ino" lines Linux prints are left out.
+ * size, count, exp_name and name), after "mnt_id" and "ino" (./mount.ts).
  */
 
 import { ensure, KernelError } from "../errno.js";
 import { O_ACCMODE, O_RDONLY } from "../include/uapi/fcntl.js";
 import { File, type FileOperations } from "./file.js";
+import { MNT_ID } from "./mount.js";
 
 interface FdinfoState {
   /** Makes the text (throws ENOENT once the fd is gone). */
@@ -49,5 +49,7 @@ export function procFdinfoOpen(
 ): File<FdinfoState> {
   if (!exists) throw new KernelError("ENOENT", `${path}: no such fd`);
   ensure((flags & O_ACCMODE) === O_RDONLY, "EACCES", `${path}: fdinfo is read-only`);
-  return new File<FdinfoState>(fdinfoFops, { show, text: undefined, pos: 0 }, flags, path);
+  const file = new File<FdinfoState>(fdinfoFops, { show, text: undefined, pos: 0 }, flags, path);
+  file.mntId = MNT_ID.proc;
+  return file;
 }

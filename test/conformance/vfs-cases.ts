@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { DMA_BUF_SYNC_READ } from "../../src/include/uapi/dma-buf.js";
 import {
   F_ADD_SEALS,
   F_GET_SEALS,
@@ -35,9 +36,16 @@ import {
   O_RDWR,
   PROT_READ,
   PROT_WRITE,
+  SEEK_CUR,
   SEEK_END,
+  SEEK_SET,
 } from "../../src/include/uapi/fcntl.js";
-import { dmaBufSetName, dmaHeapAlloc, swSyncCreateFence } from "../../src/uapi/lib.js";
+import {
+  dmaBufExportSyncFile,
+  dmaBufSetName,
+  dmaHeapAlloc,
+  swSyncCreateFence,
+} from "../../src/uapi/lib.js";
 import type { Uapi } from "../../src/uapi/uapi.js";
 import { expectErrno, type Fds, scoped } from "./case-helpers.js";
 // Types only: suite.ts imports this module, so a value import back would be a cycle.
@@ -54,8 +62,8 @@ function memfd(u: Uapi, fds: Fds, size: number, flags = MFD_ALLOW_SEALING): numb
   return fd;
 }
 
-/** The bytes of /proc/self/fdinfo/<fd>, read through open(2) and read(2) as cat does. */
-function fdinfo(u: Uapi, fd: number): Map<string, string> {
+/** The text of /proc/self/fdinfo/<fd>, read through open(2) and read(2) as cat does. */
+function fdinfoText(u: Uapi, fd: number): string {
   const f = u.open(`/proc/self/fdinfo/${fd}`, O_RDONLY);
   let text = "";
   try {
@@ -67,6 +75,12 @@ function fdinfo(u: Uapi, fd: number): Map<string, string> {
   } finally {
     u.close(f);
   }
+  return text;
+}
+
+/** /proc/self/fdinfo/<fd> as its "key:\tvalue" lines. */
+function fdinfo(u: Uapi, fd: number): Map<string, string> {
+  const text = fdinfoText(u, fd);
   const out = new Map<string, string>();
   for (const line of text.split("\n")) {
     const i = line.indexOf(":");
@@ -347,6 +361,55 @@ export const vfsCases: ConformanceCase[] = [
       const closed = u.memfdCreate("closed", 0);
       u.close(closed);
       expectErrno("ENOENT", () => u.open(`/proc/self/fdinfo/${closed}`, O_RDONLY));
+    }),
+  },
+  {
+    suite: "procfs",
+    name: "/proc/self/fdinfo/N: pos, flags, mnt_id, ino first, in that order; dma-bufs share dma_buf_mnt and take consecutive inode numbers (dmabuf_inode), a dup the same; lseek(SEEK_END) on a dma-buf leaves pos 0; a memfd's pos follows lseek on another mount; sync_files share the one anon inode (fs/proc/fd.c seq_show, dma-buf.c dma_buf_getfile and dma_buf_llseek, fs/anon_inodes.c, mm/shmem.c)",
+    needs: ["system-heap", "memfd"],
+    run: scoped((u, fds) => {
+      const heap = fds.add(u.open(SYSTEM_HEAP, O_RDWR));
+      const a = fds.add(dmaHeapAlloc(u, heap, 2 * PAGE, O_RDWR));
+      const b = fds.add(dmaHeapAlloc(u, heap, PAGE, O_RDWR));
+      const keys = fdinfoText(u, a)
+        .split("\n")
+        .filter((l) => l.includes(":"))
+        .map((l) => l.slice(0, l.indexOf(":")));
+      assert.deepEqual(keys.slice(0, 5), ["pos", "flags", "mnt_id", "ino", "size"]);
+      const ia = fdinfo(u, a);
+      const ib = fdinfo(u, b);
+      const num = (m: Map<string, string>, k: string): number => {
+        const v = m.get(k);
+        assert.ok(v !== undefined && /^\d+$/.test(v), `${k}: ${v}`);
+        return Number(v);
+      };
+      assert.equal(num(ib, "mnt_id"), num(ia, "mnt_id"), "both on dma_buf_mnt");
+      assert.equal(num(ib, "ino"), num(ia, "ino") + 1, "dmabuf_inode counts exports");
+      assert.equal(
+        num(fdinfo(u, fds.add(u.dup(a))), "ino"),
+        num(ia, "ino"),
+        "a dup is the same file",
+      );
+      assert.equal(u.lseek(a, 0, SEEK_END), 2 * PAGE);
+      assert.equal(fdinfo(u, a).get("pos"), "0", "dma_buf_llseek does not move f_pos");
+
+      const m = memfd(u, fds, 4 * PAGE);
+      assert.equal(u.lseek(m, 100, SEEK_SET), 100);
+      assert.equal(u.lseek(m, 10, SEEK_CUR), 110);
+      const im = fdinfo(u, m);
+      assert.equal(im.get("pos"), "110");
+      assert.notEqual(num(im, "mnt_id"), num(ia, "mnt_id"), "shm_mnt is not dma_buf_mnt");
+      const m2 = memfd(u, fds, 0);
+      assert.notEqual(num(fdinfo(u, m2), "ino"), num(im, "ino"), "each memfd its own inode");
+
+      const s1 = fds.add(dmaBufExportSyncFile(u, a, DMA_BUF_SYNC_READ));
+      const s2 = fds.add(dmaBufExportSyncFile(u, b, DMA_BUF_SYNC_READ));
+      const i1 = fdinfo(u, s1);
+      const i2 = fdinfo(u, s2);
+      assert.equal(num(i1, "ino"), num(i2, "ino"), "sync_files share anon_inode_inode");
+      assert.equal(num(i1, "mnt_id"), num(i2, "mnt_id"));
+      assert.notEqual(num(i1, "mnt_id"), num(ia, "mnt_id"), "anon_inode_mnt is not dma_buf_mnt");
+      assert.notEqual(num(i1, "mnt_id"), num(im, "mnt_id"), "anon_inode_mnt is not shm_mnt");
     }),
   },
 ];
