@@ -27,6 +27,8 @@ export const ERRNO = {
   ESPIPE: 29,
   ERANGE: 34,
   ENOSYS: 38,
+  /** Invalid request descriptor (media requests on a queue without them). */
+  EBADR: 53,
   ENODATA: 61,
   ETIME: 62,
   EOVERFLOW: 75,

@@ -98,7 +98,11 @@ export const V4L2_FIELD_NONE = 1;
 export const V4L2_FIELD_TOP = 2;
 export const V4L2_FIELD_BOTTOM = 3;
 export const V4L2_FIELD_INTERLACED = 4;
+export const V4L2_FIELD_SEQ_TB = 5;
+export const V4L2_FIELD_SEQ_BT = 6;
 export const V4L2_FIELD_ALTERNATE = 7;
+export const V4L2_FIELD_INTERLACED_TB = 8;
+export const V4L2_FIELD_INTERLACED_BT = 9;
 
 export const V4L2_COLORSPACE_DEFAULT = 0;
 export const V4L2_COLORSPACE_SMPTE170M = 1;
@@ -152,8 +156,14 @@ export const V4L2_PIX_FMT_XRGB32 = v4l2FourccCode("BX24");
 /** 'RGB3': 24-bit RGB 8-8-8 (bytes R, G, B in memory). */
 export const V4L2_PIX_FMT_RGB24 = v4l2FourccCode("RGB3");
 
-/** V4L2_FMT_FLAG_* of struct v4l2_fmtdesc (none are used by the formats modelled). */
+/** V4L2_FMT_FLAG_* of struct v4l2_fmtdesc. */
 export const V4L2_FMT_FLAG_COMPRESSED = 0x0001;
+/** The CSC flags a capture driver sets for formats whose colorimetry userspace may choose. */
+export const V4L2_FMT_FLAG_CSC_COLORSPACE = 0x0020;
+export const V4L2_FMT_FLAG_CSC_XFER_FUNC = 0x0040;
+export const V4L2_FMT_FLAG_CSC_YCBCR_ENC = 0x0080;
+export const V4L2_FMT_FLAG_CSC_HSV_ENC = V4L2_FMT_FLAG_CSC_YCBCR_ENC;
+export const V4L2_FMT_FLAG_CSC_QUANTIZATION = 0x0100;
 
 // ---------------------------------------------------------------------------------
 // Struct sizes and field offsets (LP64)

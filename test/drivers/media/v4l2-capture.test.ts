@@ -33,6 +33,7 @@ import {
   V4L2_BUF_FLAG_QUEUED,
   V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC,
   V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_CAP_READWRITE,
   V4L2_CAP_STREAMING,
   V4L2_CAP_VIDEO_CAPTURE,
   V4L2_FIELD_NONE,
@@ -98,7 +99,7 @@ describe("vivid capture: formats and capabilities", () => {
     const r = rig("arm64");
     const cap = vidiocQuerycap(r.app, r.cap);
     assert.equal(cap.driver, "vivid");
-    assert.equal(cap.deviceCaps, V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING);
+    assert.equal(cap.deviceCaps, V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING | V4L2_CAP_READWRITE);
     assert.ok(cap.capabilities & 0x80000000);
     const fd2 = r.app.open("/dev/video0", O_RDWR);
     const def = vidiocGFmt(r.app, fd2, CAP);

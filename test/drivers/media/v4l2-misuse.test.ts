@@ -210,13 +210,25 @@ describe("V4L2 misuse errnos", () => {
 
   test("poll: POLLERR before streaming and before the first QBUF (waiting_for_buffers)", () => {
     const r = rig("arm64");
-    assert.equal(r.app.poll([{ fd: r.cap, events: POLLIN }], 0)[0], POLLERR);
     vidiocReqbufs(r.app, r.cap, { count: 1, type: CAP, memory: MMAP });
+    assert.equal(r.app.poll([{ fd: r.cap, events: POLLIN }], 0)[0], POLLERR);
     vidiocStreamon(r.app, r.cap, CAP);
     assert.equal(r.app.poll([{ fd: r.cap, events: POLLIN }], 0)[0], POLLERR);
     vidiocQbuf(r.app, r.cap, { index: 0, type: CAP, memory: MMAP });
     assert.equal(r.app.poll([{ fd: r.cap, events: POLLIN }], 0)[0], 0);
     vidiocStreamoff(r.app, r.cap, CAP);
+  });
+
+  test("poll(POLLIN) on a capture queue without buffers starts read() (vb2_core_poll → __vb2_init_fileio): nothing to read yet, and the streaming ioctls are EBUSY", () => {
+    const r = rig("arm64");
+    assert.equal(r.app.poll([{ fd: r.cap, events: POLLIN }], 0)[0], 0);
+    assert.equal(r.vivid.capture.queue.numBuffers, 2, "min_reqbufs_allocation buffers, all queued");
+    assert.throws(
+      () => vidiocReqbufs(r.app, r.cap, { count: 1, type: CAP, memory: MMAP }),
+      /EBUSY/,
+    );
+    const frame = r.app.read(r.cap, 1 << 30);
+    assert.equal(frame.length, r.vivid.capture.fmt.sizeimage, "a whole frame, no more");
   });
 
   test("STREAMOFF returns every buffer to userspace (no QUEUED flag), even without STREAMON", () => {

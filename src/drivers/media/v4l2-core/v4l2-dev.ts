@@ -9,10 +9,17 @@
  */
 
 import { KernelError } from "../../../errno.js";
+import { O_NONBLOCK } from "../../../include/uapi/fcntl.js";
 import { File, type FileOperations, type Vma } from "../../../vfs/file.js";
 import type { DriverHost } from "../../host.js";
 import type { Vb2Queue } from "../videobuf2/videobuf2-core.js";
-import { type V4l2Fh, vb2FopRelease } from "../videobuf2/videobuf2-v4l2.js";
+import {
+  type V4l2Fh,
+  vb2FopPoll,
+  vb2FopRead,
+  vb2FopRelease,
+  vb2FopWrite,
+} from "../videobuf2/videobuf2-v4l2.js";
 import { type V4l2IoctlOps, videoIoctl2 } from "./v4l2-ioctl.js";
 import type { V4l2M2mCtx } from "./v4l2-mem2mem.js";
 
@@ -134,6 +141,18 @@ export const v4l2Fops: FileOperations = {
     // The driver's poll, or vb2_fop_poll() (no V4L2 events are modelled).
     const fh = fhOf(file);
     if (fh.vdev.fops.poll !== undefined) return fh.vdev.fops.poll(fh, events);
-    return fh.vdev.vb2Queue().poll(events);
+    return vb2FopPoll(fh.vdev.vb2Queue(), fh, events);
+  },
+  read(file, len, current) {
+    // vb2_fop_read(); nodes without a queue of their own (m2m) have no read (EINVAL).
+    const q = fhOf(file).vdev.queue;
+    if (q === undefined) throw new KernelError("EINVAL", `${file.path}: no read()`);
+    return vb2FopRead(q, fhOf(file), len, (file.flags & O_NONBLOCK) !== 0, current);
+  },
+  write(file, data, current) {
+    // vb2_fop_write().
+    const q = fhOf(file).vdev.queue;
+    if (q === undefined) throw new KernelError("EINVAL", `${file.path}: no write()`);
+    return vb2FopWrite(q, fhOf(file), data, (file.flags & O_NONBLOCK) !== 0, current);
   },
 };

@@ -29,11 +29,13 @@ import {
   V4L2_MEMORY_USERPTR,
   VIDEO_MAX_FRAME,
 } from "../../../include/uapi/videodev2.js";
+import type { CpuMapping } from "../../../machine/cpu.js";
 import type { DmaDevice, DmaSegment } from "../../../machine/device.js";
 import type { Machine } from "../../../machine/machine.js";
 import { PAGE_SIZE } from "../../../machine/memory.js";
 import { SimulationError } from "../../../machine/outcome.js";
 import type { Current, Vma } from "../../../vfs/file.js";
+import type { Vb2FileioState } from "./videobuf2-fileio.js";
 
 /** enum vb2_buffer_state. */
 export type Vb2BufferState =
@@ -85,6 +87,8 @@ export interface Vb2PlaneMem {
   put?(): void;
   /** mmap memop (MMAP). */
   mmap?(vma: Vma): void;
+  /** vaddr memop: the kernel's mapping of the plane (vb2_plane_vaddr), for read()/write(). */
+  vaddr?(): CpuMapping | undefined;
   /** get_dmabuf memop (MMAP): exports the plane; EXPBUF installs the fd. */
   getDmabuf?(flags: number): DmaBuf;
   /** put_userptr memop (USERPTR). */
@@ -272,6 +276,12 @@ export interface Vb2QueueConfig {
   readonly timestampFlags: number;
   /** q->bidirectional: map DMA_BIDIRECTIONAL. */
   readonly bidirectional?: boolean;
+  /**
+   * q->supports_requests: the queue takes buffers in media requests
+   * (V4L2_BUF_CAP_SUPPORTS_REQUESTS). The model has no media request objects, so no
+   * request fd can be given; the flag decides the capability and QBUF's errnos.
+   */
+  readonly supportsRequests?: boolean;
 }
 
 /** struct vb2_queue and the vb2_core_* operations on it. */
@@ -292,8 +302,13 @@ export class Vb2Queue {
   readonly maxNumBuffers: number;
   readonly timestampFlags: number;
   readonly dmaDir: DmaDirection;
+  readonly supportsRequests: boolean;
   /** The file handle that allocated the buffers (q->owner). */
   owner: unknown = undefined;
+  /** q->fileio: the read()/write() emulator's state while it runs (./videobuf2-fileio.ts). */
+  fileio: Vb2FileioState | undefined = undefined;
+  /** q->uses_qbuf: a buffer was queued without a request since the last cancel. */
+  usesQbuf = false;
 
   memory = VB2_MEMORY_UNKNOWN;
   nonCoherentMem = false;
@@ -330,6 +345,7 @@ export class Vb2Queue {
     );
     this.minReqbufsAllocation = Math.max(c.minReqbufsAllocation ?? 0, c.minQueuedBuffers + 1);
     this.timestampFlags = c.timestampFlags;
+    this.supportsRequests = c.supportsRequests ?? false;
     this.dmaDir = c.bidirectional
       ? DMA_BIDIRECTIONAL
       : c.isOutput
@@ -379,6 +395,7 @@ export class Vb2Queue {
       "EINVAL",
       `${this.name}: ${memoryName(memory)} for current setup unsupported`,
     );
+    ensure(this.fileio === undefined, "EBUSY", `${this.name}: file io in progress`);
   }
 
   /**
@@ -810,6 +827,7 @@ export class Vb2Queue {
       );
     }
     const orig = vb.state;
+    this.usesQbuf = true;
     this.queuedList.push(vb);
     this.waitingForBuffers = false;
     vb.state = "queued";
@@ -980,6 +998,7 @@ export class Vb2Queue {
     this.streaming = false;
     this.startStreamingCalled = false;
     this.error = false;
+    this.usesQbuf = false;
     this.queuedList.length = 0;
     this.doneList.length = 0;
     this.ownedByDrvCount = 0;
@@ -1112,8 +1131,9 @@ export class Vb2Queue {
     return 0;
   }
 
-  /** vb2_core_queue_release(): at the owner's close. */
+  /** vb2_core_queue_release(): at the owner's close (the read()/write() emulator stops too). */
   release(): void {
+    this.fileio = undefined;
     this.#cancel();
     this.#free(this.bufs.length);
   }

@@ -8,7 +8,7 @@
  */
 
 import { KernelError } from "../../../errno.js";
-import { O_NONBLOCK } from "../../../include/uapi/fcntl.js";
+import { O_NONBLOCK, POLLERR, POLLIN, POLLOUT } from "../../../include/uapi/fcntl.js";
 import type { CStruct } from "../../../include/uapi/struct.js";
 import {
   V4L2_BUF_CAP_SUPPORTS_DMABUF,
@@ -16,6 +16,7 @@ import {
   V4L2_BUF_CAP_SUPPORTS_MMAP,
   V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS,
   V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS,
+  V4L2_BUF_CAP_SUPPORTS_REQUESTS,
   V4L2_BUF_CAP_SUPPORTS_USERPTR,
   V4L2_BUF_FLAG_BFRAME,
   V4L2_BUF_FLAG_DONE,
@@ -48,12 +49,17 @@ import {
 } from "../../../include/uapi/videodev2.js";
 import type { Current, File } from "../../../vfs/file.js";
 import {
+  POLLRDNORM,
+  POLLWRNORM,
   VB2_DMABUF,
   VB2_MMAP,
+  VB2_READ,
   VB2_USERPTR,
+  VB2_WRITE,
   type Vb2Buffer,
   type Vb2Queue,
 } from "./videobuf2-core.js";
+import { vb2PollStartsFileio, vb2Read, vb2Write } from "./videobuf2-fileio.js";
 
 /** Flags vb2 sets itself (V4L2_BUFFER_MASK_FLAGS). */
 const V4L2_BUFFER_MASK_FLAGS =
@@ -86,6 +92,7 @@ export function vb2FillBufCaps(q: Vb2Queue, withMaxNumBuffers = false): number {
   if (q.ioModes & VB2_USERPTR) caps |= V4L2_BUF_CAP_SUPPORTS_USERPTR;
   if (q.ioModes & VB2_DMABUF) caps |= V4L2_BUF_CAP_SUPPORTS_DMABUF;
   if (q.allowCacheHints && q.ioModes & VB2_MMAP) caps |= V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS;
+  if (q.supportsRequests) caps |= V4L2_BUF_CAP_SUPPORTS_REQUESTS;
   return caps;
 }
 
@@ -235,13 +242,23 @@ function queueOrPrepareBuf(q: Vb2Queue, b: CStruct, opname: string): Vb2Buffer {
   if (memory !== q.memory)
     throw new KernelError("EINVAL", `${q.name}: ${opname}: invalid memory type ${memory}`);
   const vb = q.buffer(index);
-  if (b.u32(V4L2_BUFFER.flags) & V4L2_BUF_FLAG_REQUEST_FD)
-    throw new KernelError("EINVAL", `${q.name}: ${opname}: requests are not modelled`);
+  const withRequest = (b.u32(V4L2_BUFFER.flags) & V4L2_BUF_FLAG_REQUEST_FD) !== 0;
+  if (withRequest && opname === "qbuf" && vb.state !== "dequeued")
+    throw new KernelError("EINVAL", `${q.name}: qbuf: buffer is not in dequeued state`);
   if (!vb.prepared) {
     setBufferCacheHints(q, vb, b);
     fillVb2V4l2Buffer(q, vb, b);
   }
-  return vb;
+  if (opname !== "qbuf" || !withRequest) return vb;
+  if (!q.supportsRequests)
+    throw new KernelError("EBADR", `${q.name}: qbuf: queue does not support requests`);
+  if (q.usesQbuf) throw new KernelError("EBUSY", `${q.name}: qbuf: queue does not use requests`);
+  // media_request_get_by_fd(): the model has no media request files, so whatever
+  // request_fd names is not one.
+  throw new KernelError(
+    "EINVAL",
+    `${q.name}: qbuf: request_fd ${b.s32(V4L2_BUFFER.requestFd)} is not a media request (the model has none)`,
+  );
 }
 
 /**
@@ -254,8 +271,15 @@ function copyTimestamp(q: Vb2Queue, vb: Vb2Buffer, b: CStruct): void {
   vb.timestamp = b.u64(V4L2_BUFFER.tvSec) * 1e9 + b.u64(V4L2_BUFFER.tvUsec) * 1000;
 }
 
+/** vb2_fileio_is_active(): the streaming ioctls are EBUSY while read()/write() runs the queue. */
+function checkNoFileio(q: Vb2Queue, what: string): void {
+  if (q.fileio !== undefined)
+    throw new KernelError("EBUSY", `${q.name}: ${what}: file io in progress`);
+}
+
 /** vb2_qbuf(). */
 export function vb2Qbuf(q: Vb2Queue, b: CStruct, current: Current): void {
+  checkNoFileio(q, "qbuf");
   const vb = queueOrPrepareBuf(q, b, "qbuf");
   copyTimestamp(q, vb, b);
   q.qbuf(vb, current);
@@ -264,6 +288,9 @@ export function vb2Qbuf(q: Vb2Queue, b: CStruct, current: Current): void {
 
 /** vb2_prepare_buf(). */
 export function vb2PrepareBuf(q: Vb2Queue, b: CStruct, current: Current): void {
+  checkNoFileio(q, "prepare_buf");
+  if (b.u32(V4L2_BUFFER.flags) & V4L2_BUF_FLAG_REQUEST_FD)
+    throw new KernelError("EINVAL", `${q.name}: prepare_buf: no requests with PREPARE_BUF`);
   const vb = queueOrPrepareBuf(q, b, "prepare_buf");
   q.prepareBuf(vb, current);
   vb2FillV4l2Buffer(vb, b);
@@ -271,6 +298,7 @@ export function vb2PrepareBuf(q: Vb2Queue, b: CStruct, current: Current): void {
 
 /** vb2_dqbuf(): fills the struct, then clears V4L2_BUF_FLAG_DONE as the API requires. */
 export function vb2Dqbuf(q: Vb2Queue, b: CStruct, nonblocking: boolean): void {
+  checkNoFileio(q, "dqbuf");
   const type = b.u32(V4L2_BUFFER.type);
   if (type !== q.type) throw new KernelError("EINVAL", `${q.name}: invalid buffer type ${type}`);
   const vb = q.dqbuf(nonblocking);
@@ -375,18 +403,21 @@ export function vb2IoctlDqbuf(q: Vb2Queue, fh: V4l2Fh, s: CStruct, file: File): 
 /** vb2_ioctl_streamon(). */
 export function vb2IoctlStreamon(q: Vb2Queue, fh: V4l2Fh, type: number): void {
   ensureOwner(q, fh);
+  checkNoFileio(q, "streamon");
   q.streamon(type);
 }
 
 /** vb2_ioctl_streamoff(). */
 export function vb2IoctlStreamoff(q: Vb2Queue, fh: V4l2Fh, type: number): void {
   ensureOwner(q, fh);
+  checkNoFileio(q, "streamoff");
   q.streamoff(type);
 }
 
 /** vb2_ioctl_expbuf(). */
 export function vb2IoctlExpbuf(q: Vb2Queue, fh: V4l2Fh, s: CStruct, current: Current): void {
   ensureOwner(q, fh);
+  checkNoFileio(q, "expbuf");
   const fd = q.expbuf(
     s.u32(V4L2_EXPORTBUFFER.type),
     s.u32(V4L2_EXPORTBUFFER.index),
@@ -403,4 +434,69 @@ export function vb2FopRelease(q: Vb2Queue, fh: V4l2Fh): void {
     q.release();
     q.owner = undefined;
   }
+}
+
+/** vb2_fop_read(): EINVAL without VB2_READ, EBUSY when another file handle owns the queue. */
+export function vb2FopRead(
+  q: Vb2Queue,
+  fh: V4l2Fh,
+  len: number,
+  nonblocking: boolean,
+  current: Current,
+): Uint8Array {
+  ensureIoMode(q, VB2_READ, "read");
+  ensureOwner(q, fh);
+  q.owner = fh;
+  try {
+    return vb2Read(q, len, nonblocking, current);
+  } finally {
+    if (q.fileio === undefined) q.owner = undefined;
+  }
+}
+
+/** vb2_fop_write(). */
+export function vb2FopWrite(
+  q: Vb2Queue,
+  fh: V4l2Fh,
+  data: Uint8Array,
+  nonblocking: boolean,
+  current: Current,
+): number {
+  ensureIoMode(q, VB2_WRITE, "write");
+  ensureOwner(q, fh);
+  q.owner = fh;
+  try {
+    return vb2Write(q, data, nonblocking, current);
+  } finally {
+    if (q.fileio === undefined) q.owner = undefined;
+  }
+}
+
+function ensureIoMode(q: Vb2Queue, mode: number, what: string): void {
+  if ((q.ioModes & mode) === 0)
+    throw new KernelError("EINVAL", `${q.name}: no ${what}() on this queue`);
+}
+
+/**
+ * vb2_fop_poll(): vb2_core_poll(), which first starts read()/write() on a queue without
+ * buffers (POLLERR when that fails); the poller then owns the queue.
+ */
+export function vb2FopPoll(q: Vb2Queue, fh: V4l2Fh, events: number): number {
+  const wantIn = (events & (POLLIN | POLLRDNORM)) !== 0;
+  const wantOut = (events & (POLLOUT | POLLWRNORM)) !== 0;
+  if (!q.isOutput && !wantIn) return 0;
+  if (q.isOutput && !wantOut) return 0;
+  try {
+    if (vb2PollStartsFileio(q, wantIn, wantOut)) {
+      q.owner = fh;
+      // Writing to an output queue can start at once.
+      if (q.isOutput) return POLLOUT | POLLWRNORM;
+    }
+  } catch {
+    return POLLERR;
+  }
+  // write() may go on while fewer buffers are queued than there are.
+  if (q.isOutput && q.fileio !== undefined && q.streaming && !q.error)
+    if (q.queuedCount < q.numBuffers) return POLLOUT | POLLWRNORM;
+  return q.poll(events);
 }

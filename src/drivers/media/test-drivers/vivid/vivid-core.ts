@@ -25,6 +25,7 @@ import {
   V4L2_BUF_FLAG_TSTAMP_SRC_EOF,
   V4L2_BUF_TYPE_VIDEO_CAPTURE,
   V4L2_BUF_TYPE_VIDEO_OUTPUT,
+  V4L2_CAP_READWRITE,
   V4L2_CAP_STREAMING,
   V4L2_CAP_VIDEO_CAPTURE,
   V4L2_CAP_VIDEO_OUTPUT,
@@ -35,14 +36,16 @@ import { VideoDevice } from "../../v4l2-core/v4l2-dev.js";
 import {
   VB2_DMABUF,
   VB2_MMAP,
+  VB2_READ,
   VB2_USERPTR,
+  VB2_WRITE,
   type Vb2MemOps,
   Vb2Queue,
 } from "../../videobuf2/videobuf2-core.js";
 import { vb2DmaContigMemops } from "../../videobuf2/videobuf2-dma-contig.js";
 import { vb2DmaSgMemops } from "../../videobuf2/videobuf2-dma-sg.js";
 import { VividCapture } from "./vivid-vid-cap.js";
-import type { VividFrameSizes } from "./vivid-vid-common.js";
+import { type VividFrameSizes, vividDefaultFormat } from "./vivid-vid-common.js";
 import { VividOutput } from "./vivid-vid-out.js";
 
 /** Module parameters and machine wiring of one vivid instance. */
@@ -127,22 +130,26 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
   );
   const ioModes = VB2_MMAP | VB2_DMABUF | (options.userptr === false ? 0 : VB2_USERPTR);
   const common = {
-    ioModes,
     memOps,
     machine: m,
     allowCacheHints: options.allowCacheHints ?? false,
     minQueuedBuffers: options.minQueuedBuffers ?? 0,
     // vivid_create_queue(..., min_reqbufs_allocation = 2, ...) for both video queues.
     minReqbufsAllocation: 2,
+    // supports_requests=1 by default: the video queues take media requests.
+    supportsRequests: true,
     timestampFlags: V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC | V4L2_BUF_FLAG_TSTAMP_SRC_EOF,
   };
 
   const capture = new VividCapture(m, capDev);
   capture.frameSizes = options.frameSizes ?? "webcam";
+  capture.fmt = vividDefaultFormat("capture", capture.frameSizes);
   capture.queue = new Vb2Queue({
     ...common,
     name: `vivid-${inst}-vid-cap`,
     type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+    // vivid_create_queue(): read() on capture queues, write() on output queues.
+    ioModes: ioModes | VB2_READ,
     isOutput: false,
     // MAX_VID_CAP_BUFFERS (vivid-core.h); the output queue keeps VB2_MAX_FRAME.
     maxNumBuffers: 64,
@@ -154,17 +161,19 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
     name: `vivid-${inst}-vid-cap`,
     path: options.capturePath ?? freeDevnodePath(host, "/dev/video"),
     vflDir: "rx",
-    deviceCaps: V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING,
+    deviceCaps: V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING | V4L2_CAP_READWRITE,
     queue: capture.queue,
     ioctlOps: capture.ioctlOps,
   });
 
   const output = new VividOutput(m, outDev);
   output.frameSizes = options.frameSizes ?? "webcam";
+  output.fmt = vividDefaultFormat("output", output.frameSizes);
   output.queue = new Vb2Queue({
     ...common,
     name: `vivid-${inst}-vid-out`,
     type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+    ioModes: ioModes | VB2_WRITE,
     isOutput: true,
     ops: output.qops,
     dev: outDev,
@@ -175,7 +184,7 @@ export function vividProbe(host: DriverHost, options: VividOptions = {}): Vivid 
     name: `vivid-${inst}-vid-out`,
     path: options.outputPath ?? freeDevnodePath(host, "/dev/video"),
     vflDir: "tx",
-    deviceCaps: V4L2_CAP_VIDEO_OUTPUT | V4L2_CAP_STREAMING,
+    deviceCaps: V4L2_CAP_VIDEO_OUTPUT | V4L2_CAP_STREAMING | V4L2_CAP_READWRITE,
     queue: output.queue,
     ioctlOps: output.ioctlOps,
   });

@@ -11,10 +11,26 @@
  *   when bit 31-i of the sequence number is set, black otherwise;
  * - YUYV: BT.601 limited-range Y'CbCr, each pixel pair taking the chroma of its first
  *   pixel; XR24 (V4L2_PIX_FMT_XBGR32): bytes B, G, R, 0;
- * - the bytes between the line's pixels and `bytesperline` are 0.
+ * - every other format of vivid's single-planar list (./vivid-formats.ts) from the same
+ *   colours: packed RGB, Y'CbCr and HSV words (alpha 255, X bits 0, each component's top
+ *   bits), the other 4:2:2 byte orders, greyscale (Y' in the top bits of 10/12/16-bit
+ *   words), Bayer mosaics (the pixel's own colour component), and planar and
+ *   semi-planar Y'CbCr whose chroma sample is that of the block's top-left pixel; the
+ *   chroma planes follow the Y plane, each `bytesperline * bits / 8 / hsub`-byte lines;
+ * - the bytes between the line's pixels and `bytesperline`, and any after the planes
+ *   up to vivid's sizeimage, are 0.
+ *
+ * The pictures are the model's, not Linux's v4l2-tpg's (which draws other patterns):
+ * only the layout (which byte holds which sample) follows the V4L2 format.
  */
 
 import { V4L2_PIX_FMT_XBGR32, V4L2_PIX_FMT_YUYV } from "../../../../include/uapi/videodev2.js";
+import {
+  type TpgComponent,
+  type TpgLayout,
+  type VividFmt,
+  vividGetFormat,
+} from "./vivid-formats.js";
 
 /** The format fields the pattern depends on. */
 export interface TpgFormat {
@@ -38,11 +54,17 @@ const BARS: readonly (readonly [number, number, number])[] = [
 const WHITE: readonly [number, number, number] = [235, 235, 235];
 const BLACK: readonly [number, number, number] = [16, 16, 16];
 
-/** Bytes per pixel of the formats the model generates. */
+/** The format's entry, for a format the model generates (vivid's single-planar list). */
+function generated(pixelformat: number): VividFmt & { readonly layout: TpgLayout } {
+  const f = vividGetFormat(pixelformat);
+  if (f === undefined || f.layout === undefined)
+    throw new RangeError(`vivid-tpg: pixel format 0x${pixelformat.toString(16)} is not generated`);
+  return f as VividFmt & { readonly layout: TpgLayout };
+}
+
+/** Bytes per pixel of the first plane (bit_depth[0] / 8; 1 for the planar Y'CbCr formats). */
 export function tpgBytesPerPixel(pixelformat: number): number {
-  if (pixelformat === V4L2_PIX_FMT_YUYV) return 2;
-  if (pixelformat === V4L2_PIX_FMT_XBGR32) return 4;
-  throw new RangeError(`vivid-tpg: pixel format 0x${pixelformat.toString(16)} is not generated`);
+  return generated(pixelformat).bitDepths[0]! / 8;
 }
 
 function ycbcr(rgb: readonly [number, number, number]): [number, number, number] {
@@ -100,12 +122,30 @@ export function vividTestPattern(fmt: TpgFormat, sequence: number): Uint8Array {
   return vividTestPatternInto(fmt, sequence, new Uint8Array(tpgFrameBytes(fmt)));
 }
 
-/** Bytes of one frame of `fmt` (and a check that the format can be generated). */
-function tpgFrameBytes(fmt: TpgFormat): number {
-  const bpp = tpgBytesPerPixel(fmt.pixelformat);
-  if (fmt.bytesperline < fmt.width * bpp)
-    throw new RangeError(`vivid-tpg: bytesperline ${fmt.bytesperline} is below ${fmt.width * bpp}`);
-  return fmt.bytesperline * fmt.height;
+/**
+ * Bytes of one frame of `fmt`: vivid's sizeimage on a single-planar device
+ * (vivid_try_fmt_vid_cap: the first plane's `bytesperline * height / vdownsampling`
+ * plus, for each further plane in the same buffer, `bytesperline * height *
+ * (bit_depth / vdownsampling)` over the first plane's ratio). Checks that the format
+ * can be generated and the line holds a row of pixels.
+ */
+export function tpgFrameBytes(fmt: TpgFormat): number {
+  const f = generated(fmt.pixelformat);
+  const min = Math.floor((fmt.width * f.bitDepths[0]!) / 8);
+  if (fmt.bytesperline < min)
+    throw new RangeError(`vivid-tpg: bytesperline ${fmt.bytesperline} is below ${min}`);
+  return vividSizeimage(f, fmt.bytesperline, fmt.height);
+}
+
+/** sizeimage of a single-buffer format (the planes after the first in the same buffer). */
+export function vividSizeimage(f: VividFmt, bytesperline: number, height: number): number {
+  const bd = f.bitDepths;
+  const vd = f.vdownsampling;
+  let size = Math.floor((bytesperline * height) / vd[0]!);
+  const first = Math.floor(bd[0]! / vd[0]!);
+  for (let p = f.buffers; p < f.planes; p++)
+    size += Math.floor((bytesperline * height * Math.floor(bd[p]! / vd[p]!)) / first);
+  return size;
 }
 
 /**
@@ -149,6 +189,8 @@ export function vividTestPatternInto(
     frame.fill(0);
     return frame;
   }
+  if (fmt.pixelformat !== V4L2_PIX_FMT_YUYV && fmt.pixelformat !== V4L2_PIX_FMT_XBGR32)
+    return drawGeneric(fmt, generated(fmt.pixelformat), sequence, frame);
   frame.set(barsTemplate(fmt, size));
   const band = Math.min(height, tpgBandLines(height));
   const seq = sequence >>> 0;
@@ -161,8 +203,197 @@ export function vividTestPatternInto(
   return frame;
 }
 
+/** The colour of pixel x of a bar line. */
+function barColor(width: number): (x: number) => readonly [number, number, number] {
+  return (x) => BARS[Math.min(7, Math.floor((x * 8) / width))]!;
+}
+
+/** The colour of pixel x of a band line of frame `sequence`. */
+function bandColor(
+  width: number,
+  sequence: number,
+): (x: number) => readonly [number, number, number] {
+  const seq = sequence >>> 0;
+  return (x) => ((seq >>> (31 - Math.min(31, Math.floor((x * 32) / width)))) & 1 ? WHITE : BLACK);
+}
+
+/** rgb → HSV, each 0..255 (hue in 256ths of the circle). */
+function hsv(rgb: readonly [number, number, number]): [number, number, number] {
+  const [r, g, b] = rgb;
+  const max = Math.max(r, g, b);
+  const min = Math.min(r, g, b);
+  const d = max - min;
+  if (d === 0) return [0, 0, max];
+  let h: number;
+  if (max === r) h = (g - b) / d;
+  else if (max === g) h = 2 + (b - r) / d;
+  else h = 4 + (r - g) / d;
+  h = Math.round(((h < 0 ? h + 6 : h) * 256) / 6) & 0xff;
+  return [h, Math.round((d * 255) / max), max];
+}
+
+/** An 8-bit component of a colour. */
+function component(c: TpgComponent, rgb: readonly [number, number, number]): number {
+  switch (c) {
+    case "r":
+      return rgb[0];
+    case "g":
+      return rgb[1];
+    case "b":
+      return rgb[2];
+    case "a":
+      return 255;
+    case "y":
+      return ycbcr(rgb)[0];
+    case "u":
+      return ycbcr(rgb)[1];
+    case "v":
+      return ycbcr(rgb)[2];
+    case "h":
+      return hsv(rgb)[0];
+    case "s":
+      return hsv(rgb)[1];
+    case "w":
+      return hsv(rgb)[2];
+  }
+}
+
+/** An 8-bit value in a `bits`-wide field: its top bits, or shifted up. */
+function scaleTo(v: number, bits: number): number {
+  return bits <= 8 ? v >> (8 - bits) : v << (bits - 8);
+}
+
+/** Writes `bytes` bytes of `word` at `o`, little- or big-endian. */
+function putWord(
+  out: Uint8Array,
+  o: number,
+  word: number,
+  bytes: number,
+  bigEndian: boolean,
+): void {
+  for (let i = 0; i < bytes; i++) {
+    const v = Math.floor(word / 2 ** (8 * i)) & 0xff;
+    out[bigEndian ? o + bytes - 1 - i : o + i] = v;
+  }
+}
+
+const BAYER_INDEX = { r: 0, g: 1, b: 2 } as const;
+
+/**
+ * One line of the first (or only) plane: `bytesperline` bytes, pixels then zeros.
+ * `row` is the line's number (Bayer alternates its colours by line).
+ */
+function packedLine(
+  f: VividFmt & { readonly layout: TpgLayout },
+  width: number,
+  bytesperline: number,
+  row: number,
+  color: (x: number) => readonly [number, number, number],
+): Uint8Array {
+  const line = new Uint8Array(bytesperline);
+  const l = f.layout;
+  if (l.kind === "word") {
+    for (let x = 0; x < width; x++) {
+      const c = color(x);
+      let word = 0;
+      for (const [comp, shift, bits] of l.fields)
+        word += scaleTo(component(comp, c), bits) * 2 ** shift;
+      putWord(line, x * l.bytes, word, l.bytes, l.bigEndian);
+    }
+  } else if (l.kind === "yuv422") {
+    for (let x = 0; x < width; x += 2) {
+      const [y0, u, v] = ycbcr(color(x));
+      const y1 = x + 1 < width ? ycbcr(color(x + 1))[0] : y0;
+      const o = x * 2;
+      for (let i = 0; i < 4; i++) {
+        const ch = l.order[i];
+        line[o + i] = ch === "U" ? u : ch === "V" ? v : i === l.order.indexOf("Y") ? y0 : y1;
+      }
+    }
+  } else if (l.kind === "bayer") {
+    const bytes = l.bits > 8 ? 2 : 1;
+    for (let x = 0; x < width; x++) {
+      const ch = l.order[(row & 1) * 2 + (x & 1)]!.toLowerCase() as "r" | "g" | "b";
+      putWord(line, x * bytes, scaleTo(color(x)[BAYER_INDEX[ch]], l.bits), bytes, false);
+    }
+  } else {
+    for (let x = 0; x < width; x++) line[x] = ycbcr(color(x))[0];
+  }
+  return line;
+}
+
+/** One line of the chroma plane(s) of a planar or semi-planar format. */
+function chromaLines(
+  l: TpgLayout & { kind: "planar" | "semi" },
+  width: number,
+  stride: number,
+  color: (x: number) => readonly [number, number, number],
+): Uint8Array[] {
+  const n = Math.ceil(width / l.hsub);
+  if (l.kind === "semi") {
+    const line = new Uint8Array(stride);
+    for (let i = 0; i < n && 2 * i + 1 < stride; i++) {
+      const [, u, v] = ycbcr(color(i * l.hsub));
+      line[2 * i] = l.swapUV ? v : u;
+      line[2 * i + 1] = l.swapUV ? u : v;
+    }
+    return [line];
+  }
+  const cb = new Uint8Array(stride);
+  const cr = new Uint8Array(stride);
+  for (let i = 0; i < n && i < stride; i++) {
+    const [, u, v] = ycbcr(color(i * l.hsub));
+    cb[i] = u;
+    cr[i] = v;
+  }
+  return l.swapUV ? [cr, cb] : [cb, cr];
+}
+
+/** Every format but YUYV and XBGR32 (whose templates keep their original, faster path). */
+function drawGeneric(
+  fmt: TpgFormat,
+  f: VividFmt & { readonly layout: TpgLayout },
+  sequence: number,
+  frame: Uint8Array,
+): Uint8Array {
+  const { width, height, bytesperline } = fmt;
+  const band = Math.min(height, tpgBandLines(height));
+  const colors = [barColor(width), bandColor(width, sequence)] as const;
+  const kindOf = (y: number): 0 | 1 => (y < band ? 1 : 0);
+  frame.fill(0);
+  // The first plane: one line per (kind, parity), copied down.
+  const lines = new Map<number, Uint8Array>();
+  for (let y = 0; y < height; y++) {
+    const key = kindOf(y) * 2 + (y & 1);
+    let line = lines.get(key);
+    if (line === undefined) {
+      line = packedLine(f, width, bytesperline, y, colors[kindOf(y)]);
+      lines.set(key, line);
+    }
+    frame.set(line, y * bytesperline);
+  }
+  const l = f.layout;
+  if (l.kind !== "planar" && l.kind !== "semi") return frame;
+  // The chroma planes after the Y plane; chroma line cy samples luma line cy * vsub.
+  const stride = Math.floor((bytesperline * (l.kind === "semi" ? 2 : 1)) / l.hsub);
+  const rows = Math.floor(height / l.vsub);
+  const chroma = [0, 1].map((k) => chromaLines(l, width, stride, colors[k as 0 | 1]));
+  let off = bytesperline * height;
+  for (let plane = 0; plane < chroma[0]!.length; plane++) {
+    for (let cy = 0; cy < rows; cy++) {
+      const line = chroma[kindOf(cy * l.vsub)]![plane]!;
+      if (off + stride > frame.length) return frame;
+      frame.set(line, off);
+      off += stride;
+    }
+  }
+  return frame;
+}
+
 /** Reads the sequence number back out of a frame's band (for checks and demos). */
 export function tpgDecodeSequence(fmt: TpgFormat, frame: Uint8Array): number {
+  if (fmt.pixelformat !== V4L2_PIX_FMT_YUYV && fmt.pixelformat !== V4L2_PIX_FMT_XBGR32)
+    throw new RangeError("vivid-tpg: the sequence is read back from YUYV and XBGR32 frames only");
   const bpp = tpgBytesPerPixel(fmt.pixelformat);
   let seq = 0;
   for (let i = 0; i < 32; i++) {

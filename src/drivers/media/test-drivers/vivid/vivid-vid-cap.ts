@@ -17,6 +17,7 @@ import { VividStream, vividNearestInterval, vividWriteParm } from "./vivid-vid-c
 
 /** The capture side of a vivid instance. */
 export class VividCapture extends VividStream {
+  readonly node = "capture" as const;
   /** Frames written into buffers since the last STREAMON, and frames dropped for want of one. */
   framesCaptured = 0;
   framesDropped = 0;
@@ -32,7 +33,8 @@ export class VividCapture extends VividStream {
     }
     this.active.inFlight = vb;
     const fmt = { ...this.fmt };
-    const size = fmt.bytesperline * fmt.height;
+    // Every plane of the format, in the one buffer of a single-planar device.
+    const size = fmt.sizeimage;
     const segs = vb.planes[0]!.mem!.dmaSegments();
     this.device.submit(
       `capture frame ${seq} into buffer ${vb.index}`,

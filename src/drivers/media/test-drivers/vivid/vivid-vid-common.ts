@@ -9,15 +9,25 @@
 import { KernelError } from "../../../../errno.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
 import {
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_CAP_READWRITE,
   V4L2_CAP_STREAMING,
   V4L2_CAP_TIMEPERFRAME,
   V4L2_CAP_VIDEO_CAPTURE,
   V4L2_CAP_VIDEO_OUTPUT,
+  V4L2_COLORSPACE_SMPTE170M,
   V4L2_COLORSPACE_SRGB,
+  V4L2_FIELD_ALTERNATE,
+  V4L2_FIELD_BOTTOM,
+  V4L2_FIELD_INTERLACED,
+  V4L2_FIELD_INTERLACED_BT,
+  V4L2_FIELD_INTERLACED_TB,
   V4L2_FIELD_NONE,
+  V4L2_FIELD_SEQ_BT,
+  V4L2_FIELD_SEQ_TB,
+  V4L2_FIELD_TOP,
   V4L2_FMTDESC,
   V4L2_FORMAT_PIX,
-  V4L2_PIX_FMT_XBGR32,
   V4L2_PIX_FMT_YUYV,
   V4L2_STREAMPARM,
 } from "../../../../include/uapi/videodev2.js";
@@ -27,19 +37,15 @@ import type { Machine } from "../../../../machine/machine.js";
 import type { VideoDevice } from "../../v4l2-core/v4l2-dev.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
-import { tpgBytesPerPixel } from "./vivid-tpg.js";
+import {
+  VIVID_FORMATS,
+  type VividFmt,
+  vividCaptureCscFlags,
+  vividGetFormat,
+} from "./vivid-formats.js";
+import { vividSizeimage } from "./vivid-tpg.js";
 
-/** A vivid format (struct vivid_fmt, the single-planar packed ones modelled). */
-export interface VividFmt {
-  readonly fourcc: number;
-  readonly description: string;
-  readonly bitDepth: number;
-}
-
-export const VIVID_FORMATS: readonly VividFmt[] = [
-  { fourcc: V4L2_PIX_FMT_YUYV, description: "YUYV 4:2:2", bitDepth: 16 },
-  { fourcc: V4L2_PIX_FMT_XBGR32, description: "32-bit BGRX 8-8-8-8", bitDepth: 32 },
-];
+export { VIVID_FORMATS, type VividFmt } from "./vivid-formats.js";
 
 /** webcam_sizes[] of vivid-vid-cap.c. */
 export const VIVID_WEBCAM_SIZES: readonly { width: number; height: number }[] = [
@@ -70,6 +76,10 @@ export const VIVID_WEBCAM_INTERVALS: readonly { numerator: number; denominator: 
 
 /** MAX_WIDTH * MAX_ZOOM: the widest line vivid accepts. */
 const MAX_LINE_PIXELS = 4096 * 4;
+/** MAX_HEIGHT * MAX_ZOOM: vivid_max_rect's height. */
+const MAX_RECT_HEIGHT = 2160 * 4;
+/** vivid_min_rect: 16x16. */
+const MIN_RECT = 16;
 
 /** A node's current format (struct v4l2_pix_format's fields vivid uses). */
 export interface VividPixFormat {
@@ -82,15 +92,35 @@ export interface VividPixFormat {
   colorspace: number;
 }
 
-/** The default: 640x480 YUYV. */
-export function vividDefaultFormat(): VividPixFormat {
+/**
+ * The format a node starts with (vivid_create_instance, vivid_update_format_cap/out):
+ * YUYV; on the capture node the webcam's webcam_sizes[webcam_size_idx = 1], 640x360;
+ * on the output node the S-Video output's PAL frame, 720x576 interlaced (std_out
+ * V4L2_STD_PAL, tv_field_out V4L2_FIELD_INTERLACED), SMPTE 170M. With continuous frame
+ * sizes (the model's pipelines), both start at 640x480 progressive sRGB.
+ */
+export function vividDefaultFormat(
+  node: "capture" | "output" = "capture",
+  sizes: VividFrameSizes = "webcam",
+): VividPixFormat {
+  if (sizes === "webcam" && node === "output")
+    return {
+      width: 720,
+      height: 576,
+      pixelformat: V4L2_PIX_FMT_YUYV,
+      field: V4L2_FIELD_INTERLACED,
+      bytesperline: 720 * 2,
+      sizeimage: 720 * 576 * 2,
+      colorspace: V4L2_COLORSPACE_SMPTE170M,
+    };
+  const height = sizes === "webcam" ? 360 : 480;
   return {
     width: 640,
-    height: 480,
+    height,
     pixelformat: V4L2_PIX_FMT_YUYV,
     field: V4L2_FIELD_NONE,
     bytesperline: 640 * 2,
-    sizeimage: 640 * 480 * 2,
+    sizeimage: 640 * height * 2,
     colorspace: V4L2_COLORSPACE_SRGB,
   };
 }
@@ -126,29 +156,84 @@ function nearestSize(width: number, height: number): { width: number; height: nu
   return best;
 }
 
+/** V4L2_FIELD_HAS_T_OR_B(): one field per buffer. */
+function fieldHasTOrB(field: number): boolean {
+  return field === V4L2_FIELD_TOP || field === V4L2_FIELD_BOTTOM || field === V4L2_FIELD_ALTERNATE;
+}
+
+/** vivid_field_out() for the S-Video output: an interlaced order is kept, anything else is INTERLACED. */
+function svidFieldOut(field: number): number {
+  return field === V4L2_FIELD_INTERLACED_TB ||
+    field === V4L2_FIELD_INTERLACED_BT ||
+    field === V4L2_FIELD_SEQ_TB ||
+    field === V4L2_FIELD_SEQ_BT ||
+    field === V4L2_FIELD_ALTERNATE
+    ? field
+    : V4L2_FIELD_INTERLACED;
+}
+
 /**
- * vivid_try_fmt_vid_cap(): an unknown pixel format becomes YUYV, the size the nearest
- * webcam size, bytesperline at least the line's pixels (more is kept: padded lines),
- * sizeimage = bytesperline * height, progressive sRGB.
+ * The line and frame sizes of vivid_try_fmt_vid_cap() / _out(): bytesperline between
+ * `width * bit_depth[0] / 8` and `MAX_ZOOM * MAX_WIDTH * bit_depth[0] / 8` (a larger one
+ * asked for is kept: padded lines), sizeimage by {@link vividSizeimage}.
  */
-export function vividTryFmt(f: CStruct, sizes: VividFrameSizes = "webcam"): VividPixFormat {
+function lineAndFrame(f: CStruct, fmt: VividFmt, width: number, height: number) {
+  const bd = fmt.bitDepths[0]!;
+  const min = Math.floor((width * bd) / 8);
+  const max = Math.floor((MAX_LINE_PIXELS * bd) / 8);
+  const bytesperline = Math.max(Math.min(f.u32(V4L2_FORMAT_PIX.bytesperline), max), min);
+  return { bytesperline, sizeimage: vividSizeimage(fmt, bytesperline, height) };
+}
+
+/**
+ * vivid_try_fmt_vid_cap() (vivid-vid-cap.c) for the webcam input: an unknown pixel
+ * format becomes YUYV, the size the nearest webcam size (the continuous input: any size
+ * within its limits), the height rounded down to the format's vertical subsampling,
+ * progressive sRGB. vivid_try_fmt_vid_out() (vivid-vid-out.c) for the S-Video output:
+ * any size from vivid_min_rect (16x16) to vivid_max_rect (16384x8640, the scaler, crop
+ * and compose all on), field INTERLACED unless an interlaced order or ALTERNATE (half
+ * the height) is asked, SMPTE 170M; the continuous output, progressive sRGB.
+ */
+export function vividTryFmt(
+  f: CStruct,
+  sizes: VividFrameSizes = "webcam",
+  node: "capture" | "output" = "capture",
+): VividPixFormat {
   let pixelformat = f.u32(V4L2_FORMAT_PIX.pixelformat);
-  if (!VIVID_FORMATS.some((x) => x.fourcc === pixelformat)) pixelformat = V4L2_PIX_FMT_YUYV;
-  const { width, height } =
-    sizes === "webcam"
-      ? nearestSize(f.u32(V4L2_FORMAT_PIX.width), f.u32(V4L2_FORMAT_PIX.height))
-      : continuousSize(f.u32(V4L2_FORMAT_PIX.width), f.u32(V4L2_FORMAT_PIX.height));
-  const bpp = tpgBytesPerPixel(pixelformat);
-  let bytesperline = f.u32(V4L2_FORMAT_PIX.bytesperline);
-  bytesperline = Math.min(Math.max(bytesperline, width * bpp), MAX_LINE_PIXELS * bpp);
+  let vfmt = vividGetFormat(pixelformat);
+  if (vfmt === undefined) {
+    pixelformat = V4L2_PIX_FMT_YUYV;
+    vfmt = vividGetFormat(pixelformat)!;
+  }
+  const reqW = f.u32(V4L2_FORMAT_PIX.width);
+  const reqH = f.u32(V4L2_FORMAT_PIX.height);
+  let width: number;
+  let height: number;
+  let field = V4L2_FIELD_NONE;
+  let colorspace = V4L2_COLORSPACE_SRGB;
+  if (sizes === "continuous") {
+    ({ width, height } = continuousSize(reqW, reqH));
+  } else if (node === "capture") {
+    ({ width, height } = nearestSize(reqW, reqH));
+  } else {
+    field = svidFieldOut(f.u32(V4L2_FORMAT_PIX.field));
+    const factor = fieldHasTOrB(field) ? 2 : 1;
+    width = Math.min(Math.max(reqW, MIN_RECT), MAX_LINE_PIXELS);
+    height = Math.floor(Math.min(Math.max(reqH * factor, MIN_RECT), MAX_RECT_HEIGHT) / factor);
+    colorspace = V4L2_COLORSPACE_SMPTE170M;
+  }
+  if (node === "capture") {
+    // Chroma planes hold height / vdownsampling lines: round down to keep them whole.
+    const vdiv = Math.max(...vfmt.vdownsampling.slice(0, vfmt.planes));
+    height -= height % vdiv;
+  }
   const fmt: VividPixFormat = {
     width,
     height,
     pixelformat,
-    field: V4L2_FIELD_NONE,
-    bytesperline,
-    sizeimage: bytesperline * height,
-    colorspace: V4L2_COLORSPACE_SRGB,
+    field,
+    ...lineAndFrame(f, vfmt, width, height),
+    colorspace,
   };
   vividWriteFmt(f, fmt);
   return fmt;
@@ -166,12 +251,17 @@ export function vividWriteFmt(f: CStruct, fmt: VividPixFormat): void {
     .setU32(V4L2_FORMAT_PIX.colorspace, fmt.colorspace);
 }
 
-/** vivid_enum_fmt_vid(). */
+/**
+ * vivid_enum_fmt_vid(): the single-planar device's formats in vivid_formats[] order; a
+ * capture node adds the CSC flags of the format's colour encoding. The description is
+ * v4l_fill_fmtdesc()'s.
+ */
 export function vividEnumFmt(f: CStruct): void {
   const index = f.u32(V4L2_FMTDESC.index);
   const fmt = VIVID_FORMATS[index];
   if (fmt === undefined) throw new KernelError("EINVAL", `vivid: no format ${index}`);
-  f.setU32(V4L2_FMTDESC.flags, 0)
+  const capture = f.u32(V4L2_FMTDESC.type) === V4L2_BUF_TYPE_VIDEO_CAPTURE;
+  f.setU32(V4L2_FMTDESC.flags, capture ? vividCaptureCscFlags(fmt) : 0)
     .setCstr(V4L2_FMTDESC.description, 32, fmt.description)
     .setU32(V4L2_FMTDESC.pixelformat, fmt.fourcc);
 }
@@ -286,7 +376,8 @@ export class VividActiveList {
 }
 
 /** Every capability of the vivid instance (capture + output nodes). */
-export const VIVID_ALL_CAPS = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_OUTPUT | V4L2_CAP_STREAMING;
+export const VIVID_ALL_CAPS =
+  V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_VIDEO_OUTPUT | V4L2_CAP_STREAMING | V4L2_CAP_READWRITE;
 
 /** vidioc_querycap() of vivid-core.c. */
 export function vividQuerycap(vdev: VideoDevice, cap: CStruct): void {
@@ -305,6 +396,8 @@ export function vividQuerycap(vdev: VideoDevice, cap: CStruct): void {
  */
 export abstract class VividStream {
   fmt: VividPixFormat = vividDefaultFormat();
+  /** Which node this is: the formats and sizes differ (vivid-vid-cap.c, vivid-vid-out.c). */
+  abstract readonly node: "capture" | "output";
   timeperframe = { numerator: 1, denominator: 30 };
   /** The input's frame sizes (VividOptions.frameSizes). */
   frameSizes: VividFrameSizes = "webcam";
@@ -371,10 +464,10 @@ export abstract class VividStream {
       enumFmt: (_v, f) => vividEnumFmt(f),
       gFmt: (_v, f) => vividWriteFmt(f, this.fmt),
       tryFmt: (_v, f) => {
-        vividTryFmt(f, this.frameSizes);
+        vividTryFmt(f, this.frameSizes, this.node);
       },
       sFmt: (_v, f) => {
-        const fmt = vividTryFmt(f, this.frameSizes);
+        const fmt = vividTryFmt(f, this.frameSizes, this.node);
         if (this.queue.busy)
           throw new KernelError("EBUSY", "vivid: S_FMT while buffers are allocated");
         this.fmt = fmt;

@@ -24,6 +24,7 @@ export interface VividOutputFrame {
 
 /** The output side of a vivid instance. */
 export class VividOutput extends VividStream {
+  readonly node = "output" as const;
   /** Every frame read since probe, oldest first. */
   readonly frames: VividOutputFrame[] = [];
   /** The bytes of the last frame read. */
