@@ -11,6 +11,7 @@ import {
   SIZEOF_V4L2_CAPABILITY,
   SIZEOF_V4L2_CREATE_BUFFERS,
   SIZEOF_V4L2_EXPORTBUFFER,
+  SIZEOF_V4L2_FMTDESC,
   SIZEOF_V4L2_FORMAT,
   SIZEOF_V4L2_REQUESTBUFFERS,
   SIZEOF_V4L2_STREAMPARM,
@@ -18,6 +19,7 @@ import {
   V4L2_CAPABILITY,
   V4L2_CREATE_BUFFERS,
   V4L2_EXPORTBUFFER,
+  V4L2_FMTDESC,
   V4L2_FORMAT_PIX,
   V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_USERPTR,
@@ -25,6 +27,7 @@ import {
   V4L2_STREAMPARM,
   VIDIOC_CREATE_BUFS,
   VIDIOC_DQBUF,
+  VIDIOC_ENUM_FMT,
   VIDIOC_EXPBUF,
   VIDIOC_G_FMT,
   VIDIOC_QBUF,
@@ -49,6 +52,28 @@ export interface V4l2Capability {
   readonly version: number;
   readonly capabilities: number;
   readonly deviceCaps: number;
+}
+
+/** struct v4l2_fmtdesc. */
+export interface V4l2FmtDesc {
+  readonly index: number;
+  readonly flags: number;
+  readonly description: string;
+  readonly pixelformat: number;
+}
+
+/** VIDIOC_ENUM_FMT: the `index`th format of buffer type `type` (EINVAL past the last). */
+export function vidiocEnumFmt(u: Uapi, fd: number, type: number, index: number): V4l2FmtDesc {
+  return withUserStruct(u, SIZEOF_V4L2_FMTDESC, (s, addr) => {
+    s.setU32(V4L2_FMTDESC.index, index).setU32(V4L2_FMTDESC.type, type);
+    u.ioctl(fd, VIDIOC_ENUM_FMT, addr);
+    return {
+      index: s.u32(V4L2_FMTDESC.index),
+      flags: s.u32(V4L2_FMTDESC.flags),
+      description: s.cstr(V4L2_FMTDESC.description, 32),
+      pixelformat: s.u32(V4L2_FMTDESC.pixelformat),
+    };
+  });
 }
 
 /** struct v4l2_pix_format (the fields applications use). */
@@ -308,6 +333,8 @@ export function vidiocQbuf(
     length?: number;
     /** The timestamp (ns, sent as a timeval) of an OUTPUT buffer; m2m drivers copy it to the result. */
     timestampNs?: number;
+    /** request_fd, read when `flags` has V4L2_BUF_FLAG_REQUEST_FD. */
+    requestFd?: number;
   },
 ): V4l2Buffer {
   return withUserStruct(u, SIZEOF_V4L2_BUFFER, (s, addr) => {
@@ -321,7 +348,8 @@ export function vidiocQbuf(
       .setU32(V4L2_BUFFER.memory, buf.memory)
       .setU32(V4L2_BUFFER.flags, buf.flags ?? 0)
       .setU32(V4L2_BUFFER.bytesused, buf.bytesused ?? 0)
-      .setU32(V4L2_BUFFER.length, buf.length ?? 0);
+      .setU32(V4L2_BUFFER.length, buf.length ?? 0)
+      .setS32(V4L2_BUFFER.requestFd, buf.requestFd ?? 0);
     if (buf.memory === V4L2_MEMORY_USERPTR) s.setU64(V4L2_BUFFER.m, buf.userptr ?? 0);
     else if (buf.memory === V4L2_MEMORY_DMABUF) s.setS32(V4L2_BUFFER.m, buf.fd ?? -1);
     u.ioctl(fd, VIDIOC_QBUF, addr);

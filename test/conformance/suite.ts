@@ -99,6 +99,7 @@ import { expectErrno, type Fds, openVgem, scoped } from "./case-helpers.js";
 import { drmCases } from "./drm-cases.js";
 import { vfsCases } from "./vfs-cases.js";
 import { vividCases } from "./vivid-cases.js";
+import { vividFormatCases } from "./vivid-format-cases.js";
 
 export { expectErrno, openVgem };
 
@@ -1738,6 +1739,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...syncCases,
   ...drmCases,
   ...vividCases,
+  ...vividFormatCases,
 ];
 
 export interface RegisterOptions {
