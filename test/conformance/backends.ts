@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import type { Uapi } from "../../src/uapi/uapi.js";
 import { type Capability, openVgem, SW_SYNC_PATH, SYSTEM_HEAP, UDMABUF_DEV } from "./suite.js";
+import { openVim2m } from "./vim2m-cases.js";
 import { openVivid, VIVID_CAPTURE } from "./vivid-cases.js";
 
 /** Huge pages the hugetlb cases need free (2 MiB each): see udmabufChunks in suite.ts. */
@@ -86,5 +87,8 @@ export function detectLinuxCapabilities(u: Uapi): DetectedCapabilities {
   const vivid = openVivid(u);
   if (vivid >= 0) u.close(vivid);
   check("vivid", vivid >= 0, `no vivid at ${VIVID_CAPTURE} (modprobe vivid n_devs=1 allocators=1)`);
+  const m2m = openVim2m(u);
+  if (m2m >= 0) u.close(m2m);
+  check("vim2m", m2m >= 0, "no vim2m at /dev/video* (CONFIG_VIDEO_VIM2M; the VM builds it)");
   return { capabilities: have, missing, kernel };
 }

@@ -4,10 +4,12 @@
  */
 
 import { vgemProbe } from "../../src/drivers/gpu/drm/vgem/vgem.js";
+import { vim2mProbe } from "../../src/drivers/media/test-drivers/vim2m.js";
 import { vividProbe } from "../../src/drivers/media/test-drivers/vivid/vivid.js";
 import { Kernel, type KernelOptions } from "../../src/kernel/kernel.js";
 import { SimUapi } from "../../src/uapi/sim.js";
 import { type Capability, openVgem } from "./suite.js";
+import { openVim2m } from "./vim2m-cases.js";
 import { openVivid } from "./vivid-cases.js";
 
 /** Everything the simulator models (vgem and vivid through {@link makeSimUapi}), hugetlb memfds included. */
@@ -20,6 +22,7 @@ export const SIM_CAPABILITIES: readonly Capability[] = [
   "fence-deadline",
   "vgem",
   "vivid",
+  "vim2m",
 ];
 
 /**
@@ -39,5 +42,9 @@ export function makeSimUapi(options: KernelOptions = {}): SimUapi {
   const vivid = openVivid(u);
   if (vivid >= 0) u.close(vivid);
   else vividProbe(k, { allocator: "dma-contig", userptr: false });
+  // vim2m as Linux's: its formats, limits and computation (vim2m-linux.ts).
+  const m2m = openVim2m(u);
+  if (m2m >= 0) u.close(m2m);
+  else vim2mProbe(k, { formats: "linux" });
   return u;
 }

@@ -98,6 +98,7 @@ import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
 import { expectErrno, type Fds, openVgem, scoped } from "./case-helpers.js";
 import { drmCases } from "./drm-cases.js";
 import { vfsCases } from "./vfs-cases.js";
+import { vim2mCases } from "./vim2m-cases.js";
 import { vividCases } from "./vivid-cases.js";
 import { vividFormatCases } from "./vivid-format-cases.js";
 
@@ -121,7 +122,9 @@ export type Capability =
   /** A vgem device at /dev/dri/card<N> (drivers/gpu/drm/vgem): PRIME import and its fence ioctls. */
   | "vgem"
   /** vivid's video capture node at /dev/video0 and output node at /dev/video1 (./vivid-cases.ts). */
-  | "vivid";
+  | "vivid"
+  /** A vim2m node at some /dev/videoN (./vim2m-cases.ts). */
+  | "vim2m";
 
 /** The selftest (or kernel source) a case reproduces: runners pick suites by this. */
 export type SuiteName =
@@ -133,7 +136,8 @@ export type SuiteName =
   | "procfs"
   | "sync"
   | "drm"
-  | "vivid";
+  | "vivid"
+  | "vim2m";
 
 export interface ConformanceCase {
   readonly suite: SuiteName;
@@ -1740,6 +1744,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...drmCases,
   ...vividCases,
   ...vividFormatCases,
+  ...vim2mCases,
 ];
 
 export interface RegisterOptions {

@@ -99,6 +99,8 @@ export interface M2mDriverDesc {
   ): M2mPixFormat;
   /** After S_FMT(OUTPUT): the CAPTURE format that follows from it (a coded format's size), if any. */
   followOutput?(out: M2mPixFormat, cap: M2mPixFormat): M2mPixFormat;
+  /** G_FMT/TRY_FMT/S_FMT's colorspace (default sRGB). */
+  readonly colorspace?: number;
   /** The bytes the device writes for one job (their length is the destination's bytesused). */
   process(src: Uint8Array, out: M2mPixFormat, cap: M2mPixFormat): Uint8Array;
 }
@@ -203,7 +205,7 @@ function readRequest(f: CStruct): M2mFormatRequest {
   };
 }
 
-function writeFormat(f: CStruct, fmt: M2mPixFormat): void {
+function writeFormat(f: CStruct, fmt: M2mPixFormat, colorspace = V4L2_COLORSPACE_SRGB): void {
   f.bytes.fill(0, V4L2_FORMAT_PIX.width, f.bytes.length);
   f.setU32(V4L2_FORMAT_PIX.width, fmt.width)
     .setU32(V4L2_FORMAT_PIX.height, fmt.height)
@@ -211,7 +213,7 @@ function writeFormat(f: CStruct, fmt: M2mPixFormat): void {
     .setU32(V4L2_FORMAT_PIX.field, V4L2_FIELD_NONE)
     .setU32(V4L2_FORMAT_PIX.bytesperline, fmt.bytesperline)
     .setU32(V4L2_FORMAT_PIX.sizeimage, fmt.sizeimage)
-    .setU32(V4L2_FORMAT_PIX.colorspace, V4L2_COLORSPACE_SRGB);
+    .setU32(V4L2_FORMAT_PIX.colorspace, colorspace);
 }
 
 /** A probed m2m test device: the node, its DMA master, the m2m device and the open contexts. */
@@ -299,10 +301,11 @@ export class M2mTestDevice {
           .setCstr(V4L2_FMTDESC.description, 32, fmt.description)
           .setU32(V4L2_FMTDESC.pixelformat, fmt.fourcc);
       },
-      gFmt: (_v, f, fh) => writeFormat(f, this.#ctx(fh).format(f.u32(V4L2_FORMAT_PIX.type))),
+      gFmt: (_v, f, fh) =>
+        writeFormat(f, this.#ctx(fh).format(f.u32(V4L2_FORMAT_PIX.type)), d.colorspace),
       tryFmt: (_v, f, fh) => {
         const c = this.#ctx(fh);
-        writeFormat(f, d.tryFmt(f.u32(V4L2_FORMAT_PIX.type), readRequest(f), c));
+        writeFormat(f, d.tryFmt(f.u32(V4L2_FORMAT_PIX.type), readRequest(f), c), d.colorspace);
       },
       sFmt: (_v, f, fh) => {
         const c = this.#ctx(fh);
@@ -320,7 +323,7 @@ export class M2mTestDevice {
         } else {
           c.cap = fmt;
         }
-        writeFormat(f, fmt);
+        writeFormat(f, fmt, d.colorspace);
       },
       buffers: v4l2M2mBufferIoctls,
     };

@@ -42,6 +42,7 @@ import {
   type M2mTestDevice,
   m2mTestProbe,
 } from "./m2m-common.js";
+import { VIM2M_LINUX } from "./vim2m-linux.js";
 
 /** The formats both queues offer. */
 export const VIM2M_FORMATS: readonly M2mFormatDesc[] = [
@@ -208,7 +209,14 @@ export const VIM2M: M2mDriverDesc = {
 };
 
 /** Options of one vim2m instance. */
-export type Vim2mOptions = M2mDriverOptions;
+export interface Vim2mOptions extends M2mDriverOptions {
+  /**
+   * "model" (default): the formats and sizes above, for pipelines. "linux": exactly
+   * Linux 6.12's formats, limits and computation (./vim2m-linux.ts), as the
+   * conformance suite checks them.
+   */
+  readonly formats?: "model" | "linux";
+}
 
 /** A probed vim2m (its node, DMA master, m2m device and open contexts). */
 export type Vim2m = M2mTestDevice;
@@ -218,5 +226,5 @@ export type Vim2m = M2mTestDevice;
  * named "vim2m", "vim2m-1"... unless `options.name` says otherwise.
  */
 export function vim2mProbe(host: DriverHost, options: Vim2mOptions = {}): Vim2m {
-  return m2mTestProbe(host, VIM2M, options);
+  return m2mTestProbe(host, options.formats === "linux" ? VIM2M_LINUX : VIM2M, options);
 }

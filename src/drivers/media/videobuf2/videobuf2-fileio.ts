@@ -131,8 +131,11 @@ function performFileio(
   else if (n > 0) m.write(vaddrOf(vb), buf.pos, data!, 0, n);
   buf.pos += n;
   if (buf.pos === buf.size) {
-    // Queue the buffer again: read to its payload, or written full.
-    if (!read) vb.userPlanes[0]!.bytesused = buf.pos;
+    // Queue the buffer again: read to its payload, or written full. The write's length
+    // goes into the vb2 plane only: __prepare_mmap() then copies the V4L2 buffer's
+    // bytesused over it (__fill_vb2_buffer), which no QBUF ever set on a buffer that only
+    // write() used, so in Linux 6.12 a driver that checks the payload sees 0.
+    if (!read) vb.planes[0]!.bytesused = buf.pos;
     q.qbuf(vb, current);
     buf.pos = 0;
     buf.queued = true;
