@@ -430,6 +430,7 @@ function prepareKernelTree(kernel, deb) {
     "linux-source-6.12",
   ].map((name) => aptDownload(name, version, debs));
   const root = join(work, "root");
+  mkdirSync(root, { recursive: true });
   for (const p of pkgs) {
     const r = run("dpkg", ["-x", p, root]);
     if (r.status !== 0) skip(`dpkg -x ${basename(p)} failed: ${r.stderr.trim()}`);

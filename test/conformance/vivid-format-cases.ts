@@ -20,7 +20,18 @@
 
 import assert from "node:assert/strict";
 import { VIVID_FORMATS } from "../../src/drivers/media/test-drivers/vivid/vivid-formats.js";
-import { O_NONBLOCK, O_RDWR, POLLIN, POLLOUT } from "../../src/include/uapi/fcntl.js";
+import {
+  F_ADD_SEALS,
+  F_SEAL_SHRINK,
+  MAP_SHARED,
+  MFD_ALLOW_SEALING,
+  O_NONBLOCK,
+  O_RDWR,
+  POLLIN,
+  POLLOUT,
+  PROT_READ,
+  PROT_WRITE,
+} from "../../src/include/uapi/fcntl.js";
 import {
   V4L2_BUF_CAP_SUPPORTS_REQUESTS,
   V4L2_BUF_FLAG_REQUEST_FD,
@@ -38,9 +49,11 @@ import {
   V4L2_FMT_FLAG_CSC_QUANTIZATION,
   V4L2_FMT_FLAG_CSC_XFER_FUNC,
   V4L2_FMT_FLAG_CSC_YCBCR_ENC,
+  V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_MMAP,
   V4L2_PIX_FMT_YUYV,
 } from "../../src/include/uapi/videodev2.js";
+import { udmabufCreate } from "../../src/uapi/lib.js";
 import type { Uapi } from "../../src/uapi/uapi.js";
 import {
   fourccToString,
@@ -365,6 +378,53 @@ export const vividFormatCases: ConformanceCase[] = [
       expectErrno("EINVAL", () => withReq(0, memfd), "buffer 0 is queued");
       expectErrno("EBUSY", () => withReq(1, memfd), "the queue took a buffer without a request");
       vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "udmabuf end to end: 1 MiB of a hugetlb memfd (one 2 MiB folio, so physically contiguous) as a udmabuf, imported by vivid's dma-contig capture queue (the VM's: 32-bit DMA mask) as a DMABUF buffer; udmabuf's per-page scatterlist maps page by page and dma-contig finds it contiguous; the frame lands in the memfd's pages (udmabuf.c get_sg_table, videobuf2-dma-contig.c vb2_dc_map_dmabuf, vb2_dc_get_contiguous_size)",
+    needs: ["vivid", "udmabuf", "hugetlb"],
+    run: scoped((u, h) => {
+      const HPAGE = 2 * 1024 * 1024;
+      const MIB = 1024 * 1024;
+      const memfd = h.add(u.memfdCreate("conf-udmabuf-vivid", MFD_ALLOW_SEALING | 0x0004));
+      u.ftruncate(memfd, HPAGE);
+      u.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+      const view = u.mmap(HPAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+      try {
+        view.fill(0, MIB, 0);
+        const dev = h.add(u.open("/dev/udmabuf", O_RDWR));
+        const dbuf = h.add(udmabufCreate(u, dev, memfd, 0, MIB));
+        const fd = node(u, h, VIVID_CAPTURE);
+        const f = vidiocSFmt(u, fd, CAP, {
+          width: 640,
+          height: 480,
+          pixelformat: V4L2_PIX_FMT_YUYV,
+        });
+        assert.equal(
+          vidiocReqbufs(u, fd, { count: 2, type: CAP, memory: V4L2_MEMORY_DMABUF }).count,
+          2,
+        );
+        const q = vidiocQbuf(u, fd, { index: 0, type: CAP, memory: V4L2_MEMORY_DMABUF, fd: dbuf });
+        assert.equal(q.length, MIB, "the plane is the udmabuf's size");
+        vidiocStreamon(u, fd, CAP);
+        const [rev] = u.poll([{ fd, events: POLLIN }], FRAME_TIMEOUT_MS);
+        assert.ok((rev ?? 0) & POLLIN, "no frame");
+        const b = vidiocDqbuf(u, fd, CAP, V4L2_MEMORY_DMABUF);
+        assert.equal(b.bytesused, f.sizeimage);
+        vidiocStreamoff(u, fd, CAP);
+        const frame = view.read(0, f.sizeimage);
+        assert.ok(
+          frame.some((x) => x !== 0),
+          "the captured frame is in the memfd (the test pattern is never all zeros)",
+        );
+        assert.ok(
+          view.read(f.sizeimage, MIB - f.sizeimage).every((x) => x === 0),
+          "nothing past the frame",
+        );
+      } finally {
+        u.munmap(view);
+      }
     }),
   },
 ];
