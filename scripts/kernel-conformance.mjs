@@ -327,8 +327,11 @@ CFLAGS_sync_debug.o := -include linux/module.h
       "drivers/media/v4l2-core/v4l2-mem2mem.c": "v4l2-mem2mem.c",
     },
     files: {
+      // Both files declare a "debug" module parameter: in one module the second would be
+      // a duplicate sysfs file and the load fails, so the framework's is renamed.
       Kbuild: `obj-m := vim2m.o
 vim2m-y := vim2m_core.o v4l2-mem2mem.o
+CFLAGS_v4l2-mem2mem.o := -Ddebug=v4l2_mem2mem_debug
 `,
     },
     extraDirs: [],

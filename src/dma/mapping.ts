@@ -624,8 +624,21 @@ export class DmaMappingApi {
           if (sync) archSyncDmaForDevice(m, [{ phys: target, len: r.len }], dir);
           const dmaAddr = target - dev.config.dmaOffset;
           pieces.push({ phys: r.phys, len: r.len, dmaAddr, bounce });
-          windows.push(dev.addWindow({ dmaAddr, len: r.len, direction: winDir, label: call }));
         }
+        // One window per run of DMA-adjacent entries: a device may run one access across
+        // entries that happen to follow one another (dma-contig's single segment over
+        // udmabuf's per-page scatterlist of contiguous pages, or of consecutive slots).
+        let run: { dmaAddr: number; len: number } | undefined;
+        for (const p of pieces) {
+          if (run !== undefined && run.dmaAddr + run.len === p.dmaAddr) run.len += p.len;
+          else {
+            if (run !== undefined)
+              windows.push(dev.addWindow({ ...run, direction: winDir, label: call }));
+            run = { dmaAddr: p.dmaAddr, len: p.len };
+          }
+        }
+        if (run !== undefined)
+          windows.push(dev.addWindow({ ...run, direction: winDir, label: call }));
       } catch (e) {
         for (const b of bounced) this.swiotlb.unmap(b, dir, true);
         for (const w of windows) dev.removeWindow(w);

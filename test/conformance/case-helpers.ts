@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { O_RDWR } from "../../src/include/uapi/fcntl.js";
 import { drmGetVersion } from "../../src/uapi/drm.js";
 import type { Uapi } from "../../src/uapi/uapi.js";
+import { vidiocQuerycap } from "../../src/uapi/v4l2.js";
 
 /** Asserts `fn` fails with errno `code` (KernelError-like: an Error with `.code`). */
 export function expectErrno(code: string, fn: () => unknown, what = ""): void {
@@ -64,6 +65,28 @@ export function scoped(body: (u: Uapi, fds: Fds) => void): (u: Uapi) => void {
       fds.closeAll();
     }
   };
+}
+
+/**
+ * Opens `path` and returns the fd when VIDIOC_QUERYCAP's driver is `driver`; -1 when the
+ * node is missing or belongs to another driver.
+ */
+export function openV4l2Driver(u: Uapi, path: string, driver: string, flags = O_RDWR): number {
+  let fd: number;
+  try {
+    fd = u.open(path, flags);
+  } catch {
+    return -1;
+  }
+  let name = "";
+  try {
+    name = vidiocQuerycap(u, fd).driver;
+  } catch {
+    // Not a V4L2 node.
+  }
+  if (name === driver) return fd;
+  u.close(fd);
+  return -1;
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAP_SHARED, O_RDWR, POLLIN, PROT_READ, PROT_WRITE } from "../../src/include/uapi/fcntl.js";
+import { MAP_SHARED, POLLIN, PROT_READ, PROT_WRITE } from "../../src/include/uapi/fcntl.js";
 import {
   V4L2_BUF_CAP_SUPPORTS_DMABUF,
   V4L2_BUF_CAP_SUPPORTS_MMAP,
@@ -42,7 +42,7 @@ import {
   vidiocStreamon,
   vidiocTryFmt,
 } from "../../src/uapi/v4l2.js";
-import { expectErrno, type Fds, scoped } from "./case-helpers.js";
+import { expectErrno, type Fds, openV4l2Driver, scoped } from "./case-helpers.js";
 // Types only: suite.ts imports this module, so a value import back would be a cycle.
 import type { ConformanceCase } from "./suite.js";
 
@@ -55,20 +55,8 @@ const JOB_TIMEOUT_MS = 10_000;
 /** The first /dev/videoN whose VIDIOC_QUERYCAP driver is "vim2m"; -1 when there is none. */
 export function openVim2m(u: Uapi): number {
   for (let i = 0; i < 32; i++) {
-    let fd: number;
-    try {
-      fd = u.open(`/dev/video${i}`, O_RDWR);
-    } catch {
-      continue;
-    }
-    let driver = "";
-    try {
-      driver = vidiocQuerycap(u, fd).driver;
-    } catch {
-      // Not a V4L2 node.
-    }
-    if (driver === "vim2m") return fd;
-    u.close(fd);
+    const fd = openV4l2Driver(u, `/dev/video${i}`, "vim2m");
+    if (fd >= 0) return fd;
   }
   return -1;
 }

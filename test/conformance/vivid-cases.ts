@@ -80,7 +80,7 @@ import {
   vidiocStreamon,
   vidiocTryFmt,
 } from "../../src/uapi/v4l2.js";
-import { expectErrno, type Fds, scoped } from "./case-helpers.js";
+import { expectErrno, type Fds, openV4l2Driver, scoped } from "./case-helpers.js";
 // Types only: suite.ts imports this module, so a value import back would be a cycle.
 import type { ConformanceCase } from "./suite.js";
 
@@ -105,21 +105,7 @@ const FRAME_TIMEOUT_MS = 10_000;
  * the node is missing or belongs to another driver.
  */
 export function openVivid(u: Uapi, path = VIVID_CAPTURE, flags = O_RDWR): number {
-  let fd: number;
-  try {
-    fd = u.open(path, flags);
-  } catch {
-    return -1;
-  }
-  let driver = "";
-  try {
-    driver = vidiocQuerycap(u, fd).driver;
-  } catch {
-    // Not a V4L2 node.
-  }
-  if (driver === "vivid") return fd;
-  u.close(fd);
-  return -1;
+  return openV4l2Driver(u, path, "vivid", flags);
 }
 
 function capture(u: Uapi, h: Fds, flags = O_RDWR): number {

@@ -382,7 +382,7 @@ export const vividFormatCases: ConformanceCase[] = [
   },
   {
     suite: "vivid",
-    name: "udmabuf end to end: 1 MiB of a hugetlb memfd (one 2 MiB folio, so physically contiguous) as a udmabuf, imported by vivid's dma-contig capture queue (the VM's: 32-bit DMA mask) as a DMABUF buffer; udmabuf's per-page scatterlist maps page by page and dma-contig finds it contiguous; the frame lands in the memfd's pages (udmabuf.c get_sg_table, videobuf2-dma-contig.c vb2_dc_map_dmabuf, vb2_dc_get_contiguous_size)",
+    name: "udmabuf end to end: 1 MiB of a hugetlb memfd (one 2 MiB folio, so physically contiguous) as a udmabuf, imported by vivid's dma-contig capture queue (the VM's: 32-bit DMA mask) as a DMABUF buffer; udmabuf's per-page scatterlist maps page by page and dma-contig finds it contiguous; the frame is in the memfd's pages once REQBUFS(0) unmapped it (udmabuf.c get_sg_table, videobuf2-dma-contig.c vb2_dc_map_dmabuf, vb2_dc_get_contiguous_size, videobuf2-core.c __vb2_plane_dmabuf_put)",
     needs: ["vivid", "udmabuf", "hugetlb"],
     run: scoped((u, h) => {
       const HPAGE = 2 * 1024 * 1024;
@@ -413,6 +413,10 @@ export const vividFormatCases: ConformanceCase[] = [
         const b = vidiocDqbuf(u, fd, CAP, V4L2_MEMORY_DMABUF);
         assert.equal(b.bytesused, f.sizeimage);
         vidiocStreamoff(u, fd, CAP);
+        // vb2 keeps an imported dma-buf mapped after DQBUF (6.12 unmaps it only when the
+        // plane lets go of it): REQBUFS(0) unmaps it, which hands the pages to the CPU
+        // (dma_unmap_sgtable invalidates them on a non-coherent machine).
+        vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: V4L2_MEMORY_DMABUF });
         const frame = view.read(0, f.sizeimage);
         assert.ok(
           frame.some((x) => x !== 0),

@@ -444,14 +444,7 @@ export function vb2FopRead(
   nonblocking: boolean,
   current: Current,
 ): Uint8Array {
-  ensureIoMode(q, VB2_READ, "read");
-  ensureOwner(q, fh);
-  q.owner = fh;
-  try {
-    return vb2Read(q, len, nonblocking, current);
-  } finally {
-    if (q.fileio === undefined) q.owner = undefined;
-  }
+  return asFileioOwner(q, fh, VB2_READ, "read", () => vb2Read(q, len, nonblocking, current));
 }
 
 /** vb2_fop_write(). */
@@ -462,19 +455,23 @@ export function vb2FopWrite(
   nonblocking: boolean,
   current: Current,
 ): number {
-  ensureIoMode(q, VB2_WRITE, "write");
+  return asFileioOwner(q, fh, VB2_WRITE, "write", () => vb2Write(q, data, nonblocking, current));
+}
+
+/**
+ * What vb2_fop_read and vb2_fop_write share: EINVAL without the io mode, EBUSY when
+ * another file handle owns the queue; the caller owns it while the emulator runs.
+ */
+function asFileioOwner<T>(q: Vb2Queue, fh: V4l2Fh, mode: number, what: string, io: () => T): T {
+  if ((q.ioModes & mode) === 0)
+    throw new KernelError("EINVAL", `${q.name}: no ${what}() on this queue`);
   ensureOwner(q, fh);
   q.owner = fh;
   try {
-    return vb2Write(q, data, nonblocking, current);
+    return io();
   } finally {
     if (q.fileio === undefined) q.owner = undefined;
   }
-}
-
-function ensureIoMode(q: Vb2Queue, mode: number, what: string): void {
-  if ((q.ioModes & mode) === 0)
-    throw new KernelError("EINVAL", `${q.name}: no ${what}() on this queue`);
 }
 
 /**
