@@ -425,7 +425,9 @@ function prepareKernelTree(kernel, deb) {
   mkdirSync(debs, { recursive: true });
   const work = join(CACHE, "module-build");
   rmSync(work, { recursive: true, force: true });
-  log(`linux-source-6.12, linux-headers-${kernel.release} and linux-kbuild-${abi} (cached in .cache/kernel/debs)`);
+  log(
+    `linux-source-6.12, linux-headers-${kernel.release} and linux-kbuild-${abi} (cached in .cache/kernel/debs)`,
+  );
   const pkgs = [
     `linux-headers-${kernel.release}`,
     `linux-headers-${abi}-common`,
@@ -811,8 +813,7 @@ async function main() {
   compileProject();
   const runner = await loadRunner();
   const { built: extra, skipped: modulesSkipped } = buildModules(kernel, deb);
-  for (const [name, why] of Object.entries(modulesSkipped))
-    log(`${name} module: skipped: ${why}`);
+  for (const [name, why] of Object.entries(modulesSkipped)) log(`${name} module: skipped: ${why}`);
   log("building the initramfs");
   const initramfs = buildInitramfs(kernel, extra);
   log(
