@@ -506,7 +506,8 @@ export class CpuCache {
   // Long sequential accesses in closed form
 
   /**
-   * Whether sequential loads and stores may take the closed form ({@link #steadyRun}).
+   * Whether sequential loads and stores may take the closed form ({@link #steadyRun})
+   * and maintenance of a range far larger than the cache may visit only what it holds.
    * Always on in use; the equivalence tests turn it off to get the line-by-line path.
    */
   closedForms = true;
@@ -1070,8 +1071,20 @@ export class CpuCache {
       cleared: 0,
       dropped: 0,
     };
+    // A range of more pages than the cache has slots/4: visit only the pages holding a
+    // cached line, found by walking the slots, so that the work follows what the cache
+    // holds rather than the size of the range (the same pages, in the same order).
+    const held =
+      this.closedForms && (last - first + 1) / lpp > this.slots / 4
+        ? this.#heldPages(first, last)
+        : undefined;
+    let hi = 0;
     let li = first;
-    while (li <= last) {
+    for (;;) {
+      if (held !== undefined) {
+        if (hi === held.length) break;
+        li = Math.max(first, held[hi++]! * lpp);
+      } else if (li > last) break;
       const page = Math.floor(li / lpp);
       const pageEnd = Math.min(last + 1, (page + 1) * lpp);
       const cached = pageCount.get(page);
@@ -1097,6 +1110,22 @@ export class CpuCache {
       this.#copyOut(st.wordsCi, st.runData, st.runMem, st.runLen * this.#lineWords);
     this.counters.writebacks += st.writebacks;
     this.counters.discardedDirty += st.discarded;
+  }
+
+  /** The pages, ascending and each once, holding a cached line of lines `[first, last]`. */
+  #heldPages(first: number, last: number): Float64Array {
+    const tag = this.#tag;
+    const lpp = this.#linesPerPage;
+    const found = new Float64Array(this.#valid);
+    let n = 0;
+    for (let s = 0; s < this.slots; s++) {
+      const t = tag[s]!;
+      if (t >= first && t <= last) found[n++] = Math.floor(t / lpp);
+    }
+    const pages = found.subarray(0, n).sort();
+    let m = 0;
+    for (let i = 0; i < n; i++) if (i === 0 || pages[i] !== pages[i - 1]) pages[m++] = pages[i]!;
+    return pages.subarray(0, m);
   }
 
   /**

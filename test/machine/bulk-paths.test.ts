@@ -170,8 +170,8 @@ describe("fast paths equal their reference", () => {
   });
 });
 
-describe("closed forms of long sequential accesses", () => {
-  /** Loads and stores over the whole window (several times any generated cache), mixed with the rest. */
+describe("closed forms of long sequential accesses and range maintenance", () => {
+  /** Loads, stores and maintenance over the whole window (several times any generated cache), mixed with the rest. */
   const longArb: fc.Arbitrary<Op> = fc.oneof(
     fc.record({
       kind: fc.constant("read" as const),
@@ -194,6 +194,12 @@ describe("closed forms of long sequential accesses", () => {
       off: fc.integer({ min: 0, max: 200 }),
       len: fc.integer({ min: WIN / 4, max: WIN }),
       value: fc.constantFrom(0, 0xa5),
+    }),
+    // Maintenance of ranges many times the cache: only the pages it holds are visited.
+    fc.record({
+      kind: fc.constantFrom("clean" as const, "flush" as const, "invalidate" as const),
+      off: fc.integer({ min: 0, max: 200 }),
+      len: fc.integer({ min: WIN / 4, max: WIN }),
     }),
   );
 
