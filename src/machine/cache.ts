@@ -1071,11 +1071,12 @@ export class CpuCache {
       cleared: 0,
       dropped: 0,
     };
-    // A range of more pages than the cache has slots/4: visit only the pages holding a
-    // cached line, found by walking the slots, so that the work follows what the cache
-    // holds rather than the size of the range (the same pages, in the same order).
+    // A range whose pages cost more to step through than the slots to walk and the lines
+    // held to sort: visit only the pages holding a cached line, so that the work follows
+    // what the cache holds rather than the size of the range (the same pages, in the
+    // same order).
     const held =
-      this.closedForms && (last - first + 1) / lpp > this.slots / 4
+      this.closedForms && this.slots + 16 * this.#valid < (4 * (last - first + 1)) / lpp
         ? this.#heldPages(first, last)
         : undefined;
     let hi = 0;
