@@ -117,6 +117,99 @@ function wordView(a: Uint8Array, off: number): Int32Array | undefined {
   return new Int32Array(a.buffer, 0, bytes >>> 2);
 }
 
+/** The way tree pseudo-LRU evicts next in a full set, from the set's tree bits. */
+function plruVictim(bits: number, levels: number): number {
+  let node = 1;
+  let way = 0;
+  for (let l = 0; l < levels; l++) {
+    const dir = (bits >>> node) & 1;
+    way = way * 2 + dir;
+    node = node * 2 + dir;
+  }
+  return way;
+}
+
+/** The set's tree bits after `way` is used: every node on its path points away from it. */
+function plruTouched(bits: number, way: number, levels: number): number {
+  let node = 1;
+  for (let l = levels - 1; l >= 0; l--) {
+    const dir = (way >>> l) & 1;
+    if (dir === 0) bits |= 1 << node;
+    else bits &= ~(1 << node);
+    node = node * 2 + dir;
+  }
+  return bits;
+}
+
+/**
+ * Lines zeroed in order, as pieces of consecutive RAM lines: piece `i` starts at RAM
+ * line `line[i]` and holds positions `[at[i], at[i+1])` of the sequence.
+ */
+interface ZeroRun {
+  readonly line: number[];
+  readonly at: number[];
+}
+
+/** The RAM lines at positions `[from, from + n)` of a run. */
+function runLines(run: ZeroRun, from: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  let i = 0;
+  forRunPieces(run, from, from + n, (li, len) => {
+    for (let j = 0; j < len; j++) out[i++] = li + j;
+  });
+  return out;
+}
+
+/** Visits the pieces of positions `[from, to)` of a run as (first RAM line, lines). */
+function forRunPieces(
+  run: ZeroRun,
+  from: number,
+  to: number,
+  f: (line: number, lines: number) => void,
+): void {
+  // Binary search for the piece holding `from`.
+  let lo = 0;
+  let hi = run.line.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (run.at[mid]! <= from) lo = mid;
+    else hi = mid - 1;
+  }
+  for (let i = lo; i < run.line.length && run.at[i]! < to; i++) {
+    const a = Math.max(from, run.at[i]!);
+    const b = Math.min(to, run.at[i + 1]!);
+    if (b > a) f(run.line[i]! + (a - run.at[i]!), b - a);
+  }
+}
+
+/** Whether no two pieces of a run share a line (each line is zeroed once). */
+function disjointRun(run: ZeroRun): boolean {
+  const order = run.line.map((_, i) => i).sort((x, y) => run.line[x]! - run.line[y]!);
+  for (let k = 1; k < order.length; k++) {
+    const prev = order[k - 1]!;
+    const len = run.at[prev + 1]! - run.at[prev]!;
+    if (run.line[prev]! + len > run.line[order[k]!]!) return false;
+  }
+  return true;
+}
+
+/** The finding of two operations in a row, as one operation would note it. */
+function mergeFinding(
+  acc: LineFinding | undefined,
+  f: LineFinding | undefined,
+): LineFinding | undefined {
+  if (f === undefined) return acc;
+  if (acc === undefined) return { ...f };
+  acc.lines += f.lines;
+  if (f.epoch > acc.epoch) acc.epoch = f.epoch;
+  return acc;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
 const MEM_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
 
 /** The state of one range maintenance operation, carried from page to page. */
@@ -198,6 +291,11 @@ export class CpuCache {
    * a range operation drops is in none; one byte read tells, instead of one read per level.
    */
   readonly #inInner: Uint8Array;
+  /**
+   * The least common multiple of every level's set count (0 when above 2^40): zeroing
+   * is periodic only over ranges whose lines keep every set index in step.
+   */
+  readonly #setModulus: number;
 
   readonly counters: CacheCounters;
   readonly findings: CacheFindings = { staleRead: undefined, lostWrite: undefined };
@@ -263,6 +361,9 @@ export class CpuCache {
         innerOf: new Int32Array(this.slots).fill(INVALID),
       });
     }
+    let mod = this.sets;
+    for (const lv of this.#inner) mod = mod > 2 ** 40 ? mod : (mod / gcd(mod, lv.sets)) * lv.sets;
+    this.#setModulus = mod > 2 ** 40 ? 0 : mod;
     for (const lv of this.#inner) {
       this.#innerOf.push(lv.innerOf);
       this.#innerSlotOf.push(lv.slotOf);
@@ -361,6 +462,50 @@ export class CpuCache {
     }
   }
 
+  /**
+   * Every piece of the cache's state, copied: slots (tags, dirty bits, fill epochs, the
+   * bytes of valid lines, replacement state), inner levels, counters, and the reverse
+   * maps for the first `lines` RAM lines. For tests that require two caches to be
+   * identical (the closed-form zeroing against the line-by-line path); never on a hot path.
+   */
+  stateForTests(lines: number): Record<string, unknown> {
+    const L = this.line;
+    const data: string[] = [];
+    for (let s = 0; s < this.slots; s++)
+      data.push(
+        this.#tag[s]! < 0
+          ? ""
+          : Buffer.from(this.#bytes.subarray(s * L, s * L + L)).toString("hex"),
+      );
+    const rmap: number[] = [];
+    const pages: number[] = [];
+    for (let li = 0; li < lines; li++) rmap.push(this.#rmap.get(li));
+    for (let pg = 0; pg < Math.ceil(lines / this.#linesPerPage); pg++)
+      pages.push(this.#pageCount.get(pg), this.#pageDirty.get(pg));
+    return {
+      tag: Array.from(this.#tag),
+      dirty: Array.from(this.#dirty),
+      fillEpoch: Array.from(this.#fillEpoch),
+      data,
+      stamp: this.#plru ? [] : Array.from(this.#stamp),
+      plruBits: Array.from(this.#plruBits),
+      setValid: Array.from(this.#setValid),
+      inner: this.#inner.map((lv) => ({
+        slotOf: Array.from(lv.slotOf),
+        stamp: Array.from(lv.stamp),
+        innerOf: Array.from(lv.innerOf),
+      })),
+      inInner: Array.from(this.#inInner),
+      tick: this.#tick,
+      valid: this.#valid,
+      dirtyCount: this.#dirtyCount,
+      counters: this.snapshotCounters(),
+      findings: JSON.stringify(this.findings),
+      rmap,
+      pages,
+    };
+  }
+
   // ---------------------------------------------------------------------------------
   // CPU loads and stores (cacheable mappings)
 
@@ -429,7 +574,246 @@ export class CpuCache {
    * without a source buffer (zeroing a 32 MiB buffer used to allocate a 32 MiB array).
    */
   fill(phys: number, len: number, value: number): void {
-    this.#store(phys, len, undefined, 0, value & 0xff);
+    // A store of zeros over several times the cache reaches a periodic steady state.
+    if ((value & 0xff) === 0 && this.closedFormZeroing && len >= 3 * this.capacity)
+      this.#zeroStream(phys, len);
+    else this.#store(phys, len, undefined, 0, value & 0xff);
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Zeroing in closed form (clear_page of gigabytes)
+  //
+  // Why it is exact. Zeroing whole lines that are not cached, in an order that visits
+  // every set of every level round-robin (one range, or ranges aligned to each level's
+  // way size), is periodic once the cache holds nothing but the last `slots` lines
+  // zeroed, dirty, all zero, filled at the current epoch, each set's lines in the
+  // replacement order of their zeroing (LRU stamps ascending; for tree pseudo-LRU, the
+  // order the tree evicts them in: W misses in a full set visit every way once and leave
+  // the tree bits as they were), and each inner level holding the last of them in the
+  // same way. Then every line zeroed misses, evicts the line zeroed `slots` lines before
+  // it (dirty, all zero: a write-back of zeros, and no lost write since nothing can be
+  // newer than the current epoch), takes its slot and its inner slots, and adds the same
+  // number of ticks to the replacement clock. So k rounds of `slots` lines change the
+  // state by: tags shifted by k rounds of the sequence, every stamp + k·slots·ticks,
+  // DRAM of the evicted lines zero, fills, evictions and write-backs + k·slots. Every
+  // precondition is checked on the state itself (#zeroJump); when one fails the lines
+  // are zeroed one by one. test/machine/zero-closed-form.test.ts replays random
+  // operation sequences both ways and compares every slot, DRAM byte and the clock.
+
+  /**
+   * Whether zeroing may be applied in closed form when provably identical to the
+   * line-by-line path (tests turn it off to compare the two).
+   */
+  closedFormZeroing = true;
+
+  /** Lines zeroed in closed form so far (for tests and benchmarks; not a counter of the model). */
+  closedFormLines = 0;
+
+  /**
+   * clear_page() over many ranges, the continuation of a sequence of {@link fill}s of
+   * zero: `ranges[0..done)` have just been zeroed by `fill`, in order. Applies the
+   * zeroing of `ranges[done..j)` in closed form for the largest `j <= upTo` for which
+   * the result is provably what line-by-line fills give, and returns `j` (`done` when
+   * it cannot prove it). The counters move as the fills would (no hits; one fill, one
+   * eviction and one write-back per line); the caller charges each range.
+   */
+  zeroFastForward(
+    ranges: readonly { readonly phys: number; readonly len: number }[],
+    done: number,
+    upTo: number,
+  ): number {
+    if (!this.closedFormZeroing || done <= 0 || upTo <= done || this.#setModulus === 0) return done;
+    const L = this.line;
+    const base = this.memory.base;
+    const slots = this.slots;
+    const whole = (r: { phys: number; len: number }): boolean =>
+      r.len > 0 && (r.phys - base) % L === 0 && r.len % L === 0;
+    // The window: ranges before `done` holding at least the last `slots` lines.
+    let j0 = done;
+    let lines = 0;
+    while (j0 > 0 && lines < slots && whole(ranges[j0 - 1]!)) {
+      j0--;
+      lines += ranges[j0]!.len / L;
+    }
+    if (lines < slots) return done;
+    const run: ZeroRun = { line: [], at: [0] };
+    let c = -1;
+    let j = j0;
+    for (; j < upTo; j++) {
+      const r = ranges[j]!;
+      if (!whole(r)) break;
+      const li = (r.phys - base) / L;
+      const v = run.at[run.at.length - 1]!;
+      // Every level's set index must follow the position in the run.
+      const cc = (((li - v) % this.#setModulus) + this.#setModulus) % this.#setModulus;
+      if (c < 0) c = cc;
+      else if (cc !== c) break;
+      run.line.push(li);
+      run.at.push(v + r.len / L);
+    }
+    if (j <= done) return done;
+    const p = run.at[done - j0]!;
+    let m = j;
+    while (m > done && (run.at[m - j0]! - p) % slots !== 0) m--;
+    if (m === done) return done;
+    run.line.length = m - j0;
+    run.at.length = m - j0 + 1;
+    if (!disjointRun(run) || !this.#zeroJump(run, p, (run.at[m - j0]! - p) / slots)) return done;
+    return m;
+  }
+
+  /**
+   * {@link fill} of zeros over a range of at least three times the cache: line by line
+   * until the steady state, then #zeroJump over whole rounds, then line by line again;
+   * the findings are those of one store.
+   */
+  #zeroStream(phys: number, len: number): void {
+    this.memory.check(phys, len);
+    const L = this.line;
+    const base = this.memory.base;
+    const slots = this.slots;
+    let stale: LineFinding | undefined;
+    let lost: LineFinding | undefined;
+    const store = (from: number, n: number): void => {
+      if (n <= 0) return;
+      this.#store(from, n, undefined, 0, 0);
+      stale = mergeFinding(stale, this.findings.staleRead);
+      lost = mergeFinding(lost, this.findings.lostWrite);
+    };
+    const a = Math.ceil((phys - base) / L);
+    const e = Math.floor((phys + len - base) / L);
+    const n = e - a;
+    store(phys, Math.min(len, base + a * L - phys));
+    const run: ZeroRun = { line: [a], at: [0, n] };
+    let v = 0;
+    let nextTry = this.#setModulus === 0 ? -1 : slots;
+    let tries = 0;
+    while (v < n) {
+      if (v === nextTry) {
+        const k = Math.floor((n - v) / slots);
+        if (k > 0 && this.#zeroJump(run, v, k)) {
+          v += k * slots;
+          nextTry = -1;
+          continue;
+        }
+        nextTry = ++tries < 4 ? v + slots : -1;
+      }
+      const to = nextTry > v ? Math.min(nextTry, n) : n;
+      store(base + (a + v) * L, (to - v) * L);
+      v = to;
+    }
+    if (n >= 0) store(base + e * L, phys + len - (base + e * L));
+    this.findings.staleRead = stale;
+    this.findings.lostWrite = lost;
+  }
+
+  /**
+   * Applies `k` rounds of `slots` zeroed lines, positions `[p, p + k·slots)` of `run`,
+   * in closed form, after checking that the state is the steady state described above
+   * for the window `[p - slots, p)`. Returns false (nothing changed) when it is not.
+   */
+  #zeroJump(run: ZeroRun, p: number, k: number): boolean {
+    const sets = this.sets;
+    const ways = this.ways;
+    const slots = this.slots;
+    const W = this.#lineWords;
+    if (k <= 0 || p < slots || p + k * slots > run.at[run.at.length - 1]!) return false;
+    if (this.#valid !== slots) return false;
+    for (const lv of this.#inner) {
+      const cap = lv.sets * lv.ways;
+      if (cap >= slots || slots % cap !== 0) return false;
+    }
+    const epoch = this.shadow.epoch;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const stamp = this.#stamp;
+    const winLines = runLines(run, p - slots, slots);
+    // win[i]: the slot holding the window's i-th line.
+    const win = new Int32Array(slots);
+    for (let i = 0; i < slots; i++) {
+      const s = this.#rmap.get(winLines[i]!);
+      if (s < 0 || dirty[s] !== 1 || fillEpoch[s] !== epoch || !isZero(data, s * W, W))
+        return false;
+      win[i] = s;
+    }
+    // Lines `sets` apart share a set; their replacement order is their zeroing order.
+    for (let i = sets; i < slots; i++) {
+      const s = win[i]!;
+      const t = win[i - sets]!;
+      const set = s % sets;
+      if (set !== t % sets) return false;
+      if (!this.#plru) {
+        const st = stamp[set * ways + (s - set) / sets]!;
+        if (!(st > stamp[set * ways + (t - set) / sets]!)) return false;
+      }
+    }
+    if (this.#plru) {
+      for (let i = 0; i < sets; i++) {
+        const set = win[i]! % sets;
+        const bits0 = this.#plruBits[set]!;
+        let bits = bits0;
+        for (let w = 0; w < ways; w++) {
+          const way = plruVictim(bits, this.#plruLevels);
+          if (way * sets + set !== win[i + w * sets]) return false;
+          bits = plruTouched(bits, way, this.#plruLevels);
+        }
+        if (bits !== bits0) return false;
+      }
+    }
+    for (const lv of this.#inner) {
+      const cap = lv.sets * lv.ways;
+      const ks = new Int32Array(cap);
+      for (let t = 0; t < cap; t++) {
+        const s = win[slots - cap + t]!;
+        const kk = lv.innerOf[s]!;
+        if (kk < 0 || lv.slotOf[kk] !== s) return false;
+        ks[t] = kk;
+      }
+      for (let t = lv.sets; t < cap; t++) {
+        const kk = ks[t]!;
+        const prev = ks[t - lv.sets]!;
+        if (Math.floor(kk / lv.ways) !== Math.floor(prev / lv.ways)) return false;
+        if (!(lv.stamp[kk]! > lv.stamp[prev]!)) return false;
+      }
+    }
+    // The state is periodic: apply k rounds.
+    const L = this.line;
+    const base = this.memory.base;
+    const shift = k * slots;
+    const lpp = this.#linesPerPage;
+    // Write-backs of zeros: the window and every line zeroed and evicted in between.
+    forRunPieces(run, p - slots, p - slots + shift, (li, n) =>
+      this.memory.fill(base + li * L, n * L, 0),
+    );
+    for (let i = 0; i < slots; i++) {
+      const li = winLines[i]!;
+      this.#rmap.set(li, INVALID);
+      const page = Math.floor(li / lpp);
+      this.#pageCount.set(page, this.#pageCount.get(page) - 1);
+      this.#pageDirty.set(page, this.#pageDirty.get(page) - 1);
+    }
+    const newLines = runLines(run, p - slots + shift, slots);
+    for (let i = 0; i < slots; i++) {
+      const li = newLines[i]!;
+      const s = win[i]!;
+      this.#tag[s] = li;
+      this.#rmap.set(li, s);
+      const page = Math.floor(li / lpp);
+      this.#pageCount.set(page, this.#pageCount.get(page) + 1);
+      this.#pageDirty.set(page, this.#pageDirty.get(page) + 1);
+    }
+    // Ticks per line: the outer LRU touch, then one per inner level.
+    const dt = shift * ((this.#plru ? 0 : 1) + this.#inner.length);
+    if (!this.#plru) for (let i = 0; i < slots; i++) stamp[i]! += dt;
+    for (const lv of this.#inner) for (let i = 0; i < lv.stamp.length; i++) lv.stamp[i]! += dt;
+    this.#tick += dt;
+    this.counters.fills += shift;
+    this.counters.evictions += shift;
+    this.counters.writebacks += shift;
+    this.closedFormLines += shift;
+    this.#resetFindings();
+    return true;
   }
 
   /**
@@ -1374,16 +1758,7 @@ export class CpuCache {
       this.#stamp[set * this.ways + way] = ++this.#tick;
       return;
     }
-    let bits = this.#plruBits[set]!;
-    let node = 1;
-    for (let l = this.#plruLevels - 1; l >= 0; l--) {
-      const dir = (way >>> l) & 1;
-      // Point the node away from the way just used.
-      if (dir === 0) bits |= 1 << node;
-      else bits &= ~(1 << node);
-      node = node * 2 + dir;
-    }
-    this.#plruBits[set] = bits;
+    this.#plruBits[set] = plruTouched(this.#plruBits[set]!, way, this.#plruLevels);
   }
 
   #victimWay(set: number): number {
@@ -1392,17 +1767,7 @@ export class CpuCache {
     const tag = this.#tag;
     if (this.#setValid[set]! < ways)
       for (let w = 0, s = set; w < ways; w++, s += sets) if (tag[s]! < 0) return w;
-    if (this.#plru) {
-      const bits = this.#plruBits[set]!;
-      let node = 1;
-      let way = 0;
-      for (let l = 0; l < this.#plruLevels; l++) {
-        const dir = (bits >>> node) & 1;
-        way = way * 2 + dir;
-        node = node * 2 + dir;
-      }
-      return way;
-    }
+    if (this.#plru) return plruVictim(this.#plruBits[set]!, this.#plruLevels);
     const stamp = this.#stamp;
     const at = set * ways;
     let best = 0;

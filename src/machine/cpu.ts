@@ -141,6 +141,71 @@ export class Cpu {
     this.#access("cached", phys, len, true, undefined, 0, "linear map");
   }
 
+  /**
+   * clear_page() of many ranges in order (a heap's or a scatterlist's pages): exactly
+   * {@link zeroPhys} of each in turn — the same checks, costs, trace spans and clock
+   * advances, range by range — except that once the cache is in the steady state of
+   * zeroing, whole rounds of ranges are applied to it in closed form
+   * ({@link CpuCache.zeroFastForward}), which is what makes a 15 GiB allocation take
+   * well under a second. Only ranges before the next clock event are fast-forwarded, so
+   * events still see the cache exactly as line-by-line zeroing leaves it.
+   */
+  zeroPhysRanges(ranges: readonly PhysRange[]): void {
+    const cap = this.cache.capacity;
+    let since = 0;
+    let fails = 0;
+    for (let i = 0; i < ranges.length; ) {
+      // From an empty cache, one round of lines reaches the steady state under LRU.
+      if (since >= cap && fails < 8) {
+        since = 0;
+        const j = this.cache.zeroFastForward(ranges, i, this.#zeroHorizon(ranges, i));
+        if (j > i) {
+          for (; i < j; i++) this.#zeroedInClosedForm(ranges[i]!);
+          continue;
+        }
+        fails++;
+      }
+      const r = ranges[i++]!;
+      this.zeroPhys(r.phys, r.len);
+      since += r.len;
+    }
+  }
+
+  /** The cost of zeroing `len` bytes in the steady state: a fill and a write-back per line. */
+  #steadyZeroNs(len: number): number {
+    const lines = len / this.cache.line;
+    // The expression #access evaluates for these counter differences (no hits).
+    return ((lines + lines) * this.cache.line) / this.costModel.dramBytesPerNs;
+  }
+
+  /** How far from `i` ranges can be zeroed before the next clock event or the budget. */
+  #zeroHorizon(ranges: readonly PhysRange[], i: number): number {
+    const next = this.clock.peek();
+    const limit = this.clock.budget.virtualNs;
+    let t = this.clock.now;
+    let j = i;
+    for (; j < ranges.length; j++) {
+      const t2 = t + this.#steadyZeroNs(ranges[j]!.len);
+      if ((next !== undefined && next <= t2) || t2 > limit) break;
+      t = t2;
+    }
+    return j;
+  }
+
+  /** The rest of {@link zeroPhys} for a range the cache zeroed in closed form. */
+  #zeroedInClosedForm(r: PhysRange): void {
+    const now = this.clock.now;
+    const label = "linear map";
+    if (this.shadow.enabled) {
+      this.#checkOwnership(r.phys, r.len, true, label);
+      if (this.#nonCached.size > 0) this.#checkCachedAlias(r.phys, r.len, label);
+    }
+    const ns = this.#steadyZeroNs(r.len);
+    this.costs.charge("cpu-access", ns, 1, r.len);
+    this.trace.span(this.name, "cpu", `write ${label}`, now, ns, { bytes: r.len, attr: "cached" });
+    this.clock.advance(ns);
+  }
+
   /** A store through the kernel's cacheable linear map, by physical address. */
   writePhys(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
     this.#access("cached", phys, len, true, src, srcOff, "linear map");

@@ -70,7 +70,7 @@ export function systemHeapAllocate(
     len: PAGE_SIZE << c.order,
   }));
   // __GFP_ZERO: cleared by the CPU through the cacheable linear map.
-  for (const r of ranges) m.cpu.zeroPhys(r.phys, r.len);
+  m.cpu.zeroPhysRanges(ranges);
   const table = SgTable.fromRanges(ranges);
   const priv: HeapBuffer = {
     machine: m,

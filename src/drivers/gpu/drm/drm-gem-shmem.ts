@@ -110,7 +110,7 @@ export function drmGemShmemCreate(
   }
   const ranges = mergePages(pages);
   // shmem_read_mapping_page: clear_page through the cacheable linear map.
-  for (const r of ranges) m.cpu.zeroPhys(r.phys, r.len);
+  m.cpu.zeroPhysRanges(ranges);
   if (mapWc) m.maintain("flush", ranges, "shmem pages for a write-combined mapping");
   const region = m.violations.register(
     `${dev.driver.name} GEM object (shmem, ${bytes} bytes${mapWc ? ", write-combined" : ""})`,

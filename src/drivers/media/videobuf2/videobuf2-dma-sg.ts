@@ -119,7 +119,7 @@ class SgMmapBuf extends SgPlane {
     }
     this.ranges = this.#chunks.map((c) => ({ phys: c.pfn * PAGE_SIZE, len: PAGE_SIZE << c.order }));
     // __GFP_ZERO: cleared through the cacheable linear map.
-    for (const r of this.ranges) m.cpu.zeroPhys(r.phys, r.len);
+    m.cpu.zeroPhysRanges(this.ranges);
     // As in videobuf2-dma-contig.ts: the zeroing is written back at allocation (a
     // deviation from Linux, so a first QBUF with NO_CACHE_CLEAN meets clean memory).
     if (!this.dev.coherent) m.maintain("clean", this.ranges, "vb2 alloc zeroing");
