@@ -803,11 +803,24 @@ export class CpuCache {
       this.#pageCount.set(page, this.#pageCount.get(page) + 1);
       this.#pageDirty.set(page, this.#pageDirty.get(page) + 1);
     }
-    // Ticks per line: the outer LRU touch, then one per inner level.
-    const dt = shift * ((this.#plru ? 0 : 1) + this.#inner.length);
-    if (!this.#plru) for (let i = 0; i < slots; i++) stamp[i]! += dt;
-    for (const lv of this.#inner) for (let i = 0; i < lv.stamp.length; i++) lv.stamp[i]! += dt;
-    this.#tick += dt;
+    // Replacement stamps as the misses give them: per line, the outer LRU touch, then one
+    // tick per inner level. (Not the window's stamps shifted: a hit ticks differently.)
+    const outerTick = this.#plru ? 0 : 1;
+    const T = outerTick + this.#inner.length;
+    // The tick before the window's new i-th line was zeroed.
+    const before = (i: number): number => this.#tick + (shift - slots + i) * T;
+    if (!this.#plru)
+      for (let i = 0; i < slots; i++) {
+        const s = win[i]!;
+        const set = s % sets;
+        stamp[set * ways + (s - set) / sets] = before(i) + 1;
+      }
+    this.#inner.forEach((lv, level) => {
+      const cap = lv.sets * lv.ways;
+      for (let i = slots - cap; i < slots; i++)
+        lv.stamp[lv.innerOf[win[i]!]!] = before(i) + outerTick + 1 + level;
+    });
+    this.#tick += shift * T;
     this.counters.fills += shift;
     this.counters.evictions += shift;
     this.counters.writebacks += shift;
