@@ -193,18 +193,6 @@ function disjointRun(run: ZeroRun): boolean {
   return true;
 }
 
-/** The finding of two operations in a row, as one operation would note it. */
-function mergeFinding(
-  acc: LineFinding | undefined,
-  f: LineFinding | undefined,
-): LineFinding | undefined {
-  if (f === undefined) return acc;
-  if (acc === undefined) return { ...f };
-  acc.lines += f.lines;
-  if (f.epoch > acc.epoch) acc.epoch = f.epoch;
-  return acc;
-}
-
 function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b];
   return a;
@@ -574,40 +562,30 @@ export class CpuCache {
    * without a source buffer (zeroing a 32 MiB buffer used to allocate a 32 MiB array).
    */
   fill(phys: number, len: number, value: number): void {
-    // A store of zeros over several times the cache reaches a periodic steady state.
-    if ((value & 0xff) === 0 && this.closedFormZeroing && len >= 3 * this.capacity)
-      this.#zeroStream(phys, len);
-    else this.#store(phys, len, undefined, 0, value & 0xff);
+    this.#store(phys, len, undefined, 0, value & 0xff);
   }
 
   // ---------------------------------------------------------------------------------
-  // Zeroing in closed form (clear_page of gigabytes)
+  // Zeroing many ranges in closed form (clear_page of a heap's gigabytes)
   //
-  // Why it is exact. Zeroing whole lines that are not cached, in an order that visits
-  // every set of every level round-robin (one range, or ranges aligned to each level's
-  // way size), is periodic once the cache holds nothing but the last `slots` lines
-  // zeroed, dirty, all zero, filled at the current epoch, each set's lines in the
+  // One long access takes the closed form of #steadyRun. A heap's buffer is zeroed range
+  // by range (1 MiB blocks, each a separate access smaller than the cache), so here the
+  // closed form spans accesses. Why it is exact: zeroing whole lines that are not cached,
+  // in an order that visits every set of every level round-robin (ranges aligned to each
+  // level's way size), is periodic once the cache holds nothing but the last `slots`
+  // lines zeroed, dirty, all zero, filled at the current epoch, each set's lines in the
   // replacement order of their zeroing (LRU stamps ascending; for tree pseudo-LRU, the
-  // order the tree evicts them in: W misses in a full set visit every way once and leave
-  // the tree bits as they were), and each inner level holding the last of them in the
-  // same way. Then every line zeroed misses, evicts the line zeroed `slots` lines before
-  // it (dirty, all zero: a write-back of zeros, and no lost write since nothing can be
-  // newer than the current epoch), takes its slot and its inner slots, and adds the same
-  // number of ticks to the replacement clock. So k rounds of `slots` lines change the
-  // state by: tags shifted by k rounds of the sequence, every stamp + k·slots·ticks,
-  // DRAM of the evicted lines zero, fills, evictions and write-backs + k·slots. Every
-  // precondition is checked on the state itself (#zeroJump); when one fails the lines
-  // are zeroed one by one. test/machine/zero-closed-form.test.ts replays random
-  // operation sequences both ways and compares every slot, DRAM byte and the clock.
-
-  /**
-   * Whether zeroing may be applied in closed form when provably identical to the
-   * line-by-line path (tests turn it off to compare the two).
-   */
-  closedFormZeroing = true;
-
-  /** Lines zeroed in closed form so far (for tests and benchmarks; not a counter of the model). */
-  closedFormLines = 0;
+  // order the tree evicts them in: `ways` misses in a full set visit every way once and
+  // leave the tree bits as they were), and each inner level holding the last of them in
+  // the same way. Then every line zeroed misses, evicts the line zeroed `slots` lines
+  // before it (dirty, all zero: a write-back of zeros, and no lost write since nothing
+  // is newer than the current epoch), takes its slot and its inner slots, and ticks the
+  // replacement clock the same number of times. So k rounds of `slots` lines leave:
+  // tags k rounds further along the sequence, the stamps the misses give, DRAM of the
+  // evicted lines zero, fills, evictions and write-backs + k·slots. Every precondition
+  // is checked on the state itself (#zeroJump); when one fails the ranges are zeroed one
+  // by one. test/machine/zero-closed-form.test.ts replays random operation sequences
+  // both ways and compares every slot, DRAM byte, and on machines the clock and costs.
 
   /**
    * clear_page() over many ranges, the continuation of a sequence of {@link fill}s of
@@ -622,7 +600,7 @@ export class CpuCache {
     done: number,
     upTo: number,
   ): number {
-    if (!this.closedFormZeroing || done <= 0 || upTo <= done || this.#setModulus === 0) return done;
+    if (!this.closedForms || done <= 0 || upTo <= done || this.#setModulus === 0) return done;
     const L = this.line;
     const base = this.memory.base;
     const slots = this.slots;
@@ -660,51 +638,6 @@ export class CpuCache {
     run.at.length = m - j0 + 1;
     if (!disjointRun(run) || !this.#zeroJump(run, p, (run.at[m - j0]! - p) / slots)) return done;
     return m;
-  }
-
-  /**
-   * {@link fill} of zeros over a range of at least three times the cache: line by line
-   * until the steady state, then #zeroJump over whole rounds, then line by line again;
-   * the findings are those of one store.
-   */
-  #zeroStream(phys: number, len: number): void {
-    this.memory.check(phys, len);
-    const L = this.line;
-    const base = this.memory.base;
-    const slots = this.slots;
-    let stale: LineFinding | undefined;
-    let lost: LineFinding | undefined;
-    const store = (from: number, n: number): void => {
-      if (n <= 0) return;
-      this.#store(from, n, undefined, 0, 0);
-      stale = mergeFinding(stale, this.findings.staleRead);
-      lost = mergeFinding(lost, this.findings.lostWrite);
-    };
-    const a = Math.ceil((phys - base) / L);
-    const e = Math.floor((phys + len - base) / L);
-    const n = e - a;
-    store(phys, Math.min(len, base + a * L - phys));
-    const run: ZeroRun = { line: [a], at: [0, n] };
-    let v = 0;
-    let nextTry = this.#setModulus === 0 ? -1 : slots;
-    let tries = 0;
-    while (v < n) {
-      if (v === nextTry) {
-        const k = Math.floor((n - v) / slots);
-        if (k > 0 && this.#zeroJump(run, v, k)) {
-          v += k * slots;
-          nextTry = -1;
-          continue;
-        }
-        nextTry = ++tries < 4 ? v + slots : -1;
-      }
-      const to = nextTry > v ? Math.min(nextTry, n) : n;
-      store(base + (a + v) * L, (to - v) * L);
-      v = to;
-    }
-    if (n >= 0) store(base + e * L, phys + len - (base + e * L));
-    this.findings.staleRead = stale;
-    this.findings.lostWrite = lost;
   }
 
   /**

@@ -189,7 +189,7 @@ describe("closed-form zeroing equals zeroing line by line", () => {
       fc.property(geometryArb, fc.array(opArb, { minLength: 1, maxLength: 12 }), (g, ops) => {
         const fast = cacheRig(g, BASE, RAM);
         const slow = cacheRig(g, BASE, RAM);
-        slow.cache.closedFormZeroing = false;
+        slow.cache.closedForms = false;
         for (const op of ops) {
           const before = fast.cache.closedFormLines;
           apply(fast, g, op);
@@ -214,7 +214,7 @@ describe("zeroPhysRanges equals zeroPhys of each range", () => {
       cmaBytes: 512 * KiB,
       swiotlbBytes: 256 * KiB,
     });
-    m.cache.closedFormZeroing = closedForm;
+    m.cache.closedForms = closedForm;
     m.trace.enabled = true;
     return m;
   }
