@@ -229,6 +229,9 @@ export class DmaBuf<P = unknown> {
     ends: 0,
     open: undefined,
   };
+  /** Every DMA_BUF_IOCTL_SYNC on the buffer, in order (the reports' per-frame balance view). */
+  readonly cpuAccessLog: { readonly time: number; readonly end: boolean; readonly dir: DmaDirection }[] =
+    [];
   #vmapCount = 0;
   #vmapPtr: CpuMapping | undefined;
   /** The buffer's pages in the trace's name registry (when tracing), for the DMA API and CPU events. */
@@ -766,6 +769,7 @@ const syncName = (dir: DmaDirection): string =>
  */
 function checkBracket(buf: DmaBuf, end: boolean, dir: DmaDirection): void {
   const b = buf.cpuAccessBrackets;
+  buf.cpuAccessLog.push({ time: buf.core.machine.now, end, dir });
   const who = `DMA_BUF_IOCTL_SYNC on ${buf.name ?? buf.expName} (${buf.describe()})`;
   if (!end) {
     b.starts++;

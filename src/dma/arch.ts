@@ -50,7 +50,7 @@ function faulted(
   dir: DmaDirection | undefined,
   run: (ranges: readonly PhysRange[], dir: DmaDirection) => void,
 ): void {
-  injectFault(m.faults, call, { dir, bytes: bytesOf(ranges) }, (a) =>
+  injectFault(m.faults, call, { dir, bytes: bytesOf(ranges), ranges }, (a) =>
     run(
       a === "shrink" ? halves(m, ranges) : ranges,
       a === "flip" && dir !== undefined ? flipDirection(dir) : (dir ?? DMA_FROM_DEVICE),
@@ -67,7 +67,7 @@ export function archSyncDmaForDevice(
   injectFault(
     m.faults,
     "arch_sync_dma_for_device",
-    { dir, bytes: bytesOf(ranges), invalidatable: true },
+    { dir, bytes: bytesOf(ranges), invalidatable: true, ranges },
     (a) => {
       // Dropping the lines before the DMA: right on a CPU that never speculates.
       if (a === "invalidate")

@@ -194,12 +194,34 @@ export class DmaMappingApi {
     dir: DmaDirection,
     toCpu: boolean,
   ): void {
-    injectFault(this.m.faults, call, { dir, bytes: size, swappable: true }, (a) => {
+    const ranges = this.m.faults.armed ? this.#targets(dev, [{ addr, len: size }]) : undefined;
+    injectFault(this.m.faults, call, { dir, bytes: size, swappable: true, ranges }, (a) => {
       const d = a === "flip" ? flipDirection(dir) : dir;
       const n = a === "shrink" ? shrinkLength(size, this.m.cache.line) : size;
       if ((a === "swap") !== toCpu) this.#syncSingleForCpu(dev, addr, n, d);
       else this.#syncSingleForDevice(dev, addr, n, d);
     });
+  }
+
+  /**
+   * The physical memory a sync of these device ranges maintains (the bounce slot where a
+   * piece is bounced): what the call is asked to cover, for the coverage picture.
+   */
+  #targets(
+    dev: DmaDevice,
+    spans: readonly { addr: number; len: number }[],
+  ): { phys: number; len: number }[] {
+    const out: { phys: number; len: number }[] = [];
+    for (const sp of spans) {
+      const s = this.#find(dev, sp.addr);
+      if (s === undefined) continue;
+      for (const p of s.pieces) {
+        const a = Math.max(sp.addr, p.dmaAddr);
+        const b = Math.min(sp.addr + sp.len, p.dmaAddr + p.len);
+        if (a < b) out.push({ phys: (p.bounce ?? p.phys) + (a - p.dmaAddr), len: b - a });
+      }
+    }
+    return out;
   }
 
   #syncSingleForCpu(dev: DmaDevice, addr: number, size: number, dir: DmaDirection): void {
@@ -305,7 +327,15 @@ export class DmaMappingApi {
     toCpu: boolean,
   ): void {
     const bytes = sgt.sgl.slice(0, nents).reduce((n, e) => n + e.length, 0);
-    injectFault(this.m.faults, call, { dir, bytes, swappable: true }, (a) => {
+    const ranges = this.m.faults.armed
+      ? this.#targets(
+          dev,
+          sgt.sgl
+            .filter((e) => e.dmaLength > 0)
+            .map((e) => ({ addr: e.dmaAddress, len: e.dmaLength })),
+        )
+      : undefined;
+    injectFault(this.m.faults, call, { dir, bytes, swappable: true, ranges }, (a) => {
       const d = a === "flip" ? flipDirection(dir) : dir;
       const budget = a === "shrink" ? shrinkLength(bytes, this.m.cache.line) : Infinity;
       this.#syncSg(dev, sgt, nents, d, (a === "swap") !== toCpu, budget);

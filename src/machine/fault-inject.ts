@@ -81,7 +81,12 @@ export interface FaultPointInfo {
   readonly swappable?: boolean;
   /** Whether the call's maintenance can be made an invalidate (arch_sync_dma_for_device). */
   readonly invalidatable?: boolean;
+  /** The physical memory the call is asked to cover, when the call point knows it (the coverage picture). */
+  readonly ranges?: readonly { readonly phys: number; readonly len: number }[];
 }
+
+/** Physical byte ranges. */
+export type CoverageRanges = readonly { readonly phys: number; readonly len: number }[];
 
 /** A call point as the reports and the mutation engine name it. */
 export interface FaultSite {
@@ -115,8 +120,19 @@ export interface FaultSiteStats extends FaultSite {
   canSwap: boolean;
   /** Times a rule changed this site. */
   injected: number;
-  /** Coverage of the first call that maintained less than it was asked to, as offsets. */
-  firstGap?: { readonly requested: number; readonly maintained: number; readonly atCall: number };
+  /**
+   * The first call that maintained less than it was asked to: bytes asked and covered,
+   * which call it was, and (when the call point gave its ranges) the physical ranges asked
+   * for and those the cache maintenance covered: the byte-coverage picture
+   * (amd/xdna-driver issue 1542; src/report/coverage.ts draws it).
+   */
+  firstGap?: {
+    readonly requested: number;
+    readonly maintained: number;
+    readonly atCall: number;
+    readonly requestedRanges?: CoverageRanges;
+    readonly maintainedRanges?: CoverageRanges;
+  };
 }
 
 /** The answer to a consult. */
@@ -132,6 +148,8 @@ interface OpenCall {
   readonly stats: FaultSiteStats;
   requested: number;
   maintained: number;
+  readonly requestedRanges: CoverageRanges | undefined;
+  readonly maintainedRanges: { phys: number; len: number }[];
 }
 
 /** Frames of these source folders are the model's own layers, not a call site. */
@@ -237,7 +255,13 @@ export class FaultInjection {
       action = r.action;
       break;
     }
-    const open: OpenCall = { stats: st, requested: info.bytes, maintained: 0 };
+    const open: OpenCall = {
+      stats: st,
+      requested: info.bytes,
+      maintained: 0,
+      requestedRanges: info.ranges,
+      maintainedRanges: [],
+    };
     const token = this.#nextToken++;
     this.#tokens.set(token, open);
     this.#open.push(open);
@@ -264,6 +288,12 @@ export class FaultInjection {
         requested: open.requested,
         maintained: open.maintained,
         atCall: st.calls,
+        ...(open.requestedRanges !== undefined
+          ? {
+              requestedRanges: open.requestedRanges.map((r) => ({ phys: r.phys, len: r.len })),
+              maintainedRanges: open.maintainedRanges,
+            }
+          : {}),
       };
     }
   }
@@ -288,11 +318,14 @@ export class FaultInjection {
    * `dirty` of them dirty. Added to every call in progress (a dma-buf sync contains a DMA
    * API sync contains the architecture's maintenance).
    */
-  noteMaintenance(bytes: number, lines: number, dirty: number): void {
+  noteMaintenance(bytes: number, lines: number, dirty: number, ranges?: CoverageRanges): void {
     for (const o of this.#open) {
       o.maintained += bytes;
       o.stats.linesAffected += lines;
       o.stats.dirtyLines += dirty;
+      // Kept only while the call may still be its site's first gap (bounded: one call).
+      if (ranges !== undefined && o.requestedRanges !== undefined && o.stats.firstGap === undefined)
+        for (const r of ranges) o.maintainedRanges.push({ phys: r.phys, len: r.len });
     }
   }
 

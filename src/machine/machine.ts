@@ -196,6 +196,7 @@ export class Machine {
         todo.reduce((n, r) => n + r.len, 0),
         Math.max(dropped, dirty),
         dirty,
+        todo,
       );
       return ns;
     } finally {

@@ -54,7 +54,8 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     ),
     ...(spec.injections ?? []),
   ];
-  if (plan.length > 0 || spec.recordCallSites) kernel.machine.faults.arm(plan);
+  // Every run records its maintenance and sync call sites: the reports' coverage view.
+  kernel.machine.faults.arm(plan);
   // Probed before the program starts, in the order the four pipelines always probed.
   const drivers = spec.graph ? probeGraph(kernel, spec, graph) : legacyDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");
@@ -145,6 +146,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     size: b.size,
     exporter: b.expName,
     importers: b.attachments.map((a) => a.dev.name),
+    ...(b.cpuAccessLog.length > 0 ? { syncs: [...b.cpuAccessLog] } : {}),
   }));
   checkFaultsTookEffect(named, m.faults.appliedCounts);
   const violations = m.violations.list;

@@ -261,7 +261,7 @@ export interface PipelineSpec {
   readonly faults?: readonly string[];
   /** Raw fault-injection rules, added to the plan of `faults` (what `dmabuf mutate` uses). */
   readonly injections?: readonly FaultRule[];
-  /** Record every maintenance and sync call site (result.callSites) even without faults. */
+  /** Record every maintenance and sync call site (result.callSites): every run does now; kept for callers that set it. */
   readonly recordCallSites?: boolean;
   /** Seed for anything random (page scattering). Default: the profile's. */
   readonly seed?: number;
@@ -292,6 +292,8 @@ export interface BufferInfo {
   readonly exporter: string;
   /** Devices attached to it. */
   readonly importers: readonly string[];
+  /** Its DMA_BUF_IOCTL_SYNC calls, in order (src/report/coverage.ts balances them per frame). */
+  readonly syncs?: readonly { readonly time: number; readonly end: boolean; readonly dir: number }[];
 }
 
 export type Verdict = "coherent" | "incoherent";

@@ -12,6 +12,7 @@
 import { COST_CATEGORIES } from "../machine/cost.js";
 import { formatViolation } from "../machine/violations.js";
 import type { PipelineResult } from "../pipelines/types.js";
+import { COVERAGE_CELLS, maintenanceCoverage, syncBalance } from "./coverage.js";
 import {
   CATEGORY_COLORS,
   costPerFramePlot,
@@ -298,6 +299,42 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
         `<tr><td class="mono">${esc(b.name)}</td><td class="num">${esc(formatBytes(b.size))}</td><td>${esc(b.exporter)}</td><td>${esc(b.importers.join(", ") || "-")}</td></tr>`,
     );
     parts.push(table(["name", "size", "exporter", "importers"], rows, new Set([1])));
+  }
+
+  // CPU access brackets and cache-maintenance coverage (src/report/coverage.ts).
+  const balance = syncBalance(result);
+  if (balance.length > 0) {
+    parts.push(`<h2 id="brackets">CPU access brackets</h2>`);
+    parts.push(
+      `<p class="note">DMA_BUF_IOCTL_SYNC START and END per buffer per frame; a frame where they do not alternate START, END is unbalanced.</p>`,
+    );
+    const rows = balance.map(
+      (b) =>
+        `<tr><td class="mono">${esc(b.buffer)}</td><td class="num">${b.starts}</td><td class="num">${b.ends}</td><td class="num">${b.frames}</td><td>${b.unbalanced.length === 0 ? "balanced" : esc(b.unbalanced.map((f) => `frame ${f.frame}: ${f.starts} START / ${f.ends} END`).join("; "))}</td></tr>`,
+    );
+    parts.push(table(["buffer", "START", "END", "frames", "balance"], rows, new Set([1, 2, 3])));
+  }
+  const coverage = maintenanceCoverage(result);
+  if (coverage.length > 0) {
+    parts.push(`<h2 id="coverage">Cache maintenance by call site</h2>`);
+    parts.push(
+      `<p class="note">Bytes each maintenance or sync call site was asked to cover and the bytes its cache maintenance covered. For the first call that covered less, the asked-for bytes in ${COVERAGE_CELLS} cells: # maintained, + partly, . not at all.</p>`,
+    );
+    const rows = coverage.map((c) => {
+      const g = c.firstGap;
+      const gap =
+        g === undefined
+          ? ""
+          : `call ${g.atCall}: ${formatBytes(g.maintainedBytes)} of ${formatBytes(g.requestedBytes)}${g.picture !== undefined ? ` <span class="mono">[${esc(g.picture)}]</span>` : ""}`;
+      return `<tr><td class="mono">${esc(c.site)}</td><td class="num">${c.calls}</td><td class="num">${esc(formatBytes(c.requestedBytes))}</td><td class="num">${esc(formatBytes(c.maintainedBytes))}</td><td class="num">${c.maintainedBytes === 0 ? "none" : `${Math.floor(c.coverage * 100)}%`}</td><td>${gap}</td></tr>`;
+    });
+    parts.push(
+      table(
+        ["site", "calls", "asked", "maintained", "coverage", "first short call"],
+        rows,
+        new Set([1, 2, 3, 4]),
+      ),
+    );
   }
 
   return page(`dmabuf: ${title} — ${result.verdict}`, parts.join("\n"));

@@ -10,6 +10,7 @@
 import type { CostCategory } from "../machine/cost.js";
 import type { Violation } from "../machine/violations.js";
 import type { FrameResult, PipelineResult } from "../pipelines/types.js";
+import { maintenanceCoverage, syncBalance } from "./coverage.js";
 import { crcHex } from "./json.js";
 import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs } from "./sharing-cost.js";
 
@@ -312,6 +313,60 @@ function costSection(result: PipelineResult, st: Style): string[] {
   return out;
 }
 
+function coverageSection(result: PipelineResult, st: Style): string[] {
+  const rows = maintenanceCoverage(result);
+  if (rows.length === 0) return [];
+  const table_: string[][] = [["calls", "asked", "maintained", "coverage", "site"]];
+  const notes = new Map<number, string>();
+  for (const r of rows) {
+    table_.push([
+      formatCount(r.calls),
+      formatSize(r.requestedBytes),
+      formatSize(r.maintainedBytes),
+      r.maintainedBytes === 0 ? "none" : `${Math.floor(r.coverage * 100)}%`,
+      r.site,
+    ]);
+    const g = r.firstGap;
+    if (g !== undefined)
+      notes.set(
+        table_.length - 1,
+        `first short call (#${g.atCall}): ${formatSize(g.maintainedBytes)} of ${formatSize(g.requestedBytes)}${g.picture !== undefined ? ` [${g.picture}]` : ""}`,
+      );
+  }
+  const out = [
+    st.bold("Cache maintenance by call site (bytes each site was asked to cover, and covered)"),
+  ];
+  table(table_, [true, true, true, true, false]).forEach((l, i) => {
+    out.push(`  ${l}`);
+    const n = notes.get(i);
+    if (n !== undefined) out.push(`      ${st.yellow(n)}`);
+  });
+  return out;
+}
+
+function balanceSection(result: PipelineResult, st: Style): string[] {
+  const rows = syncBalance(result);
+  if (rows.length === 0) return [];
+  const out = [st.bold("CPU access brackets (DMA_BUF_IOCTL_SYNC START/END per buffer per frame)")];
+  for (const b of rows) {
+    const head = `  ${b.buffer}: ${b.starts} START, ${b.ends} END in ${b.frames} frame${b.frames === 1 ? "" : "s"}`;
+    if (b.unbalanced.length === 0) {
+      out.push(`${head}: balanced`);
+      continue;
+    }
+    const kinds = new Map<string, number[]>();
+    for (const f of b.unbalanced) {
+      const k = `${f.starts} START / ${f.ends} END`;
+      kinds.set(k, [...(kinds.get(k) ?? []), f.frame]);
+    }
+    const what = [...kinds].map(
+      ([k, fs]) => `frame${fs.length === 1 ? "" : "s"} ${formatRanges(fs)}: ${k}`,
+    );
+    out.push(`${head}: ${st.red("unbalanced")} (${what.join("; ")})`);
+  }
+  return out;
+}
+
 function describeRun(result: PipelineResult): string {
   const s = result.spec;
   const source = s.source === "dma-heap" ? `dma-heap (${s.heap})` : s.source;
@@ -359,6 +414,10 @@ export function formatRunReport(
   }
   lines.push(...frameSection(result, st), "");
   if (result.sinks.length > 1) lines.push(...sinkSection(result, st), "");
+  const balance = balanceSection(result, st);
+  if (balance.length > 0) lines.push(...balance, "");
+  const coverage = coverageSection(result, st);
+  if (coverage.length > 0) lines.push(...coverage, "");
   lines.push(...costSection(result, st), "");
   lines.push(
     `Elapsed: ${formatDuration(result.elapsedNs)} of virtual time (first QBUF to last frame displayed)`,
