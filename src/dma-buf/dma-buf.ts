@@ -230,8 +230,11 @@ export class DmaBuf<P = unknown> {
     open: undefined,
   };
   /** Every DMA_BUF_IOCTL_SYNC on the buffer, in order (the reports' per-frame balance view). */
-  readonly cpuAccessLog: { readonly time: number; readonly end: boolean; readonly dir: DmaDirection }[] =
-    [];
+  readonly cpuAccessLog: {
+    readonly time: number;
+    readonly end: boolean;
+    readonly dir: DmaDirection;
+  }[] = [];
   #vmapCount = 0;
   #vmapPtr: CpuMapping | undefined;
   /** The buffer's pages in the trace's name registry (when tracing), for the DMA API and CPU events. */

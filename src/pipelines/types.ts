@@ -293,7 +293,11 @@ export interface BufferInfo {
   /** Devices attached to it. */
   readonly importers: readonly string[];
   /** Its DMA_BUF_IOCTL_SYNC calls, in order (src/report/coverage.ts balances them per frame). */
-  readonly syncs?: readonly { readonly time: number; readonly end: boolean; readonly dir: number }[];
+  readonly syncs?: readonly {
+    readonly time: number;
+    readonly end: boolean;
+    readonly dir: number;
+  }[];
 }
 
 export type Verdict = "coherent" | "incoherent";
