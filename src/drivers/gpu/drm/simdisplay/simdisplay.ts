@@ -64,6 +64,13 @@ import {
   drmSendVblankEvent,
 } from "../drm-mode.js";
 
+/**
+ * What a scanout reads, reused by every display of this thread: it lives only within one
+ * scanout's DMA callback, and a frame-sized array per vblank, or per display when a run
+ * boots a machine (the main job, sweeps), costs host page faults.
+ */
+const scanScratch = new ScratchBuffer();
+
 export interface SimDisplayOptions {
   readonly width?: number;
   readonly height?: number;
@@ -154,8 +161,6 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   #tick: ClockEvent | undefined;
   #pending: PendingFlip | null = null;
   #crcOn = false;
-  /** What the last scanout read, reused: a frame-sized array per vblank cost page faults. */
-  readonly #scan = new ScratchBuffer();
   /** The last scanout: its DMA rows, memory's write sequence before it, its CRC. */
   #lastScan: { rows: DmaSegment[]; seq: number; crc: number; clean: boolean } | undefined;
 
@@ -414,7 +419,7 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
           this.dev.rereadSegments(rows);
           crc = this.#lastScan!.crc;
         } else {
-          const bytes = this.dev.readSegments(rows, this.#scan.get(rowBytes * mode.vdisplay));
+          const bytes = this.dev.readSegments(rows, scanScratch.get(rowBytes * mode.vdisplay));
           crc = crc32Rows(bytes, rowBytes, rowBytes, mode.vdisplay);
         }
         const clean = this.dev.faults === faults;

@@ -87,6 +87,14 @@ import {
 import { DRM_FORMATS } from "../drm-mode.js";
 
 /**
+ * A job's source rows and result, reused by every GPU of this thread: a job runs to
+ * completion within its DMA callback, and fresh frame-sized arrays per job, or per GPU
+ * when a run boots a machine (the main job, sweeps), cost host page faults.
+ */
+const jobSrcScratch = new ScratchBuffer();
+const jobDstScratch = new ScratchBuffer();
+
+/**
  * Geometry of one job. Pitches are in bytes; formats are DRM fourccs and default to the
  * op's natural ones (XR24 for COPY/INVERT, YUYV -> XR24 for YUYV_TO_XRGB8888).
  */
@@ -340,9 +348,6 @@ export class SimGpu {
   #seqno = 0;
   readonly #queue: SimgpuJob[] = [];
   jobsCompleted = 0;
-  /** A job's source rows and result, reused from job to job (a job runs to completion at once). */
-  readonly #src = new ScratchBuffer();
-  readonly #dst = new ScratchBuffer();
 
   constructor(
     readonly host: DriverHost,
@@ -489,7 +494,7 @@ export class SimGpu {
         const srcSegs = this.#segments(job.src, maps);
         const rows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
-        const packed = this.dev.readSegments(rows, this.#src.get(srcRow * p.height));
+        const packed = this.dev.readSegments(rows, jobSrcScratch.get(srcRow * p.height));
         const dstSegs = this.#segments(job.dst, maps);
         const wrows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);
@@ -498,10 +503,10 @@ export class SimGpu {
           job.op === SIMGPU_OP_BLEND
             ? simgpuBlend(
                 packed,
-                this.dev.readSegments(wrows, this.#dst.get(dstRow * p.height)),
+                this.dev.readSegments(wrows, jobDstScratch.get(dstRow * p.height)),
                 packedP,
               )
-            : simgpuTransform(job.op, packed, packedP, this.#dst.get(dstRow * p.height));
+            : simgpuTransform(job.op, packed, packedP, jobDstScratch.get(dstRow * p.height));
         this.dev.writeSegments(wrows, out);
       },
       () => {

@@ -15,14 +15,19 @@ import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2
 import { vividTestPatternInto } from "./vivid-tpg.js";
 import { VividStream, vividNearestInterval, vividWriteParm } from "./vivid-vid-common.js";
 
+/**
+ * The frame being written, made when the DMA runs and reused by every capture device of
+ * this thread (it lives within one DMA callback; a fresh frame-sized array per frame or
+ * per device costs host page faults when runs boot a machine each).
+ */
+const frameScratch = new ScratchBuffer();
+
 /** The capture side of a vivid instance. */
 export class VividCapture extends VividStream {
   readonly node = "capture" as const;
   /** Frames written into buffers since the last STREAMON, and frames dropped for want of one. */
   framesCaptured = 0;
   framesDropped = 0;
-  /** The frame being written, reused from frame to frame (made when the DMA runs). */
-  readonly #frame = new ScratchBuffer();
 
   /** One frame period: fill the oldest buffer with frame `seq` by DMA, or drop the frame. */
   protected tick(seq: number): void {
@@ -39,7 +44,7 @@ export class VividCapture extends VividStream {
     this.device.submit(
       `capture frame ${seq} into buffer ${vb.index}`,
       size,
-      () => this.device.writeSegments(segs, vividTestPatternInto(fmt, seq, this.#frame.get(size))),
+      () => this.device.writeSegments(segs, vividTestPatternInto(fmt, seq, frameScratch.get(size))),
       () => {
         this.active.inFlight = undefined;
         this.framesCaptured++;
