@@ -30,6 +30,7 @@ import {
   VIDIOC_ENUM_FMT,
   VIDIOC_EXPBUF,
   VIDIOC_G_FMT,
+  VIDIOC_G_PARM,
   VIDIOC_QBUF,
   VIDIOC_QUERYBUF,
   VIDIOC_QUERYCAP,
@@ -198,6 +199,24 @@ export function vidiocTryFmt(
   fmt: V4l2FormatRequest,
 ): V4l2PixFormat {
   return setFmt(u, fd, VIDIOC_TRY_FMT, type, fmt);
+}
+
+/** VIDIOC_G_PARM: the frame interval, the capability bits and readbuffers/writebuffers. */
+export function vidiocGParm(
+  u: Uapi,
+  fd: number,
+  type: number,
+): { numerator: number; denominator: number; capability: number; buffers: number } {
+  return withUserStruct(u, SIZEOF_V4L2_STREAMPARM, (s, addr) => {
+    s.setU32(V4L2_STREAMPARM.type, type);
+    u.ioctl(fd, VIDIOC_G_PARM, addr);
+    return {
+      numerator: s.u32(V4L2_STREAMPARM.numerator),
+      denominator: s.u32(V4L2_STREAMPARM.denominator),
+      capability: s.u32(V4L2_STREAMPARM.capability),
+      buffers: s.u32(V4L2_STREAMPARM.buffers),
+    };
+  });
 }
 
 /** VIDIOC_S_PARM with a frame interval: returns the interval the driver chose. */

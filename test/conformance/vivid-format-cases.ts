@@ -60,11 +60,13 @@ import {
   v4l2Fourcc,
   vidiocDqbuf,
   vidiocEnumFmt,
+  vidiocGParm,
   vidiocQbuf,
   vidiocQuerybuf,
   vidiocQuerycap,
   vidiocReqbufs,
   vidiocSFmt,
+  vidiocSParm,
   vidiocStreamoff,
   vidiocStreamon,
   vidiocTryFmt,
@@ -429,6 +431,46 @@ export const vividFormatCases: ConformanceCase[] = [
       } finally {
         u.munmap(view);
       }
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "S_PARM on the webcam: the longest of webcam_intervals[] not longer than asked, among those the size allows (60 fps from 720p, 30 from 1080p, 15 from 2160p); denominator 0 → the fastest allowed; S_FMT clamps the interval with the previous size's limit (vivid_vid_cap_s_parm, webcam_ival_count, vivid_s_fmt_vid_cap)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = node(u, h, VIVID_CAPTURE);
+      const size = (width: number, height: number) =>
+        vidiocSFmt(u, fd, CAP, { width, height, pixelformat: V4L2_PIX_FMT_YUYV });
+      const parm = (numerator: number, denominator: number) => {
+        const r = vidiocSParm(u, fd, CAP, { numerator, denominator });
+        return `${r.numerator}/${r.denominator}`;
+      };
+      size(640, 480);
+      assert.equal(parm(1, 30), "1/30");
+      assert.equal(parm(1, 100), "1/120");
+      assert.equal(parm(1, 35), "1/40");
+      assert.equal(parm(9, 10), "1/2");
+      assert.equal(parm(3, 1), "1/1");
+      assert.equal(parm(1, 0), "1/120");
+      const g = vidiocGParm(u, fd, CAP);
+      assert.deepEqual([g.numerator, g.denominator, g.capability, g.buffers], [1, 120, 0x1000, 1]);
+      size(1280, 720);
+      // S_FMT clamped with 640x480's limit (all 13): 1/120 stays.
+      assert.equal(
+        `${vidiocGParm(u, fd, CAP).numerator}/${vidiocGParm(u, fd, CAP).denominator}`,
+        "1/120",
+      );
+      assert.equal(parm(1, 120), "1/60");
+      size(1920, 1080);
+      // 720p's limit (12) keeps 1/60.
+      assert.equal(vidiocGParm(u, fd, CAP).denominator, 60);
+      assert.equal(parm(1, 60), "1/30");
+      size(3840, 2160);
+      assert.equal(vidiocGParm(u, fd, CAP).denominator, 30, "1080p's limit (9) keeps 1/30");
+      assert.equal(parm(1, 30), "1/15");
+      size(640, 480);
+      assert.equal(vidiocGParm(u, fd, CAP).denominator, 15);
+      parm(1, 30);
     }),
   },
 ];

@@ -13,7 +13,14 @@ import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
 import { vividTestPatternInto } from "./vivid-tpg.js";
-import { VividStream, vividNearestInterval, vividWriteParm } from "./vivid-vid-common.js";
+import {
+  VIVID_WEBCAM_INTERVALS,
+  VividStream,
+  vividNearestInterval,
+  vividWebcamInterval,
+  vividWebcamIvalCount,
+  vividWriteParm,
+} from "./vivid-vid-common.js";
 
 /**
  * The frame being written, made when the DMA runs and reused by every capture device of
@@ -81,17 +88,43 @@ export class VividCapture extends VividStream {
   };
 
   /** The capture node's ioctls (vivid-core.c's vidioc_* with the vid_cap parts). */
-  readonly ioctlOps: V4l2IoctlOps = {
-    ...this.formatIoctls(),
-    sParm: (_v, p) => {
-      this.timeperframe = vividNearestInterval(
-        p.u32(V4L2_STREAMPARM.numerator),
-        p.u32(V4L2_STREAMPARM.denominator),
-      );
-      this.frameClock.intervalNs = this.intervalNs;
-      vividWriteParm(p, this.timeperframe, 1);
-    },
-  };
+  readonly ioctlOps: V4l2IoctlOps = this.#captureIoctls();
+
+  #captureIoctls(): V4l2IoctlOps {
+    const base = this.formatIoctls();
+    return {
+      ...base,
+      sFmt: (v, f, fh) => {
+        // vivid_s_fmt_vid_cap() for the webcam: the interval is clamped to what the
+        // previous size allowed (webcam_ival_count of the old webcam_size_idx).
+        const oldHeight = this.fmt.height;
+        base.sFmt!(v, f, fh);
+        if (this.frameSizes !== "webcam") return;
+        const count = vividWebcamIvalCount(oldHeight);
+        const idx = VIVID_WEBCAM_INTERVALS.findIndex(
+          (iv) =>
+            iv.numerator === this.timeperframe.numerator &&
+            iv.denominator === this.timeperframe.denominator,
+        );
+        if (idx >= count) this.#setInterval(VIVID_WEBCAM_INTERVALS[count - 1]!);
+      },
+      sParm: (_v, p) => {
+        const num = p.u32(V4L2_STREAMPARM.numerator);
+        const den = p.u32(V4L2_STREAMPARM.denominator);
+        this.#setInterval(
+          this.frameSizes === "webcam"
+            ? vividWebcamInterval(num, den, this.fmt.height)
+            : vividNearestInterval(num, den),
+        );
+        vividWriteParm(p, this.timeperframe, 1);
+      },
+    };
+  }
+
+  #setInterval(iv: { numerator: number; denominator: number }): void {
+    this.timeperframe = iv;
+    this.frameClock.intervalNs = this.intervalNs;
+  }
 }
 
 export { VIVID_ALL_CAPS, vividQuerycap } from "./vivid-vid-common.js";

@@ -302,6 +302,37 @@ export function vividNearestInterval(
 }
 
 /**
+ * webcam_ival_count(): how many of webcam_intervals[] a webcam frame height allows (all
+ * 13 below 720 lines; up to 60 fps from 720p, 30 fps from 1080p, 15 fps from 2160p).
+ */
+export function vividWebcamIvalCount(height: number): number {
+  if (height >= 2160) return 7;
+  if (height >= 1080) return 9;
+  if (height >= 720) return 12;
+  return VIVID_WEBCAM_INTERVALS.length;
+}
+
+/**
+ * vivid_vid_cap_s_parm() for the webcam input: the first of the size's intervals (they
+ * run from 1 s down) that the asked one is not shorter than, i.e. the longest that is
+ * not longer; the fastest the size allows when none is, or when the denominator is 0.
+ */
+export function vividWebcamInterval(
+  numerator: number,
+  denominator: number,
+  height: number,
+): { numerator: number; denominator: number } {
+  const count = vividWebcamIvalCount(height);
+  if (denominator === 0) return VIVID_WEBCAM_INTERVALS[count - 1]!;
+  for (let i = 0; i < count; i++) {
+    const iv = VIVID_WEBCAM_INTERVALS[i]!;
+    // V4L2_FRACT_COMPARE(tpf, >=, iv).
+    if (numerator * iv.denominator >= iv.numerator * denominator) return iv;
+  }
+  return VIVID_WEBCAM_INTERVALS[count - 1]!;
+}
+
+/**
  * The frame clock of a vivid node (what vivid's kthread does with its frame counters):
  * ticks on a grid of the frame interval from STREAMON, one sequence number per tick. A
  * tick with no buffer waiting is a dropped frame. To keep the virtual clock idle when
