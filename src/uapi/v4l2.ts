@@ -13,6 +13,8 @@ import {
   SIZEOF_V4L2_EXPORTBUFFER,
   SIZEOF_V4L2_FMTDESC,
   SIZEOF_V4L2_FORMAT,
+  SIZEOF_V4L2_FRMIVALENUM,
+  SIZEOF_V4L2_FRMSIZEENUM,
   SIZEOF_V4L2_REQUESTBUFFERS,
   SIZEOF_V4L2_STREAMPARM,
   V4L2_BUFFER,
@@ -21,6 +23,8 @@ import {
   V4L2_EXPORTBUFFER,
   V4L2_FMTDESC,
   V4L2_FORMAT_PIX,
+  V4L2_FRMIVALENUM,
+  V4L2_FRMSIZEENUM,
   V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_USERPTR,
   V4L2_REQUESTBUFFERS,
@@ -28,6 +32,8 @@ import {
   VIDIOC_CREATE_BUFS,
   VIDIOC_DQBUF,
   VIDIOC_ENUM_FMT,
+  VIDIOC_ENUM_FRAMEINTERVALS,
+  VIDIOC_ENUM_FRAMESIZES,
   VIDIOC_EXPBUF,
   VIDIOC_G_FMT,
   VIDIOC_G_PARM,
@@ -199,6 +205,45 @@ export function vidiocTryFmt(
   fmt: V4l2FormatRequest,
 ): V4l2PixFormat {
   return setFmt(u, fd, VIDIOC_TRY_FMT, type, fmt);
+}
+
+/** VIDIOC_ENUM_FRAMESIZES: the `index`th size of `pixelformat` (type 1 discrete: width, height; 3 stepwise: the six bounds). */
+export function vidiocEnumFramesizes(
+  u: Uapi,
+  fd: number,
+  pixelformat: number,
+  index: number,
+): { type: number; values: number[] } {
+  return withUserStruct(u, SIZEOF_V4L2_FRMSIZEENUM, (s, addr) => {
+    s.setU32(V4L2_FRMSIZEENUM.index, index).setU32(V4L2_FRMSIZEENUM.pixelFormat, pixelformat);
+    u.ioctl(fd, VIDIOC_ENUM_FRAMESIZES, addr);
+    const type = s.u32(V4L2_FRMSIZEENUM.type);
+    const n = type === 1 ? 2 : 6;
+    return {
+      type,
+      values: Array.from({ length: n }, (_, i) => s.u32(V4L2_FRMSIZEENUM.union + 4 * i)),
+    };
+  });
+}
+
+/** VIDIOC_ENUM_FRAMEINTERVALS: the `index`th discrete interval at a size. */
+export function vidiocEnumFrameintervals(
+  u: Uapi,
+  fd: number,
+  req: { pixelformat: number; width: number; height: number; index: number },
+): { type: number; numerator: number; denominator: number } {
+  return withUserStruct(u, SIZEOF_V4L2_FRMIVALENUM, (s, addr) => {
+    s.setU32(V4L2_FRMIVALENUM.index, req.index)
+      .setU32(V4L2_FRMIVALENUM.pixelFormat, req.pixelformat)
+      .setU32(V4L2_FRMIVALENUM.width, req.width)
+      .setU32(V4L2_FRMIVALENUM.height, req.height);
+    u.ioctl(fd, VIDIOC_ENUM_FRAMEINTERVALS, addr);
+    return {
+      type: s.u32(V4L2_FRMIVALENUM.type),
+      numerator: s.u32(V4L2_FRMIVALENUM.union),
+      denominator: s.u32(V4L2_FRMIVALENUM.union + 4),
+    };
+  });
 }
 
 /** VIDIOC_G_PARM: the frame interval, the capability bits and readbuffers/writebuffers. */

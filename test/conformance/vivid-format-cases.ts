@@ -60,6 +60,8 @@ import {
   v4l2Fourcc,
   vidiocDqbuf,
   vidiocEnumFmt,
+  vidiocEnumFrameintervals,
+  vidiocEnumFramesizes,
   vidiocGParm,
   vidiocQbuf,
   vidiocQuerybuf,
@@ -471,6 +473,66 @@ export const vividFormatCases: ConformanceCase[] = [
       size(640, 480);
       assert.equal(vidiocGParm(u, fd, CAP).denominator, 15);
       parm(1, 30);
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "ENUM_FRAMESIZES / ENUM_FRAMEINTERVALS on the webcam: the six discrete webcam_sizes[]; per size the first webcam_ival_count() of webcam_intervals[] (13, 12 from 720p, 9 from 1080p, 7 from 2160p); an unknown format, a size that is not a webcam size or an index past the end → EINVAL (vidioc_enum_framesizes, vidioc_enum_frameintervals)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = node(u, h, VIVID_CAPTURE);
+      const sizes: string[] = [];
+      for (let i = 0; i < 6; i++) {
+        const f = vidiocEnumFramesizes(u, fd, fcc("NV12"), i);
+        assert.equal(f.type, 1, "V4L2_FRMSIZE_TYPE_DISCRETE");
+        sizes.push(`${f.values[0]}x${f.values[1]}`);
+      }
+      assert.deepEqual(sizes, [
+        "320x180",
+        "640x360",
+        "640x480",
+        "1280x720",
+        "1920x1080",
+        "3840x2160",
+      ]);
+      expectErrno("EINVAL", () => vidiocEnumFramesizes(u, fd, fcc("NV12"), 6), "index 6");
+      expectErrno("EINVAL", () => vidiocEnumFramesizes(u, fd, fcc("NOPE"), 0), "unknown format");
+      expectErrno(
+        "EINVAL",
+        () => vidiocEnumFramesizes(u, fd, fcc("NM12"), 0),
+        "multi-planar format",
+      );
+      const count = (width: number, height: number): number => {
+        let n = 0;
+        for (;;) {
+          try {
+            const iv = vidiocEnumFrameintervals(u, fd, {
+              pixelformat: V4L2_PIX_FMT_YUYV,
+              width,
+              height,
+              index: n,
+            });
+            assert.equal(iv.type, 1);
+            if (n === 0) assert.deepEqual([iv.numerator, iv.denominator], [1, 1]);
+            n++;
+          } catch (e) {
+            assert.equal((e as { code?: string }).code, "EINVAL");
+            return n;
+          }
+        }
+      };
+      assert.deepEqual(
+        [count(320, 180), count(640, 480), count(1280, 720), count(1920, 1080), count(3840, 2160)],
+        [13, 13, 12, 9, 7],
+      );
+      assert.equal(count(641, 480), 0, "not a webcam size");
+      const last = vidiocEnumFrameintervals(u, fd, {
+        pixelformat: V4L2_PIX_FMT_YUYV,
+        width: 640,
+        height: 480,
+        index: 12,
+      });
+      assert.deepEqual([last.numerator, last.denominator], [1, 120]);
     }),
   },
 ];

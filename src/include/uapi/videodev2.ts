@@ -290,6 +290,32 @@ export const VIDIOC_TRY_FMT = _IOWR(V, 64, SIZEOF_V4L2_FORMAT);
 export const VIDIOC_CREATE_BUFS = _IOWR(V, 92, SIZEOF_V4L2_CREATE_BUFFERS);
 export const VIDIOC_PREPARE_BUF = _IOWR(V, 93, SIZEOF_V4L2_BUFFER);
 
+/** struct v4l2_frmsizeenum: index, pixel_format, type, then the discrete or stepwise union. */
+export const SIZEOF_V4L2_FRMSIZEENUM = 44;
+export const V4L2_FRMSIZEENUM = {
+  index: 0,
+  pixelFormat: 4,
+  type: 8,
+  /** discrete.width / stepwise.min_width, then height, or the six stepwise fields. */
+  union: 12,
+} as const;
+/** struct v4l2_frmivalenum: index, pixel_format, width, height, type, then the union. */
+export const SIZEOF_V4L2_FRMIVALENUM = 52;
+export const V4L2_FRMIVALENUM = {
+  index: 0,
+  pixelFormat: 4,
+  width: 8,
+  height: 12,
+  type: 16,
+  /** discrete.numerator, discrete.denominator (or stepwise min, max, step). */
+  union: 20,
+} as const;
+export const V4L2_FRMSIZE_TYPE_DISCRETE = 1;
+export const V4L2_FRMSIZE_TYPE_STEPWISE = 3;
+export const V4L2_FRMIVAL_TYPE_DISCRETE = 1;
+export const VIDIOC_ENUM_FRAMESIZES = _IOWR(V, 74, SIZEOF_V4L2_FRMSIZEENUM);
+export const VIDIOC_ENUM_FRAMEINTERVALS = _IOWR(V, 75, SIZEOF_V4L2_FRMIVALENUM);
+
 /** VIDEO_MAX_FRAME / VB2_MAX_FRAME: buffers per queue. */
 export const VIDEO_MAX_FRAME = 32;
 /** The version VIDIOC_QUERYCAP reports: LINUX_VERSION_CODE of the modelled kernel (6.12.0). */

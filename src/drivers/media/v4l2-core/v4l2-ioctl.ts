@@ -16,11 +16,15 @@ import {
   V4L2_CAPABILITY,
   V4L2_FMTDESC,
   V4L2_FORMAT_PIX,
+  V4L2_FRMIVALENUM,
+  V4L2_FRMSIZEENUM,
   V4L2_MODEL_KERNEL_VERSION,
   V4L2_STREAMPARM,
   VIDIOC_CREATE_BUFS,
   VIDIOC_DQBUF,
   VIDIOC_ENUM_FMT,
+  VIDIOC_ENUM_FRAMEINTERVALS,
+  VIDIOC_ENUM_FRAMESIZES,
   VIDIOC_EXPBUF,
   VIDIOC_G_FMT,
   VIDIOC_G_PARM,
@@ -64,6 +68,9 @@ export interface V4l2IoctlOps {
   sFmt?(vdev: VideoDevice, f: CStruct, fh: V4l2Fh): void;
   tryFmt?(vdev: VideoDevice, f: CStruct, fh: V4l2Fh): void;
   gParm?(vdev: VideoDevice, p: CStruct): void;
+  /** vidioc_enum_framesizes / vidioc_enum_frameintervals (the core clears the output fields first). */
+  enumFramesizes?(vdev: VideoDevice, f: CStruct): void;
+  enumFrameintervals?(vdev: VideoDevice, f: CStruct): void;
   sParm?(vdev: VideoDevice, p: CStruct): void;
   /**
    * The buffer ioctls (vidioc_reqbufs ... vidioc_streamoff): default the vb2_ioctl_*
@@ -134,6 +141,24 @@ function driverOp<K extends keyof V4l2IoctlOps>(
 }
 
 const HANDLERS = new Map<number, Handler>([
+  [
+    VIDIOC_ENUM_FRAMESIZES,
+    (vdev, _fh, s) => {
+      // INFO_FL_CLEAR(v4l2_frmsizeenum, pixel_format): only index and pixel_format come in.
+      const op = driverOp(vdev, "enumFramesizes");
+      s.bytes.fill(0, V4L2_FRMSIZEENUM.type);
+      op(vdev, s);
+    },
+  ],
+  [
+    VIDIOC_ENUM_FRAMEINTERVALS,
+    (vdev, _fh, s) => {
+      // INFO_FL_CLEAR(v4l2_frmivalenum, height).
+      const op = driverOp(vdev, "enumFrameintervals");
+      s.bytes.fill(0, V4L2_FRMIVALENUM.type);
+      op(vdev, s);
+    },
+  ],
   [
     VIDIOC_QUERYCAP,
     (vdev, _fh, s) => {

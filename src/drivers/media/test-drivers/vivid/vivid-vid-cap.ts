@@ -8,13 +8,24 @@
  */
 
 import { KernelError } from "../../../../errno.js";
-import { V4L2_FIELD_NONE, V4L2_STREAMPARM } from "../../../../include/uapi/videodev2.js";
+import type { CStruct } from "../../../../include/uapi/struct.js";
+import {
+  V4L2_FIELD_NONE,
+  V4L2_FRMIVAL_TYPE_DISCRETE,
+  V4L2_FRMIVALENUM,
+  V4L2_FRMSIZE_TYPE_DISCRETE,
+  V4L2_FRMSIZE_TYPE_STEPWISE,
+  V4L2_FRMSIZEENUM,
+  V4L2_STREAMPARM,
+} from "../../../../include/uapi/videodev2.js";
 import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
+import { vividGetFormat } from "./vivid-formats.js";
 import { vividTestPatternInto } from "./vivid-tpg.js";
 import {
   VIVID_WEBCAM_INTERVALS,
+  VIVID_WEBCAM_SIZES,
   VividStream,
   vividNearestInterval,
   vividWebcamInterval,
@@ -108,6 +119,8 @@ export class VividCapture extends VividStream {
         );
         if (idx >= count) this.#setInterval(VIVID_WEBCAM_INTERVALS[count - 1]!);
       },
+      enumFramesizes: (_v, f) => this.#enumFramesizes(f),
+      enumFrameintervals: (_v, f) => this.#enumFrameintervals(f),
       sParm: (_v, p) => {
         const num = p.u32(V4L2_STREAMPARM.numerator);
         const den = p.u32(V4L2_STREAMPARM.denominator);
@@ -119,6 +132,56 @@ export class VividCapture extends VividStream {
         vividWriteParm(p, this.timeperframe, 1);
       },
     };
+  }
+
+  /**
+   * vidioc_enum_framesizes(): the webcam's webcam_sizes[] one by one; the scaler's
+   * stepwise range (16..16384 by 2, 16..8640 by 2) as a single entry; EINVAL for a
+   * format vivid does not have or an index past the end.
+   */
+  #enumFramesizes(f: CStruct): void {
+    const index = f.u32(V4L2_FRMSIZEENUM.index);
+    if (vividGetFormat(f.u32(V4L2_FRMSIZEENUM.pixelFormat)) === undefined)
+      throw new KernelError("EINVAL", "vivid: ENUM_FRAMESIZES of a format vivid does not have");
+    const u = V4L2_FRMSIZEENUM.union;
+    if (this.frameSizes === "webcam") {
+      const sz = VIVID_WEBCAM_SIZES[index];
+      if (sz === undefined) throw new KernelError("EINVAL", `vivid: no frame size ${index}`);
+      f.setU32(V4L2_FRMSIZEENUM.type, V4L2_FRMSIZE_TYPE_DISCRETE)
+        .setU32(u, sz.width)
+        .setU32(u + 4, sz.height);
+      return;
+    }
+    if (index !== 0) throw new KernelError("EINVAL", `vivid: no frame size ${index}`);
+    f.setU32(V4L2_FRMSIZEENUM.type, V4L2_FRMSIZE_TYPE_STEPWISE);
+    [16, 16384, 2, 16, 8640, 2].forEach((v, i) => f.setU32(u + 4 * i, v));
+  }
+
+  /**
+   * vidioc_enum_frameintervals(): for a webcam size, the first webcam_ival_count() of
+   * webcam_intervals[]; otherwise the current interval as the only one. EINVAL for an
+   * unknown format, a size that is not a webcam size, or an index past the end.
+   */
+  #enumFrameintervals(f: CStruct): void {
+    const index = f.u32(V4L2_FRMIVALENUM.index);
+    if (vividGetFormat(f.u32(V4L2_FRMIVALENUM.pixelFormat)) === undefined)
+      throw new KernelError("EINVAL", "vivid: ENUM_FRAMEINTERVALS of a format vivid does not have");
+    const width = f.u32(V4L2_FRMIVALENUM.width);
+    const height = f.u32(V4L2_FRMIVALENUM.height);
+    let iv = this.timeperframe;
+    if (this.frameSizes === "webcam") {
+      const sz = VIVID_WEBCAM_SIZES.find((s) => s.width === width && s.height === height);
+      if (sz === undefined)
+        throw new KernelError("EINVAL", `vivid: ${width}x${height} is not a webcam size`);
+      if (index >= vividWebcamIvalCount(height))
+        throw new KernelError("EINVAL", `vivid: no frame interval ${index} at ${width}x${height}`);
+      iv = VIVID_WEBCAM_INTERVALS[index]!;
+    } else if (index !== 0 || width < 16 || width > 16384 || height < 16 || height > 8640) {
+      throw new KernelError("EINVAL", `vivid: no frame interval ${index} at ${width}x${height}`);
+    }
+    f.setU32(V4L2_FRMIVALENUM.type, V4L2_FRMIVAL_TYPE_DISCRETE)
+      .setU32(V4L2_FRMIVALENUM.union, iv.numerator)
+      .setU32(V4L2_FRMIVALENUM.union + 4, iv.denominator);
   }
 
   #setInterval(iv: { numerator: number; denominator: number }): void {
