@@ -154,7 +154,8 @@ export class VividCapture extends VividStream {
     }
     if (index !== 0) throw new KernelError("EINVAL", `vivid: no frame size ${index}`);
     f.setU32(V4L2_FRMSIZEENUM.type, V4L2_FRMSIZE_TYPE_STEPWISE);
-    [16, 16384, 2, 16, 8640, 2].forEach((v, i) => f.setU32(u + 4 * i, v));
+    const bounds = [16, 16384, 2, 16, 8640, 2];
+    for (let i = 0; i < bounds.length; i++) f.setU32(u + 4 * i, bounds[i]!);
   }
 
   /**
