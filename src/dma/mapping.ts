@@ -21,7 +21,7 @@
 
 import { KernelError } from "../errno.js";
 import type { OwnedRegion, StreamingOwner } from "../machine/coherency.js";
-import type { CpuMapping } from "../machine/cpu.js";
+import type { CpuMapping, MemAttr } from "../machine/cpu.js";
 import type { DmaDevice, WindowDirection } from "../machine/device.js";
 import { flipDirection, injectFault, shrinkLength } from "../machine/fault-inject.js";
 import { IOMMU_READ, IOMMU_WRITE } from "../machine/iommu.js";
@@ -93,6 +93,22 @@ interface CoherentRecord {
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * dma_pgprot() (kernel/dma/mapping.c): the attribute of a CPU mapping of coherent
+ * memory: cached for a coherent device, pgprot_dmacoherent (write-combine on ARM,
+ * uncached on RISC-V) otherwise. A fault point: left out ("dma_pgprot" omitted), the
+ * mapping stays cacheable while the kernel's own mapping of the same pages is not, the
+ * mismatched attributes of firecracker-microvm/firecracker issue 5536 and
+ * intel/media-driver PR 1929.
+ */
+export function dmaPgprot(m: Machine, dev: DmaDevice): MemAttr {
+  let attr: MemAttr = "cached";
+  injectFault(m.faults, "dma_pgprot", { bytes: 0 }, () => {
+    attr = dev.coherent ? "cached" : m.profile.coherentAttr;
+  });
+  return attr;
+}
 
 export class DmaMappingApi {
   readonly debug: DmaDebug;

@@ -96,6 +96,14 @@ export const NAMED_FAULTS: readonly NamedFault[] = [
     source: "raspberrypi/linux issue 5727 (RPi4 zero-copy NV12 shows pure green)",
     rules: [{ call: "swiotlb_sync_single_for_*", action: "omit" }],
   },
+  {
+    name: "cached-alias-of-coherent",
+    description:
+      "A CPU mapping of coherent (dma_alloc_coherent) memory is made cacheable (dma_pgprot / pgprot_dmacoherent left out, kernel/dma/mapping.c) while the kernel's own mapping of the same pages is write-combined or uncached: mismatched memory attributes. On a non-coherent device nothing maintains the cacheable alias (coherent memory needs no syncs), so the CPU reads stale lines and its writes stay in the cache.",
+    source:
+      "firecracker-microvm/firecracker issue 5536; intel/media-driver PR 1929 (imported dma-bufs need a coherent PAT index); au-ts/sddf PR 753",
+    rules: [{ call: "dma_pgprot", action: "omit" }],
+  },
 ];
 
 /** The injector plan for a list of fault names; throws RangeError naming an unknown one. */

@@ -391,7 +391,7 @@ export class Cpu {
             len,
             message: `cacheable access through ${label} to memory that is also mapped uncached/write-combined: mismatched attributes`,
           },
-          "use only the uncached (dma_alloc_coherent / write-combined) mapping of this memory, or only cached mappings with explicit cache maintenance",
+          "use only the uncached (dma_alloc_coherent / write-combined) mapping of this memory, or only cached mappings with explicit cache maintenance: a driver's mmap of dma_alloc_coherent memory must take the kernel mapping's attribute (dma_mmap_attrs, which applies dma_pgprot / pgprot_dmacoherent)",
         );
         return;
       }

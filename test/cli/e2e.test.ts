@@ -47,6 +47,7 @@ const EXPECT_INCOHERENT = new Set([
   "libcamera-79-missing-sync-start.yaml",
   "xdna-1439-zeroed-buffer-evicted.yaml",
   "rpi-6995-udmabuf-readback.yaml",
+  "firecracker-5536-mismatched-attributes.yaml",
   // Linux 6.12's own udmabuf behaviour, every call right (docs/dma-buf.md).
   "udmabuf-first-sync.yaml",
 ]);

@@ -28,7 +28,7 @@ import {
   DMA_TO_DEVICE,
   type DmaDirection,
 } from "../../../dma/direction.js";
-import type { CoherentAllocation, DmaMappingApi } from "../../../dma/mapping.js";
+import { type CoherentAllocation, type DmaMappingApi, dmaPgprot } from "../../../dma/mapping.js";
 import { type SgTable, sgAllocTableFromPages } from "../../../dma/scatterlist.js";
 import {
   type DmaBuf,
@@ -196,7 +196,7 @@ class DcMmapBuf implements Vb2PlaneMem {
   /** vb2_dc_mmap(): dma_mmap_attrs (coherent attribute) or dma_mmap_noncontiguous (cached). */
   mmap(vma: Vma): void {
     vma.ranges = sliceRanges(this.ranges, vma.pgoff * PAGE_SIZE, vma.length);
-    vma.attr = this.nonCoherentMem || this.dev.coherent ? "cached" : this.#m.profile.coherentAttr;
+    vma.attr = this.nonCoherentMem ? "cached" : dmaPgprot(this.#m, this.dev);
     vb2CommonVmOpen(
       vma,
       () => this.get(),
