@@ -9,8 +9,11 @@ import assert from "node:assert/strict";
 import { describe as suite, test } from "node:test";
 import fc from "fast-check";
 import { DMA_FROM_DEVICE } from "../../src/dma/direction.js";
+import { DmaMappingApi } from "../../src/dma/mapping.js";
 import { faultPlan } from "../../src/kernel/fault-inject.js";
+import type { BusMaster } from "../../src/machine/bus.js";
 import { Machine } from "../../src/machine/machine.js";
+import { Prng } from "../../src/machine/prng.js";
 import { resolveProfile } from "../../src/machine/profiles.js";
 import {
   parseScenario,
@@ -66,6 +69,45 @@ function wrongLines(m: Machine, a: Uint8Array, b: Uint8Array): number {
       }
   }
   return n;
+}
+
+/**
+ * The straightforward implementation the bulk one must match: a PRNG draw, a prefetch
+ * and a record per fill, every record kept. Installed in place of the machine's own.
+ */
+function referenceFills(m: Machine, rate: number) {
+  const prng = new Prng((m.profile.seed * 0x9e3779b1) ^ 0x5bec);
+  const filled = new Map<number, { fill: number; device: string }>();
+  const state = { fills: 0 };
+  m.bus.writeObserver = (master: BusMaster, phys: number, len: number, epoch: number) => {
+    const L = m.cache.line;
+    const first = Math.ceil(phys / L);
+    const count = Math.floor((phys + len) / L) - first;
+    if (count <= 0) return;
+    if (m.ownership.conflict(phys, len, true) === undefined) return;
+    const want = count * rate;
+    let n = Math.floor(want);
+    if (prng.nextU32() / 2 ** 32 < want - n) n++;
+    for (let k = 0; k < n; k++) {
+      const at = (first + prng.below(count)) * L;
+      if (!m.cache.prefetch(at, epoch - 1)) continue;
+      state.fills++;
+      filled.set(at, { fill: epoch - 1, device: master.name });
+      const lost = m.cache.findings.lostWrite;
+      if (lost !== undefined) m.cpu.reportLostWrite(lost.phys, lost.lines, lost.epoch);
+    }
+  };
+  m.violations.addExplainer((v) => {
+    if (v.kind !== "stale-cpu-read" || v.phys < 0) return undefined;
+    const at = Math.floor(v.phys / m.cache.line) * m.cache.line;
+    const rec = filled.get(at);
+    if (rec === undefined || m.cache.fillEpochOf(at) !== rec.fill) return undefined;
+    return {
+      message: `the CPU fetched the line speculatively while ${rec.device} wrote the buffer, so an invalidate before the DMA could not help`,
+      hint: "see speculation.ts",
+    };
+  });
+  return state;
 }
 
 suite("speculative line fills during DMA", () => {
@@ -157,5 +199,72 @@ suite("speculative line fills during DMA", () => {
     });
     assert.equal(noSpec.verdict, "coherent");
     assert.equal(bundled("openmv-1605-invalidate-before-only-fixed").verdict, "coherent");
+  });
+
+  test("property: the fills, their order, lost writes and explanations are the reference's", () => {
+    type Op =
+      | { kind: "dma"; dev: number; off: number; len: number }
+      | { kind: "cpu-write" | "cpu-read"; off: number; len: number };
+    const SIZE = 1024 * 1024;
+    const range = fc
+      .integer({ min: 0, max: SIZE - 1 })
+      .chain((off) => fc.integer({ min: 1, max: SIZE - off }).map((len) => ({ off, len })));
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc
+        .tuple(fc.integer({ min: 0, max: 1 }), range)
+        .map(([dev, r]) => ({ kind: "dma" as const, dev, ...r })),
+      range.map((r) => ({ kind: "cpu-write" as const, ...r })),
+      range.map((r) => ({ kind: "cpu-read" as const, ...r })),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom("arm64", "cortex-a9"),
+        fc.constantFrom(1, 1 / 2, 1 / 32, 0.37),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.array(op, { minLength: 1, maxLength: 8 }),
+        (profile, rate, seed, ops) => {
+          const run = (reference: boolean) => {
+            const m = new Machine({
+              profile: resolveProfile(profile, { speculativeFillRate: rate, seed }),
+            });
+            const ref = reference ? referenceFills(m, rate) : undefined;
+            const dma = new DmaMappingApi(m);
+            const devs = [m.addDevice("cam", {}), m.addDevice("gpu", {})];
+            const phys = cmaBuffer(m, SIZE);
+            const hs = devs.map((d) => dma.dmaMapSingle(d, phys, SIZE, DMA_FROM_DEVICE));
+            const seen: Uint8Array[] = [];
+            // A whole-buffer write first: at high rates it fills more lines than the
+            // cache has slots (cortex-a9), so the fast path's table drops evicted lines.
+            devs[0]!.write(hs[0]!, pattern(SIZE, 1));
+            ops.forEach((o, i) => {
+              if (o.kind === "dma") devs[o.dev]!.write(hs[o.dev]! + o.off, pattern(o.len, i));
+              else if (o.kind === "cpu-write")
+                m.cpu.writePhys(phys + o.off, pattern(o.len, i + 99));
+              else seen.push(m.cpu.readPhys(phys + o.off, o.len));
+            });
+            // Page by page, so every stale page gets its own (explained or not) violation.
+            for (let off = 0; off < SIZE; off += 4096) seen.push(m.cpu.readPhys(phys + off, 4096));
+            const epochs: (number | undefined)[] = [];
+            for (let off = 0; off < SIZE; off += m.cache.line)
+              epochs.push(m.cache.fillEpochOf(phys + off));
+            return {
+              fills: ref ? ref.fills : m.speculation!.fills,
+              epochs,
+              seen: seen.map((b) => Buffer.from(b).toString("base64")),
+              violations: m.violations.list.map(
+                (v) => `${v.kind} ${v.phys} ${v.message.split("; the CPU fetched")[1] ?? ""}`,
+              ),
+            };
+          };
+          const fast = run(false);
+          const ref = run(true);
+          assert.equal(fast.fills, ref.fills);
+          assert.deepEqual(fast.epochs, ref.epochs);
+          assert.deepEqual(fast.violations, ref.violations);
+          assert.deepEqual(fast.seen, ref.seen);
+        },
+      ),
+      { numRuns: 25 },
+    );
   });
 });
