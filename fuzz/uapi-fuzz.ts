@@ -2,8 +2,9 @@
  * Random multi-process uAPI sequences on the simulated kernel, as a hostile program
  * would issue them: dma-heap and udmabuf buffers, mmaps and CPU access, DMA_BUF_IOCTL_SYNC,
  * fd passing between processes, sw_sync fences, DRM dumb buffers with page flips and
- * the CRC file, and blocking calls (poll with timeout -1, read on a DRM fd or the CRC
- * file) — then every process exits.
+ * the CRC file, V4L2 capture on vivid (S_FMT, REQBUFS, CREATE_BUFS, QBUF, DQBUF, EXPBUF,
+ * STREAMON/STREAMOFF, MMAP or DMABUF buffers from the other fds), and blocking calls (poll
+ * with timeout -1, read on a DRM fd or the CRC file, DQBUF) — then every process exits.
  *
  * A sequence is plain data ({@link FuzzOp}[]): indices pick among the fds and mappings
  * a process has when the op runs (modulo their count), so every sequence runs and any
@@ -19,6 +20,7 @@
 import fc from "fast-check";
 import { simdisplayProbe } from "../src/drivers/gpu/drm/simdisplay/simdisplay.js";
 import { vgemProbe } from "../src/drivers/gpu/drm/vgem/vgem.js";
+import { vividProbe } from "../src/drivers/media/test-drivers/vivid/vivid-core.js";
 import { KernelError } from "../src/errno.js";
 import { DRM_FORMAT_XRGB8888, DRM_MODE_PAGE_FLIP_EVENT } from "../src/include/uapi/drm-mode.js";
 import {
@@ -32,6 +34,12 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../src/include/uapi/fcntl.js";
+import {
+  V4L2_BUF_TYPE_VIDEO_CAPTURE,
+  V4L2_MEMORY_DMABUF,
+  V4L2_MEMORY_MMAP,
+  V4L2_PIX_FMT_YUYV,
+} from "../src/include/uapi/videodev2.js";
 import { Kernel, SW_SYNC_PATH } from "../src/kernel/kernel.js";
 import { UserFault } from "../src/kernel/process.js";
 import { SimulationError } from "../src/machine/outcome.js";
@@ -53,6 +61,16 @@ import {
 } from "../src/uapi/lib.js";
 import { SimUapi } from "../src/uapi/sim.js";
 import type { Mapping } from "../src/uapi/uapi.js";
+import {
+  vidiocCreateBufs,
+  vidiocDqbuf,
+  vidiocExpbuf,
+  vidiocQbuf,
+  vidiocReqbufs,
+  vidiocSFmt,
+  vidiocStreamoff,
+  vidiocStreamon,
+} from "../src/uapi/v4l2.js";
 
 /** One operation. `p` picks a process, `i`/`j` pick among its fds or mappings. */
 export type FuzzOp =
@@ -73,7 +91,14 @@ export type FuzzOp =
   | { readonly k: "flip"; readonly p: number }
   | { readonly k: "crc"; readonly p: number }
   | { readonly k: "fence"; readonly p: number; readonly value: number }
-  | { readonly k: "inc"; readonly p: number; readonly i: number };
+  | { readonly k: "inc"; readonly p: number; readonly i: number }
+  | { readonly k: "video"; readonly p: number; readonly width: number }
+  | { readonly k: "reqbufs"; readonly p: number; readonly count: number; readonly dmabuf: boolean }
+  | { readonly k: "createbufs"; readonly p: number; readonly count: number; readonly size: number }
+  | { readonly k: "qbuf"; readonly p: number; readonly i: number; readonly j: number }
+  | { readonly k: "dqbuf"; readonly p: number }
+  | { readonly k: "expbuf"; readonly p: number; readonly i: number }
+  | { readonly k: "stream"; readonly p: number; readonly on: boolean };
 
 /** What went wrong in a sequence, with the op that did it. */
 export interface FuzzFailure {
@@ -124,6 +149,24 @@ export const fuzzOp: fc.Arbitrary<FuzzOp> = fc.oneof(
   fc.record({ k: fc.constant("crc" as const), p: proc }),
   fc.record({ k: fc.constant("fence" as const), p: proc, value: fc.integer({ min: 0, max: 3 }) }),
   fc.record({ k: fc.constant("inc" as const), p: proc, i: small }),
+  fc.record({ k: fc.constant("video" as const), p: proc, width: fc.constantFrom(16, 64, 320) }),
+  fc.record({
+    k: fc.constant("reqbufs" as const),
+    p: proc,
+    count: fc.nat({ max: 4 }),
+    dmabuf: fc.boolean(),
+  }),
+  fc.record({
+    k: fc.constant("createbufs" as const),
+    p: proc,
+    count: fc.nat({ max: 2 }),
+    // Bytes per buffer: too small (EINVAL), the format's, or far beyond RAM (ENOMEM).
+    size: fc.constantFrom(0, 1000, 2 ** 32 - 4096),
+  }),
+  fc.record({ k: fc.constant("qbuf" as const), p: proc, i: small, j: small }),
+  fc.record({ k: fc.constant("dqbuf" as const), p: proc }),
+  fc.record({ k: fc.constant("expbuf" as const), p: proc, i: small }),
+  fc.record({ k: fc.constant("stream" as const), p: proc, on: fc.boolean() }),
 );
 
 /** A sequence of `min` to `max` ops. */
@@ -139,6 +182,9 @@ interface Proc {
   crtc?: number;
   fbs: number[];
   timeline?: number;
+  /** The process's /dev/video0 fd, and the memory of its last REQBUFS. */
+  video?: number;
+  memory: number;
 }
 
 const DSYNC = [0, 1, 2, 3, 4, 5, 6, 7].map((f) => BigInt(f & 3) | (f & 4 ? 4n : 0n));
@@ -147,6 +193,7 @@ const DSYNC = [0, 1, 2, 3, 4, 5, 6, 7].map((f) => BigInt(f & 3) | (f & 4 ? 4n : 
 export function runSequence(ops: readonly FuzzOp[]): FuzzOutcome {
   const k = new Kernel({ profile: "arm64" });
   vgemProbe(k);
+  vividProbe(k);
   const disp = simdisplayProbe(k, { width: 64, height: 32 });
   const m = k.machine;
   // A wait that is not stopped by bounded waiting ends here, as a hang.
@@ -155,7 +202,13 @@ export function runSequence(ops: readonly FuzzOp[]): FuzzOutcome {
   const cmaFree = m.cma.freeUnits;
   const procs: Proc[] = [];
   const spawn = (): Proc => {
-    const p: Proc = { u: new SimUapi(k, `fuzz${procs.length}`), fds: [], maps: [], fbs: [] };
+    const p: Proc = {
+      u: new SimUapi(k, `fuzz${procs.length}`),
+      fds: [],
+      maps: [],
+      fbs: [],
+      memory: V4L2_MEMORY_MMAP,
+    };
     procs.push(p);
     return p;
   };
@@ -171,6 +224,14 @@ export function runSequence(ops: readonly FuzzOp[]): FuzzOutcome {
     }
     return p.card;
   };
+  const video = (p: Proc): number => {
+    if (p.video === undefined) {
+      p.video = p.u.open("/dev/video0", O_RDWR);
+      p.fds.push(p.video);
+    }
+    return p.video;
+  };
+  const CAP = V4L2_BUF_TYPE_VIDEO_CAPTURE;
   const dumbFb = (p: Proc, fd: number): number => {
     const d = drmModeCreateDumb(p.u, fd, { width: 64, height: 32, bpp: 32 });
     const fb = drmModeAddFB2(p.u, fd, {
@@ -242,6 +303,7 @@ export function runSequence(ops: readonly FuzzOp[]): FuzzOutcome {
         p.fds.splice(p.fds.indexOf(fd), 1);
         if (fd === p.card) p.card = undefined;
         if (fd === p.timeline) p.timeline = undefined;
+        if (fd === p.video) p.video = undefined;
         u.close(fd);
         return;
       }
@@ -302,6 +364,53 @@ export function runSequence(ops: readonly FuzzOp[]): FuzzOutcome {
         if (p.timeline !== undefined) swSyncInc(u, p.timeline, 1 + (op.i % 3));
         return;
       }
+      case "video":
+        vidiocSFmt(u, video(p), CAP, {
+          width: op.width,
+          height: op.width / 2,
+          pixelformat: V4L2_PIX_FMT_YUYV,
+        });
+        return;
+      case "reqbufs": {
+        const memory = op.dmabuf ? V4L2_MEMORY_DMABUF : V4L2_MEMORY_MMAP;
+        vidiocReqbufs(u, video(p), { count: op.count, type: CAP, memory });
+        p.memory = memory;
+        return;
+      }
+      case "createbufs":
+        vidiocCreateBufs(u, video(p), {
+          count: op.count,
+          memory: p.memory,
+          type: CAP,
+          fmt: {
+            width: 64,
+            height: 32,
+            pixelformat: V4L2_PIX_FMT_YUYV,
+            ...(op.size > 0 ? { sizeimage: op.size } : {}),
+          },
+        });
+        return;
+      case "qbuf": {
+        const dmabufFd = p.memory === V4L2_MEMORY_DMABUF ? pick(p.fds, op.j) : undefined;
+        vidiocQbuf(u, video(p), {
+          index: op.i % 4,
+          type: CAP,
+          memory: p.memory,
+          ...(dmabufFd !== undefined ? { fd: dmabufFd } : {}),
+        });
+        return;
+      }
+      case "dqbuf":
+        // Blocking: waits for a frame, or ends as "would block forever".
+        vidiocDqbuf(u, video(p), CAP, p.memory);
+        return;
+      case "expbuf":
+        p.fds.push(vidiocExpbuf(u, video(p), { type: CAP, index: op.i % 4, flags: O_RDWR }));
+        return;
+      case "stream":
+        if (op.on) vidiocStreamon(u, video(p), CAP);
+        else vidiocStreamoff(u, video(p), CAP);
+        return;
     }
   };
   const classify = (e: unknown, at: number): FuzzFailure | undefined => {

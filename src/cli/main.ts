@@ -87,8 +87,8 @@ function demo(io: CliIo, profiles: string[], size: number): number {
   io.out(
     `\nOn coherent machines (x86-64) the device snoops the caches, so nothing is stale even without the call;\n` +
       `the checker still reports CPU access to a buffer the device owns, which is a bug on any machine.\n` +
-      `On 32-bit ARM, mapping DMA_FROM_DEVICE already invalidates the buffer, so a missing sync_for_cpu\n` +
-      `after the first frame shows up only as an ownership violation.\n`,
+      `On 32-bit ARM, mapping DMA_FROM_DEVICE already invalidates the buffer, but lines the CPU fetches\n` +
+      `speculatively while the device writes are stale again: only the sync after the DMA makes it safe.\n`,
   );
   io.out(
     `\nVerdict: ${ok ? "every synced case coherent, every wrong byte caught" : "MODEL INCONSISTENT"}\n`,

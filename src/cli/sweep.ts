@@ -72,7 +72,7 @@ const HELP = `dmabuf sweep - run a scenario over a grid of field values
 Usage:
   dmabuf sweep SCENARIO --vary KEY=V1,V2,... [--vary KEY=...]...
                [--csv FILE] [--json FILE] [--html FILE] [--jobs N] [--quiet]
-               [--shard K/N]
+               [--shard K/N] [--dry-run]
 
 SCENARIO is a .yaml/.yml/.json file, or the name of a bundled example
 ('dmabuf list scenarios').
@@ -110,6 +110,8 @@ Options:
                      what one machine running the whole grid gives, byte for
                      byte (docs/sweeps.md: array jobs on Slurm, Kubernetes, CI)
   --quiet            no progress on stderr
+  --dry-run          check the scenario, the whole grid and the output paths,
+                     say how many runs there would be, run nothing
   -h, --help         this text
 
 Exit status: 0 when every run that expects coherence (no pipeline.fault) was
@@ -450,6 +452,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     jobs: { type: "string" },
     shard: { type: "string" },
     quiet: { type: "boolean", short: "q" },
+    "dry-run": { type: "boolean" },
   } as const;
   let values: {
     help?: boolean;
@@ -460,6 +463,7 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
     jobs?: string;
     shard?: string;
     quiet?: boolean;
+    "dry-run"?: boolean;
   };
   let positionals: string[];
   let jobs: number | undefined;
@@ -551,6 +555,14 @@ export async function sweepCommand(argv: string[], io: CliIo): Promise<number> {
   }
 
   const mine = shard === undefined ? tasks.map((_, i) => i) : shardIndices(tasks.length, shard);
+  if (values["dry-run"]) {
+    const share =
+      shard === undefined ? "" : ` (shard ${shard.index}/${shard.count} of ${tasks.length})`;
+    io.out(
+      `dmabuf sweep: ${mine.length} run${mine.length === 1 ? "" : "s"}${share}: the scenario, every grid point and the output paths are valid; nothing was run (--dry-run)\n`,
+    );
+    return EXIT_OK;
+  }
   const label = shard === undefined ? "sweep" : `sweep ${shard.index}/${shard.count}`;
   const progress = createProgress(io, mine.length, progressMode(values.quiet === true), label);
   let rows: SweepRow[];

@@ -81,7 +81,14 @@ import {
 import { type FrameGeometry, visibleCrc } from "./expected.js";
 import { graphSinks, stageFormat, stageKind, topoOrder } from "./graph.js";
 import type { ResolvedSpec } from "./spec.js";
-import { CameraStage, DisplayStage, DmabufAllocator, deviceOverrides, GpuStage } from "./stages.js";
+import {
+  CameraStage,
+  DisplayStage,
+  DmabufAllocator,
+  deviceOverrides,
+  GpuStage,
+  OutputStage,
+} from "./stages.js";
 import type { CpuAccess, GraphPool, GraphSpec, GraphStage, PipelineFault } from "./types.js";
 
 const PAGE = 4096;
@@ -149,9 +156,13 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
           output: cfg,
           ...(d.kind === "camera" ? { captureName: name } : { outputName: name }),
           // Imported buffers (an output's input, a scattered pool) need scatter-gather
-          // unless an IOMMU makes them contiguous.
+          // unless an IOMMU makes them contiguous; an output the CPU renders into (no
+          // inputs) uses its own MMAP buffers.
           allocator:
-            d.allocator ?? ((scattered || d.kind === "output") && !iommu ? "dma-sg" : "dma-contig"),
+            d.allocator ??
+            ((scattered || (d.kind === "output" && (stage?.inputs.length ?? 0) > 0)) && !iommu
+              ? "dma-sg"
+              : "dma-contig"),
           frameSizes: "continuous",
           allowCacheHints: true,
           bidirectional: stage !== undefined && writers.has(stage.name),
@@ -670,6 +681,7 @@ export function runGraph(
   const gpus = new Map<string, { node: GpuStage; free: boolean[]; next: number }>();
   const cpus = new Map<string, CpuNode>();
   const outputs = new Map<string, OutputNode>();
+  const rendered = new Map<string, OutputStage>();
   const m2ms = new Map<string, M2mNode>();
   const npus = new Map<string, NpuNode>();
   const encoders = new Map<string, EncoderNode>();
@@ -764,6 +776,8 @@ export function runGraph(
           { count: pool.count, namePrefix: s.pool!, op },
         );
         gpus.set(s.name, { node, free: node.outputs.map(() => true), next: 0 });
+      } else if (kind === "output" && s.inputs.length === 0) {
+        rendered.set(s.name, new OutputStage(app, kernel, spec, drivers.vivid.get(s.device!)!));
       } else if (kind === "output") {
         outputs.set(s.name, new OutputNode(app, drivers.vivid.get(s.device!)!, spec, 2));
       } else if (kind === "m2m") {
@@ -980,6 +994,9 @@ export function runGraph(
           if (prev !== undefined) done(prev);
           onScreen.set(s.name, f);
           results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+        } else if (kind === "output" && s.inputs.length === 0) {
+          const { crc, expected } = rendered.get(s.name)!.renderAndSend(n);
+          results.set(s.name, { crc, expectedCrc: expected });
         } else if (kind === "output") {
           const f = input();
           const crc = outputs.get(s.name)!.send(f);
@@ -998,6 +1015,7 @@ export function runGraph(
   for (const c of cameras.values()) c.stop();
   for (const d of displays.values()) d.stop();
   for (const o of outputs.values()) o.stop();
+  for (const o of rendered.values()) o.stop();
   for (const m of m2ms.values()) m.stop();
   for (const e of encoders.values()) e.m2m.stop();
 }

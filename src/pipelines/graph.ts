@@ -37,7 +37,7 @@ export const GRAPH_DEVICE_KINDS: Readonly<Record<GraphDeviceKind, string>> = {
   display:
     "KMS display (simdisplay): a sink; PRIME-imports its input, page-flips to it and reports the pipe CRC (drm_debugfs_crc.c).",
   output:
-    "V4L2 OUTPUT device (vivid-out): a sink; its input is queued as V4L2_MEMORY_DMABUF and read by DMA, and the CRC of what it read is recorded.",
+    "V4L2 OUTPUT device (vivid-out): a sink; its input is queued as V4L2_MEMORY_DMABUF and read by DMA, and the CRC of what it read is recorded. Without inputs the CPU renders vivid's pattern into its own MMAP OUTPUT buffers (QBUF cleans them), as cpu-output does.",
   encoder:
     "V4L2 mem2mem stateful encoder (simenc, shaped like vicodec): a sink; its input queued on the OUTPUT queue as DMABUF, each coded frame dequeued from its own CAPTURE MMAP buffers and read through mmap; the CRC is of the coded bytes.",
 };
@@ -67,6 +67,12 @@ const SINK_KINDS: ReadonlySet<GraphDeviceKind> = new Set(["display", "output", "
 /** Whether a stage is a source (no inputs), a transform, or a sink (nothing reads it). */
 export function stageKind(g: GraphSpec, s: GraphStage): GraphDeviceKind | "cpu" {
   return s.device === undefined ? "cpu" : (g.devices[s.device]?.kind ?? "cpu");
+}
+
+/** Whether a stage makes frames: a camera, or an output the CPU renders into (no inputs). */
+export function isSourceStage(g: GraphSpec, s: GraphStage): boolean {
+  const kind = stageKind(g, s);
+  return SOURCE_KINDS.has(kind as GraphDeviceKind) || (kind === "output" && s.inputs.length === 0);
 }
 
 /** Whether a stage is a sink: a display, output or encoder, or a CPU stage nothing reads (it reads a result back). */
@@ -209,6 +215,13 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
     } else if (SOURCE_KINDS.has(kind as GraphDeviceKind)) {
       if (s.inputs.length > 0) add(`${at}.inputs`, `a ${kind} is a source; it has no inputs`);
       if (s.pool === undefined) add(`${at}.pool`, `a ${kind} needs a pool to capture into`);
+    } else if (kind === "output" && s.inputs.length === 0) {
+      // The CPU renders into the output device's own MMAP buffers: source and sink in one.
+      if (s.pool !== undefined)
+        add(
+          `${at}.pool`,
+          "an output without inputs renders into its own V4L2 MMAP OUTPUT buffers; it has no pool",
+        );
     } else if (SINK_KINDS.has(kind as GraphDeviceKind)) {
       one(`a ${kind} reads one input (fan-in is a gpu stage's)`);
       if (s.pool !== undefined)
@@ -335,8 +348,11 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
       ),
     );
   }
-  if (!g.stages.some((s) => SOURCE_KINDS.has(stageKind(g, s) as GraphDeviceKind))) {
-    add("graph.stages", "no source: a graph needs a camera stage");
+  if (!g.stages.some((s) => isSourceStage(g, s))) {
+    add(
+      "graph.stages",
+      "no source: a graph needs a camera stage (or an output stage without inputs, which the CPU renders for)",
+    );
   }
   return out;
 }

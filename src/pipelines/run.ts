@@ -6,7 +6,6 @@
  * whatever the display read.
  */
 
-import type { Vivid } from "../drivers/media/test-drivers/vivid/vivid.js";
 import { faultPlan } from "../kernel/fault-inject.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ClockBudget } from "../machine/clock.js";
@@ -15,7 +14,7 @@ import { SimUapi } from "../uapi/sim.js";
 import { graphSinks, legacyGraph, stageKind } from "./graph.js";
 import { type GraphDrivers, probeGraph, runGraph } from "./graph-run.js";
 import { machineFor, type ResolvedSpec, resolveSpec } from "./spec.js";
-import { OutputStage, probeDrivers } from "./stages.js";
+import { probeDrivers } from "./stages.js";
 import type { BufferInfo, FrameResult, PipelineResult, PipelineSpec, SinkResult } from "./types.js";
 import { assertSpecTakesEffect } from "./validity.js";
 
@@ -83,10 +82,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   };
   const sinkFrames = new Map<string, FrameResult[]>();
   let sinks: SinkResult[];
-  if (spec.pipeline === "cpu-output") {
-    runCpuOutput(kernel, app, spec, drivers.vivid.get("vivid-out")!, record, steady);
-    sinks = [primarySink("output", "vivid-out", "output", frames)];
-  } else {
+  {
     const sinkStages = graphSinks(graph);
     const primary = sinkStages[0]!;
     for (const s of sinkStages.slice(1)) sinkFrames.set(s.name, []);
@@ -201,17 +197,6 @@ function checkFaultsTookEffect(
   }
 }
 
-type Record3 = (index: number, crc: number, expectedCrc: number) => void;
-
-function primarySink(
-  name: string,
-  device: string,
-  kind: SinkResult["kind"],
-  frames: FrameResult[],
-): SinkResult {
-  return { name, device, kind, primary: true, frames, ok: frames.every((f) => f.ok) };
-}
-
 /** The drivers the four PipelineKinds have always probed (vivid, simgpu, simdisplay), as a graph's. */
 function legacyDrivers(kernel: Kernel, spec: ResolvedSpec): GraphDrivers {
   const d = probeDrivers(kernel, spec);
@@ -226,21 +211,4 @@ function legacyDrivers(kernel: Kernel, spec: ResolvedSpec): GraphDrivers {
     npu: new Map(),
     encoder: new Map(),
   };
-}
-
-function runCpuOutput(
-  kernel: Kernel,
-  app: SimUapi,
-  spec: ResolvedSpec,
-  vivid: Vivid,
-  record: Record3,
-  steady: () => void,
-): void {
-  const out = new OutputStage(app, kernel, spec, vivid);
-  steady();
-  for (let n = 0; n < spec.frames; n++) {
-    const { crc, expected } = out.renderAndSend(n);
-    record(n, crc, expected);
-  }
-  out.stop();
 }

@@ -585,7 +585,7 @@ export class OutputStage {
     readonly spec: ResolvedSpec,
     readonly vivid: Vivid,
   ) {
-    this.fd = app.open("/dev/video1", O_RDWR);
+    this.fd = app.open(vivid.output.vdev!.path, O_RDWR);
     const pix = spec.format === "YUYV" ? V4L2_PIX_FMT_YUYV : V4L2_PIX_FMT_XBGR32;
     const fmt = vidiocSFmt(app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT, {
       width: spec.width,

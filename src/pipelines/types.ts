@@ -87,7 +87,8 @@ export interface DeviceSpec {
  * - "npu": a compute accelerator in the style of drivers/accel: jobs that read input
  *   buffers and write output buffers, implicit fences.
  * - "display": KMS scanout with the pipe CRC (drm_debugfs_crc.c): a sink.
- * - "output": a V4L2 OUTPUT device (vivid-out): a sink that reads each frame by DMA.
+ * - "output": a V4L2 OUTPUT device (vivid-out): a sink that reads each frame by DMA;
+ *   without inputs, the CPU renders each frame into its own MMAP buffers (cpu-output).
  * - "encoder": a V4L2 mem2mem stateful encoder (simenc, shaped like vicodec): a sink
  *   whose coded frames come back on its CAPTURE queue and are read by the program.
  */

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -175,6 +175,15 @@ const CASES: readonly Case[] = [
     what: "a scenario file of 2 MiB",
     argv: () => ["run", file("huge.yaml", "# padding\n".repeat(210_000))],
     says: /huge\.yaml: cannot read the scenario: the file is 2(\.\d+)? MiB; a scenario file may be at most 1 MiB/,
+  },
+  {
+    what: "a scenario file of 200 MiB (sparse: its size is refused before it is read)",
+    argv: () => {
+      writeFileSync(join(dir, "200m.yaml"), "");
+      truncateSync(join(dir, "200m.yaml"), 200 * 1024 * 1024);
+      return ["run", "200m.yaml"];
+    },
+    says: /200m\.yaml: cannot read the scenario: the file is 200 MiB; a scenario file may be at most 1 MiB/,
   },
   {
     what: "a frame too wide for the display, from --set",

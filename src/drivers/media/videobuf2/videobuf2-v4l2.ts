@@ -466,11 +466,13 @@ function asFileioOwner<T>(q: Vb2Queue, fh: V4l2Fh, mode: number, what: string, i
   if ((q.ioModes & mode) === 0)
     throw new KernelError("EINVAL", `${q.name}: no ${what}() on this queue`);
   ensureOwner(q, fh);
-  q.owner = fh;
   try {
     return io();
   } finally {
-    if (q.fileio === undefined) q.owner = undefined;
+    // Only a started emulator makes the caller the owner; a failed start leaves the owner
+    // as it was (clearing it would leak the buffers of a CREATE_BUFS/REQBUFS owner, whose
+    // close then no longer releases the queue).
+    if (q.fileio !== undefined) q.owner = fh;
   }
 }
 
