@@ -54,10 +54,15 @@ export class DmaDebug {
   add(e: DebugEntry): void {
     if (this.enabled && e.type !== "coherent" && e.direction !== DMA_TO_DEVICE) {
       // The kernel tracks active cachelines globally; we keep the check per device, so
-      // that several importers of one dma-buf (a legitimate pattern) do not trip it.
+      // that several importers of one dma-buf (a legitimate pattern) do not trip it. Two
+      // mappings that share a cache line without sharing a byte trip it too
+      // (active_cacheline_insert works on cacheline numbers).
+      const L = this.m.cache.line;
+      const first = Math.floor(e.paddr / L);
+      const last = Math.floor((e.paddr + e.size - 1) / L);
       for (const o of this.#entries.values()) {
-        if (o.dev !== e.dev || o.type === "coherent") continue;
-        if (e.paddr < o.paddr + o.size && o.paddr < e.paddr + e.size) {
+        if (o.dev !== e.dev || o.type === "coherent" || o.direction === DMA_TO_DEVICE) continue;
+        if (first <= Math.floor((o.paddr + o.size - 1) / L) && Math.floor(o.paddr / L) <= last) {
           this.#err(
             e.dev,
             e.paddr,
