@@ -136,10 +136,8 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
     encoder: new Map(),
   };
   const writers = new Set<string>();
-  // A camera whose frames a CPU stage writes in place maps its queue bidirectionally.
-  for (const s of g.stages) {
-    if (s.cpu?.write) for (const root of roots(g, s)) writers.add(root);
-  }
+  // A camera or ISP whose buffers a CPU stage writes in place maps its queue bidirectionally.
+  for (const s of g.stages) if (s.cpu?.write) writers.add(bufferOwner(g, s).name);
   for (const [name, d] of Object.entries(g.devices)) {
     const cfg = deviceOverrides(d);
     if (d.kind === "camera" || d.kind === "output") {
@@ -171,11 +169,19 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
     } else if (d.kind === "gpu") {
       drivers.gpu.set(name, simgpuProbe(kernel, { device: cfg, name }));
     } else if (d.kind === "m2m") {
+      const stage = g.stages.find((s) => s.device === name);
       // Contiguous CAPTURE buffers, so displays without an IOMMU can scan them out; cache
       // hints allowed (V4L2_MEMORY_FLAG_NON_COHERENT honoured), as the camera has them.
       drivers.m2m.set(
         name,
-        vim2mProbe(kernel, { device: cfg, name, allocator: "dma-contig", allowCacheHints: true }),
+        vim2mProbe(kernel, {
+          device: cfg,
+          name,
+          allocator: "dma-contig",
+          allowCacheHints: true,
+          // A CPU stage writing its results in place: mapped both ways, as the camera's.
+          bidirectional: stage !== undefined && writers.has(stage.name),
+        }),
       );
     } else if (d.kind === "npu") {
       drivers.npu.set(name, simnpuProbe(kernel, { device: cfg, name }));
@@ -208,10 +214,10 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
   return drivers;
 }
 
-/** The source stages a stage's frames come from. */
-function roots(g: GraphSpec, s: GraphStage): string[] {
-  if (s.inputs.length === 0) return [s.name];
-  return s.inputs.flatMap((i) => roots(g, g.stages.find((x) => x.name === i)!));
+/** The stage whose buffer a stage works on: itself, or for a CPU stage (in place) its input's owner. */
+function bufferOwner(g: GraphSpec, s: GraphStage): GraphStage {
+  const input = s.device === undefined ? g.stages.find((x) => x.name === s.inputs[0]) : undefined;
+  return input === undefined ? s : bufferOwner(g, input);
 }
 
 /** The lines and bytes of each line a CPU access touches. */

@@ -117,6 +117,11 @@ export interface M2mDriverOptions {
   readonly allocator?: "dma-contig" | "dma-sg";
   /** q->allow_cache_hints on both queues (default false, as in most drivers). */
   readonly allowCacheHints?: boolean;
+  /**
+   * q->bidirectional on the CAPTURE queue: its buffers are mapped DMA_BIDIRECTIONAL, for
+   * userspace that writes a result in place before passing it on (default false).
+   */
+  readonly bidirectional?: boolean;
 }
 
 /** One open file's state: its m2m context and formats. */
@@ -155,6 +160,7 @@ export class M2mTestCtx {
       machine: dev.host.machine,
       dev: dev.dev,
       allowCacheHints: dev.allowCacheHints,
+      ...(!isOutput && dev.bidirectional ? { bidirectional: true } : {}),
       minQueuedBuffers: 0,
       timestampFlags: V4L2_BUF_FLAG_TIMESTAMP_COPY,
       ops: {
@@ -223,6 +229,7 @@ export class M2mTestDevice {
   readonly m2mDev: V4l2M2mDev;
   readonly memOps: Vb2MemOps;
   readonly allowCacheHints: boolean;
+  readonly bidirectional: boolean;
   /** Open contexts by their m2m context. */
   readonly contexts = new Map<V4l2M2mCtx, M2mTestCtx>();
   /** Jobs finished since probe. */
@@ -241,6 +248,7 @@ export class M2mTestDevice {
         ? vb2DmaSgMemops(host.dma, host.dmaBuf)
         : vb2DmaContigMemops(host.dma, host.dmaBuf);
     this.allowCacheHints = options.allowCacheHints ?? false;
+    this.bidirectional = options.bidirectional ?? false;
     this.m2mDev = new V4l2M2mDev({ deviceRun: (ctx) => this.#deviceRun(ctx) }, host.machine);
     this.vdev = new VideoDevice({
       name: this.dev.name,
