@@ -20,6 +20,7 @@ import { writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { SIZED_FRAME_WIDTH } from "../pipelines/spec.js";
+import { conclusionsText } from "../report/conclusions.js";
 import { renderSweepHtml } from "../report/html.js";
 import { rowSharingNs } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
@@ -413,6 +414,7 @@ export async function finishSweep(
   io.out(`${report.title}: ${rows.length} run${rows.length === 1 ? "" : "s"}\n\n`);
   for (const n of notes) io.out(`Note: ${n}\n\n`);
   io.out(summaryTable(report, expects));
+  io.out(conclusionsText(report));
 
   const written: string[] = [];
   for (const [path, what, render] of outputs) {

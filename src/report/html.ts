@@ -12,6 +12,7 @@
 import { COST_CATEGORIES } from "../machine/cost.js";
 import { formatViolation } from "../machine/violations.js";
 import type { PipelineResult } from "../pipelines/types.js";
+import { crossoverSentence, sweepConclusions } from "./conclusions.js";
 import { COVERAGE_CELLS, maintenanceCoverage, syncBalance } from "./coverage.js";
 import {
   CATEGORY_COLORS,
@@ -34,7 +35,6 @@ import {
   SHARING_COST_DEFINITION,
   sharingNs,
   totalNs,
-  wholeCacheCrossover,
 } from "./sharing-cost.js";
 import type { SweepReport } from "./sweep-types.js";
 
@@ -377,12 +377,9 @@ export async function renderSweepHtml(sweep: SweepReport): Promise<string> {
   parts.push(
     `<p class="note">Sharing cost: ${esc(SHARING_COST_DEFINITION)}. The totals per frame (every category) are in the table of all runs. Log scale, with 0 at the bottom; lines join each strategy's runs; red crosses are incoherent runs (their cost is shown but the run was wrong). The dashed line marks the size from which flushing the whole cache beats maintenance by line.</p>`,
   );
+  const conclusions = sweepConclusions(sweep);
   for (const p of profiles) {
-    const cross = wholeCacheCrossover(rows, p);
-    const crossText =
-      cross !== undefined
-        ? `${p}: whole-cache cheaper than per-line (streaming) from ${formatBytes(cross.bytes)} up (sharing cost ${formatNs(cross.wholeNs)} vs ${formatNs(cross.streamingNs)} per frame).`
-        : `${p}: whole-cache never cheaper than per-line (streaming) at the sizes measured (or one of them is missing).`;
+    const crossText = crossoverSentence(conclusions.find((c) => c.profile === p)!);
     parts.push(`<p class="crossover">${esc(crossText)}</p>`);
     if (sizes.size > 0) {
       parts.push(`<div class="plot sweep-plot">${await sweepSizePlot(sweep, p)}</div>`);

@@ -10,6 +10,7 @@
  */
 
 import { COST_CATEGORIES } from "../machine/cost.js";
+import { sweepConclusions } from "../report/conclusions.js";
 import { rowSharingNs } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
 
@@ -65,7 +66,11 @@ export function sweepCsv(report: SweepReport): string {
   return `${lines.join("\r\n")}\r\n`;
 }
 
-/** The report as JSON (two-space indented, newline at the end). */
+/**
+ * The report as JSON (two-space indented, newline at the end), with its conclusions
+ * (crossover and cheapest strategy per size, src/report/conclusions.ts) as the terminal
+ * and the HTML state them.
+ */
 export function sweepJson(report: SweepReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return `${JSON.stringify({ ...report, conclusions: sweepConclusions(report) }, null, 2)}\n`;
 }

@@ -169,6 +169,8 @@ describe("sweep CSV", () => {
     const report: SweepReport = { title: "t", keys: ["a"], rows: [row({ a: 1 })] };
     const text = sweepJson(report);
     assert.ok(text.endsWith("}\n"));
-    assert.deepEqual(JSON.parse(text), report);
+    const { conclusions, ...rest } = JSON.parse(text);
+    assert.deepEqual(rest, report);
+    assert.ok(Array.isArray(conclusions));
   });
 });
