@@ -11,15 +11,15 @@
  * end), so CPU access between jobs follows the DMA API's ownership rules; imported
  * objects use the mapping made at import.
  *
- * A job follows drm_sched (drivers/gpu/drm/scheduler/sched_main.c): at submit its
- * dependencies are collected — the optional in-fence (a sync_file), the WRITE-usage
- * fences of src (a reader waits for writers) and the READ-usage fences of dst (a writer
- * waits for readers and writers: dma_resv_usage_rw, drm_sched_job_add_implicit_dependencies)
- * — and its own fence (one context per GPU, seqno per job) is added to dst's
- * reservation as WRITE and to src's as READ. Jobs run in submission order; each waits
- * for its dependencies, then the GPU reads src by DMA through its mapping, computes,
- * writes the visible bytes of dst by DMA and signals the fence at the end of the
- * transfer, on the virtual clock.
+ * A job goes through the GPU scheduler (drm-sched.ts, drivers/gpu/drm/scheduler/) as a
+ * DRM driver's does: at submit its dependencies are collected — the optional in-fence (a
+ * sync_file), the WRITE-usage fences of src (a reader waits for writers) and the
+ * READ-usage fences of dst (a writer waits for readers and writers: dma_resv_usage_rw,
+ * drm_sched_job_add_implicit_dependencies) — the job is armed (its fence: one context per
+ * GPU, seqno per job) and the fence is added to src's reservation as READ and to dst's as
+ * WRITE. Jobs run in submission order; each waits for its dependencies, then the GPU
+ * reads src by DMA through its mapping, computes, writes the visible bytes of dst by DMA
+ * and signals the fence at the end of the transfer, on the virtual clock.
  *
  * The transform itself is a pure function ({@link simgpuTransform}) so pipelines can
  * compute what the GPU should have produced.
@@ -32,12 +32,8 @@ import {
   type DmaDirection,
 } from "../../../../dma/direction.js";
 import { SgTable } from "../../../../dma/scatterlist.js";
-import { DmaFence, DmaFenceCb, type DmaFenceOps } from "../../../../dma-buf/dma-fence.js";
-import {
-  DMA_RESV_USAGE_READ,
-  DMA_RESV_USAGE_WRITE,
-  type DmaResv,
-} from "../../../../dma-buf/dma-resv.js";
+import type { DmaFenceOps } from "../../../../dma-buf/dma-fence.js";
+import { DMA_RESV_USAGE_READ, DMA_RESV_USAGE_WRITE } from "../../../../dma-buf/dma-resv.js";
 import { SyncFile } from "../../../../dma-buf/sync-file.js";
 import { syncFileGetFence, syncFileInstall } from "../../../../dma-buf/sync-file-fd.js";
 import { KernelError } from "../../../../errno.js";
@@ -85,6 +81,7 @@ import {
   drmGemShmemPrimeImportSgTable,
 } from "../drm-gem-shmem.js";
 import { DRM_FORMATS } from "../drm-mode.js";
+import { DrmGpuScheduler, drmSchedAddFence } from "../drm-sched.js";
 
 /**
  * A job's source rows and result, reused by every GPU of this thread: a job runs to
@@ -329,32 +326,34 @@ const simgpuFenceOps: DmaFenceOps = {
   use64bitSeqno: true,
 };
 
+/** What a job works on, for run_job. */
 interface SimgpuJob {
   readonly seqno: number;
-  readonly fence: DmaFence;
   readonly op: number;
   readonly src: DrmGemObject;
   readonly dst: DrmGemObject;
   readonly params: Required<SimgpuTransformParams>;
-  readonly deps: DmaFence[];
-  /** Handed to the hardware queue. */
-  started: boolean;
 }
 
 /** The probed GPU. */
 export class SimGpu {
-  /** dma_fence_context_alloc(1) at probe: the GPU's one timeline. */
-  readonly fenceContext: number;
-  #seqno = 0;
-  readonly #queue: SimgpuJob[] = [];
-  jobsCompleted = 0;
+  /** drm_sched_init at probe: the GPU's one ring and fence timeline. */
+  readonly sched: DrmGpuScheduler;
 
   constructor(
     readonly host: DriverHost,
     readonly drm: DrmDevice,
     readonly dev: DmaDevice,
   ) {
-    this.fenceContext = host.fences.contexts.alloc(1);
+    this.sched = new DrmGpuScheduler(host, simgpuFenceOps);
+  }
+
+  /** The fence context of the GPU's timeline. */
+  get fenceContext(): number {
+    return this.sched.fenceContext;
+  }
+  get jobsCompleted(): number {
+    return this.sched.jobsCompleted;
   }
 
   get cardPath(): string {
@@ -365,7 +364,7 @@ export class SimGpu {
   }
   /** Jobs submitted and not yet finished. */
   get pendingJobs(): number {
-    return this.#queue.length;
+    return this.sched.pendingJobs;
   }
 
   /** DRM_IOCTL_SIMGPU_SUBMIT. */
@@ -397,7 +396,15 @@ export class SimGpu {
         "EINVAL",
         "DRM_IOCTL_SIMGPU_SUBMIT: dst is smaller than the job writes",
       );
-    const deps: DmaFence[] = [];
+    const job = this.sched.jobInit({
+      label: `simgpu job (op ${op}, ${params.width}x${params.height})`,
+      run: (done) => this.#run({ seqno: job.seqno, op, src, dst, params }, done),
+      // free_job: the references to the objects taken at push.
+      free: () => {
+        src.put();
+        dst.put();
+      },
+    });
     if (flags & SIMGPU_SUBMIT_IN_FENCE) {
       const f = syncFileGetFence(current.files, d.s32(40));
       if (f === undefined)
@@ -405,56 +412,25 @@ export class SimGpu {
           "EINVAL",
           `DRM_IOCTL_SIMGPU_SUBMIT: in_fence_fd ${d.s32(40)} is not a sync_file`,
         );
-      deps.push(f);
+      job.addDependency(f);
     }
-    // drm_sched_job_add_implicit_dependencies: read src after its writers, write dst after everyone.
-    deps.push(...src.resv.getFences(DMA_RESV_USAGE_WRITE));
-    deps.push(...dst.resv.getFences(DMA_RESV_USAGE_READ));
-    const seqno = ++this.#seqno;
-    const fence = new DmaFence(simgpuFenceOps, this.host.machine.clock, this.fenceContext, seqno);
-    const add = (
-      resv: DmaResv,
-      usage: typeof DMA_RESV_USAGE_READ | typeof DMA_RESV_USAGE_WRITE,
-    ): void => {
-      resv.lock();
-      try {
-        resv.reserveFences(1);
-        resv.addFence(fence, usage);
-      } finally {
-        resv.unlock();
-      }
-    };
-    add(src.resv, DMA_RESV_USAGE_READ);
-    add(dst.resv, DMA_RESV_USAGE_WRITE);
+    // Read src after its writers, write dst after everyone.
+    job.addImplicitDependencies(src.resv, false);
+    job.addImplicitDependencies(dst.resv, true);
+    const fence = job.arm();
+    // The driver, not drm_sched, publishes the fence (v3d_attach_fences_and_unlock_reservation):
+    // READ on src, then WRITE on dst (an in-place job adds it to the one resv both ways).
+    drmSchedAddFence(src.resv, fence, DMA_RESV_USAGE_READ);
+    drmSchedAddFence(dst.resv, fence, DMA_RESV_USAGE_WRITE);
     if (flags & SIMGPU_SUBMIT_OUT_FENCE) {
       d.setS32(44, syncFileInstall(current, SyncFile.create(fence), this.host.fences, true));
     } else {
       d.setS32(44, -1);
     }
-    d.setU64(48, seqno);
-    const job: SimgpuJob = {
-      seqno,
-      fence,
-      op,
-      src: src.get(),
-      dst: dst.get(),
-      params,
-      deps,
-      started: false,
-    };
-    this.#queue.push(job);
-    for (const f of deps) f.addCallback(new DmaFenceCb(() => this.#pump()));
-    this.#pump();
-  }
-
-  /** drm_sched's run loop: start queued jobs, in order, once their dependencies have signalled. */
-  #pump(): void {
-    for (;;) {
-      const job = this.#queue.find((j) => !j.started);
-      if (job === undefined || !job.deps.every((f) => f.isSignaled())) return;
-      job.started = true;
-      this.#run(job);
-    }
+    d.setU64(48, job.seqno);
+    src.get();
+    dst.get();
+    job.push();
   }
 
   /** Maps the job's own (not imported) objects for the GPU: src to the device, dst from it. */
@@ -480,7 +456,8 @@ export class SimGpu {
     return maps.find((m) => m.obj === obj)!.sgt.dmaSegments();
   }
 
-  #run(job: SimgpuJob): void {
+  /** run_job: map, DMA in, compute, DMA out; `done` (unmapped) at the end of the transfer. */
+  #run(job: SimgpuJob, done: () => void): void {
     const p = job.params;
     const srcRow = simgpuRowBytes(p.srcFormat, p.width);
     const dstRow = simgpuRowBytes(p.dstFormat, p.width);
@@ -511,14 +488,7 @@ export class SimGpu {
       },
       () => {
         for (const m of maps) this.host.dma.dmaUnmapSgtable(this.dev, m.sgt, m.dir, 0);
-        job.fence.signal();
-        this.#queue.splice(this.#queue.indexOf(job), 1);
-        this.jobsCompleted++;
-        for (const f of job.deps) f.put();
-        job.fence.put();
-        job.src.put();
-        job.dst.put();
-        this.#pump();
+        done();
       },
     );
   }
