@@ -46,11 +46,16 @@ function manualJob(label: string, log: string[]) {
   return { jobOps, finish: () => state.done!() };
 }
 
-test("drm_sched: init, dependency, arm, push: the job runs when its in-fence signals, free_job after its fence", () => {
+/** A kernel, a scheduler on it, and a fence of another timeline for jobs to wait on. */
+function setup() {
   const k = new Kernel({ profile: "arm64" });
   const sched = new DrmGpuScheduler(k, ops);
-  const inFence = new DmaFence(ops, k.machine.clock, k.fences.contexts.alloc(1), 1);
-  const log: string[] = [];
+  const gate = new DmaFence(ops, k.machine.clock, k.fences.contexts.alloc(1), 1);
+  return { k, sched, gate, log: [] as string[] };
+}
+
+test("drm_sched: init, dependency, arm, push: the job runs when its in-fence signals, free_job after its fence", () => {
+  const { sched, gate: inFence, log } = setup();
   const a = manualJob("a", log);
   const job = sched.jobInit(a.jobOps);
   assert.throws(() => job.fence, /not armed/);
@@ -80,10 +85,7 @@ test("drm_sched: init, dependency, arm, push: the job runs when its in-fence sig
 });
 
 test("drm_sched: jobs start in push order, a later job waits for an earlier blocked one to start", () => {
-  const k = new Kernel({ profile: "arm64" });
-  const sched = new DrmGpuScheduler(k, ops);
-  const gate = new DmaFence(ops, k.machine.clock, k.fences.contexts.alloc(1), 1);
-  const log: string[] = [];
+  const { sched, gate, log } = setup();
   const a = manualJob("a", log);
   const b = manualJob("b", log);
   const ja = sched.jobInit(a.jobOps);
