@@ -12,6 +12,9 @@
  * application does. The allocator (videobuf2-dma-contig / -dma-sg) does the cache
  * maintenance in `prepare` (at QBUF, before the device) and `finish` (at buffer_done,
  * before the application), unless the buffer's skip_cache_sync_on_* bits say not to.
+ * An imported dma-buf (DMABUF) is mapped at the QBUF that attaches it and stays mapped
+ * across DQBUF and later QBUFs of the same dma-buf, as in Linux 6.12; its CPU access is
+ * bracketed by DMA_BUF_IOCTL_SYNC, never by vb2.
  *
  * Errors are thrown as KernelError with the errno vb2 returns.
  */
@@ -611,7 +614,10 @@ export class Vb2Queue {
     }
   }
 
-  /** __vb2_plane_dmabuf_put(). */
+  /**
+   * __vb2_plane_dmabuf_put() (videobuf2-core.c): the only place an imported dma-buf is
+   * unmapped in 6.12 (another dma-buf queued on the plane, REQBUFS, queue release).
+   */
   #planeDmabufPut(plane: Vb2Plane): void {
     if (plane.mem === undefined) return;
     if (plane.dbufMapped) plane.mem.unmapDmabuf?.();
@@ -620,6 +626,10 @@ export class Vb2Queue {
     plane.mem = undefined;
     plane.dbuf = undefined;
     plane.dbufMapped = false;
+    plane.bytesused = 0;
+    plane.length = 0;
+    plane.fd = 0;
+    plane.dataOffset = 0;
   }
 
   #dmabufPut(vb: Vb2Buffer): void {
@@ -721,60 +731,72 @@ export class Vb2Queue {
   }
 
   /**
-   * __prepare_dmabuf(): dma_buf_get() each fd (EINVAL if it is not a dma-buf), check its
-   * length, attach when the buffer changed, then map the attachment now so userspace
-   * learns at QBUF when the buffer does not suit the device.
+   * __prepare_dmabuf() (videobuf2-core.c, 6.12): dma_buf_get() each fd (EINVAL if it is
+   * not a dma-buf) and check its length. When every plane still holds the same dma-buf
+   * and length, the planes stay attached and mapped from an earlier QBUF: nothing is
+   * mapped again. Otherwise the whole buffer lets go of its old dma-bufs
+   * (__vb2_buf_dmabuf_put: unmap, detach, put) and attaches and maps the new ones, now at
+   * QBUF so userspace learns early when a buffer does not suit the device.
    */
   #prepareDmabuf(vb: Vb2Buffer, current: Current): void {
     let reacquired = vb.planes[0]!.mem === undefined;
-    try {
-      for (let p = 0; p < vb.numPlanes; p++) {
-        const plane = vb.planes[p]!;
-        const up = vb.userPlanes[p]!;
-        let dbuf: DmaBuf;
-        try {
-          dbuf = dmaBufGet(current, up.fd);
-        } catch (e) {
-          if (e instanceof KernelError)
-            throw new KernelError(
-              "EINVAL",
-              `${this.name}: invalid dmabuf fd ${up.fd} for plane ${p}`,
-            );
-          throw e;
-        }
-        if (up.length === 0) up.length = dbuf.size;
-        if (up.length < plane.minLength) {
-          dbuf.put();
+    const dbufs: DmaBuf[] = [];
+    const putAll = (from: number): void => {
+      for (let p = from; p < dbufs.length; p++) dbufs[p]!.put();
+    };
+    for (let p = 0; p < vb.numPlanes; p++) {
+      const plane = vb.planes[p]!;
+      const up = vb.userPlanes[p]!;
+      let dbuf: DmaBuf;
+      try {
+        dbuf = dmaBufGet(current, up.fd);
+      } catch (e) {
+        putAll(0);
+        if (e instanceof KernelError)
           throw new KernelError(
             "EINVAL",
-            `${this.name}: invalid dmabuf length ${up.length} for plane ${p}, minimum length ${plane.minLength}`,
+            `${this.name}: invalid dmabuf fd ${up.fd} for plane ${p}`,
           );
-        }
-        if (dbuf === plane.dbuf && plane.length === up.length) {
-          dbuf.put();
-          continue;
-        }
-        if (!reacquired) {
-          reacquired = true;
-          this.ops.bufCleanup?.(vb);
-        }
-        this.#planeDmabufPut(plane);
-        plane.bytesused = 0;
-        plane.length = 0;
-        plane.fd = 0;
-        plane.dataOffset = 0;
-        try {
-          plane.mem = this.memOps.attachDmabuf(vb, this.dev, dbuf, up.length);
-        } catch (e) {
-          dbuf.put();
-          throw e;
-        }
-        plane.dbuf = dbuf;
+        throw e;
       }
-      for (const plane of vb.planes) {
-        if (plane.dbufMapped) continue;
-        plane.mem!.mapDmabuf!();
-        plane.dbufMapped = true;
+      dbufs.push(dbuf);
+      if (up.length === 0) up.length = dbuf.size;
+      if (up.length < plane.minLength) {
+        putAll(0);
+        throw new KernelError(
+          "EINVAL",
+          `${this.name}: invalid dmabuf length ${up.length} for plane ${p}, minimum length ${plane.minLength}`,
+        );
+      }
+      if (dbuf !== plane.dbuf || plane.length !== up.length) reacquired = true;
+    }
+    try {
+      if (reacquired) {
+        if (vb.planes[0]!.mem !== undefined) {
+          this.ops.bufCleanup?.(vb);
+          this.#dmabufPut(vb);
+        }
+        for (let p = 0; p < vb.numPlanes; p++) {
+          const plane = vb.planes[p]!;
+          const dbuf = dbufs[p]!;
+          try {
+            plane.mem = this.memOps.attachDmabuf(vb, this.dev, dbuf, vb.userPlanes[p]!.length);
+          } catch (e) {
+            putAll(p);
+            throw e;
+          }
+          plane.dbuf = dbuf;
+          // The plane holds the attachment mapped (pinned) until __vb2_plane_dmabuf_put.
+          try {
+            plane.mem.mapDmabuf!();
+          } catch (e) {
+            putAll(p + 1);
+            throw e;
+          }
+          plane.dbufMapped = true;
+        }
+      } else {
+        putAll(0);
       }
       vb.planes.forEach((plane, p) => {
         const up = vb.userPlanes[p]!;
@@ -950,7 +972,7 @@ export class Vb2Queue {
     }
   }
 
-  /** vb2_core_dqbuf(): the oldest done buffer, back to DEQUEUED (DMABUF planes unmapped). */
+  /** vb2_core_dqbuf(): the oldest done buffer, back to DEQUEUED (DMABUF planes stay mapped). */
   dqbuf(nonblocking: boolean): Vb2Buffer {
     this.#waitForDoneVb(nonblocking);
     const vb = this.doneList.shift()!;
@@ -964,8 +986,12 @@ export class Vb2Queue {
   }
 
   /**
-   * The second half of vb2_core_dqbuf, after fill_user_buffer: __vb2_dqbuf(), which in
-   * Linux 6.x also unmaps DMABUF planes so the exporter's unmap hands the memory to the CPU.
+   * The second half of vb2_core_dqbuf, after fill_user_buffer: __vb2_dqbuf(). In Linux
+   * 6.12 (videobuf2-core.c __vb2_dqbuf) it only sets the state: an imported dma-buf stays
+   * attached and mapped until its plane lets go of it (__vb2_plane_dmabuf_put: another
+   * dma-buf queued on the plane, REQBUFS, queue release). The exporter's unmap therefore
+   * no longer hands the buffer to the CPU at DQBUF; userspace brackets its CPU access
+   * with DMA_BUF_IOCTL_SYNC.
    */
   dqbufFinish(vb: Vb2Buffer): void {
     this.#vb2Dqbuf(vb);
@@ -976,13 +1002,6 @@ export class Vb2Queue {
     vb.state = "dequeued";
     // A DMABUF slot says nothing of its dma-buf once dequeued; MMAP memory stays the queue's.
     this.#traceOwner(vb, this.memory === V4L2_MEMORY_DMABUF ? undefined : "userspace");
-    if (this.memory === V4L2_MEMORY_DMABUF) {
-      for (const plane of vb.planes) {
-        if (!plane.dbufMapped) continue;
-        plane.mem?.unmapDmabuf?.();
-        plane.dbufMapped = false;
-      }
-    }
   }
 
   /** __vb2_queue_cancel(): stop the driver, take every buffer back, forget queued and done lists. */

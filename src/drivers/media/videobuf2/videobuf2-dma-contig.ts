@@ -11,9 +11,11 @@
  *   dma_sync_sgtable_for_cpu, unless the buffer's cache hints skip them.
  * - USERPTR: the caller's pinned pages, which must be DMA-contiguous (EFAULT otherwise:
  *   without an IOMMU that means physically contiguous); synced like non-coherent MMAP.
- * - DMABUF: the importer's attachment, mapped at QBUF; refused with EFAULT when the
- *   mapped table is not one contiguous DMA range (vb2_dc_map_dmabuf). The exporter does
- *   the cache maintenance (in its map and unmap), so prepare/finish are skipped.
+ * - DMABUF: the importer's attachment, mapped at the QBUF that attaches it and kept
+ *   mapped until vb2 lets go of the dma-buf (6.12); refused with EFAULT when the mapped
+ *   table is not one contiguous DMA range (vb2_dc_map_dmabuf). prepare/finish are skipped
+ *   (skip_cache_sync_on_*), so the exporter's map and its begin/end_cpu_access
+ *   (DMA_BUF_IOCTL_SYNC) are the only cache maintenance.
  *
  * An exported MMAP buffer (EXPBUF) maps importers with DMA_ATTR_SKIP_CPU_SYNC. Its
  * begin/end_cpu_access sync vb2's own mapping of non-coherent memory for the CPU and
@@ -405,7 +407,7 @@ class DcDmabufBuf implements Vb2PlaneMem {
         phys: -1,
         len: 0,
         message: "vb2-dc: dmabuf buffer is already pinned",
-        hint: "map_dmabuf once per prepare; unmap at DQBUF",
+        hint: "map_dmabuf once per attachment: vb2 keeps it mapped until __vb2_plane_dmabuf_put",
       });
       return;
     }

@@ -64,7 +64,7 @@ export function vb2BufferAdvice(vb: Vb2Buffer): Partial<Record<ViolationKind, st
       "stale-cpu-read":
         "V4L2_MEMORY_DMABUF: read the buffer after VIDIOC_DQBUF and bracket CPU access with DMA_BUF_IOCTL_SYNC on the dma-buf fd (the exporter does the cache maintenance)",
       "cpu-access-device-owned":
-        "V4L2_MEMORY_DMABUF: the CPU touched the buffer between VIDIOC_QBUF and VIDIOC_DQBUF, while the driver owns it",
+        "V4L2_MEMORY_DMABUF: the CPU touched the buffer while the importer's mapping owns it: from VIDIOC_QBUF to VIDIOC_DQBUF the driver has it, and after VIDIOC_DQBUF videobuf2 keeps the attachment mapped (Linux 6.12 __vb2_dqbuf), so the CPU has it only between DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_START) and DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_END) on the dma-buf fd",
       "stale-device-read":
         "V4L2_MEMORY_DMABUF: end CPU writes with DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_END) before VIDIOC_QBUF",
     };
