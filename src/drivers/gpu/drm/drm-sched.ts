@@ -42,6 +42,7 @@ import {
   DMA_RESV_USAGE_READ,
   DMA_RESV_USAGE_WRITE,
   type DmaResv,
+  dmaResvUsageRw,
 } from "../../../dma-buf/dma-resv.js";
 import type { DriverHost } from "../../host.js";
 
@@ -112,7 +113,7 @@ export class DrmSchedJob {
    */
   addImplicitDependencies(resv: DmaResv, write: boolean): void {
     this.#notPushed("drm_sched_job_add_implicit_dependencies");
-    this.#deps.push(...resv.getFences(write ? DMA_RESV_USAGE_READ : DMA_RESV_USAGE_WRITE));
+    this.#deps.push(...resv.getFences(dmaResvUsageRw(write)));
   }
 
   /**
