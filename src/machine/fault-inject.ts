@@ -121,6 +121,13 @@ export interface FaultSiteStats extends FaultSite {
   /** Times a rule changed this site. */
   injected: number;
   /**
+   * Every function outside the model's layers on the calls' stacks, as "<module>.<function>"
+   * (the caller, then who called it: `videobuf2-core.#cancel` for the finish at
+   * STREAMOFF): what the call-site census (test/pipelines/call-sites.test.ts) checks each
+   * registered call point against. Bounded.
+   */
+  via: string[];
+  /**
    * The first call that maintained less than it was asked to: bytes asked and covered,
    * which call it was, and (when the call point gave its ranges) the physical ranges asked
    * for and those the cache maintenance covered: the byte-coverage picture
@@ -206,7 +213,8 @@ export class FaultInjection {
    */
   consult(call: string, info: FaultPointInfo): FaultDecision {
     if (!this.armed || this.#nesting > 0) return RUN;
-    const caller = callerOutsideLayers();
+    const frames = framesOutsideLayers();
+    const caller = frames.caller;
     const id = `${call} <- ${caller}`;
     let st = this.#sites.get(id);
     if (st === undefined) {
@@ -226,9 +234,12 @@ export class FaultInjection {
         canRepeat: false,
         canSwap: false,
         injected: 0,
+        via: [],
       };
       this.#sites.set(id, st);
     }
+    for (const v of frames.via)
+      if (st.via.length < MAX_VIA && !st.via.includes(v)) st.via.push(v);
     st.calls++;
     st.requestedBytes += info.bytes;
     if (info.dir !== undefined) {
@@ -380,14 +391,33 @@ export function shrinkLength(len: number, align = 1): number {
   return Math.floor(len / 2 / align) * align;
 }
 
-/** The first stack frame outside the model's layers, as "<module>.<function>". */
-function callerOutsideLayers(): string {
+/** Bound on {@link FaultSiteStats.via}. */
+const MAX_VIA = 64;
+
+/**
+ * The site's caller, the first stack frame outside the model's layers as
+ * "<module>.<function>", and every named function outside the layers on the stack (`via`).
+ */
+function framesOutsideLayers(): { caller: string; via: string[] } {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 40;
   const stack = new Error().stack ?? "";
   Error.stackTraceLimit = limit;
+  const lines = stack.split("\n").slice(1);
+  const via: string[] = [];
+  for (const line of lines) {
+    const m = /at (\S+)(?: \[as [^\]]+\])? \((.+?):\d+:\d+\)$/.exec(line.trim());
+    if (m === null || LAYER_DIRS.test(m[2]!) || m[1]!.startsWith("<")) continue;
+    const mod = (m[2]!.split(/[/\\]/).pop() ?? "").replace(/\.[jt]s$/, "");
+    via.push(`${mod}.${m[1]!.replace(/^(?:Object|Array)\./, "").replace(/^async /, "")}`);
+  }
+  return { caller: callerOutsideLayers(lines), via };
+}
+
+/** The first stack frame outside the model's layers, as "<module>.<function>". */
+function callerOutsideLayers(lines: readonly string[]): string {
   let module: string | undefined;
-  for (const line of stack.split("\n").slice(1)) {
+  for (const line of lines) {
     const m = /at (?:(\S+) \()?(.+?):\d+:\d+\)?$/.exec(line.trim());
     if (m === null) continue;
     const file = m[2]!;

@@ -145,7 +145,9 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
       const pool = stage?.pool !== undefined ? g.pools[stage.pool] : undefined;
       const scattered =
         pool !== undefined &&
-        (pool.source === "udmabuf" || (pool.source === "dma-heap" && pool.heap !== "cma"));
+        (pool.source === "udmabuf" ||
+          pool.source === "v4l2-userptr" ||
+          (pool.source === "dma-heap" && pool.heap !== "cma"));
       const iommu = cfg.iommu ?? kernel.machine.profile.device.iommu;
       drivers.vivid.set(
         name,

@@ -14,6 +14,7 @@
 import { NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { didYouMean } from "../lib/did-you-mean.js";
 import type {
+  GraphBufferSource,
   GraphDeviceKind,
   GraphSpec,
   GraphStage,
@@ -55,7 +56,7 @@ export const GRAPH_NPU_OPS = ["conv3x3", "tile-sum"] as const;
 
 /** Where each producer kind's pool may come from, and why. */
 const POOL_SOURCES: Partial<Record<GraphDeviceKind, readonly string[]>> = {
-  camera: ["v4l2-mmap", "dma-heap", "udmabuf"],
+  camera: ["v4l2-mmap", "dma-heap", "udmabuf", "v4l2-userptr"],
   m2m: ["v4l2-mmap"],
   gpu: ["gem-dumb"],
   npu: ["accel-bo", "dma-heap", "udmabuf"],
@@ -358,7 +359,7 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
 }
 
 const POOL_WHY: Partial<Record<GraphDeviceKind, string>> = {
-  camera: "V4L2 MMAP, or DMA heap / udmabuf buffers queued as DMABUF",
+  camera: "V4L2 MMAP, DMA heap / udmabuf buffers queued as DMABUF, or USERPTR memory",
   m2m: "its CAPTURE buffers are its own V4L2 MMAP buffers",
   gpu: "GEM dumb scanout buffers of a display",
   npu: "its own buffer objects, or a heap or udmabuf buffer it imports",
@@ -383,7 +384,10 @@ export function stageFormat(g: GraphSpec, s: GraphStage, format: string, depth =
  * pipelines have always had, so reports keep their names.
  */
 export function legacyGraph(
-  spec: Omit<PipelineSpec, "pipeline"> & { readonly pipeline?: PipelineKind | "graph" },
+  spec: Omit<PipelineSpec, "pipeline" | "source"> & {
+    readonly pipeline?: PipelineKind | "graph";
+    readonly source?: GraphBufferSource;
+  },
 ): GraphSpec {
   const kind = spec.pipeline ?? "camera-gpu-display";
   const reads = spec.cpuReads ?? kind === "camera-cpu-display";

@@ -8,12 +8,6 @@
 import { type SimDisplay, simdisplayProbe } from "../drivers/gpu/drm/simdisplay/simdisplay.js";
 import { type SimGpu, simgpuProbe } from "../drivers/gpu/drm/simgpu/simgpu.js";
 import { type Vivid, vividProbe } from "../drivers/media/test-drivers/vivid/vivid.js";
-import {
-  DMA_BUF_SYNC_END,
-  DMA_BUF_SYNC_READ,
-  DMA_BUF_SYNC_START,
-  DMA_BUF_SYNC_WRITE,
-} from "../include/uapi/dma-buf.js";
 import { DRM_CLOEXEC, DRM_FORMAT_XRGB8888, DRM_RDWR } from "../include/uapi/drm.js";
 import { DRM_MODE_PAGE_FLIP_EVENT } from "../include/uapi/drm-mode.js";
 import {
@@ -41,6 +35,7 @@ import {
   V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_FLAG_NON_COHERENT,
   V4L2_MEMORY_MMAP,
+  V4L2_MEMORY_USERPTR,
   V4L2_PIX_FMT_XBGR32,
   V4L2_PIX_FMT_YUYV,
 } from "../include/uapi/videodev2.js";
@@ -61,7 +56,7 @@ import {
   drmReadEvents,
   simgpuSubmit,
 } from "../uapi/drm.js";
-import { dmaBufSetName, dmaBufSync, dmaHeapAlloc, udmabufCreate } from "../uapi/lib.js";
+import { dmaBufSetName, dmaHeapAlloc, udmabufCreate } from "../uapi/lib.js";
 import type { SimUapi } from "../uapi/sim.js";
 import type { Mapping } from "../uapi/uapi.js";
 import {
@@ -77,11 +72,9 @@ import {
   vidiocStreamon,
 } from "../uapi/v4l2.js";
 import {
-  applyStamp,
   expectedGpuOutput,
   expectedTestPattern,
   type FrameGeometry,
-  stampLines,
   visibleCrc,
 } from "./expected.js";
 import type { ResolvedSpec } from "./spec.js";
@@ -138,6 +131,8 @@ export interface CamBuffer {
   readonly name: string;
   /** The V4L2 mmap offset (MMAP memory only). */
   readonly offset: number;
+  /** The user address queued as m.userptr (USERPTR memory only). */
+  readonly userptr?: number;
 }
 
 /**
@@ -150,7 +145,7 @@ export class DmabufAllocator {
 
   constructor(
     readonly app: SimUapi,
-    readonly source: "dma-heap" | "udmabuf",
+    readonly source: "dma-heap" | "udmabuf" | "v4l2-userptr",
     heap: string,
   ) {
     this.#fd = app.open(source === "dma-heap" ? `/dev/dma_heap/${heap}` : "/dev/udmabuf", O_RDWR);
@@ -159,12 +154,23 @@ export class DmabufAllocator {
   /** One buffer of `size` bytes (a multiple of the page size); `name` names the memfd. */
   alloc(size: number, name: string): number {
     if (this.source === "dma-heap") return dmaHeapAlloc(this.app, this.#fd, size);
+    return this.allocUserMemory(size, name, false).fd;
+  }
+
+  /**
+   * memfd pages as a udmabuf; with `map`, also mapped into the process (MAP_SHARED), the
+   * memory a USERPTR program hands to V4L2 while the other stages import the udmabuf.
+   */
+  allocUserMemory(size: number, name: string, map: boolean): { fd: number; map?: Mapping } {
     const memfd = this.app.memfdCreate(name, MFD_ALLOW_SEALING);
     this.app.ftruncate(memfd, size);
     this.app.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
     const fd = udmabufCreate(this.app, this.#fd, memfd, 0, size);
+    const m = map
+      ? this.app.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)
+      : undefined;
     this.app.close(memfd);
-    return fd;
+    return { fd, ...(m !== undefined ? { map: m } : {}) };
   }
 
   close(): void {
@@ -195,6 +201,7 @@ export class CameraStage {
   readonly memory: number;
   readonly buffers: CamBuffer[] = [];
   readonly #pixelformat: number;
+  readonly #userptrLength: number;
 
   constructor(
     readonly app: SimUapi,
@@ -219,11 +226,17 @@ export class CameraStage {
     }
     this.bytesperline = fmt.bytesperline;
     this.sizeimage = fmt.sizeimage;
+    this.#userptrLength = Math.ceil(this.sizeimage / PAGE) * PAGE;
     vidiocSParm(app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, {
       numerator: 1,
       denominator: opts.fps ?? spec.fps,
     });
-    this.memory = source === "v4l2-mmap" ? V4L2_MEMORY_MMAP : V4L2_MEMORY_DMABUF;
+    this.memory =
+      source === "v4l2-mmap"
+        ? V4L2_MEMORY_MMAP
+        : source === "v4l2-userptr"
+          ? V4L2_MEMORY_USERPTR
+          : V4L2_MEMORY_DMABUF;
     const nonCoherent = this.memory === V4L2_MEMORY_MMAP && spec.strategy !== "coherent";
     const rb = vidiocReqbufs(app, this.fd, {
       count: opts.count ?? spec.buffers,
@@ -237,8 +250,14 @@ export class CameraStage {
     for (let i = 0; i < rb.count; i++) {
       let fd: number;
       let offset = 0;
+      let userptr: number | undefined;
       const name = `${prefix}${i}`;
-      if (alloc === undefined) {
+      if (source === "v4l2-userptr") {
+        // The program's own memory: videobuf2 pins it at QBUF (vb2_dc/dma_sg_get_userptr).
+        const u = alloc!.allocUserMemory(size, name, true);
+        fd = u.fd;
+        userptr = u.map!.addr;
+      } else if (alloc === undefined) {
         fd = vidiocExpbuf(app, this.fd, {
           type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
           index: i,
@@ -249,7 +268,7 @@ export class CameraStage {
         fd = alloc.alloc(size, name);
       }
       dmaBufSetName(app, fd, name);
-      this.buffers.push({ index: i, fd, name, offset });
+      this.buffers.push({ index: i, fd, name, offset, ...(userptr !== undefined ? { userptr } : {}) });
     }
     alloc?.close();
   }
@@ -281,6 +300,7 @@ export class CameraStage {
       memory: this.memory,
       flags: this.qbufFlags,
       ...(this.memory === V4L2_MEMORY_DMABUF ? { fd: b.fd } : {}),
+      ...(b.userptr !== undefined ? { userptr: b.userptr, length: this.#userptrLength } : {}),
     });
   }
 
@@ -310,58 +330,6 @@ export class CameraStage {
 
   stop(): void {
     vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
-  }
-}
-
-/**
- * The CPU's processing of a captured frame through an mmap of its dma-buf, bracketed
- * by DMA_BUF_IOCTL_SYNC as Documentation/driver-api/dma-buf.rst requires — or, with a
- * deliberate fault, without one of the brackets or through the V4L2 mapping while
- * trusting a cache hint.
- */
-export class CpuStage {
-  readonly #maps = new Map<number, Mapping>();
-
-  constructor(
-    readonly app: SimUapi,
-    readonly kernel: Kernel,
-    readonly spec: ResolvedSpec,
-    readonly camera: CameraStage,
-  ) {}
-
-  #map(index: number): Mapping {
-    let m = this.#maps.get(index);
-    if (m === undefined) {
-      const b = this.camera.buffers[index]!;
-      const len = Math.ceil(this.camera.sizeimage / PAGE) * PAGE;
-      // A program that trusts DQBUF to have made the frame visible uses the V4L2 mapping.
-      m =
-        this.spec.fault === "lying-no-cache-invalidate"
-          ? this.app.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, this.camera.fd, b.offset)
-          : this.app.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED, b.fd, 0);
-      this.#maps.set(index, m);
-    }
-    return m;
-  }
-
-  /** Reads and/or stamps the top lines of buffer `index`; applies the same stamp to `expected`. */
-  process(index: number, frameNo: number, expected: Uint8Array, g: FrameGeometry): void {
-    const { cpuReads: reads, cpuWrites: writes, fault } = this.spec;
-    if (!reads && !writes) return;
-    const fd = this.camera.buffers[index]!.fd;
-    const dir = (reads ? DMA_BUF_SYNC_READ : 0) | (writes ? DMA_BUF_SYNC_WRITE : 0);
-    const map = this.#map(index);
-    const region = g.stride * stampLines(g.height);
-    if (fault !== "omit-sync-start" && fault !== "lying-no-cache-invalidate") {
-      dmaBufSync(this.app, fd, DMA_BUF_SYNC_START | dir);
-    }
-    const seen = reads ? map.read(0, region) : new Uint8Array(region);
-    if (writes) {
-      applyStamp(seen, g, frameNo, reads, true);
-      map.write(0, seen);
-    }
-    applyStamp(expected, g, frameNo, reads, writes);
-    if (fault !== "omit-sync-end") dmaBufSync(this.app, fd, DMA_BUF_SYNC_END | dir);
   }
 }
 

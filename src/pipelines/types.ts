@@ -110,7 +110,15 @@ export interface GraphDevice extends DeviceSpec {
  * GEM dumb buffers of a DRM device (DRM_IOCTL_MODE_CREATE_DUMB + PRIME export), or an
  * accelerator's own buffer objects (DRM_IOCTL_SIMNPU_BO_CREATE + PRIME export).
  */
-export type GraphBufferSource = BufferSource | "gem-dumb" | "accel-bo";
+export type GraphBufferSource =
+  | BufferSource
+  /**
+   * V4L2_MEMORY_USERPTR: userspace's own memory (memfd pages it maps, and shares with
+   * the other stages as a udmabuf), pinned by videobuf2 at QBUF (get_userptr).
+   */
+  | "v4l2-userptr"
+  | "gem-dumb"
+  | "accel-bo";
 
 /** A pool of buffers one stage writes into and its consumers read. */
 export interface GraphPool {
@@ -332,7 +340,6 @@ export interface PipelineResult {
       PipelineSpec,
       | "profile"
       | "strategy"
-      | "source"
       | "heap"
       | "width"
       | "height"
@@ -344,7 +351,9 @@ export interface PipelineResult {
       | "cpuWrites"
     >
   > &
-    Omit<PipelineSpec, "pipeline"> & {
+    Omit<PipelineSpec, "pipeline" | "source"> & {
+      /** The camera's buffers: buffers.source, or the source of a graph's first camera pool. */
+      readonly source: BufferSource | "v4l2-userptr";
       readonly bufferBytes: number;
       /** The PipelineKind, or "graph" for a pipeline given as a graph. */
       readonly pipeline: PipelineKind | "graph";

@@ -73,6 +73,7 @@ export const BUFFER_SOURCES: readonly BufferSource[] = ["v4l2-mmap", "dma-heap",
 /** Sources of a graph's pools: the camera's three, GEM dumb buffers and an accelerator's own buffer objects. */
 export const GRAPH_BUFFER_SOURCES: readonly GraphBufferSource[] = [
   ...BUFFER_SOURCES,
+  "v4l2-userptr",
   "gem-dumb",
   "accel-bo",
 ];
@@ -561,7 +562,7 @@ const GraphPoolSchema = z
     source: z
       .enum(GRAPH_BUFFER_SOURCES as [GraphBufferSource, ...GraphBufferSource[]])
       .describe(
-        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME), or accel-bo (an NPU's own buffer objects, DRM_IOCTL_SIMNPU_BO_CREATE, exported with PRIME). Cameras: v4l2-mmap, dma-heap, udmabuf; m2m: v4l2-mmap; gpu: gem-dumb; npu: accel-bo, dma-heap, udmabuf.",
+        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), v4l2-userptr (memfd pages the program maps and queues as V4L2_MEMORY_USERPTR, shared with the other stages as a udmabuf), gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME), or accel-bo (an NPU's own buffer objects, DRM_IOCTL_SIMNPU_BO_CREATE, exported with PRIME). Cameras: v4l2-mmap, dma-heap, udmabuf, v4l2-userptr; m2m: v4l2-mmap; gpu: gem-dumb; npu: accel-bo, dma-heap, udmabuf.",
       ),
     heap: z
       .enum(HEAPS as [string, ...string[]])

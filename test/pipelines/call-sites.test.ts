@@ -1,0 +1,108 @@
+/**
+ * Every registered cache-maintenance and sync call site of src/ (test/pipelines/
+ * call-site-census.ts reads them from the source) runs in at least one bundled scenario:
+ * what never runs is never checked. The mutation test (mutate.test.ts) then shows that
+ * leaving each of them out, flipping and shrinking it is caught or explained harmless.
+ */
+
+import assert from "node:assert/strict";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { examplesDir } from "../../src/cli/list.js";
+import type { FaultSiteStats } from "../../src/machine/fault-inject.js";
+import { runPipeline } from "../../src/pipelines/run.js";
+import { loadScenarioFile, scenarioToSpec } from "../../src/scenarios/scenario.js";
+import { callPoints, layerFaultPoints, reachedBy } from "./call-site-census.js";
+
+const ROOT = process.cwd();
+const EXAMPLES = examplesDir(ROOT);
+
+/**
+ * Call points no bundled scenario can reach, each with the reason. Kept short: an entry
+ * here is code the checker is never shown.
+ */
+const NOT_IN_SCENARIOS: Readonly<Record<string, string>> = {
+  "stale-data.ts":
+    "the DMA-API walk-through of `dmabuf stale` (src/scenarios/stale-data.ts) is a program of its own, not a pipeline; test/scenarios covers it",
+};
+const LAYER_POINTS_NOT_IN_SCENARIOS: Readonly<Record<string, string>> = {
+  dma_sync_single_for_cpu: "no driver of the model calls dma_sync_single_*; only `dmabuf stale` does",
+  dma_sync_single_for_device:
+    "no driver of the model calls dma_sync_single_*; only `dmabuf stale` does",
+};
+
+/** Every bundled scenario's call sites, at the mutation test's size. */
+function bundledSites(): Map<string, FaultSiteStats[]> {
+  const out = new Map<string, FaultSiteStats[]>();
+  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml"))) {
+    const spec = scenarioToSpec(loadScenarioFile(join(EXAMPLES, file)));
+    const r = runPipeline({
+      ...spec,
+      frames: Math.min(spec.frames ?? 8, 3),
+      width: 128,
+      height: 64,
+      bufferBytes: undefined,
+      recordCallSites: true,
+      trace: false,
+    });
+    out.set(file, [...(r.callSites ?? [])]);
+  }
+  return out;
+}
+
+/**
+ * What no bundled scenario reaches yet, each with the reason (docs/hazards.md, "Not done
+ * yet"). The test fails when this list is wrong either way: a newly unreached call point
+ * fails it, and so does one that a scenario now reaches (take it off the list).
+ */
+const KNOWN_UNREACHED: Readonly<Record<string, string>> = {
+  "udmabuf.release dmaUnmapSgtable":
+    "the unmap at the udmabuf's release: no bundled pipeline drops its last reference before the run ends",
+  "drm-gem-shmem.shmemFree dmaUnmapSgtable":
+    "the unmap when a shmem GEM object is freed: no bundled pipeline frees one before the run ends",
+  "Vb2ExportAttachment.unmap dmaUnmapSgtable":
+    "the unmap when an importer detaches from an exported vb2 buffer: DRM importers keep the mapping until the GEM object goes, after the run",
+  "drm-gem-shmem.drmGemShmemGetPagesSgt dmaMapSgtable":
+    "shmem objects mapped for their own device: no graph pool makes a GPU's or NPU's own shmem buffer objects on a non-coherent device",
+  "SimGpu.#mapJob dmaMapSgtable":
+    "simgpu's own buffer objects (DRM_IOCTL_SIMGPU_CREATE): the graph's GPU stages write GEM dumb buffers of the display",
+  "SimGpu.#run dmaUnmapSgtable": "as SimGpu.#mapJob",
+  swiotlb_sync_single_for_cpu:
+    "a bounced importer that stays mapped (DRM PRIME) of a buffer another device writes is broken in Linux by design (raspberrypi/linux 5727); no correct bundled configuration syncs one yet",
+  swiotlb_sync_single_for_device: "as swiotlb_sync_single_for_cpu",
+  swiotlb_tbl_unmap_single:
+    "a bounced V4L2 DMABUF capture (a camera with a 31-bit mask) unmaps at DQBUF; the configuration that does it shares heap buffers with a display and is not yet coherent in the model",
+};
+
+test("every registered call site of src/ runs in at least one bundled scenario", () => {
+  const points = callPoints(ROOT);
+  assert.ok(points.length > 30, `the census finds the call points (${points.length})`);
+  const sites = bundledSites();
+  const via = new Set<string>();
+  const calls = new Set<string>();
+  for (const list of sites.values())
+    for (const s of list) {
+      calls.add(s.call);
+      for (const v of s.via) via.add(v);
+    }
+  const unreached = points
+    .filter(
+      (p) =>
+        NOT_IN_SCENARIOS[p.file.split("/").pop()!] === undefined &&
+        ![...via].some((v) => reachedBy(p, v)),
+    )
+    .map((p) => `${p.cls ?? p.module}.${p.fn} ${p.callee}`);
+  const layer = layerFaultPoints(ROOT).filter(
+    (n) => LAYER_POINTS_NOT_IN_SCENARIOS[n] === undefined && !calls.has(n),
+  );
+  const reached = points.length - unreached.length;
+  console.log(
+    `call sites reached by the bundled scenarios: ${reached}/${points.length} call points, ${layerFaultPoints(ROOT).length - layer.length}/${layerFaultPoints(ROOT).length} fault points`,
+  );
+  assert.deepEqual(
+    [...new Set([...unreached, ...layer])].sort(),
+    Object.keys(KNOWN_UNREACHED).sort(),
+    "call points and fault points no bundled scenario reaches",
+  );
+});
