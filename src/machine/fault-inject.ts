@@ -238,8 +238,7 @@ export class FaultInjection {
       };
       this.#sites.set(id, st);
     }
-    for (const v of frames.via)
-      if (st.via.length < MAX_VIA && !st.via.includes(v)) st.via.push(v);
+    for (const v of frames.via) if (st.via.length < MAX_VIA && !st.via.includes(v)) st.via.push(v);
     st.calls++;
     st.requestedBytes += info.bytes;
     if (info.dir !== undefined) {

@@ -166,9 +166,7 @@ export class DmabufAllocator {
     this.app.ftruncate(memfd, size);
     this.app.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
     const fd = udmabufCreate(this.app, this.#fd, memfd, 0, size);
-    const m = map
-      ? this.app.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)
-      : undefined;
+    const m = map ? this.app.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0) : undefined;
     this.app.close(memfd);
     return { fd, ...(m !== undefined ? { map: m } : {}) };
   }
@@ -268,7 +266,13 @@ export class CameraStage {
         fd = alloc.alloc(size, name);
       }
       dmaBufSetName(app, fd, name);
-      this.buffers.push({ index: i, fd, name, offset, ...(userptr !== undefined ? { userptr } : {}) });
+      this.buffers.push({
+        index: i,
+        fd,
+        name,
+        offset,
+        ...(userptr !== undefined ? { userptr } : {}),
+      });
     }
     alloc?.close();
   }

@@ -180,10 +180,7 @@ export function reachedBy(p: CallPoint, via: string): boolean {
  * literals of those shapes in src/dma, src/dma-buf/dma-buf.ts and src/machine/machine.ts.
  */
 export function layerFaultPoints(root: string): string[] {
-  const files = [
-    ...walk(join(root, "src/dma"), []),
-    join(root, "src/dma-buf/dma-buf.ts"),
-  ];
+  const files = [...walk(join(root, "src/dma"), []), join(root, "src/dma-buf/dma-buf.ts")];
   const names = new Set<string>();
   const shape =
     /"((?:arch_sync_dma_for_(?:cpu|device))|arch_dma_prep_coherent|swiotlb_(?:tbl_map_single|tbl_unmap_single|sync_single_for_cpu|sync_single_for_device)|dma_sync_(?:single|sg|sgtable)_for_(?:cpu|device)|DMA_BUF_IOCTL_SYNC\((?:START|END)\)|dma_pgprot)"/g;

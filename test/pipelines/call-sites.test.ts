@@ -27,7 +27,8 @@ const NOT_IN_SCENARIOS: Readonly<Record<string, string>> = {
     "the DMA-API walk-through of `dmabuf stale` (src/scenarios/stale-data.ts) is a program of its own, not a pipeline; test/scenarios covers it",
 };
 const LAYER_POINTS_NOT_IN_SCENARIOS: Readonly<Record<string, string>> = {
-  dma_sync_single_for_cpu: "no driver of the model calls dma_sync_single_*; only `dmabuf stale` does",
+  dma_sync_single_for_cpu:
+    "no driver of the model calls dma_sync_single_*; only `dmabuf stale` does",
   dma_sync_single_for_device:
     "no driver of the model calls dma_sync_single_*; only `dmabuf stale` does",
 };
