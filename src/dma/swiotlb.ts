@@ -106,7 +106,14 @@ export class Swiotlb {
 
   /** swiotlb_sync_single_for_cpu(). */
   syncForCpu(addr: number, size: number, dir: DmaDirection): void {
-    if (dir !== DMA_FROM_DEVICE && dir !== DMA_BIDIRECTIONAL) return;
+    if (dir !== DMA_FROM_DEVICE && dir !== DMA_BIDIRECTIONAL) {
+      // No copy for DMA_TO_DEVICE, but the buffer is the CPU's now: a sync with the wrong
+      // direction over a slot the device wrote leaves its bytes behind (DMA-API debug
+      // lets any direction through on a DMA_BIDIRECTIONAL mapping).
+      const s = this.#slotAt(addr);
+      if (s !== undefined) this.#checkLeftInSlot(s, addr, Math.min(size, s.tlb + s.size - addr));
+      return;
+    }
     const s = this.#find(addr);
     const off = addr - s.tlb;
     const len = Math.min(size, s.size - off);
@@ -229,6 +236,39 @@ export class Swiotlb {
         message: `${call} handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU, but ${device} byte(s) ${s.dev} wrote into swiotlb slot ${hex(s.tlb)} were never copied back: the CPU sees the old buffer`,
       },
       `the CPU must get a bounced buffer back through dma_sync_*_for_cpu() or dma_unmap_*() with DMA_FROM_DEVICE or DMA_BIDIRECTIONAL over the whole range the device wrote (swiotlb_sync_single_for_cpu copies the slot back)`,
+    );
+  }
+
+  /**
+   * A hand-over to the CPU that copies nothing (dma_sync_*_for_cpu with DMA_TO_DEVICE):
+   * bytes the device wrote into the slot since the last copy in (as memory holds them:
+   * the CPU's cached copies of the slot are stale then) that the buffer does not have.
+   */
+  #checkLeftInSlot(s: BounceSlot, addr: number, len: number): void {
+    if (!this.m.shadow.enabled) return;
+    const L = this.m.cache.line;
+    const base = this.m.memory.base;
+    const slot = this.m.memory.slice(addr, len);
+    const orig = new Uint8Array(len);
+    this.m.cache.peek(s.orig + (addr - s.tlb), len, orig);
+    let device = 0;
+    for (let i = 0; i < len; i++)
+      if (
+        slot[i] !== orig[i] &&
+        this.m.shadow.memEpoch.get(Math.floor((addr + i - base) / L)) > s.copyEpoch
+      )
+        device++;
+    if (device === 0) return;
+    this.m.violations.report(
+      {
+        kind: "stale-cpu-read",
+        time: this.m.now,
+        agent: "cpu",
+        phys: s.orig + (addr - s.tlb),
+        len: device,
+        message: `dma_sync_*_for_cpu(DMA_TO_DEVICE) handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU without copying the swiotlb slot back: ${device} byte(s) ${s.dev} wrote into slot ${hex(s.tlb)} never reach the buffer, so the CPU sees the old one`,
+      },
+      `sync for the CPU with the direction the device used (DMA_FROM_DEVICE or DMA_BIDIRECTIONAL): swiotlb_sync_single_for_cpu copies the slot back only then (kernel/dma/swiotlb.c), and DMA-API debug lets any direction through on a DMA_BIDIRECTIONAL mapping`,
     );
   }
 

@@ -215,6 +215,8 @@ function changedFramesFlagged(r: PipelineResult, base: PipelineResult): boolean 
 /**
  * The rule that makes a mutant with the same frames and no new violation harmless, from
  * the two runs' call-site records:
+ * - a swiotlb bounce copy left out whose bytes nobody read before they were overwritten (a
+ *   read is checked against the slot: stale-device-read, stale-cpu-read);
  * - the site did nothing in the unmutated run (the earlier call that had already done the
  *   work is named: videobuf2's finish at DQBUF before a DMA_BUF_IOCTL_SYNC(START));
  * - later calls picked up the work (the zeroing's dirty lines cleaned by the first QBUF);
@@ -229,6 +231,12 @@ function whyHarmless(
   mutantSites: readonly FaultSiteStats[],
   action: FaultAction,
 ): string {
+  if (site.call.startsWith("swiotlb_"))
+    return site.bouncesChanging === 0
+      ? `no-op: each of its ${site.calls} bounce copy(ies) found the destination already holding the same bytes`
+      : site.call === "swiotlb_sync_single_for_cpu"
+        ? "the bytes it would have copied back were never read by the CPU (that read would be a stale-cpu-read)"
+        : "the bytes it would have copied into the slot were never read by the device: it wrote over the slot first (a device read of the slot's old bytes would be a stale-device-read)";
   if (site.linesAffected === 0) {
     if (site.requestedBytes > 0 && site.maintainedBytes === 0)
       return `no cache maintenance behind ${site.call} here (a coherent device, or an exporter whose CPU-access hooks do none)`;

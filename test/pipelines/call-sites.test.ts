@@ -69,11 +69,10 @@ const KNOWN_UNREACHED: Readonly<Record<string, string>> = {
   "SimGpu.#mapJob dmaMapSgtable":
     "simgpu's own buffer objects (DRM_IOCTL_SIMGPU_CREATE): the graph's GPU stages write GEM dumb buffers of the display",
   "SimGpu.#run dmaUnmapSgtable": "as SimGpu.#mapJob",
-  swiotlb_sync_single_for_cpu:
-    "a bounced importer that stays mapped (DRM PRIME) of a buffer another device writes is broken in Linux by design (raspberrypi/linux 5727); no correct bundled configuration syncs one yet",
-  swiotlb_sync_single_for_device: "as swiotlb_sync_single_for_cpu",
   swiotlb_tbl_unmap_single:
-    "a bounced V4L2 DMABUF capture (a camera with a 31-bit mask) unmaps at DQBUF; the configuration that does it shares heap buffers with a display and is not yet coherent in the model",
+    "the copy back at unmap of a bounced mapping: videobuf2 keeps DMABUF attachments mapped across DQBUF (Linux 6.12) and no bundled pipeline unmaps one before the run ends",
+  "heap-buffer.heapUnmap dmaUnmapSgtable":
+    "the unmap of a heap buffer's attachment: importers keep it mapped (videobuf2 across DQBUF, DRM until the GEM object goes) until after the run",
 };
 
 test("every registered call site of src/ runs in at least one bundled scenario", () => {
