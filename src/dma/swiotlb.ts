@@ -225,16 +225,11 @@ export class Swiotlb {
   #checkCopiedBack(s: BounceSlot, addr: number, len: number, call: string): void {
     if (!this.m.shadow.enabled) return;
     const { device } = this.#differences(s, addr, len);
-    if (device === 0) return;
-    this.m.violations.report(
-      {
-        kind: "stale-cpu-read",
-        time: this.m.now,
-        agent: "cpu",
-        phys: s.orig + (addr - s.tlb),
-        len: device,
-        message: `${call} handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU, but ${device} byte(s) ${s.dev} wrote into swiotlb slot ${hex(s.tlb)} were never copied back: the CPU sees the old buffer`,
-      },
+    this.#reportLeftInSlot(
+      s,
+      addr,
+      device,
+      `${call} handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU, but ${device} byte(s) ${s.dev} wrote into swiotlb slot ${hex(s.tlb)} were never copied back: the CPU sees the old buffer`,
       `the CPU must get a bounced buffer back through dma_sync_*_for_cpu() or dma_unmap_*() with DMA_FROM_DEVICE or DMA_BIDIRECTIONAL over the whole range the device wrote (swiotlb_sync_single_for_cpu copies the slot back)`,
     );
   }
@@ -258,6 +253,23 @@ export class Swiotlb {
         this.m.shadow.memEpoch.get(Math.floor((addr + i - base) / L)) > s.copyEpoch
       )
         device++;
+    this.#reportLeftInSlot(
+      s,
+      addr,
+      device,
+      `dma_sync_*_for_cpu(DMA_TO_DEVICE) handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU without copying the swiotlb slot back: ${device} byte(s) ${s.dev} wrote into slot ${hex(s.tlb)} never reach the buffer, so the CPU sees the old one`,
+      `sync for the CPU with the direction the device used (DMA_FROM_DEVICE or DMA_BIDIRECTIONAL): swiotlb_sync_single_for_cpu copies the slot back only then (kernel/dma/swiotlb.c), and DMA-API debug lets any direction through on a DMA_BIDIRECTIONAL mapping`,
+    );
+  }
+
+  /** The CPU owns a bounced buffer while `device` bytes the device wrote are still only in the slot. */
+  #reportLeftInSlot(
+    s: BounceSlot,
+    addr: number,
+    device: number,
+    message: string,
+    hint: string,
+  ): void {
     if (device === 0) return;
     this.m.violations.report(
       {
@@ -266,9 +278,9 @@ export class Swiotlb {
         agent: "cpu",
         phys: s.orig + (addr - s.tlb),
         len: device,
-        message: `dma_sync_*_for_cpu(DMA_TO_DEVICE) handed ${s.dev}'s bounced buffer ${hex(s.orig)} to the CPU without copying the swiotlb slot back: ${device} byte(s) ${s.dev} wrote into slot ${hex(s.tlb)} never reach the buffer, so the CPU sees the old one`,
+        message,
       },
-      `sync for the CPU with the direction the device used (DMA_FROM_DEVICE or DMA_BIDIRECTIONAL): swiotlb_sync_single_for_cpu copies the slot back only then (kernel/dma/swiotlb.c), and DMA-API debug lets any direction through on a DMA_BIDIRECTIONAL mapping`,
+      hint,
     );
   }
 

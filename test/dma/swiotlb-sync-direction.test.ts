@@ -30,7 +30,10 @@ test("dma_sync_*_for_cpu with DMA_TO_DEVICE on a bounced buffer: stale-cpu-read 
     injections: [{ call: "dma_sync_sgtable_for_cpu", action: "flip" }],
   });
   assert.equal(r.verdict, "incoherent");
-  assert.ok(r.sinks.some((s) => s.frames.some((f) => !f.ok)), "the CPU reads wrong bytes");
+  assert.ok(
+    r.sinks.some((s) => s.frames.some((f) => !f.ok)),
+    "the CPU reads wrong bytes",
+  );
   const v = r.violations.find((x) => x.kind === "stale-cpu-read");
   assert.ok(v !== undefined, "a stale-cpu-read");
   assert.match(v.message, /DMA_TO_DEVICE.*without copying the swiotlb slot back/);
@@ -40,5 +43,7 @@ test("dma_sync_*_for_cpu with DMA_TO_DEVICE on a bounced buffer: stale-cpu-read 
 test("bounce-not-synced on swiotlb-bounced-capture: the CPU reads the old buffer, named", () => {
   const r = runPipeline({ ...spec, frames: 3, faults: ["bounce-not-synced"] });
   assert.equal(r.verdict, "incoherent");
-  assert.ok(r.violations.some((x) => x.kind === "stale-cpu-read" && /swiotlb slot/.test(x.message)));
+  assert.ok(
+    r.violations.some((x) => x.kind === "stale-cpu-read" && /swiotlb slot/.test(x.message)),
+  );
 });

@@ -6,17 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { examplesDir } from "../../src/cli/list.js";
 import type { FaultSiteStats } from "../../src/machine/fault-inject.js";
 import { runPipeline } from "../../src/pipelines/run.js";
-import { loadScenarioFile, scenarioToSpec } from "../../src/scenarios/scenario.js";
+import { bundledScenarios, smallBundledSpec } from "./bundled.js";
 import { callPoints, layerFaultPoints, reachedBy } from "./call-site-census.js";
 
 const ROOT = process.cwd();
-const EXAMPLES = examplesDir(ROOT);
 
 /**
  * Call points no bundled scenario can reach, each with the reason. Kept short: an entry
@@ -36,17 +32,8 @@ const LAYER_POINTS_NOT_IN_SCENARIOS: Readonly<Record<string, string>> = {
 /** Every bundled scenario's call sites, at the mutation test's size. */
 function bundledSites(): Map<string, FaultSiteStats[]> {
   const out = new Map<string, FaultSiteStats[]>();
-  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml"))) {
-    const spec = scenarioToSpec(loadScenarioFile(join(EXAMPLES, file)));
-    const r = runPipeline({
-      ...spec,
-      frames: Math.min(spec.frames ?? 8, 3),
-      width: 128,
-      height: 64,
-      bufferBytes: undefined,
-      recordCallSites: true,
-      trace: false,
-    });
+  for (const file of bundledScenarios()) {
+    const r = runPipeline({ ...smallBundledSpec(file), recordCallSites: true, trace: false });
     out.set(file, [...(r.callSites ?? [])]);
   }
   return out;

@@ -6,26 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
-import { examplesDir } from "../../src/cli/list.js";
 import { mutatePipeline } from "../../src/pipelines/mutate.js";
-import { loadScenarioFile, scenarioToSpec } from "../../src/scenarios/scenario.js";
+import { bundledScenarios, smallBundledSpec } from "./bundled.js";
 
-const EXAMPLES = examplesDir(process.cwd());
-
-for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".yaml"))) {
+for (const file of bundledScenarios()) {
   test(`dmabuf mutate ${file}: no mutant missed`, () => {
-    const spec = scenarioToSpec(loadScenarioFile(join(EXAMPLES, file)));
-    // Small frames keep it fast; the call sites are the same at any size.
-    const r = mutatePipeline({
-      ...spec,
-      frames: Math.min(spec.frames ?? 8, 3),
-      width: 128,
-      height: 64,
-      bufferBytes: undefined,
-    });
+    const r = mutatePipeline(smallBundledSpec(file));
     assert.ok(r.mutants.length > 0, "the run makes maintenance or sync calls");
     const missed = r.mutants.filter((m) => m.class === "missed");
     assert.deepEqual(missed, [], `missed mutants in ${file}`);
