@@ -72,7 +72,7 @@ import {
   dmaResvUsageRw,
 } from "./dma-resv.js";
 import { SyncFile } from "./sync-file.js";
-import { syncFileGetFence, syncFileInstallReply } from "./sync-file-fd.js";
+import { syncFileFdReply, syncFileGetFence } from "./sync-file-fd.js";
 
 /**
  * The exporter's operations (struct dma_buf_ops). `mapDmaBuf`, `unmapDmaBuf` and
@@ -816,12 +816,16 @@ function syncFileIoctlFlags(s: CStruct, ioctl: string): number {
 function ioctlExportSyncFile(buf: DmaBuf, arg: number, current: Current): number {
   const s = new CStruct(current.copyFromUser(arg, SIZEOF_DMA_BUF_SYNC_FILE));
   const flags = syncFileIoctlFlags(s, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE");
-  const fence = buf.exportFence((flags & DMA_BUF_SYNC_WRITE) !== 0);
-  try {
-    return syncFileInstallReply(current, SyncFile.create(fence), buf.core.fences, s, 4, arg);
-  } finally {
-    fence.put();
-  }
+  // dma_buf_export_sync_file: the fd before dma_resv_get_singleton, whose fence array
+  // takes a fence context, so EMFILE leaves nothing behind.
+  return syncFileFdReply(current, buf.core.fences, 4, arg, () => {
+    const fence = buf.exportFence((flags & DMA_BUF_SYNC_WRITE) !== 0);
+    try {
+      return { data: s, sf: SyncFile.create(fence) };
+    } finally {
+      fence.put();
+    }
+  });
 }
 
 function ioctlImportSyncFile(buf: DmaBuf, arg: number, current: Current): number {

@@ -18,7 +18,7 @@ import { File, type FileOperations } from "../vfs/file.js";
 import type { FenceEnv } from "./dma-fence.js";
 import { SwSyncTimeline } from "./sw-sync.js";
 import { SyncFile } from "./sync-file.js";
-import { syncFileGetFence, syncFileInstallReply } from "./sync-file-fd.js";
+import { syncFileFdReply, syncFileGetFence } from "./sync-file-fd.js";
 
 interface SwSyncHandle {
   readonly timeline: SwSyncTimeline;
@@ -44,15 +44,17 @@ export const swSyncFops: FileOperations = {
   unlockedIoctl(file, cmd, arg, current) {
     const { timeline, env } = file.privateData as SwSyncHandle;
     switch (cmd) {
-      case SW_SYNC_IOC_CREATE_FENCE: {
-        const data = new CStruct(current.copyFromUser(arg, SIZEOF_SW_SYNC_CREATE_FENCE_DATA));
-        const pt = timeline.createFence(data.u32(0));
-        try {
-          return syncFileInstallReply(current, SyncFile.create(pt), env, data, 36, arg);
-        } finally {
-          pt.put();
-        }
-      }
+      case SW_SYNC_IOC_CREATE_FENCE:
+        // sw_sync_ioctl_create_fence: the fd first, so a full table creates no sync_pt.
+        return syncFileFdReply(current, env, 36, arg, () => {
+          const data = new CStruct(current.copyFromUser(arg, SIZEOF_SW_SYNC_CREATE_FENCE_DATA));
+          const pt = timeline.createFence(data.u32(0));
+          try {
+            return { data, sf: SyncFile.create(pt) };
+          } finally {
+            pt.put();
+          }
+        });
       case SW_SYNC_IOC_INC: {
         timeline.inc(new CStruct(current.copyFromUser(arg, 4)).u32(0));
         return 0;

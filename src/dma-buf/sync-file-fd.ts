@@ -32,43 +32,39 @@ function handleOf(file: File): SyncFileHandle {
   return file.privateData as SyncFileHandle;
 }
 
-/** Wraps a sync_file in a file and installs it as a new fd of `current` (anon_inode "sync_file", O_RDONLY). */
-export function syncFileInstall(
-  current: Current,
-  sf: SyncFile,
-  env: FenceEnv,
-  cloexec: boolean,
-): number {
-  const file = new File(syncFileFops, { sf, env }, O_RDONLY, "sync_file");
-  try {
-    return current.files.install(file, cloexec);
-  } catch (e) {
-    file.put();
-    throw e;
-  }
+/** sync_file_create()'s file: `sf` as an anon_inode "sync_file", O_RDONLY; its release drops the sync_file. */
+export function syncFileFile(sf: SyncFile, env: FenceEnv): File {
+  return new File(syncFileFops, { sf, env }, O_RDONLY, "sync_file");
 }
 
 /**
- * The tail every fence-returning ioctl shares: install `sf` as a new close-on-exec fd,
- * store it in the argument struct at `fdOffset` and copy the struct back to `arg`. If
- * that copy faults the fd is taken back (put_unused_fd) and EFAULT propagates.
+ * The shape every fence-returning ioctl shares (sw_sync_ioctl_create_fence,
+ * sync_file_ioctl_merge, dma_buf_export_sync_file): get_unused_fd_flags(O_CLOEXEC)
+ * first, so a full table fails with EMFILE before anything is created; then `make`
+ * reads its argument and builds the sync_file, the fd goes into the struct at
+ * `fdOffset`, the struct is copied back to `arg`, and only then fd_install. Any
+ * failure gives the fd back (put_unused_fd) and drops the sync_file.
  */
-export function syncFileInstallReply(
+export function syncFileFdReply(
   current: Current,
-  sf: SyncFile,
   env: FenceEnv,
-  data: CStruct,
   fdOffset: number,
   arg: number,
+  make: () => { data: CStruct; sf: SyncFile },
 ): number {
-  const fd = syncFileInstall(current, sf, env, true);
-  data.setS32(fdOffset, fd);
+  const fd = current.files.getUnusedFd(true);
+  let file: File | undefined;
   try {
+    const { data, sf } = make();
+    file = syncFileFile(sf, env);
+    data.setS32(fdOffset, fd);
     current.copyToUser(arg, data.bytes);
   } catch (e) {
-    current.files.close(fd);
+    file?.put();
+    current.files.putUnusedFd(fd);
     throw e;
   }
+  current.files.fdInstall(fd, file);
   return 0;
 }
 
@@ -84,21 +80,17 @@ export function syncFileGetFence(files: FdTable, fd: number): DmaFence | undefin
   return syncFileFdget(files, fd)?.getFence();
 }
 
+/** sync_file_ioctl_merge: the fd is reserved before the argument is read (EMFILE first, as in Linux). */
 function ioctlMerge({ sf, env }: SyncFileHandle, arg: number, current: Current): number {
-  const data = new CStruct(current.copyFromUser(arg, SIZEOF_SYNC_MERGE_DATA));
-  if (data.u32(40) !== 0 || data.u32(44) !== 0)
-    throw new KernelError("EINVAL", "SYNC_IOC_MERGE: flags and pad must be zero");
-  const other = syncFileFdget(current.files, data.s32(32));
-  if (other === undefined)
-    throw new KernelError("ENOENT", `SYNC_IOC_MERGE: fd2 ${data.s32(32)} is not a sync_file`);
-  return syncFileInstallReply(
-    current,
-    SyncFile.merge(env, data.cstr(0, 32), sf, other),
-    env,
-    data,
-    36,
-    arg,
-  );
+  return syncFileFdReply(current, env, 36, arg, () => {
+    const data = new CStruct(current.copyFromUser(arg, SIZEOF_SYNC_MERGE_DATA));
+    if (data.u32(40) !== 0 || data.u32(44) !== 0)
+      throw new KernelError("EINVAL", "SYNC_IOC_MERGE: flags and pad must be zero");
+    const other = syncFileFdget(current.files, data.s32(32));
+    if (other === undefined)
+      throw new KernelError("ENOENT", `SYNC_IOC_MERGE: fd2 ${data.s32(32)} is not a sync_file`);
+    return { data, sf: SyncFile.merge(env, data.cstr(0, 32), sf, other) };
+  });
 }
 
 function ioctlFileInfo({ sf }: SyncFileHandle, arg: number, current: Current): number {

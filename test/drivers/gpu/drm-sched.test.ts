@@ -207,3 +207,19 @@ test("drm_sched (property): over random jobs on random objects, jobs start in or
     { numRuns: 150 },
   );
 });
+
+test("drm_sched_job_cleanup: an unarmed job drops its dependencies; an armed one must be pushed", () => {
+  const { sched, gate, log } = setup();
+  const refs = gate.refcount;
+  const a = sched.jobInit(manualJob("a", log).jobOps);
+  a.addDependency(gate.get());
+  a.cleanup();
+  assert.equal(gate.refcount, refs, "the dependency's reference is back");
+  const b = manualJob("b", log);
+  const armed = sched.jobInit(b.jobOps);
+  armed.arm();
+  assert.throws(() => armed.cleanup(), /is armed and must be pushed/);
+  armed.push();
+  b.finish();
+  assert.deepEqual(log, ["run b", "free b"]);
+});

@@ -29,7 +29,7 @@ import { dmaSegmentsSlice, SgTable } from "../../../dma/scatterlist.js";
 import type { DmaFence, DmaFenceOps } from "../../../dma-buf/dma-fence.js";
 import { DMA_RESV_USAGE_READ } from "../../../dma-buf/dma-resv.js";
 import { SyncFile } from "../../../dma-buf/sync-file.js";
-import { syncFileGetFence, syncFileInstall } from "../../../dma-buf/sync-file-fd.js";
+import { syncFileFile, syncFileGetFence } from "../../../dma-buf/sync-file-fd.js";
 import { KernelError } from "../../../errno.js";
 import {
   DRM_IOCTL_SIMNPU_BO_CREATE,
@@ -201,10 +201,17 @@ export class SimNpu {
       bad("the input is smaller than the job reads");
     if (output.size < outPitch * (g.height - 1) + g.rowBytes)
       bad("the output is smaller than the job writes");
+    // The out-fence fd before the job (get_unused_fd_flags, as etnaviv and msm do): once
+    // pushed, the job runs and its fence is in the reservations, so a full fd table must
+    // fail first or the ioctl would report EMFILE for work it did.
+    const outFenceFd = flags & SIMNPU_SUBMIT_OUT_FENCE ? current.files.getUnusedFd(true) : -1;
     const explicit: DmaFence[] = [];
     if (flags & SIMNPU_SUBMIT_IN_FENCE) {
       const f = syncFileGetFence(current.files, d.s32(36));
-      if (f === undefined) bad(`in_fence_fd ${d.s32(36)} is not a sync_file`);
+      if (f === undefined) {
+        if (outFenceFd >= 0) current.files.putUnusedFd(outFenceFd);
+        bad(`in_fence_fd ${d.s32(36)} is not a sync_file`);
+      }
       explicit.push(f!);
     }
     const inObj = input.get();
@@ -218,12 +225,9 @@ export class SimNpu {
       [inObj.resv],
       [outObj.resv],
     );
-    d.setS32(
-      40,
-      flags & SIMNPU_SUBMIT_OUT_FENCE
-        ? syncFileInstall(current, SyncFile.create(fence), this.host.fences, true)
-        : -1,
-    );
+    if (outFenceFd >= 0)
+      current.files.fdInstall(outFenceFd, syncFileFile(SyncFile.create(fence), this.host.fences));
+    d.setS32(40, outFenceFd);
     fence.put();
     d.setU64(48, seqno);
   }

@@ -142,8 +142,15 @@ export class DrmSchedJob {
     this.sched.queue(this);
   }
 
-  /** drm_sched_job_cleanup: drop the dependencies' references. */
+  /**
+   * drm_sched_job_cleanup: drop the dependencies' references. A driver calls it on its
+   * error path only while the job is not armed: drm_sched_job_arm is the point of no
+   * return (the fence exists and may be published), after which the job must be pushed
+   * and is cleaned up when it has finished (sched_main.c).
+   */
   cleanup(): void {
+    if (this.#fence !== undefined && !this.#pushed)
+      throw new Error(`drm_sched_job_cleanup: ${this.ops.label} is armed and must be pushed`);
     for (const f of this.#deps) f.put();
     this.#deps.length = 0;
   }

@@ -35,7 +35,7 @@ import { SgTable } from "../../../../dma/scatterlist.js";
 import type { DmaFenceOps } from "../../../../dma-buf/dma-fence.js";
 import { DMA_RESV_USAGE_READ, DMA_RESV_USAGE_WRITE } from "../../../../dma-buf/dma-resv.js";
 import { SyncFile } from "../../../../dma-buf/sync-file.js";
-import { syncFileGetFence, syncFileInstall } from "../../../../dma-buf/sync-file-fd.js";
+import { syncFileFile, syncFileGetFence } from "../../../../dma-buf/sync-file-fd.js";
 import { KernelError } from "../../../../errno.js";
 import {
   DRM_FORMAT_ARGB8888,
@@ -396,6 +396,11 @@ export class SimGpu {
         "EINVAL",
         "DRM_IOCTL_SIMGPU_SUBMIT: dst is smaller than the job writes",
       );
+    // The out-fence fd is reserved before the point of no return (etnaviv_ioctl_gem_submit,
+    // msm_ioctl_gem_submit: get_unused_fd_flags early, fd_install once the job is
+    // committed): after arm the job's fence is in both reservations and the job must be
+    // pushed (drm_sched_job_cleanup), so a full fd table has to fail before it.
+    const outFenceFd = flags & SIMGPU_SUBMIT_OUT_FENCE ? current.files.getUnusedFd(true) : -1;
     const job = this.sched.jobInit({
       label: `simgpu job (op ${op}, ${params.width}x${params.height})`,
       run: (done) => this.#run({ seqno: job.seqno, op, src, dst, params }, done),
@@ -405,28 +410,33 @@ export class SimGpu {
         dst.put();
       },
     });
-    if (flags & SIMGPU_SUBMIT_IN_FENCE) {
-      const f = syncFileGetFence(current.files, d.s32(40));
-      if (f === undefined)
-        throw new KernelError(
-          "EINVAL",
-          `DRM_IOCTL_SIMGPU_SUBMIT: in_fence_fd ${d.s32(40)} is not a sync_file`,
-        );
-      job.addDependency(f);
+    try {
+      if (flags & SIMGPU_SUBMIT_IN_FENCE) {
+        const f = syncFileGetFence(current.files, d.s32(40));
+        if (f === undefined)
+          throw new KernelError(
+            "EINVAL",
+            `DRM_IOCTL_SIMGPU_SUBMIT: in_fence_fd ${d.s32(40)} is not a sync_file`,
+          );
+        job.addDependency(f);
+      }
+      // Read src after its writers, write dst after everyone.
+      job.addImplicitDependencies(src.resv, false);
+      job.addImplicitDependencies(dst.resv, true);
+    } catch (e) {
+      // Aborted before arm: drm_sched_job_cleanup drops the dependencies, put_unused_fd.
+      job.cleanup();
+      if (outFenceFd >= 0) current.files.putUnusedFd(outFenceFd);
+      throw e;
     }
-    // Read src after its writers, write dst after everyone.
-    job.addImplicitDependencies(src.resv, false);
-    job.addImplicitDependencies(dst.resv, true);
     const fence = job.arm();
     // The driver, not drm_sched, publishes the fence (v3d_attach_fences_and_unlock_reservation):
     // READ on src, then WRITE on dst (an in-place job adds it to the one resv both ways).
     drmSchedAddFence(src.resv, fence, DMA_RESV_USAGE_READ);
     drmSchedAddFence(dst.resv, fence, DMA_RESV_USAGE_WRITE);
-    if (flags & SIMGPU_SUBMIT_OUT_FENCE) {
-      d.setS32(44, syncFileInstall(current, SyncFile.create(fence), this.host.fences, true));
-    } else {
-      d.setS32(44, -1);
-    }
+    if (outFenceFd >= 0)
+      current.files.fdInstall(outFenceFd, syncFileFile(SyncFile.create(fence), this.host.fences));
+    d.setS32(44, outFenceFd);
     d.setU64(48, job.seqno);
     src.get();
     dst.get();
