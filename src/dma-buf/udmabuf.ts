@@ -180,6 +180,7 @@ export class UdmabufDevice {
     const unwind = (): void => {
       for (const ino of inodes) ino.unpin();
     };
+    let buf: DmaBuf<Udmabuf>;
     try {
       for (const it of items) {
         if (!current.files.has(it.memfd))
@@ -209,16 +210,24 @@ export class UdmabufDevice {
           pages.push(ino.page(it.offset / PAGE_SIZE + i));
       }
       const ub: Udmabuf = { dev: this, pages, inodes, sg: undefined };
-      const buf: DmaBuf<Udmabuf> = dmaBufExport(this.core, {
+      buf = dmaBufExport(this.core, {
         expName: "udmabuf",
         ops: udmabufOps,
         size: pagecount * PAGE_SIZE,
         flags: O_RDWR,
         priv: ub,
       });
-      return dmaBufFd(buf, current, flags & UDMABUF_FLAGS_CLOEXEC ? O_CLOEXEC : 0);
     } catch (e) {
       unwind();
+      throw e;
+    }
+    // Once exported the buffer owns the pins: a failed dma_buf_fd (EMFILE) drops it and
+    // its release unpins ("udmabuf: fix memory leak on last export_udmabuf() error
+    // path", 6.13 and 6.12 stable; 6.12.0 leaks the buffer here).
+    try {
+      return dmaBufFd(buf, current, flags & UDMABUF_FLAGS_CLOEXEC ? O_CLOEXEC : 0);
+    } catch (e) {
+      buf.put();
       throw e;
     }
   }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DMA_BIDIRECTIONAL } from "../../src/dma/direction.js";
 import { dmaBufGet } from "../../src/dma-buf/dma-buf.js";
+import { KernelError } from "../../src/errno.js";
 import {
   F_ADD_SEALS,
   F_SEAL_SHRINK,
@@ -40,4 +41,35 @@ test("udmabuf get_sg_table: one PAGE_SIZE entry per page, contiguous pages not m
   buf.unmapAttachment(a, sgt, DMA_BIDIRECTIONAL);
   buf.detach(a);
   buf.put();
+});
+
+test("UDMABUF_CREATE on a full fd table: EMFILE, and the buffer it exported is released (pins back)", () => {
+  const k = new Kernel({ profile: "arm64" });
+  const u = new SimUapi(k, "app");
+  const memfd = u.memfdCreate("full", MFD_ALLOW_SEALING);
+  u.ftruncate(memfd, 4 * PAGE_SIZE);
+  u.fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK);
+  const dev = u.open("/dev/udmabuf", O_RDWR);
+  const pins = (u.process.files.lookup(memfd).privateData as { pins: number }).pins;
+  const dups: number[] = [];
+  for (;;) {
+    try {
+      dups.push(u.dup(dev));
+    } catch (e) {
+      assert.ok(e instanceof KernelError && e.code === "EMFILE");
+      break;
+    }
+  }
+  assert.throws(
+    () => udmabufCreate(u, dev, memfd, 0, 4 * PAGE_SIZE),
+    (e) => e instanceof KernelError && e.code === "EMFILE",
+  );
+  assert.equal(k.dmaBuf.buffers.length, 0, "no dma-buf left behind");
+  assert.equal((u.process.files.lookup(memfd).privateData as { pins: number }).pins, pins);
+  u.close(dups.pop()!);
+  const fd = udmabufCreate(u, dev, memfd, 0, 4 * PAGE_SIZE);
+  assert.equal(k.dmaBuf.buffers.length, 1);
+  u.close(fd);
+  assert.equal(k.dmaBuf.buffers.length, 0);
+  assert.equal((u.process.files.lookup(memfd).privateData as { pins: number }).pins, pins);
 });

@@ -17,13 +17,7 @@
  */
 
 import { DMA_ATTR_SKIP_CPU_SYNC, DMA_BIDIRECTIONAL } from "../../../dma/direction.js";
-import {
-  type DmaBuf,
-  type DmaBufOps,
-  dmaBufExport,
-  dmaBufFd,
-  dmaBufGet,
-} from "../../../dma-buf/dma-buf.js";
+import { type DmaBuf, type DmaBufOps, dmaBufExport, dmaBufGet } from "../../../dma-buf/dma-buf.js";
 import { KernelError } from "../../../errno.js";
 import { DRM_CLOEXEC, DRM_RDWR } from "../../../include/uapi/drm.js";
 import { O_ACCMODE } from "../../../include/uapi/fcntl.js";
@@ -89,7 +83,9 @@ function primeAdd(file: DrmFile, buf: DmaBuf, handle: number): void {
 
 /**
  * drm_gem_prime_handle_to_fd(): the cached dma-buf (file cache, the import's own
- * dma-buf, or the object's export cache) or a new export; installs a new fd.
+ * dma-buf, or the object's export cache) or a new export; installs a new fd. As in
+ * Linux since 6.10 the fd is reserved first (get_unused_fd_flags), so a full table
+ * fails with EMFILE before anything is exported or cached; put_unused_fd on a bad handle.
  */
 export function drmGemPrimeHandleToFd(
   file: DrmFile,
@@ -97,29 +93,35 @@ export function drmGemPrimeHandleToFd(
   flags: number,
   current: Current,
 ): number {
-  const obj = drmGemLookupOrEnoent(file, handle, "DRM_IOCTL_PRIME_HANDLE_TO_FD");
-  let buf = file.prime.byHandle.get(handle);
-  if (buf !== undefined) {
-    buf.get();
-  } else {
-    if (obj.importAttach !== undefined) {
-      // Re-export the original imported object.
-      buf = obj.importAttach.dmabuf.get();
-    } else if (obj.dmaBuf !== undefined) {
-      buf = obj.dmaBuf.get();
-    } else {
-      // export_and_register_object(): the object keeps a reference while it has handles.
-      buf = drmGemPrimeExport(obj, flags);
-      obj.dmaBuf = buf.get();
-    }
-    primeAdd(file, buf, handle);
-  }
+  const fd = current.files.getUnusedFd((flags & DRM_CLOEXEC) !== 0);
+  let buf: DmaBuf;
   try {
-    return dmaBufFd(buf, current, flags);
+    buf = drmGemPrimeHandleToDmabuf(file, handle, flags);
   } catch (e) {
-    buf.put();
+    current.files.putUnusedFd(fd);
     throw e;
   }
+  current.files.fdInstall(fd, buf.file);
+  return fd;
+}
+
+/** drm_gem_prime_handle_to_dmabuf(): the dma-buf for `handle`, with a new reference. */
+function drmGemPrimeHandleToDmabuf(file: DrmFile, handle: number, flags: number): DmaBuf {
+  const obj = drmGemLookupOrEnoent(file, handle, "DRM_IOCTL_PRIME_HANDLE_TO_FD");
+  let buf = file.prime.byHandle.get(handle);
+  if (buf !== undefined) return buf.get();
+  if (obj.importAttach !== undefined) {
+    // Re-export the original imported object.
+    buf = obj.importAttach.dmabuf.get();
+  } else if (obj.dmaBuf !== undefined) {
+    buf = obj.dmaBuf.get();
+  } else {
+    // export_and_register_object(): the object keeps a reference while it has handles.
+    buf = drmGemPrimeExport(obj, flags);
+    obj.dmaBuf = buf.get();
+  }
+  primeAdd(file, buf, handle);
+  return buf;
 }
 
 /**

@@ -2,10 +2,10 @@
  * Out-fence fds are reserved before the point of no return (get_unused_fd_flags early,
  * fd_install once the work is committed, put_unused_fd on the error paths), in simgpu's
  * and simnpu's SUBMIT and in the sync_file-returning ioctls (SW_SYNC_IOC_CREATE_FENCE,
- * SYNC_IOC_MERGE, DMA_BUF_IOCTL_EXPORT_SYNC_FILE). With the fd table full the ioctl
- * fails with EMFILE and leaves nothing behind: no fence in any reservation, no queued
- * job, no seqno or fence context used, every in-fence reference given back; closing one
- * fd makes the next call work.
+ * SYNC_IOC_MERGE, DMA_BUF_IOCTL_EXPORT_SYNC_FILE) and DRM_IOCTL_PRIME_HANDLE_TO_FD.
+ * With the fd table full the ioctl fails with EMFILE and leaves nothing behind: no fence
+ * in any reservation, no queued job, no seqno, fence context or dma-buf used, every
+ * in-fence reference given back; closing one fd makes the next call work.
  */
 
 import assert from "node:assert/strict";
@@ -269,4 +269,25 @@ test("DMA_BUF_IOCTL_EXPORT_SYNC_FILE on a full fd table: EMFILE before the singl
   u.close(freed);
   assert.equal(dmaBufExportSyncFile(u, buf, DMA_BUF_SYNC_READ), freed);
   assert.equal(k.fences.contexts.next, contexts + 1);
+});
+
+test("DRM_IOCTL_PRIME_HANDLE_TO_FD on a full fd table: EMFILE before the object is exported (Linux 6.10+)", () => {
+  const { k, gpu, u } = boot();
+  const card = u.open(gpu.renderPath, O_RDWR);
+  const bo = simgpuGemCreate(u, card, SIZE);
+  const dups = fillFdTable(u, card);
+  assert.throws(
+    () => drmPrimeHandleToFd(u, card, bo.handle, DRM_CLOEXEC | DRM_RDWR),
+    errno("EMFILE"),
+  );
+  assert.equal(k.dmaBuf.buffers.length, 0, "nothing exported");
+  // get_unused_fd_flags comes before the handle lookup.
+  assert.throws(() => drmPrimeHandleToFd(u, card, 999, DRM_CLOEXEC), errno("EMFILE"));
+  const freed = dups.pop()!;
+  u.close(freed);
+  assert.throws(() => drmPrimeHandleToFd(u, card, 999, DRM_CLOEXEC), errno("ENOENT"));
+  const fd = drmPrimeHandleToFd(u, card, bo.handle, DRM_CLOEXEC | DRM_RDWR);
+  assert.equal(fd, freed, "the ENOENT gave its reserved fd back");
+  assert.equal(u.process.files.cloexec(fd), true);
+  assert.equal(k.dmaBuf.buffers.length, 1);
 });
