@@ -103,21 +103,35 @@ function swSyncTimeline(u: SimUapi, fd: number): SwSyncTimeline {
   return (u.process.files.lookup(fd).privateData as { timeline: SwSyncTimeline }).timeline;
 }
 
+/**
+ * Two objects made by `create` on device fd `dev`, each also as a dma-buf fd (to wait on
+ * and to see its reservation), and an unsignalled sw_sync in-fence with its refcount.
+ */
+function jobObjects(u: SimUapi, dev: number, create: (size: number) => { handle: number }) {
+  const [a, b] = [create(SIZE), create(SIZE)];
+  const timeline = u.open(SW_SYNC_PATH, O_RDWR);
+  const inFence = swSyncCreateFence(u, timeline, 1);
+  return {
+    a: a!.handle,
+    b: b!.handle,
+    aBuf: drmPrimeHandleToFd(u, dev, a!.handle, DRM_CLOEXEC | DRM_RDWR),
+    bBuf: drmPrimeHandleToFd(u, dev, b!.handle, DRM_CLOEXEC | DRM_RDWR),
+    timeline,
+    inFence,
+    inRefs: fenceRefs(u, inFence),
+  };
+}
+
 test("simgpu SUBMIT with an out-fence on a full fd table: EMFILE before the job is armed; nothing stays behind", () => {
   const { k, gpu, u } = boot();
   const card = u.open(gpu.renderPath, O_RDWR);
-  const src = simgpuGemCreate(u, card, SIZE);
-  const dst = simgpuGemCreate(u, card, SIZE);
-  const srcBuf = drmPrimeHandleToFd(u, card, src.handle, DRM_CLOEXEC | DRM_RDWR);
-  const dstBuf = drmPrimeHandleToFd(u, card, dst.handle, DRM_CLOEXEC | DRM_RDWR);
-  const timeline = u.open(SW_SYNC_PATH, O_RDWR);
-  const inFence = swSyncCreateFence(u, timeline, 1);
-  const inRefs = fenceRefs(u, inFence);
+  const o = jobObjects(u, card, (size) => simgpuGemCreate(u, card, size));
+  const { aBuf: srcBuf, bBuf: dstBuf, timeline, inFence, inRefs } = o;
   const contexts = k.fences.contexts.next;
   const job = {
     op: SIMGPU_OP_INVERT,
-    srcHandle: src.handle,
-    dstHandle: dst.handle,
+    srcHandle: o.a,
+    dstHandle: o.b,
     width: W,
     height: H,
     srcPitch: W * 4,
@@ -184,17 +198,12 @@ test("simgpu SUBMIT failing before arm (a bad in-fence fd) gives the reserved ou
 test("simnpu SUBMIT with an out-fence on a full fd table: EMFILE, no job queued or run, no fence published", () => {
   const { k, npu, u } = boot();
   const accel = u.open(npu.path, O_RDWR);
-  const input = simnpuBoCreate(u, accel, SIZE);
-  const output = simnpuBoCreate(u, accel, SIZE);
-  const inBuf = drmPrimeHandleToFd(u, accel, input.handle, DRM_CLOEXEC | DRM_RDWR);
-  const outBuf = drmPrimeHandleToFd(u, accel, output.handle, DRM_CLOEXEC | DRM_RDWR);
-  const timeline = u.open(SW_SYNC_PATH, O_RDWR);
-  const inFence = swSyncCreateFence(u, timeline, 1);
-  const inRefs = fenceRefs(u, inFence);
+  const o = jobObjects(u, accel, (size) => simnpuBoCreate(u, accel, size));
+  const { aBuf: inBuf, bBuf: outBuf, timeline, inFence, inRefs } = o;
   const job = {
     op: SIMNPU_OP_CONV3X3,
-    inHandle: input.handle,
-    outHandle: output.handle,
+    inHandle: o.a,
+    outHandle: o.b,
     width: W,
     height: H,
     cpp: 4,
