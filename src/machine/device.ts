@@ -62,6 +62,11 @@ export class DmaDevice {
   /** Bytes moved by DMA, read and written. */
   bytesRead = 0;
   bytesWritten = 0;
+  /**
+   * The part of {@link bytesRead} read by {@link rereadSegments}: checked and counted as
+   * DMA, but no byte copied (the bench tells moved bytes from re-read ones with it).
+   */
+  bytesReread = 0;
   /** Accesses that faulted (an IOMMU fault: a read then returns zeros). */
   faults = 0;
 
@@ -151,6 +156,7 @@ export class DmaDevice {
         this.bus.read(this, phys, n, undefined, 0),
       );
       this.bytesRead += s.len;
+      this.bytesReread += s.len;
     }
   }
 
