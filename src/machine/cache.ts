@@ -255,10 +255,24 @@ export class CpuCache {
    * host memory; a full set (the steady state) skips the scan for an invalid way.
    */
   readonly #setValid: Uint16Array;
+  /**
+   * Per set, a bit per invalid way (sets of up to 32 ways; 0 otherwise). Why: a fill
+   * into a set with holes (after an invalidate) takes the lowest invalid way, and the
+   * ways of a set lie `sets` slots apart, so scanning them touches a host cache line each.
+   */
+  readonly #setFree: Uint32Array;
+  /** `#setFree` of an empty set. */
+  readonly #allFree: number;
   readonly #plruBits: Uint32Array; // per set
   readonly #data: Int32Array;
   readonly #bytes: Uint8Array;
   readonly #fillEpoch: Uint32Array;
+  /**
+   * Per slot, the note the last speculative fill into it carried (-1: none), allocated at
+   * the first one. A note is told apart from a later occupant of the slot by the fill
+   * epoch it names: every other fill, store or write-back gives a slot a newer epoch.
+   */
+  #prefetchNote: Float64Array | undefined;
   #tick = 0;
   #released = false;
   #valid = 0;
@@ -329,6 +343,8 @@ export class CpuCache {
     this.#dirty = new Uint8Array(this.slots);
     this.#stamp = new Float64Array(this.slots);
     this.#setValid = new Uint16Array(this.sets);
+    this.#allFree = this.ways > 32 ? 0 : this.ways === 32 ? 0xffffffff : 2 ** this.ways - 1;
+    this.#setFree = new Uint32Array(this.sets).fill(this.#allFree);
     this.#plruBits = new Uint32Array(this.sets);
     const bytes = this.slots * L;
     const pooled = dataPool.findIndex((b) => b.byteLength === bytes);
@@ -417,14 +433,101 @@ export class CpuCache {
    * counters move but `fills` and `evictions`: nothing waited for it. Returns whether a
    * line was filled; a dirty victim written back over device data is in `findings`.
    */
-  prefetch(phys: number, fillEpoch: number): boolean {
+  prefetch(phys: number, fillEpoch: number, note = -1): boolean {
     this.memory.check(phys, 1);
     this.#resetFindings();
     const li = this.#lineIndex(phys);
     if (this.#rmap.get(li) >= 0) return false;
     const s = this.#access(li, false);
     this.#fillEpoch[s] = fillEpoch;
+    this.#notes()[s] = note;
     return true;
+  }
+
+  /**
+   * Hazard hook: the note the speculative fill of the line holding `phys` carried, if
+   * that line is cached and a speculative fill put it into its slot (compare its epoch
+   * with {@link fillEpochOf} to know it is still that fill's line).
+   */
+  prefetchNoteOf(phys: number): number | undefined {
+    const notes = this.#prefetchNote;
+    if (notes === undefined) return undefined;
+    const s = this.#rmap.get(this.#lineIndex(phys));
+    return s < 0 || notes[s]! < 0 ? undefined : notes[s];
+  }
+
+  #notes(): Float64Array {
+    this.#prefetchNote ??= new Float64Array(this.slots).fill(-1);
+    return this.#prefetchNote;
+  }
+
+  /**
+   * Hazard hook: the speculative fills of a device write in bulk, exactly
+   * `prefetch(base + lines[k] * line, fillEpoch, note)` for k from `from` upwards, in
+   * order (the same victims, replacement state, counters and DRAM), but with the line
+   * data copied once at the end for the lines still held, instead of per fill. Why that
+   * is the same: a fill reads DRAM as it is at that moment, and within the loop DRAM only
+   * changes by write-backs of dirty victims, which are lines other than those held by
+   * fills (a line is in one slot at a time, and a filled line is clean), so each line
+   * still held at the end finds in DRAM what it found when it was filled; a slot's data
+   * is read by nothing in the loop. `lines` are RAM line indices (from the base of RAM),
+   * each inside RAM. Stops after the first fill whose victim's write-back destroyed a
+   * device write (in `findings.lostWrite`, to be reported before going on) and returns
+   * the index after the last line done; the lines filled are the growth of `counters.fills`.
+   */
+  prefetchLines(
+    lines: Float64Array,
+    from: number,
+    to: number,
+    fillEpoch: number,
+    note: number,
+  ): number {
+    this.#resetFindings();
+    const notes = this.#notes();
+    const fillEpochs = this.#fillEpoch;
+    const rmap = this.#rmap;
+    const nInner = this.#inner.length;
+    const pending = this.#pendingFills(to - from);
+    // The reverse-map entries of all the lines first, in a loop of independent loads
+    // that the host overlaps: the fills below then find them in the host's cache
+    // instead of waiting for each (the fills are scattered over the whole buffer).
+    let held = 0;
+    for (let i = from; i < to; i++) {
+      const li = lines[i]!;
+      const c = rmap.chunkOf(li);
+      if (c !== undefined && c[li & CH_MASK]! >= 0) held++;
+    }
+    let np = 0;
+    let k = from;
+    if (held === to - from) return to; // every line is cached already: nothing to fill
+    while (k < to) {
+      const li = lines[k++]!;
+      const c = rmap.chunkOf(li);
+      if (c !== undefined && c[li & CH_MASK]! >= 0) continue;
+      const s = this.#allocate(li);
+      this.counters.fills++;
+      fillEpochs[s] = fillEpoch;
+      for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
+      notes[s] = note;
+      pending[np++] = s;
+      if (this.findings.lostWrite !== undefined) break;
+    }
+    // The data of the lines still held where they were filled.
+    const tag = this.#tag;
+    for (let i = 0; i < np; i++) {
+      const s = pending[i]!;
+      this.#fillFromMemory(tag[s]!, s);
+    }
+    return k;
+  }
+
+  /** Scratch for {@link prefetchLines}: the slots filled, in order. */
+  #pending = new Int32Array(0);
+
+  #pendingFills(n: number): Int32Array {
+    if (this.#pending.length < n)
+      this.#pending = new Int32Array(Math.max(n, 2 * this.#pending.length));
+    return this.#pending;
   }
 
   /**
@@ -478,6 +581,7 @@ export class CpuCache {
       stamp: this.#plru ? [] : Array.from(this.#stamp),
       plruBits: Array.from(this.#plruBits),
       setValid: Array.from(this.#setValid),
+      setFree: Array.from(this.#setFree),
       inner: this.#inner.map((lv) => ({
         slotOf: Array.from(lv.slotOf),
         stamp: Array.from(lv.stamp),
@@ -1494,6 +1598,7 @@ export class CpuCache {
     let nextS = ci === st.wordsCi ? st.nextS : -1;
     let nextW = st.nextW;
     const setValid = this.#setValid;
+    const setFree = this.#setFree;
     const sets = this.sets;
     let cleared = 0;
     let dropped = 0;
@@ -1540,6 +1645,7 @@ export class CpuCache {
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
+        setFree[set]! |= 1 << ((s - set) / sets);
         dropped++;
       } else if (cleared === dirtyHere) break; // clean only: no dirty line left here
     }
@@ -1659,7 +1765,11 @@ export class CpuCache {
       }
     }
     if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
-    if (drop) this.#setValid.fill(0); // every valid line was dropped
+    if (drop) {
+      // every valid line was dropped
+      this.#setValid.fill(0);
+      this.#setFree.fill(this.#allFree);
+    }
     this.#dirtyCount -= writebacks;
     this.counters.writebacks += writebacks;
     if (lostLines > 0)
@@ -1711,8 +1821,12 @@ export class CpuCache {
     const sets = this.sets;
     const ways = this.ways;
     const tag = this.#tag;
-    if (this.#setValid[set]! < ways)
+    if (this.#setValid[set]! < ways) {
+      const free = this.#setFree[set]!;
+      // The lowest invalid way: the lowest bit set.
+      if (ways <= 32) return 31 - Math.clz32(free & -free);
       for (let w = 0, s = set; w < ways; w++, s += sets) if (tag[s]! < 0) return w;
+    }
     if (this.#plru) return plruVictim(this.#plruBits[set]!, this.#plruLevels);
     const stamp = this.#stamp;
     const at = set * ways;
@@ -1739,6 +1853,7 @@ export class CpuCache {
     this.#tag[s] = li;
     this.#dirty[s] = 0;
     this.#setValid[set]!++;
+    this.#setFree[set]! &= ~(1 << ((s - set) / this.sets));
     this.#rmap.set(li, s);
     const page = Math.floor(li / this.#linesPerPage);
     this.#pageCount.set(page, this.#pageCount.get(page) + 1);
@@ -1791,7 +1906,13 @@ export class CpuCache {
       return;
     }
     const w0 = (off - ci * MEM_CHUNK) >>> 2;
-    for (let i = 0; i < W; i++) data[d + i] = words[w0 + i]!;
+    // Four words a step (a line is at least 16 bytes): fewer loop checks per line.
+    for (let i = 0; i < W; i += 4) {
+      data[d + i] = words[w0 + i]!;
+      data[d + i + 1] = words[w0 + i + 1]!;
+      data[d + i + 2] = words[w0 + i + 2]!;
+      data[d + i + 3] = words[w0 + i + 3]!;
+    }
   }
 
   /** #writeback, noting a destroyed device write in the findings. */
@@ -1847,7 +1968,10 @@ export class CpuCache {
     this.#rmap.set(li, INVALID);
     this.#pageCount.set(page, this.#pageCount.get(page) - 1);
     this.#valid--;
-    this.#setValid[s - Math.floor(s / this.sets) * this.sets]!--;
+    const way = Math.floor(s / this.sets);
+    const set = s - way * this.sets;
+    this.#setValid[set]!--;
+    this.#setFree[set]! |= 1 << way;
   }
 }
 

@@ -33,21 +33,16 @@ export class SpeculativeFills {
   readonly #rate: number;
   readonly #prng: Prng;
   /**
-   * Line address -> the fill epoch given to it and the device whose write it raced, as an
-   * open-addressed table in typed arrays (no object per fill). Only a line still cached
-   * with that fill epoch can be explained, and a line that left the cache comes back with
-   * a later epoch (fills take the current one), so entries for lines no longer holding
-   * their speculative fill are dropped whenever the table fills: it stays bounded by what
-   * the cache holds. Entry k is table[2k] (the line index, -1 when free) and table[2k+1]
-   * (fill epoch * 2^20 + device index), side by side so a lookup touches one host line.
+   * Device names, indexed by the low 20 bits of the note each fill leaves in its cache
+   * slot (fill epoch * 2^20 + device index, `CpuCache.prefetchNoteOf`). A line can be
+   * explained while it is still cached with that fill epoch: a line that left the cache
+   * comes back with a later epoch (every other fill, store and write-back takes the
+   * current one), so the note of its slot names an older epoch. One number per slot, no
+   * table to prune, no object per fill.
    */
-  #table: Float64Array = new Float64Array(0);
-  /** Entries in #table (it has room for #table.length / 2). */
-  #count = 0;
-  /** The table's array before the last rebuild, reused by the next one. */
-  #spare: Float64Array | undefined;
-  /** Device names, indexed by the low 20 bits of an entry's value. */
   readonly #devices: string[] = [];
+  /** The lines each write fills, drawn before any fill (scratch, reused). */
+  #draws = new Float64Array(0);
   /** Lines filled speculatively so far. */
   fills = 0;
 
@@ -81,87 +76,46 @@ export class SpeculativeFills {
     let device = this.#devices.indexOf(master.name);
     if (device < 0) device = this.#devices.push(master.name) - 1;
     const cache = m.cache;
-    const findings = cache.findings;
     // Filled as of just before this transfer: stale once its bytes land.
     const fill = epoch - 1;
-    // One draw per fill, in order: where each lands decides the replacement state.
-    for (let k = 0; k < n; k++) {
-      const li = first + (prng.nextU32() % count);
-      if (!cache.prefetch(li * L, fill)) continue;
-      this.fills++;
-      this.#record(li, fill * 0x100000 + device);
-      const lost = findings.lostWrite;
-      if (lost !== undefined) m.cpu.reportLostWrite(lost.phys, lost.lines, lost.epoch);
-    }
-  }
-
-  /** The table slot of line `li`: where it is, or the empty slot where it would go. */
-  /** Where line `li`'s entry is in #table, or the free entry where it would go. */
-  #slot(li: number): number {
-    const table = this.#table;
-    const mask = (table.length >>> 1) - 1;
-    let k = Math.imul((li >>> 0) ^ ((li / 2 ** 32) >>> 0), 0x9e3779b1) & mask;
-    for (;;) {
-      const key = table[2 * k]!;
-      if (key === li || key < 0) return 2 * k;
-      k = (k + 1) & mask;
-    }
-  }
-
-  #record(li: number, value: number): void {
-    if ((this.#count + 1) * 4 > this.#table.length) this.#rebuild();
-    const i = this.#slot(li);
-    const table = this.#table;
-    if (table[i]! < 0) {
-      table[i] = li;
-      this.#count++;
-    }
-    table[i + 1] = value;
-  }
-
-  /**
-   * Makes room: once the table holds as many entries as the cache has slots, keeps only
-   * the lines still cached with their speculative fill epoch; grows if still crowded.
-   * Rehashes into the previous table's array when the size allows (no allocation per
-   * rebuild: this runs every few thousand fills).
-   */
-  #rebuild(): void {
-    const old = this.#table;
-    const cache = this.#m.cache;
-    const L = cache.line;
-    let kept = this.#count;
-    if (kept >= cache.slots) {
-      for (let i = 0; i < old.length; i += 2) {
-        const li = old[i]!;
-        if (li >= 0 && cache.fillEpochOf(li * L) !== Math.floor(old[i + 1]! / 0x100000)) {
-          old[i] = -1;
-          kept--;
-        }
+    const note = fill * 0x100000 + device;
+    // One draw per fill, in order (where each lands decides the replacement state), all
+    // drawn first; then the fills in bulk, stopping to report each destroyed device
+    // write where the fill that caused it is.
+    if (this.#draws.length < n) this.#draws = new Float64Array(Math.max(n, 2 * this.#draws.length));
+    const draws = this.#draws;
+    const ramLine = first - m.memory.base / L;
+    for (let k = 0; k < n; k++) draws[k] = ramLine + (prng.nextU32() % count);
+    if (!m.memory.contains(first * L, count * L)) {
+      // Outside RAM: the line-by-line hook raises the bus error where it did.
+      for (let k = 0; k < n; k++) {
+        if (!cache.prefetch((draws[k]! - ramLine + first) * L, fill, note)) continue;
+        this.fills++;
+        this.#reportLost();
       }
+      return;
     }
-    // At most a quarter full after a rebuild, so the next one is far off.
-    let entries = Math.max(old.length >>> 1, 1024);
-    while (kept * 4 > entries) entries *= 2;
-    const spare = this.#spare;
-    this.#table =
-      spare !== undefined && spare.length === 2 * entries
-        ? spare.fill(-1)
-        : new Float64Array(2 * entries).fill(-1);
-    this.#spare = old;
-    this.#count = 0;
-    for (let i = 0; i < old.length; i += 2) if (old[i]! >= 0) this.#record(old[i]!, old[i + 1]!);
+    const fills = cache.counters.fills;
+    for (let k = 0; k < n; ) {
+      k = cache.prefetchLines(draws, k, n, fill, note);
+      this.#reportLost();
+    }
+    this.fills += cache.counters.fills - fills;
+  }
+
+  #reportLost(): void {
+    const lost = this.#m.cache.findings.lostWrite;
+    if (lost !== undefined) this.#m.cpu.reportLostWrite(lost.phys, lost.lines, lost.epoch);
   }
 
   /** A stale CPU read whose first stale line is still the one filled speculatively. */
   #explain(v: ViolationInput): { message: string; hint: string } | undefined {
     if (v.kind !== "stale-cpu-read" || v.phys < 0) return undefined;
-    const L = this.#m.cache.line;
-    const li = Math.floor(v.phys / L);
-    if (this.#count === 0) return undefined;
-    const i = this.#slot(li);
-    const value = this.#table[i + 1]!;
-    if (this.#table[i]! < 0) return undefined;
-    if (this.#m.cache.fillEpochOf(li * L) !== Math.floor(value / 0x100000)) return undefined;
+    const cache = this.#m.cache;
+    const at = Math.floor(v.phys / cache.line) * cache.line;
+    const value = cache.prefetchNoteOf(at);
+    if (value === undefined || cache.fillEpochOf(at) !== Math.floor(value / 0x100000))
+      return undefined;
     return {
       message: `the CPU fetched the line speculatively while ${this.#devices[value % 0x100000]} wrote the buffer, so an invalidate before the DMA could not help`,
       hint: "invalidate after the DMA as well as before it (arm64's rule): dma_sync_*_for_cpu() or dma_unmap_*() once the device is done, before the CPU reads (arch_sync_dma_for_cpu, arch/arm64/mm/dma-mapping.c)",

@@ -276,6 +276,84 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
   });
 });
 
+describe("speculative fills in bulk", () => {
+  test("prefetchLines equals a prefetch per line: every slot, stamp, note, counter, finding and DRAM byte", () => {
+    const batchArb = fc.record({
+      kind: fc.constant("prefetch" as const),
+      // Lines of the window, with repeats (a draw may land on a line filled before).
+      lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { maxLength: 120 }),
+      note: fc.integer({ min: 0, max: 1000 }),
+    });
+    let lost = 0;
+    fc.assert(
+      fc.property(
+        geometryArb,
+        fc.boolean(),
+        fc.array(fc.oneof({ weight: 2, arbitrary: batchArb }, { weight: 3, arbitrary: opArb }), {
+          maxLength: 30,
+        }),
+        (geometry, racing, ops) => {
+          const fast = cacheRig(geometry);
+          const ref = cacheRig(geometry);
+          const w0 = fast.mem.base + MiB - WIN / 2;
+          const L = geometry.lineSize;
+          const lines0 = (w0 - fast.mem.base) / L;
+          const windowLines = WIN / L;
+          if (racing) {
+            // The CPU's dirty lines under a device write: every one a lost write when a
+            // fill evicts it.
+            for (const r of [fast, ref]) {
+              apply(r, w0, { kind: "fill", off: 0, len: WIN, value: 0x11 }, true);
+              apply(r, w0, { kind: "dma", off: 0, len: WIN, value: 0x5a }, true);
+            }
+          }
+          for (const op of ops) {
+            if (op.kind !== "prefetch") {
+              apply(fast, w0, op, true);
+              apply(ref, w0, op, true);
+            } else {
+              // Filled as of just before a device write, as the speculation hook does.
+              const epoch = fast.shadow.beginWrite("dev", 0, "DMA write");
+              ref.shadow.beginWrite("dev", 0, "DMA write");
+              const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
+              const found: string[][] = [[], []];
+              for (let k = 0; k < lines.length; ) {
+                k = fast.cache.prefetchLines(lines, k, lines.length, epoch - 1, op.note);
+                if (fast.cache.findings.lostWrite !== undefined)
+                  found[0]!.push(JSON.stringify(fast.cache.findings.lostWrite));
+              }
+              for (const li of lines) {
+                ref.cache.prefetch(ref.mem.base + li * L, epoch - 1, op.note);
+                if (ref.cache.findings.lostWrite !== undefined)
+                  found[1]!.push(JSON.stringify(ref.cache.findings.lostWrite));
+              }
+              assert.deepEqual(found[0], found[1], "lost writes, in order");
+              lost += found[0]!.length;
+            }
+            if (op.kind !== "prefetch" && op !== ops[ops.length - 1]) continue;
+            const notes = (r: CacheRig): (number | undefined)[] => {
+              const out: (number | undefined)[] = [];
+              for (let o = 0; o < WIN; o += L) out.push(r.cache.prefetchNoteOf(w0 + o));
+              return out;
+            };
+            assert.deepEqual(notes(fast), notes(ref), "notes");
+            const lines = (w0 - fast.mem.base + WIN) / L + 1;
+            assert.deepEqual(
+              fast.cache.stateForTests(lines),
+              ref.cache.stateForTests(lines),
+              op.kind,
+            );
+            assert.deepEqual(fast.mem.slice(w0, WIN), ref.mem.slice(w0, WIN), "DRAM");
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+    // The stop-and-report path must have been exercised.
+    assert.ok(lost > 0, "some fill's victim destroyed a device write");
+  });
+});
+
 describe("zero pages", () => {
   test("zeros stored into DRAM never written, directly or by write-back, cost no host memory", () => {
     const r = cacheRig(
