@@ -129,6 +129,23 @@ function plruVictim(bits: number, levels: number): number {
   return way;
 }
 
+/**
+ * The ways of a full tree-PLRU set with tree bits `bits` in the order its next `ways`
+ * misses replace them (into `out`); false when the state would not repeat after them
+ * (each way once, and the tree back where it began).
+ */
+function plruVictimOrder(bits: number, ways: number, levels: number, out: Int32Array): boolean {
+  let b = bits;
+  let seen = 0;
+  for (let m = 0; m < ways; m++) {
+    const way = plruVictim(b, levels);
+    out[m] = way;
+    seen |= 1 << way;
+    b = plruTouched(b, way, levels);
+  }
+  return b === bits && seen === 2 ** ways - 1;
+}
+
 /** The set's tree bits after `way` is used: every node on its path points away from it. */
 function plruTouched(bits: number, way: number, levels: number): number {
   let node = 1;
@@ -991,17 +1008,16 @@ export class CpuCache {
     const slots = this.slots;
     const L = this.line;
     if (this.#valid !== slots) return 0;
-    // The run ends at the first cache-full holding a line the cache has now (a hit).
+    // No line of the first cache-full may be held now (it would be a hit).
     J = this.#runWithoutHits(P, J);
     if (J === 0) return 0;
     // Victim order per set for the next `ways` misses: order[set * ways + m].
     const order = this.#victimOrders();
     if (order === undefined) return 0;
-    const outerOut = this.#evictionSteps(P, order);
     const inner = this.#inner;
     const innerOrders: Int32Array[] = [];
     for (const lv of inner) {
-      const io = this.#innerVictimOrder(lv, P, outerOut);
+      const io = this.#innerVictimOrder(lv, P, order);
       if (io === undefined) return 0;
       innerOrders.push(io);
     }
@@ -1037,32 +1053,61 @@ export class CpuCache {
   /** Every set's victim order for its next `ways` misses (`[set * ways + m]`), or undefined if one would not repeat. */
   #victimOrders(): Int32Array | undefined {
     const order = new Int32Array(this.slots);
-    for (let set = 0; set < this.sets; set++) if (!this.#victimOrder(set, order)) return undefined;
+    const ways = this.ways;
+    if (!this.#plru) {
+      for (let set = 0; set < this.sets; set++) this.#lruVictimOrder(set, order);
+      return order;
+    }
+    // Tree-PLRU: the order is a function of the set's tree bits, and the sets of a long
+    // run go through the same few states: each state's order is worked out once.
+    const memo = this.#plruOrders;
+    const bitsOf = this.#plruBits;
+    for (let set = 0; set < this.sets; set++) {
+      const bits = bitsOf[set]!;
+      let o = memo.get(bits);
+      if (o === undefined) {
+        const fresh = new Int32Array(ways);
+        o = plruVictimOrder(bits, ways, this.#plruLevels, fresh) ? fresh : null;
+        if (memo.size >= 4096) memo.clear();
+        memo.set(bits, o);
+      }
+      if (o === null) return undefined;
+      order.set(o, set * ways);
+    }
     return order;
   }
 
-  /** The step of a run from line P at which each outer slot's line is evicted. */
-  #evictionSteps(P: number, order: Int32Array): Int32Array {
+  /** Tree bits -> the ways in the order the next `ways` misses replace them (null: not periodic). */
+  readonly #plruOrders = new Map<number, Int32Array | null>();
+
+  /**
+   * The step of a run from line P at which outer slot `s`'s line is evicted: step
+   * q = m * S + r is set (P + r) % S's miss m, which replaces way `order[set * ways + m]`.
+   */
+  #evictionStep(P: number, order: Int32Array, s: number): number {
     const S = this.sets;
     const ways = this.ways;
-    const out = new Int32Array(this.slots);
-    for (let q = 0; q < this.slots; q++) {
-      const set = (P + q) % S;
-      out[order[set * ways + Math.floor(q / S)]! * S + set] = q;
-    }
-    return out;
+    const way = Math.floor(s / S);
+    const set = s - way * S;
+    let m = 0;
+    while (order[set * ways + m] !== way) m++;
+    return m * S + ((set - (P % S) + S) % S);
   }
 
-  /** `J` cut to the whole cache-fulls from `P` before the first line held now. */
+  /**
+   * `J`, or 0 when a line held now is in the first cache-full of the run (it would hit).
+   * A line held further on is no hit: the first cache-full gives every set `ways` misses,
+   * which replace each of its ways once (the period), so that line is evicted, and
+   * written back if dirty, before the run reaches it, and then misses like the rest.
+   */
   #runWithoutHits(P: number, J: number): number {
     const tag = this.#tag;
-    const slots = this.slots;
-    let n = J;
-    for (let s = 0; s < slots; s++) {
+    const end = P + this.slots;
+    for (let s = 0; s < this.slots; s++) {
       const t = tag[s]!;
-      if (t >= P && t < P + n) n = Math.floor((t - P) / slots) * slots;
+      if (t >= P && t < end) return 0;
     }
-    return n;
+    return J;
   }
 
   /**
@@ -1070,9 +1115,9 @@ export class CpuCache {
    * first; stamps are distinct ticks), or undefined when the closed form does not hold
    * for it: a geometry whose sets do not divide the outer level's or that is not
    * smaller, an invalid inner slot, or a line the outer level would evict (step
-   * `outerOut[slot]`) before the inner level has let it go.
+   * {@link #evictionStep}) before the inner level has let it go.
    */
-  #innerVictimOrder(lv: InnerLevel, P: number, outerOut: Int32Array): Int32Array | undefined {
+  #innerVictimOrder(lv: InnerLevel, P: number, order: Int32Array): Int32Array | undefined {
     const si = lv.sets * lv.ways;
     if (si >= this.slots || this.sets % lv.sets !== 0) return undefined;
     const io = new Int32Array(si);
@@ -1096,7 +1141,7 @@ export class CpuCache {
       const first = (((set - P) % lv.sets) + lv.sets) % lv.sets;
       for (let m = 0; m < lv.ways; m++) {
         const leaves = first + m * lv.sets; // the step at which way io[b+m] is refilled
-        if (leaves >= outerOut[lv.slotOf[b + io[b + m]!]!]!) return undefined;
+        if (leaves >= this.#evictionStep(P, order, lv.slotOf[b + io[b + m]!]!)) return undefined;
       }
     }
     return io;
@@ -1111,7 +1156,6 @@ export class CpuCache {
   #evictHeld(P: number, order: Int32Array): number {
     const S = this.sets;
     const ways = this.ways;
-    const slots = this.slots;
     const L = this.line;
     const W = this.#lineWords;
     const tag = this.#tag;
@@ -1124,27 +1168,48 @@ export class CpuCache {
     const base = this.memory.base;
     const me = this.shadow.enabled ? this.shadow.memEpoch : undefined;
     let writebacks = 0;
-    for (let q = 0; q < slots; q++) {
-      const set = (P + q) % S;
-      const s = order[set * ways + Math.floor(q / S)]! * S + set;
-      const li = tag[s]!;
-      const page = Math.floor(li / lpp);
-      if (dirty[s] === 1) {
-        const off = li * L;
-        const ci = Math.floor(off / MEM_CHUNK);
-        this.#copyOut(ci, s * W, (off - ci * MEM_CHUNK) >>> 2, W);
-        if (me !== undefined) {
-          const c = me.chunkOf(li);
-          const e = c === undefined ? 0 : c[li & CH_MASK]!;
-          if (e > fillEpoch[s]!) this.#note("lostWrite", base + off, e);
+    // The pending copy of written-back lines (deferred: nothing here reads DRAM or data).
+    let runCi = -1;
+    let runData = 0;
+    let runMem = 0;
+    let runLen = 0;
+    // Step q = m * S + r is set (P + r) % S's miss m, in step order.
+    const p0 = P % S;
+    for (let m = 0; m < ways; m++)
+      for (let r = 0, set = p0; r < S; r++, set = set + 1 === S ? 0 : set + 1) {
+        const s = order[set * ways + m]! * S + set;
+        const li = tag[s]!;
+        const page = Math.floor(li / lpp);
+        const pi = page & CH_MASK;
+        if (dirty[s] === 1) {
+          const off = li * L;
+          const ci = Math.floor(off / MEM_CHUNK);
+          const d = s * W;
+          const w = (off - ci * MEM_CHUNK) >>> 2;
+          // Consecutive lines in consecutive slots (a buffer cached in order) go in one copy.
+          if (runLen > 0 && ci === runCi && d === runData + runLen * W && w === runMem + runLen * W)
+            runLen++;
+          else {
+            if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
+            runCi = ci;
+            runData = d;
+            runMem = w;
+            runLen = 1;
+          }
+          if (me !== undefined) {
+            const c = me.chunkOf(li);
+            const e = c === undefined ? 0 : c[li & CH_MASK]!;
+            if (e > fillEpoch[s]!) this.#note("lostWrite", base + off, e);
+          }
+          dirty[s] = 0;
+          pageDirty.chunkOf(page)![pi]!--;
+          writebacks++;
         }
-        dirty[s] = 0;
-        pageDirty.set(page, pageDirty.get(page) - 1);
-        writebacks++;
+        // (The page and reverse-map chunks of a cached line exist.)
+        rmap.chunkOf(li)![li & CH_MASK] = INVALID;
+        pageCount.chunkOf(page)![pi]!--;
       }
-      rmap.chunkOf(li)![li & CH_MASK] = INVALID;
-      pageCount.set(page, pageCount.get(page) - 1);
-    }
+    if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
     return writebacks;
   }
 
@@ -1186,26 +1251,42 @@ export class CpuCache {
     const value32 = (value * 0x01010101) | 0;
     const lru = !this.#plru;
     const mark = store ? 1 : 0;
-    for (let r = 0; r < slots; r++) {
-      const li = P + J - slots + r;
-      const set = (P + r) % S;
-      const way = order[set * ways + Math.floor(r / S)]!;
-      const s = way * S + set;
-      tag[s] = li;
-      dirty[s] = mark;
-      fillEpoch[s] = epoch;
-      rmap.set(li, s);
+    const l0 = P + J - slots;
+    // The lines are consecutive: per-page counts move a page at a time.
+    for (let li = l0; li < l0 + slots; ) {
       const page = Math.floor(li / lpp);
-      pageCount.set(page, pageCount.get(page) + 1);
-      if (store) pageDirty.set(page, pageDirty.get(page) + 1);
-      const d = s * W;
-      if (src32 !== undefined) {
-        const sw = sw0 + r * W;
-        for (let i = 0; i < W; i++) data[d + i] = src32[sw + i]!;
-      } else if (buf !== undefined) bytes.set(buf.subarray(from + r * L, from + r * L + L), s * L);
-      else data.fill(value32, d, d + W);
-      if (lru) stamp[set * ways + way] = tick0 + (J - slots + r) * T + 1;
+      const end = Math.min(l0 + slots, (page + 1) * lpp);
+      pageCount.set(page, pageCount.get(page) + (end - li));
+      if (store) pageDirty.set(page, pageDirty.get(page) + (end - li));
+      li = end;
     }
+    // Line l0 + r, r = m * S + k, is set (P + k) % S's miss m of the last cache-full.
+    const p0 = P % S;
+    let rm = rmap.writableChunkOf(l0);
+    for (let m = 0, r = 0; m < ways; m++)
+      for (let k = 0, set = p0; k < S; k++, r++, set = set + 1 === S ? 0 : set + 1) {
+        const li = l0 + r;
+        const way = order[set * ways + m]!;
+        const s = way * S + set;
+        tag[s] = li;
+        dirty[s] = mark;
+        fillEpoch[s] = epoch;
+        if ((li & CH_MASK) === 0) rm = rmap.writableChunkOf(li);
+        rm[li & CH_MASK] = s;
+        const d = s * W;
+        if (src32 !== undefined) {
+          const sw = sw0 + r * W;
+          for (let i = 0; i < W; i += 4) {
+            data[d + i] = src32[sw + i]!;
+            data[d + i + 1] = src32[sw + i + 1]!;
+            data[d + i + 2] = src32[sw + i + 2]!;
+            data[d + i + 3] = src32[sw + i + 3]!;
+          }
+        } else if (buf !== undefined)
+          bytes.set(buf.subarray(from + r * L, from + r * L + L), s * L);
+        else data.fill(value32, d, d + W);
+        if (lru) stamp[set * ways + way] = tick0 + (J - slots + r) * T + 1;
+      }
   }
 
   /** Step 4 of #steadyRun: inner level `i` holds the last lines of the run, in the ways its victim order `io` names. */
@@ -1229,51 +1310,21 @@ export class CpuCache {
     }
   }
 
-  /**
-   * The ways of a full set in the order its next `ways` misses replace them (into
-   * `order[set * ways ..]`); false if the replacement state would not repeat after them.
-   */
-  #victimOrder(set: number, order: Int32Array): boolean {
+  /** The ways of a full LRU set in the order its next `ways` misses replace them (into `order[set * ways ..]`): by stamp, oldest first. */
+  #lruVictimOrder(set: number, order: Int32Array): void {
     const ways = this.ways;
     const b = set * ways;
-    if (!this.#plru) {
-      const stamp = this.#stamp;
-      for (let x = b; x < b + ways; x++) {
-        // Insertion sort by stamp: a set has a few ways.
-        const w = x - b;
-        let y = x - 1;
-        while (y >= b && stamp[b + order[y]!]! > stamp[b + w]!) {
-          order[y + 1] = order[y]!;
-          y--;
-        }
-        order[y + 1] = w;
+    const stamp = this.#stamp;
+    for (let x = b; x < b + ways; x++) {
+      // Insertion sort by stamp: a set has a few ways.
+      const w = x - b;
+      let y = x - 1;
+      while (y >= b && stamp[b + order[y]!]! > stamp[b + w]!) {
+        order[y + 1] = order[y]!;
+        y--;
       }
-      return true;
+      order[y + 1] = w;
     }
-    const start = this.#plruBits[set]!;
-    let bits = start;
-    for (let m = 0; m < ways; m++) {
-      let node = 1;
-      let way = 0;
-      for (let l = 0; l < this.#plruLevels; l++) {
-        const dir = (bits >>> node) & 1;
-        way = way * 2 + dir;
-        node = node * 2 + dir;
-      }
-      order[b + m] = way;
-      // #touch: point each node on the way's path away from it.
-      node = 1;
-      for (let l = this.#plruLevels - 1; l >= 0; l--) {
-        const dir = (way >>> l) & 1;
-        if (dir === 0) bits |= 1 << node;
-        else bits &= ~(1 << node);
-        node = node * 2 + dir;
-      }
-    }
-    // Each way exactly once, and the tree back where it began: the period holds.
-    let seen = 0;
-    for (let m = 0; m < ways; m++) seen |= 1 << order[b + m]!;
-    return bits === start && seen === 2 ** ways - 1;
   }
 
   // ---------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ abstract class Chunked<T extends TypedLike> {
     return this.chunks[i >>> CHUNK_BITS];
   }
 
+  /** The chunk holding index `i`, allocated if need be (for loops that write many entries). */
+  writableChunkOf(i: number): T {
+    return this.chunk(i >>> CHUNK_BITS);
+  }
+
   /** Number of allocated chunks (for memory accounting in benchmarks). */
   get allocatedChunks(): number {
     let n = 0;
