@@ -186,3 +186,22 @@ export function crc32Rows(
   }
   return ~r >>> 0;
 }
+
+/**
+ * The IEEE CRC-32 of A followed by B from crc32(A), crc32(B) and B's length, as zlib's
+ * crc32_combine: the pre- and post-inversions cancel, leaving crc(A) through |B| zero
+ * bytes XOR crc(B).
+ */
+export function crc32Combine(crcA: number, crcB: number, lenB: number): number {
+  if (lenB <= 0) return crcA >>> 0;
+  const z = zeroOperatorCached(lenB);
+  const a = crcA >>> 0;
+  return (
+    (z[a & 0xff]! ^
+      z[256 + ((a >>> 8) & 0xff)]! ^
+      z[512 + ((a >>> 16) & 0xff)]! ^
+      z[768 + (a >>> 24)]! ^
+      crcB) >>>
+    0
+  );
+}

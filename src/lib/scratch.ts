@@ -7,13 +7,89 @@
  */
 export class ScratchBuffer {
   #buf = new Uint8Array(0);
+  /**
+   * What the buffer holds, when its producer knows it as a function of a few parameters
+   * (see {@link ScratchContent}); undefined when unknown. {@link get} forgets it (the
+   * caller is about to write), and so must anyone who changes the bytes in place.
+   */
+  content: ScratchContent | undefined;
 
   /**
    * A view of exactly `len` bytes, valid until the next call. Its contents are left
    * over from earlier uses: the caller writes every byte it later reads.
    */
   get(len: number): Uint8Array {
+    this.content = undefined;
     if (this.#buf.length < len) this.#buf = new Uint8Array(len);
     return this.#buf.subarray(0, len);
+  }
+
+  /**
+   * A view of the first `len` bytes as they are, `content` kept: for a producer that
+   * brings known content up to date by rewriting only what differs.
+   */
+  peek(len: number): Uint8Array {
+    if (this.#buf.length < len)
+      throw new RangeError(`scratch: ${len} bytes asked of ${this.#buf.length}`);
+    return this.#buf.subarray(0, len);
+  }
+
+  /** Bytes held. */
+  get capacity(): number {
+    return this.#buf.length;
+  }
+
+  /** The bytes were changed in place: what they hold is no longer known. */
+  forget(): void {
+    this.content = undefined;
+  }
+}
+
+/**
+ * What a scratch buffer holds: the product named by `key` (a pattern, a transform of
+ * one, with every parameter in the key) for the value `seq` of its one varying
+ * parameter. Two contents with the same key differ at most in their first `rows` rows
+ * (of the key's geometry); every other byte is the same. So a producer asked for
+ * another `seq` of the same key rewrites only those rows, and a consumer can reuse what
+ * it computed from the rest.
+ */
+export interface ScratchContent {
+  readonly key: string;
+  readonly seq: number;
+  readonly rows: number;
+}
+
+/**
+ * Scratch buffers that outlive a run: a pipeline run takes one per stage by the stage's
+ * name and gives them back at its end, so the next run in this thread (the main job and
+ * sweeps boot a machine per run) reuses the memory, and often what it holds.
+ */
+export class ScratchPool {
+  readonly #free = new Map<string, ScratchBuffer>();
+  readonly #max: number;
+
+  constructor(max = 8) {
+    this.#max = max;
+  }
+
+  /** The buffer last given back under `name`, else any free one, else a new one. */
+  take(name: string): ScratchBuffer {
+    let b = this.#free.get(name);
+    if (b !== undefined) {
+      this.#free.delete(name);
+      return b;
+    }
+    const any = this.#free.keys().next();
+    if (any.done === true) return new ScratchBuffer();
+    b = this.#free.get(any.value)!;
+    this.#free.delete(any.value);
+    return b;
+  }
+
+  /** Gives `b` back under `name` (the oldest free buffer is dropped beyond the pool's size). */
+  give(name: string, b: ScratchBuffer): void {
+    this.#free.delete(name);
+    this.#free.set(name, b);
+    while (this.#free.size > this.#max) this.#free.delete(this.#free.keys().next().value!);
   }
 }

@@ -61,7 +61,7 @@ import {
 } from "../include/uapi/videodev2.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { crc32, crc32Le } from "../lib/crc32.js";
-import { ScratchBuffer } from "../lib/scratch.js";
+import { type ScratchBuffer, ScratchPool } from "../lib/scratch.js";
 import type { FaultInjection } from "../machine/fault-inject.js";
 import { simnpuBoCreate, simnpuSubmit } from "../uapi/accel.js";
 import { drmPrimeFdToHandle, drmPrimeHandleToFd } from "../uapi/drm.js";
@@ -99,6 +99,8 @@ interface Frame {
   readonly geom: FrameGeometry;
   /** What the buffer should hold now, computed apart from the machine. */
   readonly expected: Uint8Array;
+  /** The scratch buffer `expected` lives in (its content, when known, speeds up the CRC). */
+  readonly expectedBuffer: ScratchBuffer;
   /** sync_file of the job that wrote it (explicit sync), or -1. */
   readonly fenceFd: number;
   /** For a captured V4L2 MMAP buffer: its video node fd and mmap offset. */
@@ -693,12 +695,22 @@ export function runGraph(
   const m2ms = new Map<string, M2mNode>();
   const npus = new Map<string, NpuNode>();
   const encoders = new Map<string, EncoderNode>();
-  /** Each stage's expected frame, copied out of the pure functions' reused buffers. */
+  /**
+   * Each stage's expected frames live in one buffer, taken from this thread's pool for
+   * the run (given back at its end, so the next run reuses the memory and what it holds).
+   */
   const expectedOf = new Map<string, ScratchBuffer>();
+  const bufferOf = (s: GraphStage): ScratchBuffer => {
+    let b = expectedOf.get(s.name);
+    if (b === undefined) {
+      b = expectedPool.take(s.name);
+      expectedOf.set(s.name, b);
+    }
+    return b;
+  };
+  /** A stage's expected frame, copied out of a pure function's result. */
   const keep = (s: GraphStage, bytes: Uint8Array): Uint8Array => {
-    const b = expectedOf.get(s.name) ?? new ScratchBuffer();
-    expectedOf.set(s.name, b);
-    const e = b.get(bytes.length);
+    const e = bufferOf(s).get(bytes.length);
     e.set(bytes);
     return e;
   };
@@ -883,7 +895,8 @@ export function runGraph(
           const frame: Frame = {
             fd: cam.buffers[buf.index]!.fd,
             geom: geometryOf(s.name),
-            expected: keep(s, cam.expectedFrame(buf.sequence)),
+            expected: cam.expectedFrame(buf.sequence, bufferOf(s)),
+            expectedBuffer: bufferOf(s),
             fenceFd: -1,
             ...(cam.memory === V4L2_MEMORY_MMAP
               ? { v4l2: { fd: cam.fd, offset: cam.buffers[buf.index]!.offset } }
@@ -898,6 +911,8 @@ export function runGraph(
         } else if (kind === "cpu") {
           const f = input();
           const r = cpus.get(s.name)!.process(f, n);
+          // The stamp changed the expected bytes in place.
+          if (s.cpu?.write) f.expectedBuffer.forget();
           if (r !== undefined) results.set(s.name, r);
           // In place: this stage's hold passes to its own consumers.
           f.holds += users - 1;
@@ -923,20 +938,29 @@ export function runGraph(
             ),
           );
           const out = gp.node.outputs[index]!;
-          const expected = keep(s, gp.node.expectedOutput(ins[0]!.expected, ins[0]!.geom));
+          const expectedBuffer = bufferOf(s);
+          const expected = gp.node.expectedOutput(
+            ins[0]!.expected,
+            ins[0]!.geom,
+            expectedBuffer,
+            ins[0]!.expectedBuffer.content,
+          );
           const outGeom = gp.node.outGeometry;
-          for (const f of ins.slice(1))
+          for (const f of ins.slice(1)) {
             simgpuBlend(f.expected, expected, {
               width: outGeom.width,
               height: outGeom.height,
               srcPitch: f.geom.stride,
               dstPitch: outGeom.stride,
             });
+            expectedBuffer.forget();
+          }
           const last = jobs[jobs.length - 1]!;
           const frame: Frame = {
             fd: out.fd,
             geom: outGeom,
             expected,
+            expectedBuffer,
             fenceFd: last.outFenceFd,
             holds: users,
             release: () => {
@@ -960,6 +984,7 @@ export function runGraph(
             fd: node.outputs[job.index]!.fd,
             geom: node.outGeom,
             expected: keep(s, node.expected(f)),
+            expectedBuffer: bufferOf(s),
             fenceFd: job.outFenceFd,
             holds: users,
             release: () => {
@@ -985,6 +1010,7 @@ export function runGraph(
             fd: b.fd,
             geom: m.geometry,
             expected: keep(s, vim2mProcess(f.expected, m.out, m.cap)),
+            expectedBuffer: bufferOf(s),
             fenceFd: -1,
             v4l2: { fd: m.fd, offset: b.offset },
             holds: users,
@@ -1001,14 +1027,20 @@ export function runGraph(
           const prev = onScreen.get(s.name);
           if (prev !== undefined) done(prev);
           onScreen.set(s.name, f);
-          results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+          results.set(s.name, {
+            crc,
+            expectedCrc: visibleCrc(f.expected, f.geom, f.expectedBuffer.content),
+          });
         } else if (kind === "output" && s.inputs.length === 0) {
           const { crc, expected } = rendered.get(s.name)!.renderAndSend(n);
           results.set(s.name, { crc, expectedCrc: expected });
         } else if (kind === "output") {
           const f = input();
           const crc = outputs.get(s.name)!.send(f);
-          results.set(s.name, { crc, expectedCrc: visibleCrc(f.expected, f.geom) });
+          results.set(s.name, {
+            crc,
+            expectedCrc: visibleCrc(f.expected, f.geom, f.expectedBuffer.content),
+          });
           done(f);
         } else if (kind === "encoder") {
           const f = input();
@@ -1026,7 +1058,11 @@ export function runGraph(
   for (const o of rendered.values()) o.stop();
   for (const m of m2ms.values()) m.stop();
   for (const e of encoders.values()) e.m2m.stop();
+  for (const [name, b] of expectedOf) expectedPool.give(name, b);
 }
+
+/** Expected-frame buffers between runs in this thread (a run that throws leaves its own to the GC). */
+const expectedPool = new ScratchPool();
 
 /** Runs `f` with the fault injector's scope set to `name` (see FaultRule.scope). */
 function scoped<T>(injector: FaultInjection, name: string, f: () => T): T {

@@ -41,6 +41,7 @@ import {
 } from "../include/uapi/videodev2.js";
 import type { Kernel } from "../kernel/kernel.js";
 import { crc32 } from "../lib/crc32.js";
+import type { ScratchBuffer, ScratchContent } from "../lib/scratch.js";
 import type { DeviceConfig } from "../machine/device.js";
 import {
   drmCrcOpen,
@@ -319,8 +320,11 @@ export class CameraStage {
     return vidiocDqbuf(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE, this.memory);
   }
 
-  /** The frame vivid writes for `sequence`, computed apart from the machine (the caller may stamp it; valid until the next call). */
-  expectedFrame(sequence: number): Uint8Array {
+  /**
+   * The frame vivid writes for `sequence`, computed apart from the machine, in `into`
+   * (valid until `into` is used again; a caller that stamps it calls `into.forget()`).
+   */
+  expectedFrame(sequence: number, into?: ScratchBuffer): Uint8Array {
     return expectedTestPattern(
       {
         width: this.spec.width,
@@ -329,6 +333,7 @@ export class CameraStage {
         pixelformat: this.#pixelformat,
       },
       sequence,
+      into,
     );
   }
 
@@ -526,14 +531,28 @@ export class GpuStage {
     this.app.close(fenceFd);
   }
 
-  /** What the GPU should have produced from `src` (valid until the next call). */
-  expectedOutput(src: Uint8Array, srcGeom: FrameGeometry): Uint8Array {
-    return expectedGpuOutput(this.#op, src, {
-      width: this.spec.width,
-      height: this.spec.height,
-      srcPitch: srcGeom.stride,
-      dstPitch: this.outGeometry.stride,
-    });
+  /**
+   * What the GPU should have produced from `src` (whose content is `srcContent` when
+   * known), in `into` (valid until `into` is used again).
+   */
+  expectedOutput(
+    src: Uint8Array,
+    srcGeom: FrameGeometry,
+    into?: ScratchBuffer,
+    srcContent?: ScratchContent,
+  ): Uint8Array {
+    return expectedGpuOutput(
+      this.#op,
+      src,
+      {
+        width: this.spec.width,
+        height: this.spec.height,
+        srcPitch: srcGeom.stride,
+        dstPitch: this.outGeometry.stride,
+      },
+      into,
+      srcContent,
+    );
   }
 }
 

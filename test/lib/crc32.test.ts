@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { crc32, crc32Le, crc32LeJs, crc32Rows } from "../../src/lib/crc32.js";
+import { crc32, crc32Combine, crc32Le, crc32LeJs, crc32Rows } from "../../src/lib/crc32.js";
 
 describe("crc32", () => {
   test("the check value of CRC-32/ISO-HDLC", () => {
@@ -69,5 +69,18 @@ describe("crc32Rows", () => {
     // Cut short: the rows there are, as subarray cuts them.
     assert.equal(crc32Rows(f, 6, 8, 4), crc32(new Uint8Array(18).fill(9)));
     assert.equal(crc32Rows(f.subarray(0, 20), 6, 8, 3), crc32(new Uint8Array(16).fill(9)));
+  });
+});
+
+describe("crc32Combine", () => {
+  test("the CRC of A then B from the CRCs of A and B and B's length (zlib's crc32_combine)", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ maxLength: 200 }), (a, b) => {
+        const ab = new Uint8Array(a.length + b.length);
+        ab.set(a);
+        ab.set(b, a.length);
+        assert.equal(crc32Combine(crc32(a), crc32(b), b.length), crc32(ab));
+      }),
+    );
   });
 });

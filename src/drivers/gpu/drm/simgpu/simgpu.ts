@@ -155,7 +155,7 @@ export function simgpuTransform(
   const f = jobFormats(op, p);
   const srcRow = simgpuRowBytes(f.src, p.width);
   const dstRow = simgpuRowBytes(f.dst, p.width);
-  const size = p.dstPitch * (p.height - 1) + dstRow;
+  const size = simgpuResultBytes(op, p);
   if (out !== undefined && out.length < size)
     throw new RangeError(`simgpu: ${out.length} bytes cannot hold a ${size}-byte result`);
   const dst = out === undefined ? new Uint8Array(size) : out.subarray(0, size);
@@ -195,6 +195,11 @@ export function simgpuTransform(
     if (pad > 0 && y + 1 < p.height) dst.fill(0, di + dstRow, di + p.dstPitch);
   }
   return dst;
+}
+
+/** Bytes of dst a job's result spans: every row at `dstPitch`, the last without its padding. */
+export function simgpuResultBytes(op: number, p: SimgpuTransformParams): number {
+  return p.dstPitch * (p.height - 1) + simgpuRowBytes(jobFormats(op, p).dst, p.width);
 }
 
 /** `n` words of `src` from `s0`, inverted, to `dst` from `d0` (a small function V8 optimizes whole). */

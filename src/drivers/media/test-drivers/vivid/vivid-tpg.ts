@@ -25,6 +25,7 @@
  */
 
 import { V4L2_PIX_FMT_XBGR32, V4L2_PIX_FMT_YUYV } from "../../../../include/uapi/videodev2.js";
+import type { ScratchBuffer } from "../../../../lib/scratch.js";
 import {
   type TpgComponent,
   type TpgLayout,
@@ -149,26 +150,17 @@ export function vividSizeimage(f: VividFmt, bytesperline: number, height: number
 }
 
 /**
- * Frames of colour bars by format and geometry, the most recent few. The bars do not
- * depend on the sequence number: a frame is this template with its band drawn in, so
- * the per-frame work is one copy and the band, not the whole pattern.
+ * The colour bars over the whole frame: one line drawn (its padding 0), copied down.
+ * The bars do not depend on the sequence number; the band is drawn over them.
  */
-const templates = new Map<string, Uint8Array>();
-const TEMPLATES_KEPT = 2;
-
-function barsTemplate(fmt: TpgFormat, size: number): Uint8Array {
-  const key = `${fmt.width}x${fmt.height}/${fmt.bytesperline}/${fmt.pixelformat}`;
-  const have = templates.get(key);
-  if (have !== undefined) return have;
-  const out = new Uint8Array(size);
-  // The bars: draw one line, copy it down.
+function drawBars(frame: Uint8Array, fmt: TpgFormat): void {
+  const { width, height, bytesperline } = fmt;
   const barOf = (x: number): readonly [number, number, number] =>
-    BARS[Math.min(7, Math.floor((x * 8) / fmt.width))]!;
-  drawLine(out, 0, fmt, barOf);
-  for (let y = 1; y < fmt.height; y++) out.copyWithin(y * fmt.bytesperline, 0, fmt.bytesperline);
-  if (templates.size >= TEMPLATES_KEPT) templates.delete(templates.keys().next().value!);
-  templates.set(key, out);
-  return out;
+    BARS[Math.min(7, Math.floor((x * 8) / width))]!;
+  frame.fill(0, 0, bytesperline);
+  drawLine(frame, 0, fmt, barOf);
+  for (let y = 1; y < height; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
+  frame.fill(0, height * bytesperline);
 }
 
 /**
@@ -184,14 +176,21 @@ export function vividTestPatternInto(
   if (out.length < size)
     throw new RangeError(`vivid-tpg: ${out.length} bytes cannot hold a ${size}-byte frame`);
   const frame = out.subarray(0, size);
-  const { width, height, bytesperline } = fmt;
+  const { width, height } = fmt;
   if (height === 0 || width === 0) {
     frame.fill(0);
     return frame;
   }
   if (fmt.pixelformat !== V4L2_PIX_FMT_YUYV && fmt.pixelformat !== V4L2_PIX_FMT_XBGR32)
     return drawGeneric(fmt, generated(fmt.pixelformat), sequence, frame);
-  frame.set(barsTemplate(fmt, size));
+  drawBars(frame, fmt);
+  drawBand(frame, fmt, sequence);
+  return frame;
+}
+
+/** Draws the sequence-number band of frame `sequence` over the top lines of a bars frame (YUYV, XBGR32). */
+function drawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number): void {
+  const { width, height, bytesperline } = fmt;
   const band = Math.min(height, tpgBandLines(height));
   const seq = sequence >>> 0;
   const bit = (x: number): readonly [number, number, number] => {
@@ -200,6 +199,49 @@ export function vividTestPatternInto(
   };
   drawLine(frame, 0, fmt, bit);
   for (let y = 1; y < band; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
+}
+
+/** The content key of vivid's pattern in `fmt` (see ScratchContent): it varies with the sequence in its band only. */
+function tpgContentKey(fmt: TpgFormat): string {
+  return `vivid-tpg ${fmt.width}x${fmt.height}/${fmt.bytesperline}/${fmt.pixelformat}`;
+}
+
+/**
+ * {@link vividTestPattern} in `buf`, made by changing what `buf` holds as little as it
+ * takes: nothing when it already holds that frame, the band when it holds another frame
+ * of the same format (the bars are the same in every frame), the whole frame otherwise.
+ * The result is `buf`'s, valid until `buf` is used again, and must not be changed in
+ * place unless `buf.forget()` is called. The bytes are exactly vividTestPattern's.
+ */
+export function vividTestPatternCached(
+  fmt: TpgFormat,
+  sequence: number,
+  buf: ScratchBuffer,
+): Uint8Array {
+  const size = tpgFrameBytes(fmt);
+  const banded =
+    fmt.width > 0 &&
+    fmt.height > 0 &&
+    (fmt.pixelformat === V4L2_PIX_FMT_YUYV || fmt.pixelformat === V4L2_PIX_FMT_XBGR32);
+  const key = tpgContentKey(fmt);
+  const have = buf.content;
+  if (banded && have !== undefined && have.key === key && buf.capacity >= size) {
+    const frame = buf.peek(size);
+    if (have.seq !== sequence >>> 0) {
+      drawBand(frame, fmt, sequence);
+      buf.content = { key, seq: sequence >>> 0, rows: have.rows };
+    }
+    return frame;
+  }
+  const frame = vividTestPatternInto(fmt, sequence, buf.get(size));
+  // Only the banded formats differ from frame to frame in their top rows alone (the
+  // others' chroma planes carry the band too).
+  if (banded)
+    buf.content = {
+      key,
+      seq: sequence >>> 0,
+      rows: Math.min(fmt.height, tpgBandLines(fmt.height)),
+    };
   return frame;
 }
 

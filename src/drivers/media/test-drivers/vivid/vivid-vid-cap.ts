@@ -22,7 +22,7 @@ import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
 import { vividGetFormat } from "./vivid-formats.js";
-import { vividTestPatternInto } from "./vivid-tpg.js";
+import { vividTestPatternCached } from "./vivid-tpg.js";
 import {
   VIVID_WEBCAM_INTERVALS,
   VIVID_WEBCAM_SIZES,
@@ -36,7 +36,8 @@ import {
 /**
  * The frame being written, made when the DMA runs and reused by every capture device of
  * this thread (it lives within one DMA callback; a fresh frame-sized array per frame or
- * per device costs host page faults when runs boot a machine each).
+ * per device costs host page faults when runs boot a machine each). It keeps the last
+ * frame drawn, so the next frame of the same format redraws only the band.
  */
 const frameScratch = new ScratchBuffer();
 
@@ -62,7 +63,7 @@ export class VividCapture extends VividStream {
     this.device.submit(
       `capture frame ${seq} into buffer ${vb.index}`,
       size,
-      () => this.device.writeSegments(segs, vividTestPatternInto(fmt, seq, frameScratch.get(size))),
+      () => this.device.writeSegments(segs, vividTestPatternCached(fmt, seq, frameScratch)),
       () => {
         this.active.inFlight = undefined;
         this.framesCaptured++;

@@ -1,0 +1,164 @@
+/**
+ * Expected frames made incrementally (a buffer that knows what it holds redraws only the
+ * rows that differ) are byte for byte the frames made from nothing, and so are their
+ * CRCs, whatever the buffer held before: random sequences of formats, sequence numbers,
+ * stamps in place and other uses of the same buffers.
+ */
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import { simgpuTransform } from "../../src/drivers/gpu/drm/simgpu/simgpu.js";
+import {
+  type TpgFormat,
+  vividTestPattern,
+  vividTestPatternCached,
+} from "../../src/drivers/media/test-drivers/vivid/vivid-tpg.js";
+import {
+  SIMGPU_OP_COPY,
+  SIMGPU_OP_INVERT,
+  SIMGPU_OP_YUYV_TO_XRGB8888,
+} from "../../src/include/uapi/simgpu-drm.js";
+import {
+  V4L2_PIX_FMT_RGB24,
+  V4L2_PIX_FMT_XBGR32,
+  V4L2_PIX_FMT_YUYV,
+} from "../../src/include/uapi/videodev2.js";
+import { crc32Rows } from "../../src/lib/crc32.js";
+import { ScratchBuffer } from "../../src/lib/scratch.js";
+import {
+  applyStamp,
+  expectedGpuOutput,
+  expectedTestPattern,
+  type FrameGeometry,
+  visibleCrc,
+} from "../../src/pipelines/expected.js";
+
+const FORMATS: readonly TpgFormat[] = [
+  { width: 16, height: 24, bytesperline: 64, pixelformat: V4L2_PIX_FMT_XBGR32 },
+  { width: 16, height: 24, bytesperline: 72, pixelformat: V4L2_PIX_FMT_XBGR32 },
+  { width: 24, height: 9, bytesperline: 96, pixelformat: V4L2_PIX_FMT_XBGR32 },
+  { width: 16, height: 24, bytesperline: 32, pixelformat: V4L2_PIX_FMT_YUYV },
+  { width: 18, height: 17, bytesperline: 40, pixelformat: V4L2_PIX_FMT_YUYV },
+  { width: 16, height: 1, bytesperline: 64, pixelformat: V4L2_PIX_FMT_XBGR32 },
+  { width: 16, height: 16, bytesperline: 52, pixelformat: V4L2_PIX_FMT_RGB24 },
+];
+
+type Step =
+  | { kind: "pattern"; fmt: number; seq: number }
+  | { kind: "stamp"; frameNo: number }
+  | { kind: "other"; len: number; fill: number };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("pattern" as const),
+      fmt: fc.nat(FORMATS.length - 1),
+      seq: fc.nat(5),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("stamp" as const), frameNo: fc.nat(9) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("other" as const),
+      len: fc.nat(8192),
+      fill: fc.nat(255),
+    }),
+  },
+);
+
+const geometryOf = (fmt: TpgFormat): FrameGeometry => ({
+  width: fmt.width,
+  height: fmt.height,
+  stride: fmt.bytesperline,
+  bpp: fmt.pixelformat === V4L2_PIX_FMT_XBGR32 ? 4 : 2,
+});
+
+describe("incremental expected frames", () => {
+  test("vividTestPatternCached gives vividTestPattern's bytes whatever the buffer held", () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 30 }), (steps) => {
+        const buf = new ScratchBuffer();
+        let last: { frame: Uint8Array; fmt: TpgFormat } | undefined;
+        for (const s of steps) {
+          if (s.kind === "pattern") {
+            const fmt = FORMATS[s.fmt]!;
+            const frame = vividTestPatternCached(fmt, s.seq, buf);
+            assert.deepEqual(frame, vividTestPattern(fmt, s.seq));
+            last = { frame, fmt };
+          } else if (
+            s.kind === "stamp" &&
+            last !== undefined &&
+            last.fmt.pixelformat !== V4L2_PIX_FMT_RGB24
+          ) {
+            // A CPU stage stamps the expected frame in place, and says so.
+            applyStamp(last.frame, geometryOf(last.fmt), s.frameNo, true, true);
+            buf.forget();
+          } else if (s.kind === "other") {
+            buf.get(s.len).fill(s.fill);
+            last = undefined;
+          }
+        }
+      }),
+    );
+  });
+
+  test("expectedGpuOutput brought up to date equals the transform of the frame; visibleCrc with content equals crc32Rows", () => {
+    const ops = [SIMGPU_OP_INVERT, SIMGPU_OP_COPY, SIMGPU_OP_YUYV_TO_XRGB8888];
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            fmt: fc.nat(FORMATS.length - 2),
+            seq: fc.nat(5),
+            op: fc.nat(2),
+            pad: fc.nat(2),
+            stamp: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 25 },
+        ),
+        (steps) => {
+          const cam = new ScratchBuffer();
+          const gpu = new ScratchBuffer();
+          for (const s of steps) {
+            const fmt = FORMATS[s.fmt]!;
+            const yuyv = fmt.pixelformat === V4L2_PIX_FMT_YUYV;
+            const op = yuyv ? SIMGPU_OP_YUYV_TO_XRGB8888 : ops[s.op % 2]!;
+            const src = expectedTestPattern(fmt, s.seq, cam);
+            if (s.stamp) {
+              applyStamp(src, geometryOf(fmt), s.seq, true, true);
+              cam.forget();
+            }
+            const p = {
+              width: fmt.width,
+              height: fmt.height,
+              srcPitch: fmt.bytesperline,
+              dstPitch: fmt.width * 4 + s.pad * 4,
+            };
+            const out = expectedGpuOutput(op, src, p, gpu, cam.content);
+            const want = simgpuTransform(op, src, p);
+            assert.deepEqual(out, want);
+            const g: FrameGeometry = {
+              width: fmt.width,
+              height: fmt.height,
+              stride: p.dstPitch,
+              bpp: 4,
+            };
+            const full = new Uint8Array(p.dstPitch * p.height);
+            full.set(want);
+            const rows = crc32Rows(full, fmt.width * 4, p.dstPitch, fmt.height);
+            assert.equal(visibleCrc(full, g, gpu.content), rows);
+            assert.equal(visibleCrc(out, g, gpu.content), rows);
+            const sg = geometryOf(fmt);
+            assert.equal(
+              visibleCrc(src, sg, cam.content),
+              crc32Rows(src, sg.width * sg.bpp, sg.stride, sg.height),
+            );
+          }
+        },
+      ),
+    );
+  });
+});
