@@ -15,6 +15,7 @@ import {
   SIZEOF_V4L2_FORMAT,
   SIZEOF_V4L2_FRMIVALENUM,
   SIZEOF_V4L2_FRMSIZEENUM,
+  SIZEOF_V4L2_REMOVE_BUFFERS,
   SIZEOF_V4L2_REQUESTBUFFERS,
   SIZEOF_V4L2_STREAMPARM,
   V4L2_BUFFER,
@@ -27,6 +28,7 @@ import {
   V4L2_FRMSIZEENUM,
   V4L2_MEMORY_DMABUF,
   V4L2_MEMORY_USERPTR,
+  V4L2_REMOVE_BUFFERS,
   V4L2_REQUESTBUFFERS,
   V4L2_STREAMPARM,
   VIDIOC_CREATE_BUFS,
@@ -40,6 +42,7 @@ import {
   VIDIOC_QBUF,
   VIDIOC_QUERYBUF,
   VIDIOC_QUERYCAP,
+  VIDIOC_REMOVE_BUFS,
   VIDIOC_REQBUFS,
   VIDIOC_S_FMT,
   VIDIOC_S_PARM,
@@ -343,6 +346,27 @@ export function vidiocCreateBufs(
       // Valid when capabilities has V4L2_BUF_CAP_SUPPORTS_MAX_NUM_BUFFERS.
       maxNumBuffers: s.u32(V4L2_CREATE_BUFFERS.maxNumBuffers),
     };
+  });
+}
+
+/**
+ * VIDIOC_REMOVE_BUFS (Linux 6.8+): frees the queue's buffers [index, index + count).
+ * `fillReserved` fills reserved[] before the call; the kernel zeroes it
+ * (INFO_FL_CLEAR(v4l2_remove_buffers, type)), and the bytes come back as `reserved`.
+ */
+export function vidiocRemoveBufs(
+  u: Uapi,
+  fd: number,
+  req: { index: number; count: number; type: number; fillReserved?: number },
+): { reserved: Uint8Array } {
+  return withUserStruct(u, SIZEOF_V4L2_REMOVE_BUFFERS, (s, addr) => {
+    s.setU32(V4L2_REMOVE_BUFFERS.index, req.index)
+      .setU32(V4L2_REMOVE_BUFFERS.count, req.count)
+      .setU32(V4L2_REMOVE_BUFFERS.type, req.type);
+    if (req.fillReserved !== undefined)
+      s.bytes.fill(req.fillReserved, V4L2_REMOVE_BUFFERS.reserved, SIZEOF_V4L2_REMOVE_BUFFERS);
+    u.ioctl(fd, VIDIOC_REMOVE_BUFS, addr);
+    return { reserved: s.bytes.slice(V4L2_REMOVE_BUFFERS.reserved, SIZEOF_V4L2_REMOVE_BUFFERS) };
   });
 }
 

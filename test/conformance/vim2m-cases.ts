@@ -15,6 +15,7 @@ import { MAP_SHARED, POLLIN, PROT_READ, PROT_WRITE } from "../../src/include/uap
 import {
   V4L2_BUF_CAP_SUPPORTS_DMABUF,
   V4L2_BUF_CAP_SUPPORTS_MMAP,
+  V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS,
   V4L2_BUF_FLAG_TIMESTAMP_COPY,
   V4L2_BUF_FLAG_TIMESTAMP_MASK,
   V4L2_BUF_TYPE_VIDEO_CAPTURE,
@@ -37,6 +38,7 @@ import {
   vidiocQbuf,
   vidiocQuerybuf,
   vidiocQuerycap,
+  vidiocRemoveBufs,
   vidiocReqbufs,
   vidiocSFmt,
   vidiocStreamon,
@@ -95,6 +97,13 @@ function runJob(
   const caps = V4L2_BUF_CAP_SUPPORTS_MMAP | V4L2_BUF_CAP_SUPPORTS_DMABUF;
   assert.equal(ro.capabilities & caps, caps, "OUTPUT caps");
   assert.equal(rc.capabilities & caps, caps, "CAPTURE caps");
+  // vim2m_ioctl_ops sets no vidioc_remove_bufs: no REMOVE_BUFS bit (v4l_reqbufs), ENOTTY.
+  assert.equal((ro.capabilities | rc.capabilities) & V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS, 0);
+  expectErrno(
+    "ENOTTY",
+    () => vidiocRemoveBufs(u, fd, { index: 0, count: 1, type: CAP }),
+    "VIDIOC_REMOVE_BUFS on vim2m",
+  );
   const ob = vidiocQuerybuf(u, fd, OUT, MMAP, 0);
   const cb = vidiocQuerybuf(u, fd, CAP, MMAP, 0);
   assert.equal(ob.length, o.sizeimage, "vim2m_queue_setup: width * height * depth / 8");

@@ -39,6 +39,7 @@ import {
   V4L2_BUF_CAP_SUPPORTS_MMAP,
   V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS,
   V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS,
+  V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS,
   V4L2_BUF_CAP_SUPPORTS_USERPTR,
   V4L2_BUF_FLAG_DONE,
   V4L2_BUF_FLAG_ERROR,
@@ -74,6 +75,7 @@ import {
   vidiocQbuf,
   vidiocQuerybuf,
   vidiocQuerycap,
+  vidiocRemoveBufs,
   vidiocReqbufs,
   vidiocSFmt,
   vidiocStreamoff,
@@ -135,7 +137,8 @@ const MODELLED_BUF_CAPS =
   V4L2_BUF_CAP_SUPPORTS_USERPTR |
   V4L2_BUF_CAP_SUPPORTS_DMABUF |
   V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS |
-  V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS;
+  V4L2_BUF_CAP_SUPPORTS_MMAP_CACHE_HINTS |
+  V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS;
 
 /** The smallest webcam size: 320x180 YUYV, 115200 bytes (29 pages), to keep 64 buffers cheap. */
 const SMALL = { width: 320, height: 180, pixelformat: V4L2_PIX_FMT_YUYV } as const;
@@ -189,6 +192,97 @@ export const vividCases: ConformanceCase[] = [
       vidiocSFmt(u, out, OUT, SMALL);
       const o = vidiocCreateBufs(u, out, { count: 0, memory: MMAP, type: OUT, fmt: SMALL });
       assert.equal(o.maxNumBuffers, 32);
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "VIDIOC_REMOVE_BUFS: REQBUFS and CREATE_BUFS report V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS; another buffer type → EINVAL even with count 0, else count 0 does nothing; more buffers than allocated, a range past max_num_buffers or over an index without a buffer → EINVAL; a queued buffer in the range or another file handle → EBUSY; a removed index is gone for QUERYBUF, QBUF and mmap; reserved[] comes back zeroed (v4l2-ioctl.c v4l_reqbufs, v4l_create_bufs, v4l_remove_bufs with INFO_FL_CLEAR; videobuf2-v4l2.c vb2_ioctl_remove_bufs; videobuf2-core.c vb2_core_remove_bufs)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = capture(u, h);
+      vidiocSFmt(u, fd, CAP, SMALL);
+      const r = vidiocReqbufs(u, fd, { count: 4, type: CAP, memory: MMAP });
+      assert.equal(r.count, 4);
+      assert.ok(r.capabilities & V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS, "REQBUFS capabilities");
+      const c = vidiocCreateBufs(u, fd, { count: 0, memory: MMAP, type: CAP, fmt: SMALL });
+      assert.ok(c.capabilities & V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS, "CREATE_BUFS capabilities");
+      const rm = (index: number, count: number, type = CAP, on = fd): Uint8Array =>
+        vidiocRemoveBufs(u, on, { index, count, type, fillReserved: 0xa5 }).reserved;
+      expectErrno("EINVAL", () => rm(0, 0, OUT), "another type, count 0");
+      assert.ok(
+        rm(1000, 0).every((x) => x === 0),
+        "count 0 does nothing (whatever the index) and reserved[] is zeroed",
+      );
+      expectErrno("EINVAL", () => rm(0, 5), "5 of 4 buffers");
+      expectErrno("EINVAL", () => rm(63, 2), "63 + 2 past max_num_buffers 64");
+      expectErrno("EINVAL", () => rm(3, 2), "no buffer 4");
+      vidiocQbuf(u, fd, { index: 1, type: CAP, memory: MMAP });
+      expectErrno("EBUSY", () => rm(0, 2), "buffer 1 is queued");
+      const other = openVivid(u);
+      assert.ok(other >= 0, `no vivid at ${VIVID_CAPTURE}`);
+      h.add(other);
+      expectErrno("EBUSY", () => rm(2, 1, CAP, other), "not the queue's owner");
+      assert.ok(
+        rm(2, 1).every((x) => x === 0),
+        "buffer 2 removed",
+      );
+      expectErrno("EINVAL", () => vidiocQuerybuf(u, fd, CAP, MMAP, 2), "QUERYBUF 2");
+      expectErrno(
+        "EINVAL",
+        () => vidiocQbuf(u, fd, { index: 2, type: CAP, memory: MMAP }),
+        "QBUF 2",
+      );
+      expectErrno(
+        "EINVAL",
+        () => u.mmap(PAGE, PROT_READ, MAP_SHARED, fd, 2 << PLANE_INDEX_SHIFT),
+        "mmap of buffer 2",
+      );
+      expectErrno("EINVAL", () => rm(2, 1), "index 2 holds no buffer now");
+      assert.equal(vidiocQuerybuf(u, fd, CAP, MMAP, 3).offset, 3 << PLANE_INDEX_SHIFT);
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: MMAP });
+      expectErrno("EINVAL", () => rm(0, 1), "no buffers at all");
+    }),
+  },
+  {
+    suite: "vivid",
+    name: "VIDIOC_REMOVE_BUFS then CREATE_BUFS: new buffers take the first run of free indices long enough (bitmap_find_next_zero_area), CREATE_BUFS with count 0 reports the number of buffers, not the next index; m.offset follows the index; frames stream through the sparse queue and a dequeued buffer may be removed while streaming; removing every buffer forgets the memory type (videobuf2-core.c vb2_core_create_bufs, __vb2_queue_alloc, __setup_offsets, __vb2_queue_free; videobuf2-v4l2.c vb2_ioctl_create_bufs)",
+    needs: ["vivid"],
+    run: scoped((u, h) => {
+      const fd = capture(u, h);
+      const fmt = vidiocSFmt(u, fd, CAP, SMALL);
+      const create = (count: number, memory = MMAP): [number, number] => {
+        const c = vidiocCreateBufs(u, fd, { count, memory, type: CAP, fmt: SMALL });
+        return [c.index, c.count];
+      };
+      const rm = (index: number, count: number): unknown =>
+        vidiocRemoveBufs(u, fd, { index, count, type: CAP });
+      assert.deepEqual(create(6), [0, 6]);
+      rm(1, 2);
+      assert.equal(create(0)[0], 4, "count 0: index = the 4 buffers allocated");
+      assert.deepEqual(create(3), [6, 3], "three free indices in a row only from 6");
+      assert.deepEqual(create(1), [1, 1], "one: the first hole");
+      assert.equal(create(0)[0], 8, "8 buffers (indices 0, 1, 3-8); index 2 is free");
+      expectErrno("EINVAL", () => vidiocQuerybuf(u, fd, CAP, MMAP, 2), "index 2 is free");
+      const len = Math.ceil(fmt.sizeimage / PAGE) * PAGE;
+      const used = [1, 3, 8];
+      for (const i of used) {
+        const b = vidiocQuerybuf(u, fd, CAP, MMAP, i);
+        assert.deepEqual([b.index, b.offset, b.length], [i, i << PLANE_INDEX_SHIFT, fmt.sizeimage]);
+        u.munmap(u.mmap(len, PROT_READ, MAP_SHARED, fd, b.offset));
+        vidiocQbuf(u, fd, { index: i, type: CAP, memory: MMAP });
+      }
+      vidiocStreamon(u, fd, CAP);
+      const b = nextFrame(u, fd);
+      assert.ok(used.includes(b.index), `DQBUF gave buffer ${b.index}`);
+      const queued = used.find((i) => i !== b.index)!;
+      expectErrno("EBUSY", () => rm(queued, 1), `buffer ${queued} is with the driver`);
+      rm(b.index, 1);
+      expectErrno("EINVAL", () => vidiocQuerybuf(u, fd, CAP, MMAP, b.index), "removed");
+      vidiocStreamoff(u, fd, CAP);
+      for (const i of [0, 1, 3, 4, 5, 6, 7, 8]) if (i !== b.index) rm(i, 1);
+      expectErrno("EINVAL", () => rm(0, 1), "no buffers left");
+      assert.deepEqual(create(1, DMABUF), [0, 1], "the queue forgot MMAP: DMABUF buffers now");
+      vidiocReqbufs(u, fd, { count: 0, type: CAP, memory: DMABUF });
     }),
   },
   {
@@ -333,12 +427,14 @@ export const vividCases: ConformanceCase[] = [
       const r = vidiocReqbufs(u, fd, { count: 3, type: CAP, memory: MMAP });
       assert.equal(r.count, 3);
       // fill_buf_caps(): MMAP and DMABUF (vivid), no USERPTR (allocators=1 is dma-contig),
-      // ORPHANED_BUFS always, no MMAP_CACHE_HINTS (cache_hints=0).
+      // ORPHANED_BUFS always, no MMAP_CACHE_HINTS (cache_hints=0); v4l_reqbufs() adds
+      // REMOVE_BUFS because vivid offers VIDIOC_REMOVE_BUFS.
       assert.equal(
         r.capabilities & MODELLED_BUF_CAPS,
         V4L2_BUF_CAP_SUPPORTS_MMAP |
           V4L2_BUF_CAP_SUPPORTS_DMABUF |
-          V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS,
+          V4L2_BUF_CAP_SUPPORTS_ORPHANED_BUFS |
+          V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS,
         `capabilities 0x${r.capabilities.toString(16)}`,
       );
       assert.equal(r.flags, 0, "V4L2_MEMORY_FLAG_NON_COHERENT not honoured without cache hints");

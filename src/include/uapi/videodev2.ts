@@ -290,6 +290,16 @@ export const VIDIOC_TRY_FMT = _IOWR(V, 64, SIZEOF_V4L2_FORMAT);
 export const VIDIOC_CREATE_BUFS = _IOWR(V, 92, SIZEOF_V4L2_CREATE_BUFFERS);
 export const VIDIOC_PREPARE_BUF = _IOWR(V, 93, SIZEOF_V4L2_BUFFER);
 
+/** struct v4l2_remove_buffers: index, count, type, reserved[13] (64 bytes). */
+export const SIZEOF_V4L2_REMOVE_BUFFERS = 64;
+export const V4L2_REMOVE_BUFFERS = {
+  index: 0,
+  count: 4,
+  type: 8,
+  reserved: 12,
+} as const;
+export const VIDIOC_REMOVE_BUFS = _IOWR(V, 104, SIZEOF_V4L2_REMOVE_BUFFERS);
+
 /** struct v4l2_frmsizeenum: index, pixel_format, type, then the discrete or stepwise union. */
 export const SIZEOF_V4L2_FRMSIZEENUM = 44;
 export const V4L2_FRMSIZEENUM = {

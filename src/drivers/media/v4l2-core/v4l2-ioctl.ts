@@ -10,15 +10,19 @@ import { _IOC_DIR, _IOC_SIZE, IOC_READ, IOC_WRITE } from "../../../include/uapi/
 import { CStruct } from "../../../include/uapi/struct.js";
 import {
   SIZEOF_V4L2_CAPABILITY,
+  V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS,
   V4L2_BUF_TYPE_VIDEO_CAPTURE,
   V4L2_BUF_TYPE_VIDEO_OUTPUT,
   V4L2_CAP_DEVICE_CAPS,
   V4L2_CAPABILITY,
+  V4L2_CREATE_BUFFERS,
   V4L2_FMTDESC,
   V4L2_FORMAT_PIX,
   V4L2_FRMIVALENUM,
   V4L2_FRMSIZEENUM,
   V4L2_MODEL_KERNEL_VERSION,
+  V4L2_REMOVE_BUFFERS,
+  V4L2_REQUESTBUFFERS,
   V4L2_STREAMPARM,
   VIDIOC_CREATE_BUFS,
   VIDIOC_DQBUF,
@@ -32,6 +36,7 @@ import {
   VIDIOC_QBUF,
   VIDIOC_QUERYBUF,
   VIDIOC_QUERYCAP,
+  VIDIOC_REMOVE_BUFS,
   VIDIOC_REQBUFS,
   VIDIOC_S_FMT,
   VIDIOC_S_PARM,
@@ -48,6 +53,7 @@ import {
   vb2IoctlPrepareBuf,
   vb2IoctlQbuf,
   vb2IoctlQuerybuf,
+  vb2IoctlRemoveBufs,
   vb2IoctlReqbufs,
   vb2IoctlStreamoff,
   vb2IoctlStreamon,
@@ -92,6 +98,12 @@ export interface V4l2BufferIoctls {
   readonly expbuf: Handler;
   readonly streamon: Handler;
   readonly streamoff: Handler;
+  /**
+   * vidioc_remove_bufs: optional, as in Linux (vivid sets vb2_ioctl_remove_bufs; vim2m
+   * sets none). Without it VIDIOC_REMOVE_BUFS is ENOTTY and REQBUFS/CREATE_BUFS do not
+   * report V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS.
+   */
+  readonly removeBufs?: Handler;
 }
 
 /** The vb2_ioctl_* helpers on the node's own queue. */
@@ -105,10 +117,32 @@ const vb2BufferIoctls: V4l2BufferIoctls = {
   expbuf: (vdev, fh, s, _file, current) => vb2IoctlExpbuf(vdev.vb2Queue(), fh, s, current),
   streamon: (vdev, fh, s) => vb2IoctlStreamon(vdev.vb2Queue(), fh, s.u32(0)),
   streamoff: (vdev, fh, s) => vb2IoctlStreamoff(vdev.vb2Queue(), fh, s.u32(0)),
+  removeBufs: (vdev, fh, s) => vb2IoctlRemoveBufs(vdev.vb2Queue(), fh, s),
 };
 
-function bufferOp(vdev: VideoDevice, op: keyof V4l2BufferIoctls): Handler {
+function bufferOp(vdev: VideoDevice, op: Exclude<keyof V4l2BufferIoctls, "removeBufs">): Handler {
   return (vdev.ioctlOps.buffers ?? vb2BufferIoctls)[op];
+}
+
+/**
+ * is_valid_ioctl(vfd, VIDIOC_REMOVE_BUFS): determine_valid_ioctls() (v4l2-dev.c) enables
+ * it only when the driver sets both vidioc_remove_bufs and vidioc_create_bufs.
+ */
+function removeBufsOp(vdev: VideoDevice): Handler | undefined {
+  return (vdev.ioctlOps.buffers ?? vb2BufferIoctls).removeBufs;
+}
+
+/**
+ * v4l_reqbufs() / v4l_create_bufs() (v4l2-ioctl.c): capabilities start as
+ * V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS when the node offers VIDIOC_REMOVE_BUFS; vb2 ORs in
+ * the rest (vb2_set_flags_and_caps).
+ */
+function withRemoveBufsCap(op: "reqbufs" | "createBufs", capsOffset: number): Handler {
+  return (vdev, fh, s, file, current) => {
+    bufferOp(vdev, op)(vdev, fh, s, file, current);
+    if (removeBufsOp(vdev) !== undefined)
+      s.setU32(capsOffset, s.u32(capsOffset) | V4L2_BUF_CAP_SUPPORTS_REMOVE_BUFS);
+  };
 }
 
 /**
@@ -221,8 +255,8 @@ const HANDLERS = new Map<number, Handler>([
       op(vdev, s);
     },
   ],
-  [VIDIOC_REQBUFS, (vdev, ...a) => bufferOp(vdev, "reqbufs")(vdev, ...a)],
-  [VIDIOC_CREATE_BUFS, (vdev, ...a) => bufferOp(vdev, "createBufs")(vdev, ...a)],
+  [VIDIOC_REQBUFS, withRemoveBufsCap("reqbufs", V4L2_REQUESTBUFFERS.capabilities)],
+  [VIDIOC_CREATE_BUFS, withRemoveBufsCap("createBufs", V4L2_CREATE_BUFFERS.capabilities)],
   [VIDIOC_QUERYBUF, (vdev, ...a) => bufferOp(vdev, "querybuf")(vdev, ...a)],
   [VIDIOC_QBUF, (vdev, ...a) => bufferOp(vdev, "qbuf")(vdev, ...a)],
   [VIDIOC_PREPARE_BUF, (vdev, ...a) => bufferOp(vdev, "prepareBuf")(vdev, ...a)],
@@ -230,6 +264,17 @@ const HANDLERS = new Map<number, Handler>([
   [VIDIOC_EXPBUF, (vdev, ...a) => bufferOp(vdev, "expbuf")(vdev, ...a)],
   [VIDIOC_STREAMON, (vdev, ...a) => bufferOp(vdev, "streamon")(vdev, ...a)],
   [VIDIOC_STREAMOFF, (vdev, ...a) => bufferOp(vdev, "streamoff")(vdev, ...a)],
+  [
+    VIDIOC_REMOVE_BUFS,
+    (vdev, fh, s, file, current) => {
+      // v4l_remove_bufs(); INFO_FL_CLEAR(v4l2_remove_buffers, type) zeroes reserved[].
+      const op = removeBufsOp(vdev);
+      if (op === undefined)
+        throw new KernelError("ENOTTY", `${vdev.name}: VIDIOC_REMOVE_BUFS is not offered`);
+      s.bytes.fill(0, V4L2_REMOVE_BUFFERS.reserved);
+      op(vdev, fh, s, file, current);
+    },
+  ],
 ]);
 
 /**

@@ -315,7 +315,12 @@ export class Vb2Queue {
 
   memory = VB2_MEMORY_UNKNOWN;
   nonCoherentMem = false;
-  readonly bufs: Vb2Buffer[] = [];
+  /**
+   * q->bufs indexed by buffer index, with holes: VIDIOC_REMOVE_BUFS frees any range, and
+   * CREATE_BUFS fills the first free range (q->bufs_bitmap is "defined here").
+   */
+  readonly bufs: (Vb2Buffer | undefined)[] = [];
+  #numBuffers = 0;
   readonly queuedList: Vb2Buffer[] = [];
   readonly doneList: Vb2Buffer[] = [];
   ownedByDrvCount = 0;
@@ -356,8 +361,14 @@ export class Vb2Queue {
         : DMA_FROM_DEVICE;
   }
 
+  /** vb2_get_num_buffers(): the weight of the bitmap, not the highest index. */
   get numBuffers(): number {
-    return this.bufs.length;
+    return this.#numBuffers;
+  }
+
+  /** The allocated buffers in index order (the set bits of q->bufs_bitmap). */
+  allocated(): Vb2Buffer[] {
+    return this.bufs.filter((vb): vb is Vb2Buffer => vb !== undefined);
   }
 
   get queuedCount(): number {
@@ -366,7 +377,7 @@ export class Vb2Queue {
 
   /** vb2_is_busy(): buffers are allocated. */
   get busy(): boolean {
-    return this.bufs.length > 0;
+    return this.#numBuffers > 0;
   }
 
   /** vb2_queue_allows_cache_hints(). */
@@ -417,12 +428,12 @@ export class Vb2Queue {
     );
     if (
       count === 0 ||
-      this.bufs.length !== 0 ||
+      this.#numBuffers !== 0 ||
       (this.memory !== VB2_MEMORY_UNKNOWN && this.memory !== memory) ||
       nonCoherent !== this.nonCoherentMem
     ) {
       this.#cancel();
-      this.#free(this.bufs.length);
+      this.#free(0, this.maxNumBuffers);
       if (count === 0) return 0;
     }
     let numBuffers = Math.min(Math.max(count, this.minReqbufsAllocation), this.maxNumBuffers);
@@ -440,13 +451,13 @@ export class Vb2Queue {
       this.memory = VB2_MEMORY_UNKNOWN;
       throw new KernelError("EINVAL", `${this.name}: queue_setup gave no planes or a zero size`);
     }
-    const allocated = this.#alloc(memory, numBuffers, setup.numPlanes, setup.sizes);
+    const { allocated, first } = this.#alloc(memory, numBuffers, setup.numPlanes, setup.sizes);
     if (allocated === 0) {
       this.memory = VB2_MEMORY_UNKNOWN;
       throw new KernelError("ENOMEM", `${this.name}: memory allocation failed`);
     }
     if (allocated < this.minReqbufsAllocation) {
-      this.#free(allocated);
+      this.#free(first, allocated);
       throw new KernelError("ENOMEM", `${this.name}: fewer than the minimum number of buffers`);
     }
     this.waitingForBuffers = !this.isOutput;
@@ -455,18 +466,20 @@ export class Vb2Queue {
 
   /**
    * vb2_core_create_bufs(): adds `count` buffers with planes of at least
-   * `requestedSizes` (checked by the driver's queue_setup). EINVAL on a memory type or
-   * coherency mismatch with the buffers already there.
+   * `requestedSizes` (checked by the driver's queue_setup), at the first free range of
+   * indices (after a VIDIOC_REMOVE_BUFS, the hole it left). EINVAL on a memory type or
+   * coherency mismatch with the buffers already there. Returns how many were allocated
+   * and the first index.
    */
   createBufs(
     memory: number,
     flags: number,
     count: number,
     requestedSizes: readonly number[],
-  ): number {
+  ): { allocated: number; first: number } {
     const nonCoherent = (flags & V4L2_MEMORY_FLAG_NON_COHERENT) !== 0;
-    const noPrevious = this.bufs.length === 0;
-    if (this.bufs.length >= this.maxNumBuffers) {
+    const noPrevious = this.#numBuffers === 0;
+    if (this.#numBuffers >= this.maxNumBuffers) {
       throw new KernelError("ENOBUFS", `${this.name}: maximum number of buffers already allocated`);
     }
     if (noPrevious) {
@@ -487,7 +500,7 @@ export class Vb2Queue {
       );
     }
     const setup: Vb2QueueSetup = {
-      numBuffers: Math.min(count, this.maxNumBuffers - this.bufs.length),
+      numBuffers: Math.min(count, this.maxNumBuffers - this.#numBuffers),
       numPlanes: requestedSizes.length,
       sizes: [...requestedSizes],
     };
@@ -497,12 +510,43 @@ export class Vb2Queue {
       if (noPrevious) this.memory = VB2_MEMORY_UNKNOWN;
       throw e;
     }
-    const allocated = this.#alloc(memory, setup.numBuffers, setup.numPlanes, setup.sizes);
-    if (allocated === 0) {
+    const r = this.#alloc(memory, setup.numBuffers, setup.numPlanes, setup.sizes);
+    if (r.allocated === 0) {
       if (noPrevious) this.memory = VB2_MEMORY_UNKNOWN;
       throw new KernelError("ENOMEM", `${this.name}: memory allocation failed`);
     }
-    return allocated;
+    return r;
+  }
+
+  /**
+   * vb2_core_remove_bufs() (videobuf2-core.c, 6.12): frees buffers [start, start+count).
+   * count 0 does nothing; EINVAL when count exceeds the buffers allocated, the range
+   * passes max_num_buffers, or an index in it holds no buffer; EBUSY when one of them is
+   * not DEQUEUED (queued, with the driver, or done). Mapped or exported MMAP memory is
+   * orphaned, as at REQBUFS. The last removal returns the queue to no memory type.
+   */
+  removeBufs(start: number, count: number): void {
+    if (count === 0) return;
+    ensure(
+      count <= this.#numBuffers,
+      "EINVAL",
+      `${this.name}: REMOVE_BUFS of ${count} buffers, ${this.#numBuffers} allocated`,
+    );
+    ensure(
+      count <= this.maxNumBuffers && start <= this.maxNumBuffers - count,
+      "EINVAL",
+      `${this.name}: REMOVE_BUFS range ${start}+${count} past max_num_buffers ${this.maxNumBuffers}`,
+    );
+    for (let i = start; i < start + count; i++) {
+      const vb = this.bufs[i];
+      ensure(vb !== undefined, "EINVAL", `${this.name}: REMOVE_BUFS: no buffer ${i}`);
+      ensure(
+        vb.state === "dequeued",
+        "EBUSY",
+        `${this.name}: REMOVE_BUFS: buffer ${i} is ${vb.state}`,
+      );
+    }
+    this.#free(start, count);
   }
 
   #setCoherency(nonCoherent: boolean): void {
@@ -510,12 +554,39 @@ export class Vb2Queue {
     this.nonCoherentMem = this.allowsCacheHints() ? nonCoherent : false;
   }
 
-  /** __vb2_queue_alloc(): returns how many buffers were allocated. */
-  #alloc(memory: number, count: number, numPlanes: number, sizes: readonly number[]): number {
-    const n = Math.min(count, this.maxNumBuffers - this.bufs.length);
+  /**
+   * bitmap_find_next_zero_area(): the first index from which `n` indices are free, or -1.
+   */
+  #firstFreeRange(n: number): number {
+    let run = 0;
+    for (let i = 0; i < this.maxNumBuffers; i++) {
+      run = this.bufs[i] === undefined ? run + 1 : 0;
+      if (run === n) return i - n + 1;
+    }
+    return -1;
+  }
+
+  /**
+   * __vb2_queue_alloc(): as many of `count` buffers as fit in one free range of indices
+   * (fewer when no range is long enough). Returns how many and the first index.
+   */
+  #alloc(
+    memory: number,
+    count: number,
+    numPlanes: number,
+    sizes: readonly number[],
+  ): { allocated: number; first: number } {
+    let n = Math.min(count, this.maxNumBuffers - this.#numBuffers);
+    let first = -1;
+    for (; n > 0; n--) {
+      first = this.#firstFreeRange(n);
+      if (first >= 0) break;
+    }
+    if (n === 0) return { allocated: 0, first: 0 };
     let done = 0;
     for (; done < n; done++) {
-      const vb = new Vb2Buffer(this, this.bufs.length, this.type, memory, numPlanes);
+      const index = first + done;
+      const vb = new Vb2Buffer(this, index, this.type, memory, numPlanes);
       // init_buffer_cache_hints(): the exporter syncs DMABUF; nothing to invalidate for TO_DEVICE.
       if (memory === V4L2_MEMORY_DMABUF) {
         vb.skipCacheSyncOnFinish = true;
@@ -527,12 +598,12 @@ export class Vb2Queue {
         vb.planes[p]!.length = sizes[p]!;
         vb.planes[p]!.minLength = sizes[p]!;
       }
-      this.bufs.push(vb);
+      this.#addBuffer(vb);
       if (memory === V4L2_MEMORY_MMAP) {
         try {
           this.#memAlloc(vb);
         } catch (e) {
-          this.bufs.pop();
+          this.#removeBuffer(vb);
           if (done === 0) throw e;
           break;
         }
@@ -541,12 +612,26 @@ export class Vb2Queue {
           this.ops.bufInit?.(vb);
         } catch {
           this.#memFree(vb);
-          this.bufs.pop();
+          this.#removeBuffer(vb);
           break;
         }
       }
     }
-    return done;
+    return { allocated: done, first };
+  }
+
+  /** vb2_queue_add_buffer(). */
+  #addBuffer(vb: Vb2Buffer): void {
+    this.bufs[vb.index] = vb;
+    this.#numBuffers++;
+  }
+
+  /** vb2_queue_remove_buffer(): the index is free again (trailing holes are trimmed). */
+  #removeBuffer(vb: Vb2Buffer): void {
+    if (this.bufs[vb.index] !== vb) return;
+    this.bufs[vb.index] = undefined;
+    this.#numBuffers--;
+    while (this.bufs.length > 0 && this.bufs[this.bufs.length - 1] === undefined) this.bufs.pop();
   }
 
   /** __vb2_buf_mem_alloc(). */
@@ -586,22 +671,23 @@ export class Vb2Queue {
     });
   }
 
-  /** __vb2_queue_free(): the last `count` buffers. */
-  #free(count: number): void {
-    const first = this.bufs.length - count;
-    for (let i = first; i < this.bufs.length; i++) {
-      const vb = this.bufs[i]!;
-      if (vb.planes[0]!.mem !== undefined) this.ops.bufCleanup?.(vb);
+  /** __vb2_queue_free(): the buffers at indices [start, start+count) that exist. */
+  #free(start: number, count: number): void {
+    const end = Math.min(start + count, this.bufs.length);
+    const doomed: Vb2Buffer[] = [];
+    for (let i = start; i < end; i++) {
+      const vb = this.bufs[i];
+      if (vb !== undefined) doomed.push(vb);
     }
-    for (let i = first; i < this.bufs.length; i++) {
-      const vb = this.bufs[i]!;
+    for (const vb of doomed) if (vb.planes[0]!.mem !== undefined) this.ops.bufCleanup?.(vb);
+    for (const vb of doomed) {
       this.#traceOwner(vb, undefined);
       if (this.memory === V4L2_MEMORY_MMAP) this.#memFree(vb);
       else if (this.memory === V4L2_MEMORY_DMABUF) this.#dmabufPut(vb);
       else this.#userptrPut(vb);
     }
-    this.bufs.length = first;
-    if (this.bufs.length === 0) {
+    for (const vb of doomed) this.#removeBuffer(vb);
+    if (this.#numBuffers === 0) {
       this.memory = VB2_MEMORY_UNKNOWN;
       this.queuedList.length = 0;
     }
@@ -905,7 +991,7 @@ export class Vb2Queue {
           "start_streaming failed and left buffers with the driver",
           "a driver's start_streaming must return its buffers with vb2_buffer_done(VB2_BUF_STATE_QUEUED) on failure",
         );
-        for (const vb of this.bufs) if (vb.state === "active") this.bufferDone(vb, "queued");
+        for (const vb of this.allocated()) if (vb.state === "active") this.bufferDone(vb, "queued");
       }
       throw e;
     }
@@ -1012,7 +1098,7 @@ export class Vb2Queue {
         "stop_streaming left buffers in the active state",
         "a driver's stop_streaming must return every buffer with vb2_buffer_done(VB2_BUF_STATE_ERROR)",
       );
-      for (const vb of this.bufs) if (vb.state === "active") this.bufferDone(vb, "error");
+      for (const vb of this.allocated()) if (vb.state === "active") this.bufferDone(vb, "error");
     }
     this.streaming = false;
     this.startStreamingCalled = false;
@@ -1021,7 +1107,7 @@ export class Vb2Queue {
     this.queuedList.length = 0;
     this.doneList.length = 0;
     this.ownedByDrvCount = 0;
-    for (const vb of this.bufs) {
+    for (const vb of this.allocated()) {
       if (vb.synced) {
         vb.synced = false;
         for (const plane of vb.planes) plane.mem?.finish();
@@ -1038,9 +1124,9 @@ export class Vb2Queue {
   streamon(type: number): void {
     ensure(type === this.type, "EINVAL", `${this.name}: invalid stream type ${type}`);
     if (this.streaming) return;
-    ensure(this.bufs.length > 0, "EINVAL", `${this.name}: no buffers have been allocated`);
+    ensure(this.#numBuffers > 0, "EINVAL", `${this.name}: no buffers have been allocated`);
     ensure(
-      this.bufs.length >= this.minQueuedBuffers,
+      this.#numBuffers >= this.minQueuedBuffers,
       "EINVAL",
       `${this.name}: need at least ${this.minQueuedBuffers} allocated buffers`,
     );
@@ -1154,7 +1240,7 @@ export class Vb2Queue {
   release(): void {
     this.fileio = undefined;
     this.#cancel();
-    this.#free(this.bufs.length);
+    this.#free(0, this.maxNumBuffers);
   }
 
   #warn(message: string, hint: string): void {

@@ -44,6 +44,7 @@ import {
   V4L2_MEMORY_FLAG_NON_COHERENT,
   V4L2_MEMORY_MMAP,
   V4L2_MEMORY_USERPTR,
+  V4L2_REMOVE_BUFFERS,
   V4L2_REQUESTBUFFERS,
   V4L2_TYPE_IS_MULTIPLANAR,
 } from "../../../include/uapi/videodev2.js";
@@ -236,8 +237,8 @@ function queueOrPrepareBuf(q: Vb2Queue, b: CStruct, opname: string): Vb2Buffer {
     throw new KernelError("EINVAL", `${q.name}: ${opname}: invalid buffer type ${type}`);
   checkSinglePlanar(q, type);
   const index = b.u32(V4L2_BUFFER.index);
-  if (index >= q.numBuffers)
-    throw new KernelError("EINVAL", `${q.name}: ${opname}: buffer index ${index} out of range`);
+  if (q.bufs[index] === undefined)
+    throw new KernelError("EINVAL", `${q.name}: ${opname}: no buffer at index ${index}`);
   const memory = b.u32(V4L2_BUFFER.memory);
   if (memory !== q.memory)
     throw new KernelError("EINVAL", `${q.name}: ${opname}: invalid memory type ${memory}`);
@@ -373,8 +374,26 @@ export function vb2IoctlCreateBufs(q: Vb2Queue, fh: V4l2Fh, s: CStruct): void {
   const sizeimage = s.u32(fmtOff + V4L2_FORMAT_PIX.sizeimage);
   if (sizeimage === 0) throw new KernelError("EINVAL", `${q.name}: CREATE_BUFS with sizeimage 0`);
   const got = q.createBufs(memory, flags, count, [sizeimage]);
-  s.setU32(V4L2_CREATE_BUFFERS.count, got);
+  s.setU32(V4L2_CREATE_BUFFERS.count, got.allocated);
+  // vb2_core_create_bufs() reports the first index of the range it filled.
+  s.setU32(V4L2_CREATE_BUFFERS.index, got.first);
   q.owner = fh;
+}
+
+/**
+ * vb2_ioctl_remove_bufs() (videobuf2-v4l2.c, 6.12): EINVAL for another buffer type
+ * (checked first), count 0 does nothing, EBUSY from a file handle that does not own the
+ * queue or while read()/write() emulation runs; the rest is vb2_core_remove_bufs.
+ */
+export function vb2IoctlRemoveBufs(q: Vb2Queue, fh: V4l2Fh, s: CStruct): void {
+  const type = s.u32(V4L2_REMOVE_BUFFERS.type);
+  if (type !== q.type)
+    throw new KernelError("EINVAL", `${q.name}: REMOVE_BUFS with buffer type ${type}`);
+  const count = s.u32(V4L2_REMOVE_BUFFERS.count);
+  if (count === 0) return;
+  ensureOwner(q, fh);
+  if (q.fileio !== undefined) throw new KernelError("EBUSY", `${q.name}: file io in progress`);
+  q.removeBufs(s.u32(V4L2_REMOVE_BUFFERS.index), count);
 }
 
 /** vb2_ioctl_querybuf(): anyone may query. */
