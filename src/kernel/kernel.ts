@@ -20,6 +20,7 @@ import { Machine, type MachineOptions } from "../machine/machine.js";
 import type { File } from "../vfs/file.js";
 import { getNextIno, MNT_ID } from "../vfs/mount.js";
 import { Process, type ProcessHost } from "./process.js";
+import { swiotlbDebugfsFiles } from "./swiotlb-debugfs.js";
 
 export interface KernelOptions extends MachineOptions {
   /** Use this machine instead of building one from `profile`. */
@@ -65,6 +66,9 @@ export class Kernel implements ProcessHost, DriverHost {
     });
     this.#devnodes.set("/dev/udmabuf", (f) => this.udmabuf.open(f));
     this.#devnodes.set(SW_SYNC_PATH, (f) => swSyncOpen(this.fences, f));
+    if (this.machine.swiotlb !== undefined)
+      for (const [path, open] of swiotlbDebugfsFiles(this.machine.swiotlb))
+        this.#devnodes.set(path, open);
   }
 
   /** Adds a device node (drivers call this at probe). EEXIST if the path is taken. */

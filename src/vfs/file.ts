@@ -139,3 +139,18 @@ export class File<P = unknown> {
     }
   }
 }
+
+/**
+ * simple_read_from_buffer() (fs/libfs.c): up to `len` bytes of `bytes` from the reader's
+ * position, which moves past them; empty at the end. For files whose whole text is known
+ * (debugfs attributes, seq_files shown at once).
+ */
+export function simpleReadFromBuffer(
+  reader: { pos: number },
+  bytes: Uint8Array,
+  len: number,
+): Uint8Array {
+  const out = bytes.slice(reader.pos, reader.pos + len);
+  reader.pos += out.length;
+  return out;
+}

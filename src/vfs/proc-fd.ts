@@ -7,7 +7,7 @@
 
 import { ensure, KernelError } from "../errno.js";
 import { O_ACCMODE, O_RDONLY } from "../include/uapi/fcntl.js";
-import { File, type FileOperations } from "./file.js";
+import { File, type FileOperations, simpleReadFromBuffer } from "./file.js";
 import { MNT_ID } from "./mount.js";
 
 interface FdinfoState {
@@ -22,10 +22,7 @@ const fdinfoFops: FileOperations = {
   read(file, len) {
     const st = file.privateData as FdinfoState;
     if (st.text === undefined) st.text = st.show();
-    const bytes = new TextEncoder().encode(st.text);
-    const out = bytes.slice(st.pos, st.pos + len);
-    st.pos += out.length;
-    return out;
+    return simpleReadFromBuffer(st, new TextEncoder().encode(st.text), len);
   },
 };
 

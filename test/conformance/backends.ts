@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { release } from "node:os";
 import type { Uapi } from "../../src/uapi/uapi.js";
 import { type Capability, openVgem, SW_SYNC_PATH, SYSTEM_HEAP, UDMABUF_DEV } from "./suite.js";
+import { IO_TLB_USED } from "./swiotlb-cases.js";
 import { openVim2m } from "./vim2m-cases.js";
 import { openVivid, VIVID_CAPTURE } from "./vivid-cases.js";
 
@@ -90,5 +91,24 @@ export function detectLinuxCapabilities(u: Uapi): DetectedCapabilities {
   const m2m = openVim2m(u);
   if (m2m >= 0) u.close(m2m);
   check("vim2m", m2m >= 0, "no vim2m at /dev/video* (CONFIG_VIDEO_VIM2M; the VM builds it)");
+  // RAM above 4 GiB (MemTotal above it means some lies there) and swiotlb's debugfs.
+  const memTotal = memTotalBytes();
+  check(
+    "swiotlb-highmem",
+    memTotal > 4 * 1024 ** 3 && existsSync(IO_TLB_USED),
+    memTotal > 4 * 1024 ** 3
+      ? `no ${IO_TLB_USED} (debugfs, CONFIG_SWIOTLB)`
+      : `RAM all below 4 GiB (MemTotal ${Math.round(memTotal / 1024 ** 2)} MiB): scripts/kernel-conformance.mjs runs these cases in a second boot with 5 GiB`,
+  );
   return { capabilities: have, missing, kernel };
+}
+
+/** MemTotal of /proc/meminfo in bytes (0 when unreadable). */
+function memTotalBytes(): number {
+  try {
+    const m = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync("/proc/meminfo", "utf8"));
+    return m === null ? 0 : Number(m[1]) * 1024;
+  } catch {
+    return 0;
+  }
 }

@@ -87,7 +87,11 @@ function describe(e: unknown): string {
 }
 
 /** Runs one case: its needs against the capabilities, then its body on a fresh Uapi. */
-export function runCase(c: ConformanceCase, makeUapi: () => Uapi, opts: RunOptions): CaseResult {
+export function runCase(
+  c: ConformanceCase,
+  makeUapi: (c: ConformanceCase) => Uapi,
+  opts: RunOptions,
+): CaseResult {
   const have = new Set(opts.capabilities);
   const lacking = (c.needs ?? []).filter((n) => !have.has(n));
   const base = { suite: c.suite, name: c.name, ...(c.todo !== undefined ? { todo: c.todo } : {}) };
@@ -98,7 +102,7 @@ export function runCase(c: ConformanceCase, makeUapi: () => Uapi, opts: RunOptio
   const t0 = performance.now();
   let u: Uapi | undefined;
   try {
-    u = makeUapi();
+    u = makeUapi(c);
     c.run(u);
     return { ...base, status: "pass", ms: Math.round(performance.now() - t0) };
   } catch (e) {
@@ -109,7 +113,10 @@ export function runCase(c: ConformanceCase, makeUapi: () => Uapi, opts: RunOptio
 }
 
 /** Runs every case (of the chosen suites), in suite order. */
-export function runConformance(makeUapi: () => Uapi, opts: RunOptions): CaseResult[] {
+export function runConformance(
+  makeUapi: (c: ConformanceCase) => Uapi,
+  opts: RunOptions,
+): CaseResult[] {
   const out: CaseResult[] = [];
   for (const c of conformanceCases) {
     if (opts.suites !== undefined && !opts.suites.includes(c.suite)) continue;
@@ -174,7 +181,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const backend = arg("--backend")[0];
   if (backend === undefined) return 0;
   const suites = arg("--suite") as SuiteName[];
-  let makeUapi: () => Uapi;
+  let makeUapi: (c: ConformanceCase) => Uapi;
   let header: RunHeader;
   let afterCase: ((u: Uapi) => void) | undefined;
   if (backend === "linux") {
@@ -195,7 +202,7 @@ async function main(argv: readonly string[]): Promise<number> {
   } else if (backend === "sim-arm64" || backend === "sim-x86-64") {
     const { makeSimUapi, SIM_CAPABILITIES } = await import("./sim-backend.js");
     const profile = backend === "sim-arm64" ? "arm64" : "x86-64";
-    makeUapi = () => makeSimUapi({ profile });
+    makeUapi = (c) => makeSimUapi({ profile }, c.needs);
     header = { backend, capabilities: SIM_CAPABILITIES };
   } else {
     process.stderr.write(`unknown backend ${backend} (linux, sim-arm64, sim-x86-64)\n`);

@@ -8,11 +8,11 @@
 import { makeSimUapi, SIM_CAPABILITIES } from "./sim-backend.js";
 import { registerConformance } from "./suite.js";
 
-registerConformance("sim arm64", () => makeSimUapi({ profile: "arm64" }), {
+registerConformance("sim arm64", (c) => makeSimUapi({ profile: "arm64" }, c.needs), {
   capabilities: SIM_CAPABILITIES,
 });
 
-registerConformance("sim x86-64", () => makeSimUapi({ profile: "x86-64" }), {
+registerConformance("sim x86-64", (c) => makeSimUapi({ profile: "x86-64" }, c.needs), {
   capabilities: SIM_CAPABILITIES,
-  suites: ["dmabuf-heaps", "dma-buf", "udmabuf", "vivid"],
+  suites: ["dmabuf-heaps", "dma-buf", "udmabuf", "vivid", "swiotlb"],
 });

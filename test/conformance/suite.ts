@@ -98,6 +98,7 @@ import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
 import { expectErrno, type Fds, openVgem, scoped } from "./case-helpers.js";
 import { drmCases } from "./drm-cases.js";
 import { vfsCases } from "./vfs-cases.js";
+import { swiotlbCases } from "./swiotlb-cases.js";
 import { vim2mCases } from "./vim2m-cases.js";
 import { vividCases } from "./vivid-cases.js";
 import { vividFormatCases } from "./vivid-format-cases.js";
@@ -124,7 +125,12 @@ export type Capability =
   /** vivid's video capture node at /dev/video0 and output node at /dev/video1 (./vivid-cases.ts). */
   | "vivid"
   /** A vim2m node at some /dev/videoN (./vim2m-cases.ts). */
-  | "vim2m";
+  | "vim2m"
+  /**
+   * RAM above 4 GiB where user and hugetlb pages come from, and swiotlb's debugfs
+   * (/sys/kernel/debug/swiotlb/io_tlb_used): a 32-bit device bounces (./swiotlb-cases.ts).
+   */
+  | "swiotlb-highmem";
 
 /** The selftest (or kernel source) a case reproduces: runners pick suites by this. */
 export type SuiteName =
@@ -137,7 +143,9 @@ export type SuiteName =
   | "sync"
   | "drm"
   | "vivid"
-  | "vim2m";
+  | "vim2m"
+  /** The swiotlb bounce of a 32-bit importer (./swiotlb-cases.ts): needs RAM above 4 GiB. */
+  | "swiotlb";
 
 export interface ConformanceCase {
   readonly suite: SuiteName;
@@ -1745,6 +1753,7 @@ export const conformanceCases: readonly ConformanceCase[] = [
   ...vividCases,
   ...vividFormatCases,
   ...vim2mCases,
+  ...swiotlbCases,
 ];
 
 export interface RegisterOptions {
@@ -1762,7 +1771,7 @@ export interface RegisterOptions {
  */
 export function registerConformance(
   backend: string,
-  makeUapi: () => Uapi,
+  makeUapi: (c: ConformanceCase) => Uapi,
   opts: RegisterOptions,
 ): void {
   const have = new Set<Capability>(opts.capabilities);
@@ -1776,7 +1785,7 @@ export function registerConformance(
       continue;
     }
     test(title, todo !== undefined ? { todo } : {}, () => {
-      c.run(makeUapi());
+      c.run(makeUapi(c));
     });
   }
 }

@@ -16,7 +16,7 @@
 import { KernelError } from "../../../errno.js";
 import { O_NONBLOCK, POLLIN } from "../../../include/uapi/fcntl.js";
 import { SimulationError } from "../../../machine/outcome.js";
-import { File, type FileOperations } from "../../../vfs/file.js";
+import { File, type FileOperations, simpleReadFromBuffer } from "../../../vfs/file.js";
 import type { DrmDevice } from "./drm-device.js";
 import type { DrmCrtc } from "./drm-mode.js";
 
@@ -212,10 +212,7 @@ const crcControlFops: FileOperations = {
   name: "drm_crtc_crc_control",
   read(file, len) {
     const p = file.privateData as ControlPriv;
-    const text = new TextEncoder().encode(p.crc._showControl());
-    const out = text.subarray(p.pos, p.pos + len);
-    p.pos += out.length;
-    return out.slice();
+    return simpleReadFromBuffer(p, new TextEncoder().encode(p.crc._showControl()), len);
   },
   write(file, data) {
     return (file.privateData as ControlPriv).crc._writeControl(data);
