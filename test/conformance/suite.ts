@@ -97,8 +97,8 @@ import {
 import type { Mapping, Uapi } from "../../src/uapi/uapi.js";
 import { expectErrno, type Fds, openVgem, scoped } from "./case-helpers.js";
 import { drmCases } from "./drm-cases.js";
-import { vfsCases } from "./vfs-cases.js";
 import { swiotlbCases } from "./swiotlb-cases.js";
+import { vfsCases } from "./vfs-cases.js";
 import { vim2mCases } from "./vim2m-cases.js";
 import { vividCases } from "./vivid-cases.js";
 import { vividFormatCases } from "./vivid-format-cases.js";
