@@ -754,11 +754,35 @@ function ioctlSync(buf: DmaBuf, arg: number, current: Current): number {
     (a) => {
       const d = a === "flip" ? flipDirection(dir) : dir;
       checkBracket(buf, end, d);
-      if (end) buf.endCpuAccess(d);
+      if (end) endCpuAccessChecked(buf, d);
       else buf.beginCpuAccess(d);
     },
   );
   return 0;
+}
+
+/**
+ * DMA_BUF_IOCTL_SYNC(END): the exporter's end_cpu_access, watching the cache for dirty
+ * lines it discards. An exporter syncs for the device with its mapping's direction, not
+ * the ioctl's; for a DMA_FROM_DEVICE mapping 32-bit ARM invalidates
+ * (arch/arm/mm/cache-v7.S, v7_dma_map_area; arm64 too with raspberrypi/linux PR 6995),
+ * so whatever the CPU wrote inside its access is thrown away: a lost CPU write.
+ */
+function endCpuAccessChecked(buf: DmaBuf, dir: DmaDirection): void {
+  const m = buf.core.machine;
+  const before = m.cache.counters.discardedDirty;
+  buf.endCpuAccess(dir);
+  const lost = m.cache.counters.discardedDirty - before;
+  if (lost === 0) return;
+  m.violations.report({
+    kind: "lost-cpu-write",
+    time: m.now,
+    agent: "cpu",
+    phys: -1,
+    len: lost * m.cache.line,
+    message: `DMA_BUF_IOCTL_SYNC(END|${syncName(dir)}) on ${buf.name ?? buf.expName} (${buf.describe()}): the exporter synced the buffer for the device with its mapping's direction, DMA_FROM_DEVICE, which this architecture makes an invalidate, and discarded ${lost} dirty line(s) the CPU wrote inside its access: the CPU's writes never reach memory`,
+    hint: "map a buffer the CPU writes for a device to read DMA_BIDIRECTIONAL: for V4L2 capture buffers the CPU writes in place, the driver sets videobuf2's q->bidirectional (graph.devices.NAME.bidirectional); end_cpu_access syncs with the mapping's direction, whatever DMA_BUF_SYNC_WRITE says",
+  });
 }
 
 const syncName = (dir: DmaDirection): string =>

@@ -16,6 +16,12 @@ export type ViolationKind =
   | "lost-device-write"
   /** A device wrote memory under a dirty CPU line: any eviction would destroy the device's data. */
   | "dirty-line-under-dma"
+  /**
+   * The CPU's writes were discarded before reaching memory: an invalidate dropped dirty
+   * lines the CPU wrote inside its access (the end of a DMA_BUF_IOCTL_SYNC bracket on a
+   * DMA_FROM_DEVICE mapping, which 32-bit ARM invalidates).
+   */
+  | "lost-cpu-write"
   /** The CPU touched a streaming DMA buffer while the device owned it. */
   | "cpu-access-device-owned"
   /** A device used a DMA address that no live mapping of it covers (an IOMMU would fault). */
@@ -36,6 +42,7 @@ export const COHERENCY_KINDS: readonly ViolationKind[] = [
   "stale-device-read",
   "lost-device-write",
   "dirty-line-under-dma",
+  "lost-cpu-write",
   "cpu-access-device-owned",
   "attribute-alias",
 ];

@@ -167,7 +167,7 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
               : "dma-contig"),
           frameSizes: "continuous",
           allowCacheHints: true,
-          bidirectional: stage !== undefined && writers.has(stage.name),
+          bidirectional: d.bidirectional ?? (stage !== undefined && writers.has(stage.name)),
         }),
       );
     } else if (d.kind === "gpu") {
@@ -184,7 +184,7 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
           allocator: "dma-contig",
           allowCacheHints: true,
           // A CPU stage writing its results in place: mapped both ways, as the camera's.
-          bidirectional: stage !== undefined && writers.has(stage.name),
+          bidirectional: d.bidirectional ?? (stage !== undefined && writers.has(stage.name)),
         }),
       );
     } else if (d.kind === "npu") {

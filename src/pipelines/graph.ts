@@ -130,6 +130,11 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
         `graph.devices.${name}.allocator`,
         `only a camera (vivid) chooses its videobuf2 allocator; a ${d.kind} has none to choose`,
       );
+    if (d.bidirectional !== undefined && d.kind !== "camera" && d.kind !== "m2m")
+      add(
+        `graph.devices.${name}.bidirectional`,
+        `only a camera's or an m2m ISP's capture queue is mapped for a CPU stage to write in place; a ${d.kind} has no such queue`,
+      );
     if (!GRAPH_KINDS_AVAILABLE.has(d.kind)) {
       add(
         `graph.devices.${name}.kind`,

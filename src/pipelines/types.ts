@@ -103,6 +103,13 @@ export interface GraphDevice extends DeviceSpec {
    * scattered pool without an IOMMU.
    */
   readonly allocator?: "dma-contig" | "dma-sg";
+  /**
+   * A camera's or ISP's capture queue mapped DMA_BIDIRECTIONAL (videobuf2's
+   * q->bidirectional). Default: true when a CPU stage writes its buffers in place, as a
+   * correct driver configures it; false maps them DMA_FROM_DEVICE, and on 32-bit ARM the
+   * end of the CPU's access (dma_sync_*_for_device, an invalidate) discards its writes.
+   */
+  readonly bidirectional?: boolean;
 }
 
 /**

@@ -554,6 +554,12 @@ const GraphDeviceSchema = z
       .describe(
         "A camera's videobuf2 allocator (vivid's allocators= module parameter): dma-contig, or dma-sg (MMAP buffers of scattered pages, zeroed through the cache and mapped with DMA_ATTR_SKIP_CPU_SYNC until QBUF syncs them). Default dma-contig (dma-sg for a scattered pool without an IOMMU).",
       ),
+    bidirectional: z
+      .boolean()
+      .optional()
+      .describe(
+        "A camera's or m2m ISP's capture queue mapped DMA_BIDIRECTIONAL (videobuf2's q->bidirectional). Default: true when a CPU stage writes its buffers in place; false maps them DMA_FROM_DEVICE, and on 32-bit ARM the end of the CPU's access (an invalidate) discards what it wrote.",
+      ),
   })
   .describe("One device instance: its kind and how it sits on the bus (unset: machine.device).");
 
