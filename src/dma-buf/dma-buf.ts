@@ -617,6 +617,34 @@ export class DmaBuf<P = unknown> {
     if (this.#ownsResv) this.resv.fini();
   }
 
+  /**
+   * The CPU is about to read (or write) the buffer through an mmap: every fence it must
+   * wait for should have signalled, the writers' for a read, every job's for a write.
+   * Linux does not check (userspace waits: DMA_BUF_IOCTL_SYNC(START) waits on the
+   * implicit fences, dma_buf_begin_cpu_access -> dma_resv_wait_timeout; or poll() on the
+   * dma-buf or on a sync_file from DMA_BUF_IOCTL_EXPORT_SYNC_FILE); the model reports an
+   * access that did not, because what it sees is the memory before the job.
+   */
+  checkCpuAccessFences(write: boolean, label: string): void {
+    const usage = write ? DMA_RESV_USAGE_READ : DMA_RESV_USAGE_WRITE;
+    let pending: DmaFence | undefined;
+    for (const e of this.resv.fencesUnlocked(usage)) {
+      pending = e.fence;
+      break;
+    }
+    if (pending === undefined) return;
+    const m = this.core.machine;
+    m.violations.report({
+      kind: "cpu-access-before-fence",
+      time: m.now,
+      agent: "cpu",
+      phys: -1,
+      len: 0,
+      message: `the CPU ${write ? "wrote" : "read"} ${this.name ?? this.expName} (${this.describe()}) through ${label} before the fence of the job ${write ? "using" : "writing"} it signalled (${pending.driverName} ${pending.timelineName} seq ${pending.seqno}): ${write ? "the job may still read the old bytes or read torn data" : "it read what the buffer held before the job wrote it"}`,
+      hint: `wait for the job before touching the buffer: DMA_BUF_IOCTL_SYNC(DMA_BUF_SYNC_START) waits on the buffer's implicit fences (dma_resv), or take them as a sync_file with DMA_BUF_IOCTL_EXPORT_SYNC_FILE (or use the job's out-fence) and poll() it before the access`,
+    });
+  }
+
   describe(): string {
     return `dma-buf ${this.ino} (${this.expName}${this.name ? `:${this.name}` : ""}, ${this.size} bytes)`;
   }

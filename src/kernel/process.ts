@@ -4,6 +4,7 @@
  * buffers. The methods are the system calls; errors are KernelError with Linux's errno.
  */
 
+import { isDmaBufFile } from "../dma-buf/dma-buf.js";
 import { ensure, KernelError } from "../errno.js";
 import {
   F_ADD_SEALS,
@@ -256,6 +257,8 @@ export class Process implements Current {
     const label = `${this.comm}[${this.pid}] mmap of ${vma.file.path} fd ${fd}`;
     const mapped = vma.ranges.reduce((n, r) => n + r.len, 0);
     const notes = vma.file.ops.name === "dmabuf" ? DMA_BUF_MMAP_NOTES : {};
+    // A dma-buf's fences: the CPU must not touch it before the jobs on it are done.
+    const dmabuf = isDmaBufFile(vma.file) ? vma.file.privateData : undefined;
     const bounds = (offset2: number, len: number): void => {
       if (offset2 < 0 || offset2 + len > length) {
         throw new UserFault("SIGSEGV", `access ${offset2}+${len} outside a ${length}-byte mapping`);
@@ -275,6 +278,7 @@ export class Process implements Current {
         bounds(o, len);
         if ((prot & PROT_READ) === 0)
           throw new UserFault("SIGSEGV", "read from a mapping without PROT_READ");
+        dmabuf?.checkCpuAccessFences(false, label);
         return m.cpu.read(map.cpu, o, len);
       },
       write: (o, data) => {
@@ -282,6 +286,7 @@ export class Process implements Current {
         if ((prot & PROT_WRITE) === 0)
           throw new UserFault("SIGSEGV", "write to a mapping without PROT_WRITE");
         this.#breakCow(map, o, data.length, label, notes);
+        dmabuf?.checkCpuAccessFences(true, label);
         m.cpu.write(map.cpu, o, data);
       },
       fill: (o, len, value) => {
@@ -289,6 +294,7 @@ export class Process implements Current {
         if ((prot & PROT_WRITE) === 0)
           throw new UserFault("SIGSEGV", "write to a mapping without PROT_WRITE");
         this.#breakCow(map, o, len, label, notes);
+        dmabuf?.checkCpuAccessFences(true, label);
         m.cpu.fill(map.cpu, o, len, value);
       },
     };

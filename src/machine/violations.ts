@@ -24,6 +24,12 @@ export type ViolationKind =
   | "lost-cpu-write"
   /** The CPU touched a streaming DMA buffer while the device owned it. */
   | "cpu-access-device-owned"
+  /**
+   * The CPU touched a dma-buf through its mmap while a device job's fence on it had not
+   * signalled: it read what was there before the job's write (or wrote under a job still
+   * reading it).
+   */
+  | "cpu-access-before-fence"
   /** A device used a DMA address that no live mapping of it covers (an IOMMU would fault). */
   | "unmapped-device-access"
   /** A device used a mapping against its direction (wrote a DMA_TO_DEVICE buffer, ...). */
@@ -44,6 +50,7 @@ export const COHERENCY_KINDS: readonly ViolationKind[] = [
   "dirty-line-under-dma",
   "lost-cpu-write",
   "cpu-access-device-owned",
+  "cpu-access-before-fence",
   "attribute-alias",
 ];
 

@@ -35,9 +35,15 @@ function overlayOnCortexA9(bidirectional: boolean | undefined): PipelineSpec {
 
 test("cortex-a9, capture queue DMA_FROM_DEVICE, CPU overlay: lost-cpu-write naming q->bidirectional", () => {
   const r = runPipeline(overlayOnCortexA9(false));
-  assert.ok(r.frames.some((f) => !f.ok), "the display shows frames without the overlay");
+  assert.ok(
+    r.frames.some((f) => !f.ok),
+    "the display shows frames without the overlay",
+  );
   const v = r.violations.find((x) => x.kind === "lost-cpu-write");
-  assert.ok(v !== undefined, `a lost-cpu-write (got ${r.violations.map((x) => x.kind).join(", ")})`);
+  assert.ok(
+    v !== undefined,
+    `a lost-cpu-write (got ${r.violations.map((x) => x.kind).join(", ")})`,
+  );
   assert.match(v.message, /DMA_FROM_DEVICE/);
   assert.match(v.message, /discard/);
   assert.match(v.hint, /DMA_BIDIRECTIONAL/);
