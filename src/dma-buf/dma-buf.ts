@@ -220,20 +220,29 @@ export class DmaBuf<P = unknown> {
   name: string | undefined;
   readonly attachments: DmaBufAttachment<P>[] = [];
   /**
-   * DMA_BUF_IOCTL_SYNC brackets seen on this buffer: STARTs, ENDs, and the direction of
-   * the START still open (undefined when none). The balance view of the reports
-   * (libdrmtap issue 43: two STARTs and one END per frame) and the bracket checks.
+   * DMA_BUF_IOCTL_SYNC brackets seen on this buffer: STARTs, ENDs, and per fd
+   * ("pid:fd") the direction of the START still open. Each fd brackets on its own: two
+   * fds of one buffer (two processes, or a program holding an exported and an imported
+   * fd) may each have a bracket open. The bracket checks (libdrmtap issue 43: two STARTs
+   * and one END per frame).
    */
-  readonly cpuAccessBrackets: { starts: number; ends: number; open: DmaDirection | undefined } = {
+  readonly cpuAccessBrackets: {
+    starts: number;
+    ends: number;
+    readonly open: Map<string, DmaDirection>;
+  } = {
     starts: 0,
     ends: 0,
-    open: undefined,
+    open: new Map(),
   };
-  /** Every DMA_BUF_IOCTL_SYNC on the buffer, in order (the reports' per-frame balance view). */
+  /** Every DMA_BUF_IOCTL_SYNC on the buffer, in order, with its fd (the reports' per-fd, per-frame balance view). */
   readonly cpuAccessLog: {
     readonly time: number;
     readonly end: boolean;
     readonly dir: DmaDirection;
+    /** The fd the ioctl was made on (-1 when not known), and the process. */
+    readonly fd: number;
+    readonly pid: number;
   }[] = [];
   #vmapCount = 0;
   #vmapPtr: CpuMapping | undefined;
@@ -781,7 +790,7 @@ function ioctlSync(buf: DmaBuf, arg: number, current: Current): number {
     { dir, bytes: buf.size, whole: true, repeatable: true },
     (a) => {
       const d = a === "flip" ? flipDirection(dir) : dir;
-      checkBracket(buf, end, d);
+      checkBracket(buf, end, d, current);
       if (end) endCpuAccessChecked(buf, d);
       else buf.beginCpuAccess(d);
     },
@@ -822,35 +831,38 @@ const syncName = (dir: DmaDirection): string =>
  * second START before the END (an END lost, or two STARTs per frame), an END without a
  * START, and an END whose direction differs from its START's.
  */
-function checkBracket(buf: DmaBuf, end: boolean, dir: DmaDirection): void {
+function checkBracket(buf: DmaBuf, end: boolean, dir: DmaDirection, current: Current): void {
   const b = buf.cpuAccessBrackets;
-  buf.cpuAccessLog.push({ time: buf.core.machine.now, end, dir });
-  const who = `DMA_BUF_IOCTL_SYNC on ${buf.name ?? buf.expName} (${buf.describe()})`;
+  const fd = current.ioctlFd ?? -1;
+  buf.cpuAccessLog.push({ time: buf.core.machine.now, end, dir, fd, pid: current.pid });
+  const key = `${current.pid}:${fd}`;
+  const open = b.open.get(key);
+  const who = `DMA_BUF_IOCTL_SYNC on ${buf.name ?? buf.expName} (${buf.describe()}) fd ${fd}`;
   if (!end) {
     b.starts++;
-    if (b.open !== undefined)
+    if (open !== undefined)
       buf.core.warn(
         "cpu",
-        `${who}: START(${syncName(dir)}) while the START(${syncName(b.open)}) before it was never ended: two STARTs and no END between`,
+        `${who}: START(${syncName(dir)}) while the START(${syncName(open)}) before it on this fd was never ended: two STARTs and no END between`,
         "pair every DMA_BUF_SYNC_START with one DMA_BUF_SYNC_END with the same flags after the CPU's access; an END lost on one path leaves the CPU's writes unflushed (libdrmtap issue 43)",
       );
-    b.open = dir;
+    b.open.set(key, dir);
     return;
   }
   b.ends++;
-  if (b.open === undefined)
+  b.open.delete(key);
+  if (open === undefined)
     buf.core.warn(
       "cpu",
-      `${who}: END(${syncName(dir)}) without a START before it`,
+      `${who}: END(${syncName(dir)}) without a START before it on this fd`,
       "call DMA_BUF_SYNC_START before the CPU's access and DMA_BUF_SYNC_END once after it",
     );
-  else if (b.open !== dir)
+  else if (open !== dir)
     buf.core.warn(
       "cpu",
-      `${who}: END(${syncName(dir)}) closes a START(${syncName(b.open)}): the exporter maintains the cache for the END's direction, not for what the CPU did`,
+      `${who}: END(${syncName(dir)}) closes a START(${syncName(open)}): the exporter maintains the cache for the END's direction, not for what the CPU did`,
       "give DMA_BUF_SYNC_END the same READ/WRITE flags as its START (WRITE or RW when the CPU wrote)",
     );
-  b.open = undefined;
 }
 
 /** The flags both sync-file ioctls take: READ, WRITE or both, nothing else (EINVAL). */

@@ -183,16 +183,22 @@ export class Process implements Current {
     return this.files.dup(fd);
   }
 
+  /** The fd of the ioctl in progress (Current.ioctlFd). */
+  ioctlFd: number | undefined = undefined;
+
   /** ioctl(2): ENOTTY when the file has no ioctl. */
   ioctl(fd: number, cmd: number, arg: number): number {
     this.#checkAlive();
     const file = this.files.fget(fd);
+    const outer = this.ioctlFd;
+    this.ioctlFd = fd;
     try {
       if (file.ops.unlockedIoctl === undefined) {
         throw new KernelError("ENOTTY", `${file.path} has no ioctls`);
       }
       return file.ops.unlockedIoctl(file, cmd >>> 0, arg, this);
     } finally {
+      this.ioctlFd = outer;
       file.put();
     }
   }

@@ -308,11 +308,14 @@ export interface BufferInfo {
   readonly exporter: string;
   /** Devices attached to it. */
   readonly importers: readonly string[];
-  /** Its DMA_BUF_IOCTL_SYNC calls, in order (src/report/coverage.ts balances them per frame). */
+  /** Its DMA_BUF_IOCTL_SYNC calls, in order (src/report/coverage.ts balances them per fd per frame). */
   readonly syncs?: readonly {
     readonly time: number;
     readonly end: boolean;
     readonly dir: number;
+    /** The fd the ioctl was made on, and the process that made it. */
+    readonly fd: number;
+    readonly pid: number;
   }[];
 }
 

@@ -6,7 +6,7 @@
  *   the bytes its calls were asked to cover and the bytes their cache maintenance really
  *   covered, and for the first call that covered less, which bytes (a picture over the
  *   asked-for range): the byte-coverage model of amd/xdna-driver issue 1542;
- * - **CPU access balance**: DMA_BUF_IOCTL_SYNC START and END per buffer per frame, with
+ * - **CPU access balance**: DMA_BUF_IOCTL_SYNC START and END per fd per frame, with
  *   the frames where they do not pair up (fxd0h/libdrmtap issue 43: two STARTs and one
  *   END per frame).
  */
@@ -118,8 +118,13 @@ export interface FrameBalance {
   readonly ends: number;
 }
 
-export interface BufferBalance {
+/** The brackets one fd of one buffer made. */
+export interface FdBalance {
   readonly buffer: string;
+  /** The fd the DMA_BUF_IOCTL_SYNC calls were made on (-1 when not known). */
+  readonly fd: number;
+  /** The process, when the buffer's brackets come from more than one. */
+  readonly pid?: number;
   readonly starts: number;
   readonly ends: number;
   /** Frames whose STARTs and ENDs do not pair up (an END missing, a START twice, an END alone). */
@@ -129,12 +134,15 @@ export interface BufferBalance {
 }
 
 /**
- * START/END per buffer per frame. A frame spans from the previous frame's completion to
- * its own (setup before frame 0 counts with frame 0, what follows the last frame with
- * it). Within a frame the brackets must alternate START, END, ..., and end closed.
+ * START/END per fd per frame: each fd of a buffer brackets on its own (two fds of one
+ * dma-buf, each with its bracket open, are two balanced streams, not two STARTs). A
+ * frame spans from the previous frame's completion to its own (setup before frame 0
+ * counts with frame 0, what follows the last frame with it); a bracket counts in the
+ * frame its START falls in, so one that straddles a frame's completion is not split.
+ * Within a frame an fd's brackets must alternate START, END, ..., and end closed.
  */
-export function syncBalance(result: PipelineResult): BufferBalance[] {
-  const out: BufferBalance[] = [];
+export function syncBalance(result: PipelineResult): FdBalance[] {
+  const out: FdBalance[] = [];
   const frames = result.frames;
   const frameAt = (t: number): number => {
     for (let i = 0; i < frames.length; i++) if (t <= frames[i]!.time) return i;
@@ -143,31 +151,54 @@ export function syncBalance(result: PipelineResult): BufferBalance[] {
   for (const b of result.buffers) {
     const syncs = b.syncs ?? [];
     if (syncs.length === 0) continue;
-    const per = new Map<number, { starts: number; ends: number; ok: boolean; open: boolean }>();
+    const pids = new Set(syncs.map((s) => s.pid));
+    const byFd = new Map<string, { fd: number; pid: number; syncs: typeof syncs }>();
     for (const s of syncs) {
-      const f = frameAt(s.time);
-      const e = per.get(f) ?? { starts: 0, ends: 0, ok: true, open: false };
-      if (s.end) {
-        e.ends++;
-        if (!e.open) e.ok = false;
-        e.open = false;
-      } else {
-        e.starts++;
-        if (e.open) e.ok = false;
-        e.open = true;
-      }
-      per.set(f, e);
+      const key = `${s.pid}:${s.fd}`;
+      const e = byFd.get(key) ?? { fd: s.fd, pid: s.pid, syncs: [] };
+      (e.syncs as (typeof s)[]).push(s);
+      byFd.set(key, e);
     }
-    const unbalanced: FrameBalance[] = [];
-    for (const [frame, e] of [...per].sort((x, y) => x[0] - y[0]))
-      if (!e.ok || e.open) unbalanced.push({ frame, starts: e.starts, ends: e.ends });
-    out.push({
-      buffer: b.name,
-      starts: syncs.filter((s) => !s.end).length,
-      ends: syncs.filter((s) => s.end).length,
-      unbalanced,
-      frames: per.size,
-    });
+    for (const { fd, pid, syncs: mine } of byFd.values()) {
+      const per = new Map<number, { starts: number; ends: number; ok: boolean }>();
+      const at = (f: number) => {
+        const e = per.get(f) ?? { starts: 0, ends: 0, ok: true };
+        per.set(f, e);
+        return e;
+      };
+      let open: number | undefined;
+      for (const s of mine) {
+        if (s.end) {
+          // The END closes the bracket in the frame its START opened it.
+          const e = at(open ?? frameAt(s.time));
+          e.ends++;
+          if (open === undefined) e.ok = false;
+          open = undefined;
+        } else {
+          if (open !== undefined) at(open).ok = false;
+          open = frameAt(s.time);
+          at(open).starts++;
+        }
+      }
+      if (open !== undefined) at(open).ok = false;
+      const unbalanced: FrameBalance[] = [];
+      for (const [frame, e] of [...per].sort((x, y) => x[0] - y[0]))
+        if (!e.ok) unbalanced.push({ frame, starts: e.starts, ends: e.ends });
+      out.push({
+        buffer: b.name,
+        fd,
+        ...(pids.size > 1 ? { pid } : {}),
+        starts: mine.filter((s) => !s.end).length,
+        ends: mine.filter((s) => s.end).length,
+        unbalanced,
+        frames: per.size,
+      });
+    }
   }
   return out;
+}
+
+/** How a report names an fd's brackets: "cam0 fd 5" (with the process when several bracket one buffer). */
+export function fdBalanceLabel(b: FdBalance): string {
+  return `${b.buffer} fd ${b.fd}${b.pid !== undefined ? ` (pid ${b.pid})` : ""}`;
 }

@@ -306,13 +306,15 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
   if (balance.length > 0) {
     parts.push(`<h2 id="brackets">CPU access brackets</h2>`);
     parts.push(
-      `<p class="note">DMA_BUF_IOCTL_SYNC START and END per buffer per frame; a frame where they do not alternate START, END is unbalanced.</p>`,
+      `<p class="note">DMA_BUF_IOCTL_SYNC START and END per fd per frame (each fd of a buffer brackets on its own); a frame where they do not alternate START, END is unbalanced.</p>`,
     );
     const rows = balance.map(
       (b) =>
-        `<tr><td class="mono">${esc(b.buffer)}</td><td class="num">${b.starts}</td><td class="num">${b.ends}</td><td class="num">${b.frames}</td><td>${b.unbalanced.length === 0 ? "balanced" : esc(b.unbalanced.map((f) => `frame ${f.frame}: ${f.starts} START / ${f.ends} END`).join("; "))}</td></tr>`,
+        `<tr><td class="mono">${esc(b.buffer)}</td><td class="num">${b.fd}${b.pid !== undefined ? ` (pid ${b.pid})` : ""}</td><td class="num">${b.starts}</td><td class="num">${b.ends}</td><td class="num">${b.frames}</td><td>${b.unbalanced.length === 0 ? "balanced" : esc(b.unbalanced.map((f) => `frame ${f.frame}: ${f.starts} START / ${f.ends} END`).join("; "))}</td></tr>`,
     );
-    parts.push(table(["buffer", "START", "END", "frames", "balance"], rows, new Set([1, 2, 3])));
+    parts.push(
+      table(["buffer", "fd", "START", "END", "frames", "balance"], rows, new Set([1, 2, 3, 4])),
+    );
   }
   const coverage = maintenanceCoverage(result);
   if (coverage.length > 0) {

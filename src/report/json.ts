@@ -8,12 +8,7 @@
 import { COST_CATEGORIES, type CostCategory, type CostSnapshot } from "../machine/cost.js";
 import type { ViolationKind } from "../machine/violations.js";
 import type { BufferInfo, FrameResult, PipelineResult, Verdict } from "../pipelines/types.js";
-import {
-  type BufferBalance,
-  maintenanceCoverage,
-  type SiteCoverage,
-  syncBalance,
-} from "./coverage.js";
+import { type FdBalance, maintenanceCoverage, type SiteCoverage, syncBalance } from "./coverage.js";
 import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs, totalNs } from "./sharing-cost.js";
 
 export { meanFrameCosts } from "./sharing-cost.js";
@@ -112,8 +107,8 @@ export interface JsonReport {
   };
   /** Virtual time from the first QBUF to the last frame displayed, ns. */
   readonly elapsedNs: number;
-  /** DMA_BUF_IOCTL_SYNC START/END per buffer, with the frames where they do not pair up (src/report/coverage.ts). */
-  readonly cpuAccessBrackets: readonly BufferBalance[];
+  /** DMA_BUF_IOCTL_SYNC START/END per fd per frame, with the frames where they do not pair up (src/report/coverage.ts). */
+  readonly cpuAccessBrackets: readonly FdBalance[];
   /** Every cache-maintenance and sync call site: bytes asked for and covered, the first short call's picture. */
   readonly maintenance: readonly SiteCoverage[];
 }

@@ -10,7 +10,7 @@
 import type { CostCategory } from "../machine/cost.js";
 import type { Violation } from "../machine/violations.js";
 import type { FrameResult, PipelineResult } from "../pipelines/types.js";
-import { maintenanceCoverage, syncBalance } from "./coverage.js";
+import { fdBalanceLabel, maintenanceCoverage, syncBalance } from "./coverage.js";
 import { crcHex } from "./json.js";
 import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs } from "./sharing-cost.js";
 
@@ -347,9 +347,9 @@ function coverageSection(result: PipelineResult, st: Style): string[] {
 function balanceSection(result: PipelineResult, st: Style): string[] {
   const rows = syncBalance(result);
   if (rows.length === 0) return [];
-  const out = [st.bold("CPU access brackets (DMA_BUF_IOCTL_SYNC START/END per buffer per frame)")];
+  const out = [st.bold("CPU access brackets (DMA_BUF_IOCTL_SYNC START/END per fd per frame)")];
   for (const b of rows) {
-    const head = `  ${b.buffer}: ${b.starts} START, ${b.ends} END in ${b.frames} frame${b.frames === 1 ? "" : "s"}`;
+    const head = `  ${fdBalanceLabel(b)}: ${b.starts} START, ${b.ends} END in ${b.frames} frame${b.frames === 1 ? "" : "s"}`;
     if (b.unbalanced.length === 0) {
       out.push(`${head}: balanced`);
       continue;

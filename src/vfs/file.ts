@@ -37,6 +37,12 @@ export interface Current extends UserAccess {
    * and `write` is asked). Optional: tasks without device-reachable memory lack it.
    */
   pinUserPages?(addr: number, len: number, write: boolean): { pages: number[]; unpin(): void };
+  /**
+   * The fd the ioctl in progress was made on (the system call's first argument; a
+   * driver sees only the file, which every fd of a dma-buf shares). Undefined outside
+   * an ioctl. The dma-buf's CPU-access bracket accounting counts per fd with it.
+   */
+  readonly ioctlFd?: number;
 }
 
 /**
