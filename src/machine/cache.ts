@@ -923,6 +923,21 @@ export class CpuCache {
           continue;
         }
       }
+      if (n === L && src === undefined && this.closedForms && this.#valid < this.slots) {
+        const b = Math.floor((end - base) / L);
+        const done = this.#fillInvalid(li, b, value32);
+        if (done > 0) {
+          // The closed form's tries the lines after `li` would have made (each fails: a
+          // set with an invalid way is not the steady state).
+          if (tryAt < li + done) {
+            let t = Math.max(li + 1, tryAt);
+            while (t < li + done) t += this.slots;
+            tryAt = t;
+          }
+          p += done * L;
+          continue;
+        }
+      }
       const s = this.#access(li, n === L);
       const at = s * L + o;
       const from = srcOff + (p - phys);
@@ -951,6 +966,111 @@ export class CpuCache {
       }
       p += n;
     }
+  }
+
+  /**
+   * Whole-line stores of one repeated word (a memset; clear_page) to lines `[li, end)`,
+   * for as long as each line misses and its set has an invalid way: a cache filling up,
+   * as a new machine's does while the kernel zeroes its first buffers. The outer level
+   * is done line by line as {@link #access} does it (first invalid way, the replacement
+   * touch, one tick per level); the inner levels once per inner set at the end. Why that
+   * is the same: nothing is evicted from the outer level, so an inner level only sees
+   * inserts, each with a newer stamp than anything it holds; a set's inserts therefore go
+   * to its ways in one fixed order (its invalid ways by index, then its valid ones by
+   * stamp, then round again), and only the last `ways` of them stay. Returns the lines
+   * done, 0 when the first line does not qualify.
+   */
+  #fillInvalid(li: number, end: number, value32: number): number {
+    const sets = this.sets;
+    const ways = this.ways;
+    const W = this.#lineWords;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const setValid = this.#setValid;
+    const setFree = this.#setFree;
+    const fillEpoch = this.#fillEpoch;
+    const data = this.#data;
+    const rmap = this.#rmap;
+    const inner = this.#inner;
+    const nInner = inner.length;
+    const plru = this.#plru;
+    const T = (plru ? 0 : 1) + nInner;
+    const tick0 = this.#tick;
+    const epoch = this.shadow.epoch;
+    let n = 0;
+    for (let line = li; line < end; line++, n++) {
+      if (rmap.get(line) >= 0) break;
+      const set = line % sets;
+      if (setValid[set]! >= ways) break;
+      // The lowest invalid way, as #victimWay finds it.
+      const free = setFree[set]!;
+      let way = 0;
+      if (ways <= 32) way = 31 - Math.clz32(free & -free);
+      else while (tag[way * sets + set]! >= 0) way++;
+      const s = way * sets + set;
+      let held = false;
+      for (let i = 0; i < nInner; i++) if (inner[i]!.innerOf[s]! >= 0) held = true;
+      if (held) break;
+      tag[s] = line;
+      dirty[s] = 1;
+      setValid[set]!++;
+      setFree[set]! &= ~(1 << way);
+      rmap.set(line, s);
+      if (plru) this.#plruBits[set] = plruTouched(this.#plruBits[set]!, way, this.#plruLevels);
+      else this.#stamp[set * ways + way] = tick0 + n * T + 1;
+      fillEpoch[s] = epoch;
+      data.fill(value32, s * W, s * W + W);
+    }
+    if (n === 0) return 0;
+    // Per page, the lines now held and dirty.
+    const lpp = this.#linesPerPage;
+    for (let page = Math.floor(li / lpp); page * lpp < li + n; page++) {
+      const k = Math.min(li + n, (page + 1) * lpp) - Math.max(li, page * lpp);
+      this.#pageCount.set(page, this.#pageCount.get(page) + k);
+      this.#pageDirty.set(page, this.#pageDirty.get(page) + k);
+    }
+    this.#valid += n;
+    this.#dirtyCount += n;
+    this.counters.fills += n;
+    // The inner levels: per set, its inserts in order go to the ways of `order`, cyclically.
+    const order = new Int32Array(Math.max(1, ...inner.map((lv) => lv.ways)));
+    for (let level = 0; level < nInner; level++) {
+      const lv = inner[level]!;
+      const lw = lv.ways;
+      for (let t = 0; t < Math.min(n, lv.sets); t++) {
+        const set = (li + t) % lv.sets;
+        const base = set * lw;
+        const m = Math.floor((n - 1 - t) / lv.sets) + 1;
+        // Invalid ways by index, then valid ones by stamp (oldest first).
+        let o = 0;
+        for (let w = 0; w < lw; w++) if (lv.slotOf[base + w]! < 0) order[o++] = w;
+        const firstValid = o;
+        for (let w = 0; w < lw; w++) if (lv.slotOf[base + w]! >= 0) order[o++] = w;
+        const byStamp = order.subarray(firstValid, lw);
+        byStamp.sort((a, b) => lv.stamp[base + a]! - lv.stamp[base + b]!);
+        // The lines held before and evicted by the first inserts.
+        for (let j = 0; j < Math.min(m, lw); j++) {
+          const old = lv.slotOf[base + order[j]!]!;
+          if (old >= 0) {
+            lv.innerOf[old] = INVALID;
+            this.#inInner[old]!--;
+            lv.slotOf[base + order[j]!] = INVALID;
+          }
+        }
+        // The last `ways` inserts stay.
+        for (let j = Math.max(0, m - lw); j < m; j++) {
+          const q = t + j * lv.sets;
+          const s = rmap.get(li + q);
+          const k = base + order[j % lw]!;
+          lv.slotOf[k] = s;
+          lv.innerOf[s] = k;
+          this.#inInner[s]!++;
+          lv.stamp[k] = tick0 + q * T + (plru ? 0 : 1) + 1 + level;
+        }
+      }
+    }
+    this.#tick = tick0 + n * T;
+    return n;
   }
 
   // ---------------------------------------------------------------------------------
