@@ -1699,7 +1699,7 @@ export class CpuCache {
       if (cached !== 0 && (invalidate || dirtyHere !== 0)) {
         st.cleared = 0;
         st.dropped = 0;
-        this.#maintainPage(st, li, pageEnd, dirtyHere);
+        this.#maintainPage(st, li, pageEnd, cached, dirtyHere);
         if (st.cleared > 0) {
           pageDirty.set(page, dirtyHere - st.cleared);
           this.#dirtyCount -= st.cleared;
@@ -1739,7 +1739,13 @@ export class CpuCache {
    * called thousands of times per operation and gets optimized with feedback from every
    * mode, rather than as on-stack replacement of one long loop.
    */
-  #maintainPage(st: RangeOp, li: number, pageEnd: number, dirtyHere: number): void {
+  #maintainPage(
+    st: RangeOp,
+    li: number,
+    pageEnd: number,
+    cachedHere: number,
+    dirtyHere: number,
+  ): void {
     const L = this.line;
     const W = this.#lineWords;
     const tag = this.#tag;
@@ -1775,6 +1781,7 @@ export class CpuCache {
     let dropped = 0;
     let writebacks = 0;
     let discarded = 0;
+    let stop = pageEnd;
     // Line l is in set l % sets: consecutive lines, consecutive sets.
     for (let l = li, set = li % sets; l < pageEnd; l++, set = set + 1 === sets ? 0 : set + 1) {
       const s = rm[l & CH_MASK]!;
@@ -1817,11 +1824,15 @@ export class CpuCache {
         tag[s] = INVALID;
         setValid[set]!--;
         setFree[set]! |= 1 << ((s - set) / sets);
-        dropped++;
+        if (++dropped === cachedHere) {
+          // The page's last cached line: none is left further on.
+          stop = l + 1;
+          break;
+        }
       } else if (cleared === dirtyHere) break; // clean only: no dirty line left here
     }
     // Every cached line of the page range was dropped; the others were INVALID already.
-    if (invalidate) rm.fill(INVALID, li & CH_MASK, ((pageEnd - 1) & CH_MASK) + 1);
+    if (invalidate) rm.fill(INVALID, li & CH_MASK, ((stop - 1) & CH_MASK) + 1);
     st.runData = runData;
     st.runMem = runMem;
     st.runLen = runLen;
