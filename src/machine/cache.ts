@@ -1182,17 +1182,22 @@ export class CpuCache {
     // run go through the same few states: each state's order is worked out once.
     const memo = this.#plruOrders;
     const bitsOf = this.#plruBits;
-    for (let set = 0; set < this.sets; set++) {
+    let prev = -1;
+    let o: Int32Array | null | undefined = null;
+    for (let set = 0, at = 0; set < this.sets; set++, at += ways) {
       const bits = bitsOf[set]!;
-      let o = memo.get(bits);
-      if (o === undefined) {
-        const fresh = new Int32Array(ways);
-        o = plruVictimOrder(bits, ways, this.#plruLevels, fresh) ? fresh : null;
-        if (memo.size >= 4096) memo.clear();
-        memo.set(bits, o);
+      if (bits !== prev) {
+        prev = bits;
+        o = memo.get(bits);
+        if (o === undefined) {
+          const fresh = new Int32Array(ways);
+          o = plruVictimOrder(bits, ways, this.#plruLevels, fresh) ? fresh : null;
+          if (memo.size >= 4096) memo.clear();
+          memo.set(bits, o);
+        }
       }
-      if (o === null) return undefined;
-      order.set(o, set * ways);
+      if (o === null || o === undefined) return undefined;
+      for (let m = 0; m < ways; m++) order[at + m] = o[m]!;
     }
     return order;
   }
