@@ -23,6 +23,7 @@ type Op =
   | { kind: "write"; off: number; data: Uint8Array }
   | { kind: "fill"; off: number; len: number; value: number }
   | { kind: "dma"; off: number; len: number; value: number }
+  | { kind: "snoop"; off: number; len: number }
   | { kind: "cleanAll" | "flushAll" };
 
 const off = fc.integer({ min: 0, max: WIN - 1 });
@@ -68,6 +69,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({ kind: fc.constantFrom("cleanAll" as const, "flushAll" as const) }),
   },
+  // A coherent device's write: the lines it covers leave the cache (holes in their sets).
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("snoop" as const), off, len }) },
 );
 
 const clampLen = (o: number, n: number): number => Math.max(0, Math.min(n, WIN - o));
@@ -92,6 +95,16 @@ function state(r: CacheRig, w0: number): unknown {
     findings: JSON.stringify(r.cache.findings),
     dram: Buffer.from(r.mem.slice(w0 - 64, WIN + 128)).toString("hex"),
   };
+}
+
+/** The per-set mask of invalid ways agrees with the tags (what the victim choice reads). */
+function assertFreeMask(c: CpuCache): void {
+  const st = c.stateForTests(0) as { tag: number[]; setFree: number[] };
+  for (let set = 0; set < c.sets; set++) {
+    let free = 0;
+    for (let w = 0; w < c.ways; w++) if (st.tag[w * c.sets + set]! < 0) free |= 1 << w;
+    assert.equal(st.setFree[set], free >>> 0, `set ${set}'s invalid ways`);
+  }
 }
 
 function apply(r: CacheRig, w0: number, op: Op, fast: boolean): void {
@@ -122,6 +135,14 @@ function apply(r: CacheRig, w0: number, op: Op, fast: boolean): void {
           Math.floor((w0 + op.off + n - 1 - base) / L) + 1,
           epoch,
         );
+      break;
+    }
+    case "snoop": {
+      const n = clampLen(op.off, op.len);
+      if (n > 0) {
+        c.snoopWrite(w0 + op.off, n);
+        r.mem.write(w0 + op.off, new Uint8Array(n).fill(0x77));
+      }
       break;
     }
     case "clean":
@@ -234,6 +255,7 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
               apply(ref, w0, op, true);
             }
             assert.deepEqual(state(fast, w0), state(ref, w0), JSON.stringify(op.kind));
+            assertFreeMask(fast.cache);
           }
           // What replacement does next depends on stamps and PLRU bits: a sweep shows it.
           for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
@@ -344,6 +366,7 @@ describe("speculative fills in bulk", () => {
               op.kind,
             );
             assert.deepEqual(fast.mem.slice(w0, WIN), ref.mem.slice(w0, WIN), "DRAM");
+            assertFreeMask(fast.cache);
           }
         },
       ),
