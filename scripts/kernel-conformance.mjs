@@ -796,9 +796,15 @@ function printTable(rows, simBackends, kernelRun, initramfs, kernel) {
   lines.push(
     `kernel: ${count((r) => r.kernel === "pass")} pass, ${count((r) => r.kernel === "fail")} fail, ${count((r) => r.kernel === "unsupported")} not supported by this kernel, ${count((r) => r.kernel === "missing")} no result`,
   );
-  const missing = Object.entries(kernelRun.header?.missing ?? {});
+  const allMissing = Object.entries(kernelRun.header?.missing ?? {});
+  const supplied = kernelRun.suppliedByHighmem ?? new Set();
+  const missing = allMissing.filter(([c]) => !supplied.has(c));
   if (missing.length > 0)
     lines.push(`  kernel lacks: ${missing.map(([c, why]) => `${c} (${why})`).join("; ")}`);
+  if (supplied.size > 0)
+    lines.push(
+      `  the ${HIGHMEM_BOOT.memoryMiB} MiB boot supplied what the main boot lacks: ${[...supplied].join(", ")}`,
+    );
   const kfails = rows.filter((r) => r.kernel === "fail");
   if (kfails.length > 0) {
     lines.push("", "Failing on the kernel (the case's expectation differs from Linux):");
@@ -847,6 +853,10 @@ async function highmemBoot(runner, kernel, initramfs, kernelRun) {
       continue;
     }
     results.push(...run.results.filter(inSuites));
+    // What the main boot lacked but this one had: its cases ran here, so the summary must not
+    // call it missing.
+    for (const cap of Object.keys(kernelRun.header?.missing ?? {}))
+      if (!(cap in (run.header.missing ?? {}))) kernelRun.suppliedByHighmem.add(cap);
     info.push(...run.info.map((i) => `${HIGHMEM_BOOT.memoryMiB} MiB boot: ${i}`));
   }
   const byKey = new Map(results.map((r) => [runner.caseKey(r), r]));
@@ -886,6 +896,7 @@ async function main() {
   simPending.catch(() => {});
   const vm = await boot(kernel, initramfs);
   const kernelRun = runner.parseConformanceOutput(vm.out);
+  kernelRun.suppliedByHighmem = new Set();
   if (kernelRun.header === undefined) {
     // The last lines of the console, without terminal escapes (the firmware clears the screen).
     const tail = stripTerminal(vm.out)
@@ -916,6 +927,7 @@ async function main() {
     timedOut: vm.timedOut,
     capabilities: kernelRun.header.capabilities,
     missing: kernelRun.header.missing ?? {},
+    suppliedByHighmemBoot: [...kernelRun.suppliedByHighmem],
     info: kernelRun.info,
     highmemBoot: highmem,
     modules: initramfs.modules,
