@@ -16,7 +16,7 @@ import { parseCommandArgs, usageError } from "./args.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS } from "./io.js";
 import { loadScenarioArgument } from "./run.js";
 
-export const MUTATE_HELP = `Usage: dmabuf mutate SCENARIO [options]
+export const MUTATE_HELP = `Usage: dmabuf mutate SCENARIO... [options]
 
 Mutation testing of the checker: removes, in turn, every cache-maintenance and sync
 call the scenario's run makes (and flips each direction, shrinks each range), runs each
@@ -26,6 +26,7 @@ mutant and classifies it:
   harmless          same frames, no new violation, and the call did nothing in the
                     unmutated run (the rule that makes it so is printed)
   missed            the call did work, and its absence went unreported
+With several scenarios (examples/scenarios/*.yaml), each report and then the total.
 
 Options:
   --frames N          frames per run (default: the scenario's, at most 3)
@@ -52,40 +53,64 @@ export async function mutateCommand(argv: string[], io: CliIo): Promise<number> 
   const parsed = parseCommandArgs("mutate", argv, options, MUTATE_HELP, io);
   if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) return usage("expected one SCENARIO (a .yaml or .json file)");
+  if (positionals.length === 0)
+    return usage("expected a SCENARIO (a .yaml or .json file), or several");
   const actions = (values.actions ?? "omit,flip,shrink").split(",").map((a) => a.trim());
   for (const a of actions) {
     if (!ACTIONS.includes(a as FaultAction))
       return usage(`unknown mutation '${a}' (known: ${ACTIONS.join(", ")})`);
   }
-  const loaded = loadScenarioArgument(positionals[0]!, values, io);
-  if (typeof loaded === "number") return loaded;
-  const { scenario } = loaded;
-  const spec = scenarioToSpec(scenario);
-  const frames = values.frames !== undefined ? spec.frames : Math.min(spec.frames ?? 8, 3);
-  let report: MutationReport;
-  try {
-    report = mutatePipeline(
-      { ...spec, frames },
-      {
-        actions: actions as FaultAction[],
-        onMutant: (_m, done, total) => {
-          if (io.isTTY) io.err(`\rdmabuf mutate: ${done}/${total} mutants`);
-        },
-      },
-    );
-    if (io.isTTY) io.err("\n");
-  } catch (e) {
-    if (e instanceof RangeError || e instanceof KernelError || e instanceof SimulationError) {
-      io.err(`dmabuf mutate: ${positionals[0]}: the pipeline cannot run: ${e.message}\n`);
-      return EXIT_BAD_INPUT;
+  const reports: MutationReport[] = [];
+  for (const arg of positionals) {
+    const loaded = loadScenarioArgument(arg, values, io);
+    if (typeof loaded === "number") return loaded;
+    const spec = scenarioToSpec(loaded.scenario);
+    const frames = values.frames !== undefined ? spec.frames : Math.min(spec.frames ?? 8, 3);
+    try {
+      reports.push(
+        mutatePipeline(
+          { ...spec, frames },
+          {
+            actions: actions as FaultAction[],
+            onMutant: (_m, done, total) => {
+              if (io.isTTY) io.err(`\rdmabuf mutate: ${arg}: ${done}/${total} mutants`);
+            },
+          },
+        ),
+      );
+      if (io.isTTY) io.err("\n");
+    } catch (e) {
+      if (e instanceof RangeError || e instanceof KernelError || e instanceof SimulationError) {
+        io.err(`dmabuf mutate: ${arg}: the pipeline cannot run: ${e.message}\n`);
+        return EXIT_BAD_INPUT;
+      }
+      throw e;
     }
-    throw e;
   }
-  io.out(values.json ? `${JSON.stringify(report, null, 2)}\n` : formatMutationReport(report));
-  return report.counts.missed + report.counts["caught-by-bytes"] === 0 ? EXIT_OK : EXIT_VIOLATIONS;
+  if (values.json)
+    io.out(`${JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2)}\n`);
+  else {
+    io.out(reports.map(formatMutationReport).join(""));
+    if (reports.length > 1) io.out(formatMutationTotal(reports));
+  }
+  const bad = reports.reduce((n, r) => n + r.counts.missed + r.counts["caught-by-bytes"], 0);
+  return bad === 0 ? EXIT_OK : EXIT_VIOLATIONS;
 }
 
+/** The total over several scenarios: mutants, call sites (distinct), and each class. */
+export function formatMutationTotal(reports: readonly MutationReport[]): string {
+  const c = { caught: 0, "caught-by-bytes": 0, harmless: 0, missed: 0 };
+  let mutants = 0;
+  const sites = new Set<string>();
+  for (const r of reports) {
+    mutants += r.mutants.length;
+    for (const s of r.sites) sites.add(s.id);
+    for (const k of Object.keys(c) as (keyof typeof c)[]) c[k] += r.counts[k];
+  }
+  const harmful = mutants - c.harmless;
+  const score = harmful === 0 ? 1 : c.caught / harmful;
+  return `total over ${reports.length} scenarios: ${mutants} mutants of ${sites.size} distinct call sites; ${(score * 100).toFixed(1)}% caught (${c.caught} caught, ${c["caught-by-bytes"]} caught only by wrong bytes, ${c.harmless} harmless, ${c.missed} missed)\n`;
+}
 /** The terminal form: one line per mutant, grouped by site, and the score. */
 export function formatMutationReport(r: MutationReport): string {
   const lines: string[] = [];
