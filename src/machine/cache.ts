@@ -249,6 +249,70 @@ const CH_MASK = (1 << CHUNK_SHIFT) - 1;
 const dataPool: ArrayBuffer[] = [];
 const DATA_POOL_MAX = 4;
 
+/**
+ * Per-slot and per-set state of a cache, arrays that a released cache gives to the next
+ * cache of the same shape (a 64 MiB cache's are about 34 MiB: fresh ones cost host page
+ * faults on every machine booted). Taken back, they are reset to a new cache's values.
+ */
+interface SlotState {
+  readonly shape: string;
+  readonly tag: Float64Array;
+  readonly dirty: Uint8Array;
+  readonly stamp: Float64Array;
+  readonly setValid: Uint16Array;
+  readonly setFree: Uint32Array;
+  readonly plruBits: Uint32Array;
+  readonly fillEpoch: Uint32Array;
+  readonly inInner: Uint8Array;
+  readonly inner: InnerLevel[];
+}
+const slotStatePool: SlotState[] = [];
+const SLOT_STATE_POOL_MAX = 2;
+
+function takeSlotState(
+  shape: string,
+  slots: number,
+  sets: number,
+  innerDims: readonly { sets: number; ways: number; slots: number }[],
+  allFree: number,
+): SlotState {
+  const i = slotStatePool.findIndex((p) => p.shape === shape);
+  if (i < 0)
+    return {
+      shape,
+      tag: new Float64Array(slots).fill(INVALID),
+      dirty: new Uint8Array(slots),
+      stamp: new Float64Array(slots),
+      setValid: new Uint16Array(sets),
+      setFree: new Uint32Array(sets).fill(allFree),
+      plruBits: new Uint32Array(sets),
+      fillEpoch: new Uint32Array(slots),
+      inInner: new Uint8Array(slots),
+      inner: innerDims.map((d) => ({
+        sets: d.sets,
+        ways: d.ways,
+        slotOf: new Int32Array(d.slots).fill(INVALID),
+        stamp: new Float64Array(d.slots),
+        innerOf: new Int32Array(slots).fill(INVALID),
+      })),
+    };
+  const st = slotStatePool.splice(i, 1)[0]!;
+  st.tag.fill(INVALID);
+  st.dirty.fill(0);
+  st.stamp.fill(0);
+  st.setValid.fill(0);
+  st.setFree.fill(allFree);
+  st.plruBits.fill(0);
+  st.fillEpoch.fill(0);
+  st.inInner.fill(0);
+  for (const lv of st.inner) {
+    lv.slotOf.fill(INVALID);
+    lv.stamp.fill(0);
+    lv.innerOf.fill(INVALID);
+  }
+  return st;
+}
+
 export class CpuCache {
   readonly line: number;
   readonly #lineWords: number;
@@ -290,6 +354,8 @@ export class CpuCache {
    * epoch it names: every other fill, store or write-back gives a slot a newer epoch.
    */
   #prefetchNote: Float64Array | undefined;
+  /** The arrays above (and the inner levels'), handed to the next cache of this shape at release. */
+  readonly #slotState: SlotState;
   #tick = 0;
   #released = false;
   #valid = 0;
@@ -356,32 +422,30 @@ export class CpuCache {
     this.capacity = outer.sizeBytes;
     this.#plru = geometry.replacement === "plru";
     this.#plruLevels = Math.log2(this.ways);
-    this.#tag = new Float64Array(this.slots).fill(INVALID);
-    this.#dirty = new Uint8Array(this.slots);
-    this.#stamp = new Float64Array(this.slots);
-    this.#setValid = new Uint16Array(this.sets);
     this.#allFree = this.ways > 32 ? 0 : this.ways === 32 ? 0xffffffff : 2 ** this.ways - 1;
-    this.#setFree = new Uint32Array(this.sets).fill(this.#allFree);
-    this.#plruBits = new Uint32Array(this.sets);
+    const innerDims = geometry.levels.slice(0, -1).map((lv) => {
+      const sets = check(lv);
+      return { sets, ways: lv.ways, slots: sets * lv.ways };
+    });
+    // The slot state of a released cache of the same shape, reset, else new arrays.
+    const shape = `${this.sets}x${this.ways}:${innerDims.map((d) => `${d.sets}x${d.ways}`).join(",")}`;
+    this.#slotState = takeSlotState(shape, this.slots, this.sets, innerDims, this.#allFree);
+    const st = this.#slotState;
+    this.#tag = st.tag;
+    this.#dirty = st.dirty;
+    this.#stamp = st.stamp;
+    this.#setValid = st.setValid;
+    this.#setFree = st.setFree;
+    this.#plruBits = st.plruBits;
     const bytes = this.slots * L;
     const pooled = dataPool.findIndex((b) => b.byteLength === bytes);
     this.#data = new Int32Array(
       pooled >= 0 ? dataPool.splice(pooled, 1)[0]! : new ArrayBuffer(bytes),
     );
     this.#bytes = new Uint8Array(this.#data.buffer);
-    this.#fillEpoch = new Uint32Array(this.slots);
-    this.#inInner = new Uint8Array(this.slots);
-    for (const lv of geometry.levels.slice(0, -1)) {
-      const sets = check(lv);
-      const slots = sets * lv.ways;
-      this.#inner.push({
-        sets,
-        ways: lv.ways,
-        slotOf: new Int32Array(slots).fill(INVALID),
-        stamp: new Float64Array(slots),
-        innerOf: new Int32Array(this.slots).fill(INVALID),
-      });
-    }
+    this.#fillEpoch = st.fillEpoch;
+    this.#inInner = st.inInner;
+    for (const lv of st.inner) this.#inner.push(lv);
     let mod = this.sets;
     for (const lv of this.#inner) mod = mod > 2 ** 40 ? mod : (mod / gcd(mod, lv.sets)) * lv.sets;
     this.#setModulus = mod > 2 ** 40 ? 0 : mod;
@@ -407,6 +471,11 @@ export class CpuCache {
     this.#released = true;
     if (dataPool.length >= DATA_POOL_MAX) dataPool.shift();
     dataPool.push(this.#data.buffer as ArrayBuffer);
+    if (slotStatePool.length >= SLOT_STATE_POOL_MAX) slotStatePool.shift();
+    slotStatePool.push(this.#slotState);
+    this.#rmap.release();
+    this.#pageCount.release();
+    this.#pageDirty.release();
   }
 
   /** Valid lines held. */

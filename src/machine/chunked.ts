@@ -70,12 +70,41 @@ abstract class Chunked<T extends TypedLike> {
   protected chunk(ci: number): T {
     let c = this.chunks[ci];
     if (c === undefined) {
-      c = new this.#ctor(CHUNK_LEN);
-      if (this.initial !== 0) c.fill(this.initial);
+      const free = freeChunks(this.#ctor);
+      c = free.pop() as T | undefined;
+      if (c !== undefined) c.fill(this.initial);
+      else {
+        c = new this.#ctor(CHUNK_LEN);
+        if (this.initial !== 0) c.fill(this.initial);
+      }
       this.chunks[ci] = c;
     }
     return c;
   }
+
+  /**
+   * Gives every chunk to the next arrays of this kind (Machine.release): a machine per
+   * run (the main job, sweeps) would otherwise fault in fresh host memory for its shadow
+   * state every run. Nothing may use this array afterwards.
+   */
+  release(): void {
+    const free = freeChunks(this.#ctor);
+    for (const c of this.chunks) if (c !== undefined && free.length < FREE_CHUNKS_MAX) free.push(c);
+    this.chunks.length = 0;
+  }
+}
+
+/** Released chunks by array kind, at most FREE_CHUNKS_MAX of each (128 KiB each at most). */
+const freeChunkLists = new Map<unknown, TypedLike[]>();
+const FREE_CHUNKS_MAX = 512;
+
+function freeChunks(ctor: unknown): TypedLike[] {
+  let l = freeChunkLists.get(ctor);
+  if (l === undefined) {
+    l = [];
+    freeChunkLists.set(ctor, l);
+  }
+  return l;
 }
 
 export const CHUNK_SHIFT = CHUNK_BITS;
