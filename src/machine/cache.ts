@@ -117,6 +117,22 @@ function wordView(a: Uint8Array, off: number): Int32Array | undefined {
   return new Int32Array(a.buffer, 0, bytes >>> 2);
 }
 
+/**
+ * The lowest invalid way of a set with one: a way whose bit is set in `known` (ways known
+ * invalid) is, without reading its tag; the others are read (`sets` slots apart).
+ */
+function lowestInvalidWay(
+  known: number,
+  tag: Float64Array,
+  set: number,
+  sets: number,
+  ways: number,
+): number {
+  let w = 0;
+  for (let s = set; w < ways; w++, s += sets) if (((known >>> w) & 1) !== 0 || tag[s]! < 0) break;
+  return w;
+}
+
 /** The way tree pseudo-LRU evicts next in a full set, from the set's tree bits. */
 function plruVictim(bits: number, levels: number): number {
   let node = 1;
@@ -337,9 +353,11 @@ export class CpuCache {
    */
   readonly #setValid: Uint16Array;
   /**
-   * Per set, a bit per invalid way (sets of up to 32 ways; 0 otherwise). Why: a fill
-   * into a set with holes (after an invalidate) takes the lowest invalid way, and the
-   * ways of a set lie `sets` slots apart, so scanning them touches a host cache line each.
+   * Per set, bits of ways known to be invalid (sets of up to 32 ways; 0 otherwise): a
+   * set bit means the way is invalid; a way may be invalid without its bit (range
+   * invalidation leaves the bits alone: one more update per line slowed it by a quarter).
+   * Why: a fill into a set with holes takes the lowest invalid way, and the ways of a set
+   * lie `sets` slots apart, so each tag read is a host cache line; a bit saves reading it.
    */
   readonly #setFree: Uint32Array;
   /** `#setFree` of an empty set. */
@@ -1072,10 +1090,7 @@ export class CpuCache {
       const set = line % sets;
       if (setValid[set]! >= ways) break;
       // The lowest invalid way, as #victimWay finds it.
-      const free = setFree[set]!;
-      let way = 0;
-      if (ways <= 32) way = 31 - Math.clz32(free & -free);
-      else while (tag[way * sets + set]! >= 0) way++;
+      const way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
       const s = way * sets + set;
       let held = false;
       for (let i = 0; i < nInner; i++) if (inner[i]!.innerOf[s]! >= 0) held = true;
@@ -1849,7 +1864,6 @@ export class CpuCache {
     let nextS = ci === st.wordsCi ? st.nextS : -1;
     let nextW = st.nextW;
     const setValid = this.#setValid;
-    const setFree = this.#setFree;
     const sets = this.sets;
     let cleared = 0;
     let dropped = 0;
@@ -1897,7 +1911,6 @@ export class CpuCache {
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
-        setFree[set]! |= 1 << ((s - set) / sets);
         if (++dropped === cachedHere) {
           // The page's last cached line: none is left further on.
           stop = l + 1;
@@ -2077,12 +2090,8 @@ export class CpuCache {
     const sets = this.sets;
     const ways = this.ways;
     const tag = this.#tag;
-    if (this.#setValid[set]! < ways) {
-      const free = this.#setFree[set]!;
-      // The lowest invalid way: the lowest bit set.
-      if (ways <= 32) return 31 - Math.clz32(free & -free);
-      for (let w = 0, s = set; w < ways; w++, s += sets) if (tag[s]! < 0) return w;
-    }
+    if (this.#setValid[set]! < ways)
+      return lowestInvalidWay(this.#setFree[set]!, tag, set, sets, ways);
     if (this.#plru) return plruVictim(this.#plruBits[set]!, this.#plruLevels);
     const stamp = this.#stamp;
     const at = set * ways;

@@ -97,13 +97,17 @@ function state(r: CacheRig, w0: number): unknown {
   };
 }
 
-/** The per-set mask of invalid ways agrees with the tags (what the victim choice reads). */
+/** Every way the per-set mask says is invalid is (what the victim choice trusts). */
 function assertFreeMask(c: CpuCache): void {
   const st = c.stateForTests(0) as { tag: number[]; setFree: number[] };
   for (let set = 0; set < c.sets; set++) {
     let free = 0;
     for (let w = 0; w < c.ways; w++) if (st.tag[w * c.sets + set]! < 0) free |= 1 << w;
-    assert.equal(st.setFree[set], free >>> 0, `set ${set}'s invalid ways`);
+    assert.equal(
+      (st.setFree[set]! & ~free) >>> 0,
+      0,
+      `set ${set}: a way marked invalid holds a line`,
+    );
   }
 }
 
