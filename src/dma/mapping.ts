@@ -71,6 +71,8 @@ interface StreamingMapping {
   readonly windows: number[];
   readonly owned: OwnedRegion;
   readonly region: number;
+  /** The checker's region over a cache line the mapping shares with other data, if any. */
+  readonly sharedLines: number | undefined;
 }
 
 /** Result of dma_alloc_coherent(). */
@@ -93,6 +95,42 @@ interface CoherentRecord {
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * A streaming mapping that starts or ends in the middle of a cache line shares that line
+ * with whatever lies beside the buffer (a structure, the next sub-allocated buffer, the
+ * rest of an unaligned USERPTR page), and cache maintenance works on whole lines. The
+ * checker gets a region over the shared edge lines whose advice says so and names the
+ * fix. Undefined for a mapping aligned at both ends.
+ */
+function registerSharedLines(
+  m: Machine,
+  label: string,
+  ranges: readonly PhysRange[],
+): number | undefined {
+  const L = m.cache.line;
+  const start = ranges[0]?.phys ?? 0;
+  const last = ranges[ranges.length - 1];
+  const end = last === undefined ? 0 : last.phys + last.len;
+  const lines: PhysRange[] = [];
+  const edges: string[] = [];
+  if (start % L !== 0) {
+    lines.push({ phys: start - (start % L), len: L });
+    edges.push(`starts mid cache line at ${hex(start)}`);
+  }
+  if (end % L !== 0 && (lines.length === 0 || end - (end % L) !== lines[0]!.phys)) {
+    lines.push({ phys: end - (end % L), len: L });
+  }
+  if (end % L !== 0) edges.push(`ends mid cache line at ${hex(end)}`);
+  if (lines.length === 0) return undefined;
+  const why = `${label} ${edges.join(" and ")}, so it shares the line with the data beside it: the CPU's use of that data writes the line back over the device's bytes, or an invalidate of the line discards the CPU's update. Align DMA buffers to the cache line (ARCH_DMA_MINALIGN, dma_get_cache_alignment()) or allocate them separately (DMA-API debug warns of overlapping cachelines when two mappings share one)`;
+  return m.violations.register(`cache line shared by ${label}`, lines, {
+    "stale-cpu-read": why,
+    "lost-device-write": why,
+    "dirty-line-under-dma": why,
+    "cpu-access-device-owned": why,
+  });
+}
 
 /**
  * dma_pgprot() (kernel/dma/mapping.c): the attribute of a CPU mapping of coherent
@@ -712,7 +750,8 @@ export class DmaMappingApi {
       "dirty-line-under-dma": `${forDevice} (or the map itself) must clean the CPU's dirty lines before the device writes`,
       "lost-device-write": `${forDevice} must clean dirty lines before the DMA, and the CPU must not write while the device owns the buffer`,
     });
-    const s: StreamingMapping = { dev, dir, pieces, iova, windows, owned, region };
+    const sharedLines = registerSharedLines(m, `${call}(${args})`, ranges);
+    const s: StreamingMapping = { dev, dir, pieces, iova, windows, owned, region, sharedLines };
     this.#streaming.set(this.#key(dev, first.dmaAddr), s);
     this.#traceOwner(s);
     return s;
@@ -854,5 +893,6 @@ export class DmaMappingApi {
     this.m.ownership.remove(s.owned.id);
     this.m.trace.disown(s, this.m.now);
     this.m.violations.unregister(s.region);
+    if (s.sharedLines !== undefined) this.m.violations.unregister(s.sharedLines);
   }
 }

@@ -35,6 +35,13 @@ test("the neighbour's write-back destroys the device's data in the shared line",
   assert.deepEqual(seen.subarray(L - STRUCT), bytes.subarray(L - STRUCT));
   const kinds = new Set(m.violations.list.map((v) => v.kind));
   assert.ok(kinds.has("lost-device-write") || kinds.has("dirty-line-under-dma"), [...kinds].join());
+  // The hint says why: the mapping starts mid-line, and names the fix.
+  const v = m.violations.list.find(
+    (x) => x.kind === "lost-device-write" || x.kind === "dirty-line-under-dma",
+  )!;
+  assert.match(v.hint, /starts mid cache line/);
+  assert.match(v.hint, /ARCH_DMA_MINALIGN/);
+  assert.match(v.hint, /allocate them separately/);
 });
 
 test("an invalidate covering the neighbour's bytes destroys its writes, and says so", () => {
