@@ -46,6 +46,14 @@ export class ScratchBuffer {
 }
 
 /**
+ * The bytes a device reads within one DMA callback (a GPU job's source rows, a display's
+ * scanout), shared by every device of this thread: callbacks run one at a time, each to
+ * completion, and none uses it after it returns. One frame-sized buffer instead of one
+ * per kind of device is host memory a thread faults in once less.
+ */
+export const dmaReadScratch = new ScratchBuffer();
+
+/**
  * What a scratch buffer holds: the product named by `key` (a pattern, a transform of
  * one, with every parameter in the key) for the value `seq` of its one varying
  * parameter. Two contents with the same key differ at most in their first `rows` rows

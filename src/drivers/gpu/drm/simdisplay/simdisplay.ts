@@ -38,7 +38,7 @@ import {
   type DrmModeInfo,
 } from "../../../../include/uapi/drm-mode.js";
 import { crc32Rows } from "../../../../lib/crc32.js";
-import { ScratchBuffer } from "../../../../lib/scratch.js";
+import { dmaReadScratch } from "../../../../lib/scratch.js";
 import type { ClockEvent, Ns } from "../../../../machine/clock.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import { type DriverHost, driverDeviceName } from "../../../host.js";
@@ -63,13 +63,6 @@ import {
   DrmPlane,
   drmSendVblankEvent,
 } from "../drm-mode.js";
-
-/**
- * What a scanout reads, reused by every display of this thread: it lives only within one
- * scanout's DMA callback, and a frame-sized array per vblank, or per display when a run
- * boots a machine (the main job, sweeps), costs host page faults.
- */
-const scanScratch = new ScratchBuffer();
 
 export interface SimDisplayOptions {
   readonly width?: number;
@@ -419,7 +412,10 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
           this.dev.rereadSegments(rows);
           crc = this.#lastScan!.crc;
         } else {
-          const bytes = this.dev.readSegments(rows, scanScratch.get(rowBytes * mode.vdisplay));
+          // Read into the thread's DMA read buffer: it lives only within this callback, and a
+          // frame-sized array per vblank, or per display when a run boots a machine (the
+          // main job, sweeps), costs host page faults.
+          const bytes = this.dev.readSegments(rows, dmaReadScratch.get(rowBytes * mode.vdisplay));
           crc = crc32Rows(bytes, rowBytes, rowBytes, mode.vdisplay);
         }
         const clean = this.dev.faults === faults;

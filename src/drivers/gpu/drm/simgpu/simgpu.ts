@@ -57,7 +57,7 @@ import {
 } from "../../../../include/uapi/simgpu-drm.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
 import { sameBytes } from "../../../../lib/bytes.js";
-import { ScratchBuffer } from "../../../../lib/scratch.js";
+import { dmaReadScratch, ScratchBuffer } from "../../../../lib/scratch.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import type { Current } from "../../../../vfs/file.js";
 import { type DriverHost, driverDeviceName } from "../../../host.js";
@@ -84,11 +84,11 @@ import { DRM_FORMATS } from "../drm-mode.js";
 import { DrmGpuScheduler, drmSchedAddFence } from "../drm-sched.js";
 
 /**
- * A job's source rows and result, reused by every GPU of this thread: a job runs to
- * completion within its DMA callback, and fresh frame-sized arrays per job, or per GPU
- * when a run boots a machine (the main job, sweeps), cost host page faults.
+ * A job's result, reused by every GPU of this thread (its source rows go to the thread's
+ * DMA read buffer): a job runs to completion within its DMA callback, and fresh
+ * frame-sized arrays per job, or per GPU when a run boots a machine (the main job,
+ * sweeps), cost host page faults.
  */
-const jobSrcScratch = new ScratchBuffer();
 const jobDstScratch = new ScratchBuffer();
 
 /**
@@ -486,7 +486,7 @@ export class SimGpu {
         const srcSegs = this.#segments(job.src, maps);
         const rows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
-        const packed = this.dev.readSegments(rows, jobSrcScratch.get(srcRow * p.height));
+        const packed = this.dev.readSegments(rows, dmaReadScratch.get(srcRow * p.height));
         const dstSegs = this.#segments(job.dst, maps);
         const wrows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);
