@@ -277,7 +277,13 @@ export class Cpu {
     // The hand-over rule keeps caches and memory in step; an uncached or write-combined
     // access bypasses the cache (coherent memory a dma-buf importer also maps), so only
     // cached accesses are checked against device-owned streaming mappings.
-    if (this.shadow.enabled && attr === "cached") this.#checkOwnership(phys, len, write, label);
+    // A swiotlb bounce copy is the DMA API's own memcpy inside dma_map/dma_sync of one
+    // mapping; the hand-over rule (kernel/dma/debug.c checks callers, not swiotlb_bounce)
+    // does not apply to it, even where another device's mapping of the same pages is
+    // device-owned (a heap syncs its attachments one after another). What it really does
+    // to those bytes is still checked below: stale lines it reads, writes it loses.
+    if (this.shadow.enabled && attr === "cached" && category !== "bounce")
+      this.#checkOwnership(phys, len, write, label);
     let ns: number;
     if (attr === "cached") {
       if (this.shadow.enabled && this.#nonCached.size > 0) this.#checkCachedAlias(phys, len, label);
