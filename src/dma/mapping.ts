@@ -124,12 +124,20 @@ function registerSharedLines(
   if (end % L !== 0) edges.push(`ends mid cache line at ${hex(end)}`);
   if (lines.length === 0) return undefined;
   const why = `${label} ${edges.join(" and ")}, so it shares the line with the data beside it: the CPU's use of that data writes the line back over the device's bytes, or an invalidate of the line discards the CPU's update. Align DMA buffers to the cache line (ARCH_DMA_MINALIGN, dma_get_cache_alignment()) or allocate them separately (DMA-API debug warns of overlapping cachelines when two mappings share one)`;
-  return m.violations.register(`cache line shared by ${label}`, lines, {
-    "stale-cpu-read": why,
-    "lost-device-write": why,
-    "dirty-line-under-dma": why,
-    "cpu-access-device-owned": why,
-  });
+  // The shared line is the cause of whatever goes wrong in it, whichever buffer or
+  // mapping registered later also covers it (a udmabuf of the same pages).
+  return m.violations.register(
+    `cache line shared by ${label}`,
+    lines,
+    {
+      "stale-cpu-read": why,
+      "lost-device-write": why,
+      "dirty-line-under-dma": why,
+      "cpu-access-device-owned": why,
+    },
+    {},
+    true,
+  );
 }
 
 /**

@@ -15,6 +15,12 @@ export interface NamedFault {
   /** The field report(s) it reproduces. */
   readonly source: string;
   readonly rules: readonly FaultRule[];
+  /**
+   * A mistake in how the program lays out its own memory rather than in a call it makes
+   * (no rules): "unaligned-userptr" puts each USERPTR frame right after the structure the
+   * program keeps beside it, in the same cache line (src/pipelines/stages.ts, CameraStage).
+   */
+  readonly layout?: "unaligned-userptr";
 }
 
 export const NAMED_FAULTS: readonly NamedFault[] = [
@@ -104,7 +110,21 @@ export const NAMED_FAULTS: readonly NamedFault[] = [
       "firecracker-microvm/firecracker issue 5536; intel/media-driver PR 1929 (imported dma-bufs need a coherent PAT index); au-ts/sddf PR 753",
     rules: [{ call: "dma_pgprot", action: "omit" }],
   },
+  {
+    name: "shared-cacheline",
+    description:
+      "The program keeps a structure (a frame-info record it updates each time it queues the buffer) right before each USERPTR frame in the same memory, not aligned to the cache line, so the line holding the structure's end also holds the frame's first bytes. Cache maintenance works on whole lines: the CPU's write to the structure while the device owns the buffer leaves that line dirty with the frame's old bytes, and its write-back (an eviction, or the clean before the invalidate at DQBUF, dcache_inval_poc in arch/arm64/mm/cache.S, v7_dma_inv_range in arch/arm/mm/cache-v7.S) puts them over what the device wrote; where an invalidate drops the partial line without cleaning it, the structure's update is lost instead. DMA buffers must be aligned to ARCH_DMA_MINALIGN (dma_get_cache_alignment(); vb2_dc_get_userptr refuses anything less, vb2_dma_sg_get_userptr does not check) or allocated separately.",
+    source:
+      "rsta2/circle issue 135 (Raspberry Pi: DMA buffers not aligned to the data cache line, random modification of data); amd/xdna-driver PR 634 (user pointer BOs take only cacheline-aligned pointers); thesofproject/sof PR 9676 (8-byte-aligned DMA buffers on a Cortex-M7, the invalidate corrupted the heap's chunk headers beside them)",
+    rules: [],
+    layout: "unaligned-userptr",
+  },
 ];
+
+/** The named faults that change the program's memory layout (no rules), by name. */
+export function layoutFault(name: string): NamedFault["layout"] {
+  return NAMED_FAULTS.find((x) => x.name === name)?.layout;
+}
 
 /** The injector plan for a list of fault names; throws RangeError naming an unknown one. */
 export function faultPlan(names: readonly string[]): FaultRule[] {

@@ -95,6 +95,12 @@ export interface Region {
    * mmap says which DMA_BUF_IOCTL_SYNC does the sync the DMA API layer names).
    */
   readonly notes: Partial<Record<ViolationKind, string>>;
+  /**
+   * The region names the cause of anything that goes wrong in it, whatever else covers
+   * the address: it describes a violation there (label and hint) ahead of more recently
+   * registered regions. A cache line a DMA buffer shares with other data is one.
+   */
+  readonly cause?: boolean;
 }
 
 export type ViolationInput = Omit<Violation, "seq" | "region" | "offset" | "hint"> & {
@@ -114,6 +120,8 @@ export class ViolationLog {
   readonly #list: Violation[] = [];
   readonly #regions = new Map<number, Region>();
   #nextRegion = 1;
+  /** Registered regions with Region.cause set. */
+  #causes = 0;
   readonly #explainers: ViolationExplainer[] = [];
   /** Called for every new violation (reports, traces, "fail fast" tests). */
   onViolation: ((v: Violation) => void) | undefined;
@@ -137,13 +145,16 @@ export class ViolationLog {
     ranges: readonly PhysRange[],
     hints: Region["hints"] = {},
     notes: Region["notes"] = {},
+    cause = false,
   ): number {
     const id = this.#nextRegion++;
-    this.#regions.set(id, { id, label, ranges, hints, notes });
+    this.#regions.set(id, { id, label, ranges, hints, notes, ...(cause ? { cause } : {}) });
+    if (cause) this.#causes++;
     return id;
   }
 
   unregister(id: number): void {
+    if (this.#regions.get(id)?.cause === true) this.#causes--;
     this.#regions.delete(id);
   }
 
@@ -154,6 +165,9 @@ export class ViolationLog {
   /** The most recently registered region covering `phys`, with the offset of `phys` in it. */
   describe(phys: number): { region: Region; offset: number } | undefined {
     const regions = [...this.#regions.values()];
+    // A region that names the cause (Region.cause) wins over later ones.
+    if (this.#causes > 0)
+      regions.sort((a, b) => Number(a.cause === true) - Number(b.cause === true));
     for (let i = regions.length - 1; i >= 0; i--) {
       const r = regions[i]!;
       let base = 0;

@@ -79,7 +79,7 @@ import {
   vidiocStreamon,
 } from "../uapi/v4l2.js";
 import { type FrameGeometry, visibleCrc } from "./expected.js";
-import { graphSinks, stageFormat, stageKind, topoOrder } from "./graph.js";
+import { frameLayout, graphSinks, stageFormat, stageKind, topoOrder } from "./graph.js";
 import type { ResolvedSpec } from "./spec.js";
 import {
   CameraStage,
@@ -96,6 +96,8 @@ const PAGE = 4096;
 /** One frame in one buffer, on its way through the graph. */
 interface Frame {
   readonly fd: number;
+  /** Where the frame starts in the buffer (a USERPTR frame beside the program's structure; else 0). */
+  readonly offset: number;
   readonly geom: FrameGeometry;
   /** What the buffer should hold now, computed apart from the machine. */
   readonly expected: Uint8Array;
@@ -271,7 +273,7 @@ class CpuNode {
   /** Reads and/or writes the region; for a sink, the CRC of what was read and of what should have been. */
   process(f: Frame, frameNo: number): SinkFrame | undefined {
     const a = this.stage.cpu!;
-    const len = Math.ceil((f.geom.stride * f.geom.height) / PAGE) * PAGE;
+    const len = Math.ceil((f.offset + f.geom.stride * f.geom.height) / PAGE) * PAGE;
     let map = this.#maps.get(f.fd);
     const lying = this.fault === "lying-no-cache-invalidate" && f.v4l2 !== undefined;
     if (map === undefined) {
@@ -300,7 +302,7 @@ class CpuNode {
       // Whole lines: one access of the band, stride padding included (a memcpy-like loop).
       const off = r.top * f.geom.stride;
       const len = r.lines * f.geom.stride;
-      const band = a.read ? map.read(off, len) : new Uint8Array(len);
+      const band = a.read ? map.read(f.offset + off, len) : new Uint8Array(len);
       for (let y = 0; y < r.lines; y++) {
         const o = y * f.geom.stride;
         check(band.subarray(o, o + rowBytes), off + o);
@@ -311,16 +313,16 @@ class CpuNode {
           stamp(band.subarray(o, o + rowBytes), frameNo, a.read);
           stamp(f.expected.subarray(off + o, off + o + rowBytes), frameNo, a.read);
         }
-        map.write(off, band);
+        map.write(f.offset + off, band);
       }
     } else {
       for (let y = r.top; y < r.top + r.lines; y++) {
         const off = y * f.geom.stride + r.left;
-        const row = a.read ? map.read(off, r.bytes) : new Uint8Array(r.bytes);
+        const row = a.read ? map.read(f.offset + off, r.bytes) : new Uint8Array(r.bytes);
         check(row, off);
         if (a.write) {
           stamp(row, frameNo, a.read);
-          map.write(off, row);
+          map.write(f.offset + off, row);
           stamp(f.expected.subarray(off, off + r.bytes), frameNo, a.read);
         }
       }
@@ -737,12 +739,12 @@ export function runGraph(
     return geometryOf(s.inputs[0]!); // CPU stages work in place
   };
   /** The buffers a stage's consumers read (set up already: stages run in topological order). */
-  const producerBuffers = (name: string): { fd: number; pitch: number }[] => {
+  const producerBuffers = (name: string): { fd: number; pitch: number; offset?: number }[] => {
     const s = g.stages.find((x) => x.name === name)!;
     const kind = stageKind(g, s);
     if (kind === "camera") {
       const c = cameras.get(name)!;
-      return c.buffers.map((b) => ({ fd: b.fd, pitch: c.bytesperline }));
+      return c.buffers.map((b) => ({ fd: b.fd, pitch: c.bytesperline, offset: b.frameOffset }));
     }
     if (kind === "gpu")
       return gpus.get(name)!.node.outputs.map((o) => ({ fd: o.fd, pitch: o.pitch }));
@@ -762,6 +764,7 @@ export function runGraph(
       if (kind === "camera") {
         const pool = g.pools[s.pool!]!;
         const vivid = drivers.vivid.get(s.device!)!;
+        const layout = frameLayout(g, s, spec.faults);
         cameras.set(
           s.name,
           new CameraStage(app, kernel, spec, {
@@ -773,6 +776,7 @@ export function runGraph(
             ...(s.fps !== undefined ? { fps: s.fps } : {}),
             namePrefix: s.pool!,
             format: formatOf(s.name),
+            ...(layout !== undefined ? { layout } : {}),
           }),
         );
       } else if (kind === "cpu") {
@@ -854,7 +858,7 @@ export function runGraph(
         const own = stageKind(g, producer) === "gpu" ? gpus.get(producer.name)!.node : undefined;
         for (const b of producerBuffers(s.inputs[0]!)) {
           const o = own?.outputs.find((x) => x.fd === b.fd && own.display === d);
-          m.set(b.fd, o !== undefined ? o.fb : d.importFramebuffer(b.fd, b.pitch));
+          m.set(b.fd, o !== undefined ? o.fb : d.importFramebuffer(b.fd, b.pitch, b.offset));
         }
         fbs.set(s.name, m);
       } else if (kind === "gpu") {
@@ -894,6 +898,7 @@ export function runGraph(
           const buf = cam.dequeue();
           const frame: Frame = {
             fd: cam.buffers[buf.index]!.fd,
+            offset: cam.buffers[buf.index]!.frameOffset,
             geom: geometryOf(s.name),
             expected: cam.expectedFrame(buf.sequence, bufferOf(s)),
             expectedBuffer: bufferOf(s),
@@ -958,6 +963,7 @@ export function runGraph(
           const last = jobs[jobs.length - 1]!;
           const frame: Frame = {
             fd: out.fd,
+            offset: 0,
             geom: outGeom,
             expected,
             expectedBuffer,
@@ -982,6 +988,7 @@ export function runGraph(
           const job = node.run(s, f, s.sync === "sync-file" ? f.fenceFd : -1);
           const frame: Frame = {
             fd: node.outputs[job.index]!.fd,
+            offset: 0,
             geom: node.outGeom,
             expected: keep(s, node.expected(f)),
             expectedBuffer: bufferOf(s),
@@ -1008,6 +1015,7 @@ export function runGraph(
           const b = m.buffers[index]!;
           const frame: Frame = {
             fd: b.fd,
+            offset: 0,
             geom: m.geometry,
             expected: keep(s, vim2mProcess(f.expected, m.out, m.cap)),
             expectedBuffer: bufferOf(s),

@@ -11,7 +11,7 @@
  * with two inputs is fan-in. CPU stages work in place on their input's buffer.
  */
 
-import { NAMED_FAULTS } from "../kernel/fault-inject.js";
+import { layoutFault, NAMED_FAULTS } from "../kernel/fault-inject.js";
 import { didYouMean } from "../lib/did-you-mean.js";
 import type {
   GraphBufferSource,
@@ -333,6 +333,11 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
       );
     if (pool.source === "gem-dumb" && pool.format !== undefined && pool.format !== "XR24")
       add(`graph.pools.${name}.format`, "GEM dumb scanout buffers are XRGB8888 (XR24)");
+    if (pool.header !== undefined && pool.source !== "v4l2-userptr")
+      add(
+        `graph.pools.${name}.header`,
+        `only the program's own USERPTR memory (source v4l2-userptr) has a structure beside the frame; the source is ${pool.source}, whose buffers start on a page of their own`,
+      );
   }
   if (out.length === 0 && topoOrder(g).length !== g.stages.length) {
     add("graph.stages", "the edges form a cycle; every stage must come after the stages it reads");
@@ -369,6 +374,50 @@ const POOL_WHY: Partial<Record<GraphDeviceKind, string>> = {
   gpu: "GEM dumb scanout buffers of a display",
   npu: "its own buffer objects, or a heap or udmabuf buffer it imports",
 };
+
+/** Bytes of the frame-info structure the fault shared-cacheline puts before a frame when the pool names none. */
+export const DEFAULT_FRAME_HEADER = 32;
+
+/** Stages that can read a frame at an offset into its buffer. */
+const OFFSET_READERS: ReadonlySet<GraphDeviceKind | "cpu"> = new Set(["cpu", "display"]);
+
+/** The stages that read a producer's buffers, through CPU stages working in place. */
+function offsetReaders(g: GraphSpec, producer: GraphStage): GraphStage[] {
+  const out: GraphStage[] = [];
+  for (const s of g.stages) {
+    if (!s.inputs.includes(producer.name)) continue;
+    out.push(s);
+    if (stageKind(g, s) === "cpu") out.push(...offsetReaders(g, s));
+  }
+  return out;
+}
+
+/**
+ * Where a camera stage's frame-info structures lie (`header` bytes per buffer, updated
+ * at every QBUF): in memory of their own, apart from every page a device maps, or, with
+ * a layout fault on the stage or the whole pipeline (`shared-cacheline`), right before
+ * the frame in the same memory, the frame `header` bytes in. Undefined for a stage
+ * without a v4l2-userptr pool, or with one that names no structure and has no fault.
+ */
+export function frameLayout(
+  g: GraphSpec,
+  s: GraphStage,
+  pipelineFaults: readonly string[] = [],
+): { readonly header: number; readonly offset: number; readonly beside: boolean } | undefined {
+  const pool = s.pool !== undefined ? g.pools[s.pool] : undefined;
+  if (pool?.source !== "v4l2-userptr" || stageKind(g, s) !== "camera") return undefined;
+  const beside = [...pipelineFaults, ...(s.faults ?? [])].some(
+    (f) => layoutFault(f) === "unaligned-userptr",
+  );
+  if (pool.header === undefined && !beside) return undefined;
+  const header = pool.header ?? DEFAULT_FRAME_HEADER;
+  return { header, offset: beside ? header : 0, beside };
+}
+
+/** Readers of a camera stage's frames that cannot read at an offset (for the layout fault's check). */
+export function readersWithoutOffset(g: GraphSpec, producer: GraphStage): GraphStage[] {
+  return offsetReaders(g, producer).filter((r) => !OFFSET_READERS.has(stageKind(g, r)));
+}
 
 /** The pixel format of what a stage's buffers hold (`format`: the pipeline's default). */
 export function stageFormat(g: GraphSpec, s: GraphStage, format: string, depth = 0): string {

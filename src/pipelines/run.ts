@@ -6,7 +6,7 @@
  * whatever the display read.
  */
 
-import { faultPlan } from "../kernel/fault-inject.js";
+import { faultPlan, layoutFault } from "../kernel/fault-inject.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ClockBudget } from "../machine/clock.js";
 import { CostLedger } from "../machine/cost.js";
@@ -188,7 +188,9 @@ function checkFaultsTookEffect(
     const rules = faultPlan([n.name]).length;
     const hits = applied.slice(i, i + rules).reduce((a, b) => a + b, 0);
     i += rules;
-    if (hits === 0)
+    // A layout fault changes the program's memory, not a call: checked before the run
+    // (validity.ts, layoutFaultConflicts), and it always applies to the stages it names.
+    if (hits === 0 && layoutFault(n.name) === undefined)
       throw new RangeError(
         n.scope === undefined
           ? `fault '${n.name}' could not take effect: this pipeline never made the call it changes (see \`dmabuf list faults\`)`

@@ -134,6 +134,10 @@ export interface CamBuffer {
   readonly offset: number;
   /** The user address queued as m.userptr (USERPTR memory only). */
   readonly userptr?: number;
+  /** Where the frame starts in its dma-buf (USERPTR memory with a structure before it; else 0). */
+  readonly frameOffset: number;
+  /** The program's frame-info structure for the buffer: `bytes` bytes at `at` in `map`. */
+  readonly header?: { readonly map: Mapping; readonly at: number; readonly bytes: number };
 }
 
 /**
@@ -188,6 +192,12 @@ export interface CameraOptions {
   readonly fps?: number;
   /** dma-buf names: `${prefix}${i}` (default "cam"). */
   readonly namePrefix?: string;
+  /**
+   * USERPTR memory only: a structure of `header` bytes the program keeps for each buffer
+   * and updates at every QBUF: `beside` the frame at the start of its memory (the frame
+   * `offset` bytes in), or in memory of its own (src/pipelines/graph.ts, frameLayout).
+   */
+  readonly layout?: { readonly header: number; readonly offset: number; readonly beside: boolean };
   /** Pixel format, "XR24" or "YUYV" (default the spec's). */
   readonly format?: string;
 }
@@ -201,6 +211,8 @@ export class CameraStage {
   readonly buffers: CamBuffer[] = [];
   readonly #pixelformat: number;
   readonly #userptrLength: number;
+  /** QBUFs so far: the frame-info record the program writes beside a frame. */
+  #queued = 0;
 
   constructor(
     readonly app: SimUapi,
@@ -246,16 +258,31 @@ export class CameraStage {
     const size = Math.ceil(this.sizeimage / PAGE) * PAGE;
     const alloc = source !== "v4l2-mmap" ? new DmabufAllocator(app, source, heap) : undefined;
     const prefix = opts.namePrefix ?? "cam";
+    const layout = source === "v4l2-userptr" ? opts.layout : undefined;
+    // Structures kept apart from the frames: one page of their own, no device maps it.
+    const records =
+      layout !== undefined && !layout.beside
+        ? this.#recordMemory(Math.ceil((layout.header * rb.count) / PAGE) * PAGE, `${prefix}-info`)
+        : undefined;
     for (let i = 0; i < rb.count; i++) {
       let fd: number;
       let offset = 0;
       let userptr: number | undefined;
       const name = `${prefix}${i}`;
+      let header: CamBuffer["header"];
       if (source === "v4l2-userptr") {
-        // The program's own memory: videobuf2 pins it at QBUF (vb2_dc/dma_sg_get_userptr).
-        const u = alloc!.allocUserMemory(size, name, true);
+        // The program's own memory: videobuf2 pins it at QBUF (vb2_dc/dma_sg_get_userptr),
+        // the frame after the structure the program keeps beside it, if any.
+        const bytes =
+          layout?.beside === true ? Math.ceil((layout.offset + size) / PAGE) * PAGE : size;
+        const u = alloc!.allocUserMemory(bytes, name, true);
         fd = u.fd;
-        userptr = u.map!.addr;
+        userptr = u.map!.addr + (layout?.offset ?? 0);
+        if (layout !== undefined)
+          header =
+            records !== undefined
+              ? { map: records, at: i * layout.header, bytes: layout.header }
+              : { map: u.map!, at: 0, bytes: layout.header };
       } else if (alloc === undefined) {
         fd = vidiocExpbuf(app, this.fd, {
           type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
@@ -273,9 +300,20 @@ export class CameraStage {
         name,
         offset,
         ...(userptr !== undefined ? { userptr } : {}),
+        frameOffset: layout?.offset ?? 0,
+        ...(header !== undefined ? { header } : {}),
       });
     }
     alloc?.close();
+  }
+
+  /** Memory of the program's own that no device maps (a memfd, mapped and closed). */
+  #recordMemory(size: number, name: string): Mapping {
+    const memfd = this.app.memfdCreate(name, 0);
+    this.app.ftruncate(memfd, size);
+    const m = this.app.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    this.app.close(memfd);
+    return m;
   }
 
   /**
@@ -307,6 +345,19 @@ export class CameraStage {
       ...(this.memory === V4L2_MEMORY_DMABUF ? { fd: b.fd } : {}),
       ...(b.userptr !== undefined ? { userptr: b.userptr, length: this.#userptrLength } : {}),
     });
+    this.#queued++;
+    if (b.header !== undefined) {
+      // The program's bookkeeping for the frame in flight (which QBUF, which buffer), in
+      // the structure beside it: a CPU store while the device owns the buffer.
+      const rec = new Uint8Array(b.header.bytes);
+      const v = new DataView(rec.buffer);
+      for (let k = 0; k < rec.length; k++) rec[k] = (this.#queued * 13 + k) & 0xff;
+      if (rec.length >= 8) {
+        v.setUint32(0, this.#queued, true);
+        v.setUint32(4, index, true);
+      }
+      b.header.map.write(b.header.at, rec);
+    }
   }
 
   /** Queues every buffer and starts streaming. */
@@ -377,20 +428,23 @@ export class DisplayStage {
     this.#mode = mode;
   }
 
-  /** PRIME-imports a dma-buf and makes a framebuffer of it (DRM_IOCTL_MODE_ADDFB2). */
-  importFramebuffer(dmabufFd: number, pitch: number): number {
+  /**
+   * PRIME-imports a dma-buf and makes a framebuffer of it (DRM_IOCTL_MODE_ADDFB2), the
+   * frame `offset` bytes into the buffer (offsets[0]).
+   */
+  importFramebuffer(dmabufFd: number, pitch: number, offset = 0): number {
     const handle = drmPrimeFdToHandle(this.app, this.fd, dmabufFd);
-    return this.#addFb(handle, pitch);
+    return this.#addFb(handle, pitch, offset);
   }
 
-  #addFb(handle: number, pitch: number): number {
+  #addFb(handle: number, pitch: number, offset = 0): number {
     return drmModeAddFB2(this.app, this.fd, {
       width: this.spec.width,
       height: this.spec.height,
       pixelFormat: DRM_FORMAT_XRGB8888,
       handles: [handle],
       pitches: [pitch],
-      offsets: [0],
+      offsets: [offset],
     });
   }
 

@@ -136,6 +136,13 @@ export interface GraphPool {
   readonly count: number;
   /** V4L2 fourcc as text ("XR24", "YUYV"); default the graph's format. */
   readonly format?: string;
+  /**
+   * v4l2-userptr only: bytes of a structure the program keeps for each buffer (a
+   * frame-info record it updates each time it queues the buffer), in memory of its own;
+   * the named fault `shared-cacheline` puts it right before the frame in the frame's
+   * memory, the frame `header` bytes in (default 32 with the fault).
+   */
+  readonly header?: number;
 }
 
 /**

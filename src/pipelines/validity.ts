@@ -15,9 +15,10 @@
  * only where it says the same as the strategy.
  */
 
+import { layoutFault } from "../kernel/fault-inject.js";
 import { type Profile, resolveProfile } from "../machine/profiles.js";
-import { graphIssues } from "./graph.js";
-import type { PipelineKind, PipelineSpec } from "./types.js";
+import { frameLayout, graphIssues, readersWithoutOffset, stageKind } from "./graph.js";
+import type { GraphSpec, GraphStage, PipelineKind, PipelineSpec } from "./types.js";
 
 /** One field that cannot take effect: the scenario field path and why. */
 export interface SpecConflict {
@@ -104,6 +105,7 @@ export function specConflicts(spec: PipelineSpec): SpecConflict[] {
         "lying-no-cache-invalidate needs a CPU stage that reads a camera's v4l2-mmap buffers",
       );
     }
+    for (const c of layoutFaultConflicts(spec, g)) add(c.field, c.problem);
     for (const [k, field] of graphOwns) {
       if (spec[k] !== undefined && !out.some((c) => c.field === field)) {
         add(
@@ -114,6 +116,12 @@ export function specConflicts(spec: PipelineSpec): SpecConflict[] {
     }
     return out;
   }
+  for (const [j, f] of (spec.faults ?? []).entries())
+    if (layoutFault(f) !== undefined)
+      add(
+        `pipeline.faults[${j}]`,
+        `${f} changes how the program lays out its own USERPTR memory, and this pipeline has none: it needs a graph whose camera captures into a v4l2-userptr pool`,
+      );
   const kind: PipelineKind = spec.pipeline ?? "camera-gpu-display";
   const source = spec.source ?? "v4l2-mmap";
   const strategy = spec.strategy;
@@ -270,6 +278,56 @@ export function specConflicts(spec: PipelineSpec): SpecConflict[] {
   if (spec.devices?.display !== undefined && kind === "cpu-output") {
     add("devices.display", "cpu-output has no display (vivid-out reads the frames)");
   }
+  return out;
+}
+
+/**
+ * A layout fault (`shared-cacheline`) of a graph: it needs a camera stage capturing
+ * into the program's USERPTR memory, through videobuf2-dma-sg (vb2_dc_get_userptr
+ * refuses memory not aligned to dma_get_cache_alignment(), EINVAL), on a device that
+ * does not snoop the CPU caches (a coherent device never sees a stale or dirty line, so
+ * the run would be the aligned one's), and readers that can take a frame at an offset.
+ */
+function layoutFaultConflicts(spec: PipelineSpec, g: GraphSpec): SpecConflict[] {
+  const out: SpecConflict[] = [];
+  let profile: Profile | undefined;
+  try {
+    profile = resolveProfile(spec.profile ?? "arm64", spec.overrides ?? {});
+  } catch {
+    return out; // the runner reports a bad profile itself
+  }
+  const check = (field: string, name: string, stages: readonly GraphStage[]): void => {
+    const targets = stages.filter((s) => frameLayout(g, s, [name])?.beside === true);
+    if (targets.length === 0) {
+      out.push({
+        field,
+        problem: `${name} cannot take effect: ${stages.length === 1 ? `stage "${stages[0]!.name}" is not a camera capturing` : "no camera stage captures"} into a v4l2-userptr pool, the only frame memory the program lays out itself (every other source's buffers start on a page of their own)`,
+      });
+      return;
+    }
+    for (const s of targets) {
+      const d = g.devices[s.device!]!;
+      const iommu = d.iommu ?? profile.device.iommu;
+      const coherent = d.coherent ?? profile.device.coherent;
+      const why = coherent
+        ? `${s.device} snoops the CPU caches (coherent on ${profile.name}): the DMA API does no cache maintenance for it and its writes update the CPU's lines, so a line it shares with the structure is never stale and never written back over its data: the frames come out as with the structure kept apart. Make the device non-coherent (graph.devices.${s.device}.coherent: false) or use a profile whose DMA does not snoop (arm64, cortex-a9, riscv64)`
+        : (d.allocator ?? (iommu ? "dma-contig" : "dma-sg")) === "dma-contig"
+          ? `${s.device} uses videobuf2-dma-contig, whose vb2_dc_get_userptr refuses user memory not aligned to dma_get_cache_alignment() (EINVAL at QBUF), so the unaligned frame never reaches the device; videobuf2-dma-sg (a camera without an IOMMU) takes it unchecked`
+          : undefined;
+      const bad = readersWithoutOffset(g, s)[0];
+      if (why !== undefined) out.push({ field, problem: `${name} cannot take effect: ${why}` });
+      else if (bad !== undefined)
+        out.push({
+          field,
+          problem: `${name} puts stage "${s.name}"'s frames at an offset into their buffers, and stage "${bad.name}" (a ${stageKind(g, bad)}) cannot read a frame at an offset: only CPU stages and displays (DRM_IOCTL_MODE_ADDFB2 offsets[0]) can`,
+        });
+    }
+  };
+  for (const [j, f] of (spec.faults ?? []).entries())
+    if (layoutFault(f) !== undefined) check(`pipeline.faults[${j}]`, f, g.stages);
+  for (const [i, s] of g.stages.entries())
+    for (const [j, f] of (s.faults ?? []).entries())
+      if (layoutFault(f) !== undefined) check(`graph.stages[${i}].faults[${j}]`, f, [s]);
   return out;
 }
 

@@ -802,7 +802,7 @@ function scenarioGraph(g: NonNullable<Scenario["graph"]>): GraphSpec {
     pools[name] = {
       source: p.source,
       count: p.count,
-      ...compact({ heap: p.heap, format: p.format }),
+      ...compact({ heap: p.heap, format: p.format, header: p.header }),
     };
   }
   const stages: GraphStage[] = g.stages.map((st) => ({
