@@ -375,8 +375,12 @@ const POOL_WHY: Partial<Record<GraphDeviceKind, string>> = {
   npu: "its own buffer objects, or a heap or udmabuf buffer it imports",
 };
 
-/** Bytes of the frame-info structure the fault shared-cacheline puts before a frame when the pool names none. */
-export const DEFAULT_FRAME_HEADER = 32;
+/**
+ * Bytes of the frame-info structure the fault shared-cacheline puts before a frame when
+ * the pool names none: not a multiple of any profile's cache line, so the frame always
+ * starts mid line.
+ */
+export const DEFAULT_FRAME_HEADER = 40;
 
 /** Stages that can read a frame at an offset into its buffer. */
 const OFFSET_READERS: ReadonlySet<GraphDeviceKind | "cpu"> = new Set(["cpu", "display"]);

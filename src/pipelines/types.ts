@@ -140,7 +140,7 @@ export interface GraphPool {
    * v4l2-userptr only: bytes of a structure the program keeps for each buffer (a
    * frame-info record it updates each time it queues the buffer), in memory of its own;
    * the named fault `shared-cacheline` puts it right before the frame in the frame's
-   * memory, the frame `header` bytes in (default 32 with the fault).
+   * memory, the frame `header` bytes in (default 40 with the fault).
    */
   readonly header?: number;
 }

@@ -315,7 +315,13 @@ function layoutFaultConflicts(spec: PipelineSpec, g: GraphSpec): SpecConflict[] 
           ? `${s.device} uses videobuf2-dma-contig, whose vb2_dc_get_userptr refuses user memory not aligned to dma_get_cache_alignment() (EINVAL at QBUF), so the unaligned frame never reaches the device; videobuf2-dma-sg (a camera without an IOMMU) takes it unchecked`
           : undefined;
       const bad = readersWithoutOffset(g, s)[0];
+      const header = frameLayout(g, s, [name])!.header;
       if (why !== undefined) out.push({ field, problem: `${name} cannot take effect: ${why}` });
+      else if (header % profile.cache.lineSize === 0)
+        out.push({
+          field,
+          problem: `${name} cannot take effect: the structure before stage "${s.name}"'s frames (graph.pools.${s.pool}.header, ${header} bytes) is a whole number of ${profile.cache.lineSize}-byte cache lines on ${profile.name}, so each frame starts on a line of its own and shares none; give a header that is not a multiple of ${profile.cache.lineSize}`,
+        });
       else if (bad !== undefined)
         out.push({
           field,

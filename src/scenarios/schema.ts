@@ -591,7 +591,7 @@ const GraphPoolSchema = z
       .max(1024)
       .optional()
       .describe(
-        "v4l2-userptr only: bytes of a structure the program keeps for each buffer (a frame-info record it updates at every QBUF), in memory of its own. The named fault shared-cacheline puts it right before the frame in the frame's memory, the frame that many bytes in and sharing a cache line with it (default 32 bytes with the fault); only CPU stages and displays read a frame at an offset.",
+        "v4l2-userptr only: bytes of a structure the program keeps for each buffer (a frame-info record it updates at every QBUF), in memory of its own. The named fault shared-cacheline puts it right before the frame in the frame's memory, the frame that many bytes in and sharing a cache line with it (default 40 bytes with the fault); only CPU stages and displays read a frame at an offset.",
       ),
   })
   .describe("A pool of buffers one stage writes into and the stages downstream read.");
