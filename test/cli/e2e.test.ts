@@ -48,6 +48,7 @@ const EXPECT_INCOHERENT = new Set([
   "xdna-1439-zeroed-buffer-evicted.yaml",
   "rpi-6995-udmabuf-readback.yaml",
   "firecracker-5536-mismatched-attributes.yaml",
+  "circle-135-shared-cacheline.yaml",
   // Linux 6.12's own udmabuf behaviour, every call right (docs/dma-buf.md).
   "udmabuf-first-sync.yaml",
 ]);
