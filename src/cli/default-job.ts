@@ -17,12 +17,12 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { PROFILES } from "../machine/profiles.js";
 import { MAPPING_STRATEGIES, type MappingStrategy, type PipelineSpec } from "../pipelines/types.js";
-import { renderSweepHtml } from "../report/html.js";
 import { cheapestStrategy, rowSharingNs, wholeCacheCrossover } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
 import { formatBytes } from "../sweep/grid.js";
 import {
   createProgress,
+  defaultJobs,
   parseJobs,
   progressMode,
   runSweep,
@@ -279,8 +279,18 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
   const sizes = values.quick ? MAIN_JOB_QUICK_SIZES : MAIN_JOB_SIZES;
   const tasks = mainJobTasks(sizes);
 
-  // Big buffers first, so the slowest runs do not end up last on one worker.
+  // Big buffers first from one end, small ones from the other: the slowest runs do not
+  // end up last on one worker, and only one worker faults in the host memory of the
+  // biggest runs (the others' grows only to what their runs need).
   const progress = createProgress(io, tasks.length, progressMode(values.quiet === true), "dmabuf");
+  // The HTML renderer (vega) takes a core for a few hundred ms to load: it is loaded once
+  // a worker has nothing left to run, not before the workers start.
+  const workers = Math.min(jobs ?? defaultJobs(), tasks.length);
+  let html: Promise<typeof import("../report/html.js")> | undefined;
+  const loadHtml = (): Promise<typeof import("../report/html.js")> => {
+    html ??= import("../report/html.js");
+    return html;
+  };
   let rows: SweepRow[];
   try {
     rows = await runSweep(tasks, {
@@ -288,7 +298,12 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
       schedule: tasks
         .map((_, i) => i)
         .sort((a, b) => sizeOf(tasks[b]!) - sizeOf(tasks[a]!) || a - b),
-      onRow: (row) => progress.tick(row),
+      fromBothEnds: true,
+      onRow: (row, _index, done, total) => {
+        progress.tick(row);
+        // A failure to load is reported where the report is written.
+        if (done > total - workers) loadHtml().catch(() => {});
+      },
     });
   } finally {
     progress.stop();
@@ -307,7 +322,7 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
 
   const bad = rows.filter((r) => r.error !== undefined || r.verdict !== "coherent");
   try {
-    await writeFile(htmlPath, await renderSweepHtml(report));
+    await writeFile(htmlPath, await (await loadHtml()).renderSweepHtml(report));
     io.out(`\nHTML report: ${htmlPath}\n`);
   } catch (e) {
     io.err(`dmabuf: cannot write the HTML report to ${htmlPath}: ${(e as Error).message}\n`);

@@ -45,6 +45,14 @@ export interface SweepOptions {
    * the slowest first; rows are returned in task order whatever this is. Default: task order.
    */
   readonly schedule?: readonly number[];
+  /**
+   * The first worker takes points from the front of the schedule, every other worker
+   * from its back, until they meet. Host memory is faulted in per thread (on some
+   * machines a fresh 32 MiB costs more than running a small point), so with the biggest
+   * points first only one worker's memory grows to the biggest point's; the others'
+   * grow only to what the smaller points they take need. Default false: all from the front.
+   */
+  readonly fromBothEnds?: boolean;
   /** Called once per finished point, in completion order. */
   readonly onRow?: (row: SweepRow, index: number, done: number, total: number) => void;
 }
@@ -96,7 +104,9 @@ export function runSweep(
       new RangeError("sweep: schedule must be a permutation of the task indices"),
     );
   }
-  let next = 0;
+  // Points not yet handed out are order[front..back].
+  let front = 0;
+  let back = total - 1;
   let done = 0;
 
   return new Promise<SweepRow[]>((resolvePromise, rejectPromise) => {
@@ -127,18 +137,18 @@ export function runSweep(
       rejectPromise(e);
     };
 
-    const start = (): void => {
+    const start = (fromBack: boolean): void => {
       const worker = new Worker(WORKER_URL, { workerData: config });
       live.add(worker);
       let current: number | undefined;
       const feed = (): void => {
-        if (next >= total) {
+        if (front > back) {
           current = undefined;
           live.delete(worker);
           void worker.terminate();
           return;
         }
-        current = order[next++]!;
+        current = fromBack ? order[back--]! : order[front++]!;
         const t = tasks[current]!;
         const task: WorkerTask = { index: current, params: t.params, spec: t.spec };
         worker.postMessage(task);
@@ -156,7 +166,7 @@ export function runSweep(
         current = undefined;
         if (index !== undefined && !settled) {
           finish(index, errorRow(tasks[index]!.params, tasks[index]!.spec, why));
-          if (!settled && next < total) start();
+          if (!settled && front <= back) start(fromBack);
         }
       };
       worker.on("error", (e) => lost(e));
@@ -164,7 +174,7 @@ export function runSweep(
       feed();
     };
 
-    for (let i = 0; i < jobs; i++) start();
+    for (let i = 0; i < jobs; i++) start(options.fromBothEnds === true && i > 0);
   });
 }
 

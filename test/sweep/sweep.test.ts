@@ -16,6 +16,7 @@ import { DEFAULT_RUNNER_URL, errorRow, runTask, sweepRow } from "../../src/sweep
 import { runPipeline as fixture } from "./fixture-runner.js";
 
 export const FIXTURE = new URL("./fixture-runner.js", import.meta.url).href;
+const THREAD_FIXTURE = new URL("./thread-fixture-runner.js", import.meta.url).href;
 
 function task(i: number, spec: PipelineSpec = {}): SweepTask {
   return {
@@ -129,6 +130,45 @@ describe("sweep in worker threads", () => {
       runSweep(tasks, { runner: FIXTURE, schedule: [0, 0, 1, 2, 3] }),
       /permutation/,
     );
+  });
+
+  test("from both ends: one worker takes the schedule's front in order, the others its back", async () => {
+    const tasks = Array.from({ length: 9 }, (_, i) => task(i, { seed: 30 }));
+    const schedule = [8, 7, 6, 5, 4, 3, 2, 1, 0];
+    const byThread = new Map<string, number[]>();
+    const rows = await runSweep(tasks, {
+      jobs: 2,
+      runner: THREAD_FIXTURE,
+      schedule,
+      fromBothEnds: true,
+      onRow: (r, index) => {
+        const list = byThread.get(r.profile) ?? [];
+        list.push(index);
+        byThread.set(r.profile, list);
+      },
+    });
+    assert.deepEqual(
+      rows.map((r) => r.params["i"]),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    // Each worker took a run of the schedule from its end, in order; together, all of it.
+    // (A worker that started very late on a busy machine may have found nothing left.)
+    const lists = [...byThread.values()];
+    const front = lists.find((l) => l[0] === 8) ?? [];
+    const back = lists.find((l) => l[0] === 0) ?? [];
+    assert.equal(lists.length, (front.length > 0 ? 1 : 0) + (back.length > 0 ? 1 : 0));
+    assert.deepEqual(front, schedule.slice(0, front.length));
+    assert.deepEqual(back, schedule.slice(front.length).reverse());
+    // One worker: all from the front.
+    const finished: number[] = [];
+    await runSweep(tasks.slice(0, 4), {
+      jobs: 1,
+      runner: THREAD_FIXTURE,
+      schedule: [3, 1, 2, 0],
+      fromBothEnds: true,
+      onRow: (_r, index) => finished.push(index),
+    });
+    assert.deepEqual(finished, [3, 1, 2, 0]);
   });
 
   test("a point that throws or kills its worker is recorded; the others run", async () => {
