@@ -19,7 +19,7 @@ import { PROFILES } from "../machine/profiles.js";
 import { MAPPING_STRATEGIES, type MappingStrategy, type PipelineSpec } from "../pipelines/types.js";
 import { cheapestStrategy, rowSharingNs, wholeCacheCrossover } from "../report/sharing-cost.js";
 import type { SweepReport, SweepRow } from "../report/sweep-types.js";
-import { formatBytes } from "../sweep/grid.js";
+import { formatBytes } from "../sweep/format.js";
 import {
   createProgress,
   defaultJobs,

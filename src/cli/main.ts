@@ -8,17 +8,17 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { didYouMean } from "../lib/did-you-mean.js";
 import { PROFILES } from "../machine/profiles.js";
 import { formatViolation } from "../machine/violations.js";
 import type { PipelineResult, PipelineSpec } from "../pipelines/types.js";
-import { didYouMean, ScenarioError } from "../scenarios/scenario.js";
-import { scenarioJsonSchemaText } from "../scenarios/schema.js";
-import { runStaleDataDemo } from "../scenarios/stale-data.js";
 import { usageError } from "./args.js";
 import { argError, COMMAND_HELP, DEMO_HELP, MAIN_HELP, SCHEMA_HELP, VERSION } from "./help.js";
 import { type CliIo, EXIT_BAD_INPUT, EXIT_OK, EXIT_VIOLATIONS, processIo } from "./io.js";
-import { listCommand } from "./list.js";
-import { runCommand } from "./run.js";
+
+// Each command's module is imported when the command runs: the scenario schema (zod),
+// the pipelines and the HTML renderer take a core for most of a second to load, and the
+// main job starts its workers sooner without them.
 
 export const COMMANDS = [
   "run",
@@ -53,7 +53,8 @@ function table(rows: string[][]): string {
 }
 
 /** The stale-data demonstration (src/scenarios/stale-data.ts) as a table. */
-function demo(io: CliIo, profiles: string[], size: number): number {
+async function demo(io: CliIo, profiles: string[], size: number): Promise<number> {
+  const { runStaleDataDemo } = await import("../scenarios/stale-data.js");
   const cases = runStaleDataDemo(profiles, size);
   io.out(
     `Stale data, and the sync that prevents it (${size / 1024} KiB buffer, streaming DMA mapping)\n\n`,
@@ -96,7 +97,7 @@ function demo(io: CliIo, profiles: string[], size: number): number {
   return ok ? EXIT_OK : EXIT_VIOLATIONS;
 }
 
-function demoCommand(argv: string[], io: CliIo): number {
+function demoCommand(argv: string[], io: CliIo): number | Promise<number> {
   let values: { help?: boolean; profile?: string[]; size?: string };
   try {
     values = parseArgs({
@@ -138,7 +139,7 @@ function demoCommand(argv: string[], io: CliIo): number {
   return demo(io, profiles, size);
 }
 
-function schemaCommand(argv: string[], io: CliIo): number {
+async function schemaCommand(argv: string[], io: CliIo): Promise<number> {
   let help: boolean | undefined;
   try {
     help = parseArgs({
@@ -150,7 +151,7 @@ function schemaCommand(argv: string[], io: CliIo): number {
   } catch (e) {
     return usageError(io, "schema", argError(e));
   }
-  io.out(help ? SCHEMA_HELP : scenarioJsonSchemaText());
+  io.out(help ? SCHEMA_HELP : (await import("../scenarios/schema.js")).scenarioJsonSchemaText());
   return EXIT_OK;
 }
 
@@ -200,7 +201,7 @@ async function dispatch(argv: string[], io: CliIo, deps: MainDeps): Promise<numb
   const rest = argv.slice(1);
   switch (first) {
     case "run":
-      return runCommand(rest, io, deps.runPipeline);
+      return (await import("./run.js")).runCommand(rest, io, deps.runPipeline);
     case "sweep":
       return (await import("./sweep.js")).sweepCommand(rest, io);
     case "mutate":
@@ -208,7 +209,7 @@ async function dispatch(argv: string[], io: CliIo, deps: MainDeps): Promise<numb
     case "merge":
       return (await import("./sweep.js")).mergeCommand(rest, io);
     case "list":
-      return listCommand(rest, io);
+      return (await import("./list.js")).listCommand(rest, io);
     case "schema":
       return schemaCommand(rest, io);
     case "demo":
@@ -235,6 +236,8 @@ export async function main(argv: string[], io: CliIo, deps: MainDeps = {}): Prom
   try {
     return await dispatch(argv, io, deps);
   } catch (e) {
+    // Whatever threw a ScenarioError has loaded its module already.
+    const { ScenarioError } = await import("../scenarios/scenario.js");
     if (e instanceof ScenarioError) {
       io.err(`${e.message}\n`);
       return EXIT_BAD_INPUT;

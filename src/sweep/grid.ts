@@ -11,6 +11,8 @@
 
 import { parseSize } from "../scenarios/schema.js";
 
+export { formatBytes } from "./format.js";
+
 /** A value a grid point gives a varied key. */
 export type GridValue = string | number | boolean;
 
@@ -49,21 +51,6 @@ export function parseNumberOrSize(text: string): number | undefined {
   if (NUMBER_RE.test(t)) return Number(t);
   // Sizes as scenario files write them (the schema's parser: K = KB = KiB = 1024).
   return parseSize(t);
-}
-
-/** "64 KiB", "32 MiB", "1.5 MiB", "100 B": the binary unit that keeps the figure short. */
-export function formatBytes(n: number): string {
-  for (const [unit, size] of [
-    ["GiB", 1024 ** 3],
-    ["MiB", 1024 ** 2],
-    ["KiB", 1024],
-  ] as const) {
-    if (Math.abs(n) >= size) {
-      const v = n / size;
-      return `${Number.isInteger(v) ? v : Number(v.toFixed(2))} ${unit}`;
-    }
-  }
-  return `${n} B`;
 }
 
 function fail(key: string, raw: string, why: string): never {
