@@ -516,7 +516,7 @@ const Pipeline = z
       .array(z.enum(NAMED_FAULTS.map((f) => f.name) as [string, ...string[]]))
       .optional()
       .describe(
-        `Named kernel faults, each a bug class reported from the field, injected into the kernel's cache maintenance and syncs. ${NAMED_FAULTS.map((f) => `${f.name}: ${f.description}`).join(" ")}`,
+        `Named kernel faults, each a bug class reported from the field, injected into the kernel's cache maintenance and syncs (shared-cacheline: into how the program lays out its USERPTR memory). ${NAMED_FAULTS.map((f) => `${f.name}: ${f.description}`).join(" ")}`,
       ),
   })
   .describe("What runs and how buffers are shared.");

@@ -143,10 +143,30 @@ test("the same records allocated separately: coherent, and the frames' bytes are
   for (const b of seen) assert.deepEqual(b, pattern.subarray(0, 64));
 });
 
+test("the other direction: where the record's line is invalidated without a clean, the program's update is lost", () => {
+  // arm64: the record shares its only line with the frame, and DQBUF's partial-line
+  // clean writes it back: the record survives (what the program stored at QBUF, never 0).
+  const a = firstBytes(spec({ fault: true, header: 40 }), 0);
+  for (const b of a.seen) assert.notDeepEqual(b.subarray(0, 40), new Uint8Array(40));
+  // cortex-a9 (32-byte lines): the record's first line lies wholly in the udmabuf's pages
+  // and outside videobuf2's mapping; the START's invalidate drops it dirty.
+  const c = firstBytes(spec({ profile: "cortex-a9", fault: true, header: 40 }), 0);
+  for (const b of c.seen) assert.deepEqual(b.subarray(0, 32), new Uint8Array(32));
+  assert.ok(
+    c.r.violations.some((v) => v.kind === "api-misuse" && /discarded 1 dirty line/.test(v.message)),
+  );
+});
+
 test("cortex-a9 (32-byte lines): the fault takes effect too; a record of whole lines is refused", () => {
   const r = runPipeline(spec({ profile: "cortex-a9", fault: true }));
   assert.equal(r.verdict, "incoherent");
   assert.ok(r.violations.some((v) => v.kind === "lost-device-write"));
+  // Both directions: the record's first line (wholly the record's, inside the udmabuf's
+  // pages) is invalidated by DMA_BUF_IOCTL_SYNC(START) with the program's update in it.
+  assert.ok(
+    r.violations.some((v) => v.kind === "api-misuse" && /discarded 1 dirty line/.test(v.message)),
+    r.violations.map((v) => v.message).join("\n"),
+  );
   assert.equal(runPipeline(spec({ profile: "cortex-a9", header: 40 })).verdict, "coherent");
   assert.throws(
     () => runPipeline(spec({ profile: "cortex-a9", fault: true, header: 64 })),
