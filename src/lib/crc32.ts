@@ -15,7 +15,7 @@
  */
 
 import * as zlib from "node:zlib";
-import { sameBytes } from "./bytes.js";
+import { sameBytesIn } from "./bytes.js";
 
 type NativeCrc32 = (data: Uint8Array, value?: number) => number;
 /** zlib.crc32 where this Node has it (typed loosely: @types/node 20 may predate it). */
@@ -150,12 +150,62 @@ function zeroOperatorCached(n: number): Uint32Array {
 }
 
 /**
+ * The IEEE CRC-32 of rows of `rowBytes` bytes given one at a time, wherever each lies
+ * (a display hashing the rows it reads where they lie in DRAM): exactly {@link crc32}
+ * of the rows packed together. A row equal to the one before it (a frame of colour
+ * bars is mostly such rows) is not hashed again: the host compares it with its
+ * predecessor, which must still hold its bytes, and the CRC is extended by the
+ * predecessor's CRC through the combine operator, as zlib's crc32_combine:
+ * crc(A || B) = Z_|B|(crc(A)) ^ crc_le(0, B).
+ */
+export class Crc32RowHasher {
+  readonly #z: Uint32Array;
+  /** The crc32_le register over the bytes so far (seeded with ~0). */
+  #r = 0xffffffff;
+  /** crc_le(0, previous row), and where that row lies. */
+  #rowCrc = 0;
+  #prev: Uint8Array | undefined;
+  #prevOff = 0;
+
+  constructor(readonly rowBytes: number) {
+    this.#z = zeroOperatorCached(rowBytes);
+  }
+
+  /** Extends the CRC by the row `bytes[off..off+rowBytes)`. */
+  row(bytes: Uint8Array, off: number): void {
+    const n = this.rowBytes;
+    const prev = this.#prev;
+    if (prev === undefined || !sameBytesIn(bytes, off, prev, this.#prevOff, n))
+      this.#rowCrc = crc32Le(0, bytes.subarray(off, off + n));
+    this.#prev = bytes;
+    this.#prevOff = off;
+    const z = this.#z;
+    const r = this.#r;
+    this.#r =
+      (z[r & 0xff]! ^
+        z[256 + ((r >>> 8) & 0xff)]! ^
+        z[512 + ((r >>> 16) & 0xff)]! ^
+        z[768 + (r >>> 24)]! ^
+        this.#rowCrc) >>>
+      0;
+  }
+
+  /** Extends the CRC by `bytes` of any length (a row cut short), hashed as they are. */
+  bytes(bytes: Uint8Array): void {
+    this.#r = crc32Le(this.#r, bytes);
+  }
+
+  /** The CRC-32 of everything so far. */
+  get value(): number {
+    return ~this.#r >>> 0;
+  }
+}
+
+/**
  * The IEEE CRC-32 of `rows` rows of `rowBytes` bytes, `stride` bytes apart in `bytes`
  * (the visible part of a frame, padding left out): exactly {@link crc32} of the rows
- * packed together. A row equal to the one before it (a frame of colour bars is mostly
- * such rows) is not hashed again: the host compares it with its predecessor and the
- * CRC is extended by the predecessor's CRC through the combine operator, as zlib's
- * crc32_combine: crc(A || B) = Z_|B|(crc(A)) ^ crc_le(0, B).
+ * packed together, each row equal to the one above hashed by comparison
+ * ({@link Crc32RowHasher}).
  */
 export function crc32Rows(
   bytes: Uint8Array,
@@ -164,27 +214,14 @@ export function crc32Rows(
   rows: number,
 ): number {
   if (rows <= 0 || rowBytes <= 0) return 0;
-  const z = zeroOperatorCached(rowBytes);
-  let r = 0xffffffff;
-  let rowCrc = 0;
+  const h = new Crc32RowHasher(rowBytes);
   for (let y = 0; y < rows; y++) {
     const at = y * stride;
-    if (at + rowBytes > bytes.length) {
-      // A frame cut short (as subarray would cut it): hash what there is.
-      r = crc32Le(r, bytes.subarray(at, at + rowBytes));
-      continue;
-    }
-    if (y === 0 || !sameBytes(bytes, at, at - stride, rowBytes))
-      rowCrc = crc32Le(0, bytes.subarray(at, at + rowBytes));
-    r =
-      (z[r & 0xff]! ^
-        z[256 + ((r >>> 8) & 0xff)]! ^
-        z[512 + ((r >>> 16) & 0xff)]! ^
-        z[768 + (r >>> 24)]! ^
-        rowCrc) >>>
-      0;
+    // A frame cut short (as subarray would cut it): hash what there is.
+    if (at + rowBytes > bytes.length) h.bytes(bytes.subarray(at, at + rowBytes));
+    else h.row(bytes, at);
   }
-  return ~r >>> 0;
+  return h.value;
 }
 
 /**

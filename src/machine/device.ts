@@ -14,6 +14,7 @@ import type { SystemBus } from "./bus.js";
 import type { Ns } from "./clock.js";
 import type { CostLedger } from "./cost.js";
 import type { IommuDomain } from "./iommu.js";
+import { MEMORY_CHUNK_SHIFT } from "./memory.js";
 import type { TraceRecorder } from "./trace.js";
 
 export interface DeviceConfig {
@@ -47,6 +48,9 @@ export interface DmaSegment {
   readonly dmaAddr: number;
   readonly len: number;
 }
+
+/** DRAM's chunk: the longest run {@link DmaDevice.readSegmentsInPlace} hands out as one view. */
+const MEMORY_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
 
 export class DmaDevice {
   readonly name: string;
@@ -158,6 +162,42 @@ export class DmaDevice {
       this.bytesRead += s.len;
       this.bytesReread += s.len;
     }
+  }
+
+  /**
+   * {@link readSegments} with the bytes used where they lie in DRAM instead of copied:
+   * the same reads segment by segment (every translation, window and mask check, the
+   * bus's checks and observer, the byte counters), each followed by `visit(bytes, at)`
+   * with the segment's bytes as read-only views of memory (one per 1 MiB chunk it
+   * spans) and their offset `at` in the array readSegments would have filled. For a
+   * reader that hashes or converts the bytes at once (a display's CRC, a GPU job's
+   * source rows); views are valid until memory is next written. A non-coherent master
+   * without an IOMMU only (a coherent read also takes the CPU's dirty lines, and an
+   * IOMMU fault returns zeros): for others it does nothing and returns false, and the
+   * caller copies with readSegments.
+   */
+  readSegmentsInPlace(
+    segs: readonly DmaSegment[],
+    visit: (bytes: Uint8Array, at: number) => void,
+  ): boolean {
+    if (this.coherent || this.iommu !== undefined) return false;
+    const memory = this.bus.memory;
+    let at = 0;
+    for (const s of segs) {
+      this.#access(s.dmaAddr, s.len, false, (phys, n) => {
+        this.bus.read(this, phys, n, undefined, 0);
+        for (let done = 0; done < n; ) {
+          const p = phys + done;
+          const inChunk = MEMORY_CHUNK - ((p - memory.base) % MEMORY_CHUNK);
+          const k = Math.min(n - done, inChunk);
+          visit(memory.view(p, k)!, at + done);
+          done += k;
+        }
+      });
+      this.bytesRead += s.len;
+      at += s.len;
+    }
+    return true;
   }
 
   /** Writes one contiguous array across a scatter-gather list. */

@@ -23,6 +23,9 @@ const CHUNK_MASK = CHUNK - 1;
 const chunkPool: ArrayBuffer[] = [];
 const POOL_MAX = 512;
 
+/** What a chunk never written reads as, for {@link PhysicalMemory.view} (never written to). */
+let zeroChunk: Uint8Array | undefined;
+
 /** Whether `a[from..to)` is all zero. */
 function allZero(a: Uint8Array, from: number, to: number): boolean {
   let i = from;
@@ -131,6 +134,24 @@ export class PhysicalMemory {
       done += n;
       off += n;
     }
+  }
+
+  /**
+   * The bytes at `[phys, phys+len)` where they lie, without a copy: a view of DRAM when
+   * the range lies within one 1 MiB chunk (of zeros for a chunk never written), else
+   * undefined (the caller copies with {@link read}). For a reader that uses the bytes
+   * at once (a device hashing or converting what it reads): the view is read-only and
+   * holds what memory holds until memory is next written.
+   */
+  view(phys: number, len: number): Uint8Array | undefined {
+    this.check(phys, len);
+    const off = phys - this.base;
+    const co = off & CHUNK_MASK;
+    if (co + len > CHUNK) return undefined;
+    const c = this.#bytes[Math.floor(off / CHUNK)];
+    if (c !== undefined) return c.subarray(co, co + len);
+    zeroChunk ??= new Uint8Array(CHUNK);
+    return zeroChunk.subarray(0, len);
   }
 
   /** Sets `len` bytes at `phys` to `value`. */

@@ -37,7 +37,8 @@ import {
   DRM_MODE_TYPE_PREFERRED,
   type DrmModeInfo,
 } from "../../../../include/uapi/drm-mode.js";
-import { crc32Rows } from "../../../../lib/crc32.js";
+import { Crc32RowHasher, crc32Rows } from "../../../../lib/crc32.js";
+import { RowGather } from "../../../../lib/row-gather.js";
 import { dmaReadScratch } from "../../../../lib/scratch.js";
 import type { ClockEvent, Ns } from "../../../../machine/clock.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
@@ -386,6 +387,25 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
     return true;
   }
 
+  /**
+   * Reads the scanout's rows by DMA and returns the CRC of what was read. The rows are
+   * hashed where they lie in DRAM when the device can read in place (the same reads and
+   * checks as a copy, the same bytes, one pass over the frame less); otherwise they are
+   * copied into the thread's DMA read buffer first (a frame-sized array per vblank, or
+   * per display when a run boots a machine, costs host page faults).
+   */
+  #readCrc(rows: readonly DmaSegment[], rowBytes: number, height: number): number {
+    let total = 0;
+    for (const r of rows) total += r.len;
+    if (total === rowBytes * height) {
+      const h = new Crc32RowHasher(rowBytes);
+      const gather = new RowGather(rowBytes, (b, off) => h.row(b, off));
+      if (this.dev.readSegmentsInPlace(rows, (b, at) => gather.push(b, at))) return h.value;
+    }
+    const bytes = this.dev.readSegments(rows, dmaReadScratch.get(rowBytes * height));
+    return crc32Rows(bytes, rowBytes, rowBytes, height);
+  }
+
   #scanout(sequence: number, time: Ns): void {
     const fb = this.crtc.fb;
     const mode = this.crtc.mode;
@@ -412,11 +432,7 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
           this.dev.rereadSegments(rows);
           crc = this.#lastScan!.crc;
         } else {
-          // Read into the thread's DMA read buffer: it lives only within this callback, and a
-          // frame-sized array per vblank, or per display when a run boots a machine (the
-          // main job, sweeps), costs host page faults.
-          const bytes = this.dev.readSegments(rows, dmaReadScratch.get(rowBytes * mode.vdisplay));
-          crc = crc32Rows(bytes, rowBytes, rowBytes, mode.vdisplay);
+          crc = this.#readCrc(rows, rowBytes, mode.vdisplay);
         }
         const clean = this.dev.faults === faults;
         this.#lastScan = { rows, seq, crc, clean };

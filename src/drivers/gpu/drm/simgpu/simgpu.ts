@@ -56,7 +56,8 @@ import {
   SIMGPU_SUBMIT_OUT_FENCE,
 } from "../../../../include/uapi/simgpu-drm.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
-import { sameBytes } from "../../../../lib/bytes.js";
+import { sameBytes, sameBytesIn } from "../../../../lib/bytes.js";
+import { RowGather } from "../../../../lib/row-gather.js";
 import { dmaReadScratch, ScratchBuffer } from "../../../../lib/scratch.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import type { Current } from "../../../../vfs/file.js";
@@ -84,12 +85,21 @@ import { DRM_FORMATS } from "../drm-mode.js";
 import { DrmGpuScheduler, drmSchedAddFence } from "../drm-sched.js";
 
 /**
- * A job's result, reused by every GPU of this thread (its source rows go to the thread's
- * DMA read buffer): a job runs to completion within its DMA callback, and fresh
+ * A job's result (its distinct rows, packed), reused by every GPU of this thread (source
+ * rows are read in place or go to the thread's DMA read buffer): a job runs to
+ * completion within its DMA callback, and fresh
  * frame-sized arrays per job, or per GPU when a run boots a machine (the main job,
  * sweeps), cost host page faults.
  */
 const jobDstScratch = new ScratchBuffer();
+
+/** Which distinct result row each row of a job is, reused by every job of this thread. */
+let rowIndexScratch = new Int32Array(0);
+
+function jobRowIndex(height: number): Int32Array {
+  if (rowIndexScratch.length < height) rowIndexScratch = new Int32Array(height);
+  return rowIndexScratch;
+}
 
 /**
  * Geometry of one job. Pitches are in bytes; formats are DRM fourccs and default to the
@@ -160,36 +170,16 @@ export function simgpuTransform(
     throw new RangeError(`simgpu: ${out.length} bytes cannot hold a ${size}-byte result`);
   const dst = out === undefined ? new Uint8Array(size) : out.subarray(0, size);
   const pad = p.dstPitch - dstRow;
-  // Whole rows at a time, 32-bit words where the rows are word aligned (they are for
-  // every frame the pipelines make): `~w` inverts four bytes, a table converts YUYV.
-  const src32 = wordsOf(src, p.srcPitch, srcRow);
-  const dst32 = wordsOf(dst, p.dstPitch, dstRow);
   for (let y = 0; y < p.height; y++) {
     const si = y * p.srcPitch;
     const di = y * p.dstPitch;
     if (op === SIMGPU_OP_YUYV_TO_XRGB8888 && y > 0 && sameBytes(src, si, si - p.srcPitch, srcRow)) {
       // The same source row gives the same result row: copy it (host memcmp and memcpy;
       // frames are mostly rows equal to the one above). Only worth it for the
-      // conversion: inverting a row costs less than comparing it.
+      // conversion: inverting a row costs less than comparing it and copying the result.
       dst.copyWithin(di, di - p.dstPitch, di - p.dstPitch + dstRow);
-    } else if (op === SIMGPU_OP_COPY) {
-      dst.set(src.subarray(si, si + srcRow), di);
-    } else if (op === SIMGPU_OP_INVERT) {
-      if (src32 !== undefined && dst32 !== undefined)
-        invertWords(
-          src32,
-          (src.byteOffset + si) >>> 2,
-          dst32,
-          (dst.byteOffset + di) >>> 2,
-          srcRow >>> 2,
-        );
-      else for (let i = 0; i < srcRow; i++) dst[di + i] = 255 - src[si + i]!;
-    } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
-      yuyvRowToXrgb(src, si, dst, dst32, di, p.width);
-    } else if (op === SIMGPU_OP_BLEND) {
-      throw new RangeError("simgpu: BLEND reads dst too; use simgpuBlend");
     } else {
-      throw new KernelError("EINVAL", `simgpu: unknown op ${op}`);
+      transformRow(op, src, si, dst, di, p.width, srcRow);
     }
     // The bytes between rows: 0 (a reused `out` holds older bytes there).
     if (pad > 0 && y + 1 < p.height) dst.fill(0, di + dstRow, di + p.dstPitch);
@@ -197,16 +187,47 @@ export function simgpuTransform(
   return dst;
 }
 
+/**
+ * One row of a job: `width` pixels of `src` from `si` (`srcRow` bytes) to `dst` from
+ * `di`. The one implementation of each op's rule, for the GPU's job and for
+ * {@link simgpuTransform}. Whole rows at a time, 32-bit words where the row is word
+ * aligned (it is in every frame the pipelines make): `~w` inverts four bytes, a table
+ * converts YUYV.
+ */
+function transformRow(
+  op: number,
+  src: Uint8Array,
+  si: number,
+  dst: Uint8Array,
+  di: number,
+  width: number,
+  srcRow: number,
+): void {
+  if (op === SIMGPU_OP_COPY) {
+    dst.set(src.subarray(si, si + srcRow), di);
+  } else if (op === SIMGPU_OP_INVERT) {
+    const s32 = wordsAt(src, si, srcRow);
+    const d32 = wordsAt(dst, di, srcRow);
+    if (s32 !== undefined && d32 !== undefined) invertWords(s32, d32);
+    else for (let i = 0; i < srcRow; i++) dst[di + i] = 255 - src[si + i]!;
+  } else if (op === SIMGPU_OP_YUYV_TO_XRGB8888) {
+    yuyvRowToXrgb(src, si, dst, wordsAt(dst, di, width * 4), di, width);
+  } else if (op === SIMGPU_OP_BLEND) {
+    throw new RangeError("simgpu: BLEND reads dst too; use simgpuBlend");
+  } else {
+    throw new KernelError("EINVAL", `simgpu: unknown op ${op}`);
+  }
+}
+
 /** Bytes of dst a job's result spans: every row at `dstPitch`, the last without its padding. */
 export function simgpuResultBytes(op: number, p: SimgpuTransformParams): number {
   return p.dstPitch * (p.height - 1) + simgpuRowBytes(jobFormats(op, p).dst, p.width);
 }
 
-/** `n` words of `src` from `s0`, inverted, to `dst` from `d0` (a small function V8 optimizes whole). */
-function invertWords(src: Int32Array, s0: number, dst: Int32Array, d0: number, n: number): void {
-  const d = dst.subarray(d0, d0 + n);
-  const s = src.subarray(s0, s0 + n);
-  for (let i = 0; i < n; i++) d[i] = ~s[i]!;
+/** `src` inverted into `dst`, word by word (a small function V8 optimizes whole). */
+function invertWords(src: Int32Array, dst: Int32Array): void {
+  const n = dst.length;
+  for (let i = 0; i < n; i++) dst[i] = ~src[i]!;
 }
 
 /**
@@ -227,10 +248,11 @@ export function simgpuBlend(
   return dst;
 }
 
-/** An Int32 view over all of `a`'s buffer when every row of `a` starts word aligned. */
-function wordsOf(a: Uint8Array, pitch: number, row: number): Int32Array | undefined {
-  if (a.byteOffset % 4 !== 0 || pitch % 4 !== 0 || row % 4 !== 0) return undefined;
-  return new Int32Array(a.buffer, 0, a.buffer.byteLength >>> 2);
+/** An Int32 view of `a[off..off+len)`, when it is word aligned. */
+function wordsAt(a: Uint8Array, off: number, len: number): Int32Array | undefined {
+  const at = a.byteOffset + off;
+  if (at % 4 !== 0 || len % 4 !== 0) return undefined;
+  return new Int32Array(a.buffer, at, len >>> 2);
 }
 
 /**
@@ -255,7 +277,10 @@ const CLAMP_OFF = 512;
 const CLAMP = new Uint8Array(1024 + 512);
 for (let i = 0; i < CLAMP.length; i++) CLAMP[i] = clamp8(i - CLAMP_OFF);
 
-/** One row of YUYV (Y0 Cb Y1 Cr) to XRGB8888 (little endian B G R X, X = 0xff). */
+/**
+ * One row of YUYV (Y0 Cb Y1 Cr) to XRGB8888 (little endian B G R X, X = 0xff), at `di`
+ * of `dst` (`dst32`: the same row as words, when it is word aligned).
+ */
 function yuyvRowToXrgb(
   src: Uint8Array,
   si: number,
@@ -264,7 +289,6 @@ function yuyvRowToXrgb(
   di: number,
   width: number,
 ): void {
-  const d0 = dst32 === undefined ? 0 : (dst.byteOffset + di) >>> 2;
   for (let x = 0; x < width; x += 2) {
     const s = si + x * 2;
     const ya = Y_TERM[src[s]!]!;
@@ -285,8 +309,8 @@ function yuyvRowToXrgb(
       (CLAMP[((yb + g) >> 8) + CLAMP_OFF]! << 8) |
       CLAMP[((yb + b) >> 8) + CLAMP_OFF]!;
     if (dst32 !== undefined) {
-      dst32[d0 + (x >>> 1) * 2] = a;
-      dst32[d0 + (x >>> 1) * 2 + 1] = c;
+      dst32[x] = a;
+      dst32[x + 1] = c;
     } else {
       const d = di + x * 4;
       dst[d] = a & 0xff;
@@ -471,6 +495,42 @@ export class SimGpu {
     return maps.find((m) => m.obj === obj)!.sgt.dmaSegments();
   }
 
+  /**
+   * A job's DMA read of its source rows and its computation: the result as its distinct
+   * rows (`rows`, packed) and, for each row of the job, which of them it is (`index`).
+   * A source row equal to the one above gives the same result row, so it is compared
+   * (the host's memcmp) rather than converted again; frames are mostly such rows. The
+   * rows are read in place when the device can (the same reads and checks as a copy,
+   * one pass over the frame less), else copied into the thread's DMA read buffer.
+   */
+  #transformRows(
+    op: number,
+    rows: readonly DmaSegment[],
+    width: number,
+    srcRow: number,
+    dstRow: number,
+    height: number,
+  ): { rows: Uint8Array; index: Int32Array } {
+    const out = jobDstScratch.get(dstRow * height);
+    const index = jobRowIndex(height);
+    let distinct = 0;
+    let prev: Uint8Array | undefined;
+    let prevOff = 0;
+    const gather = new RowGather(srcRow, (b, off, y) => {
+      if (prev !== undefined && sameBytesIn(b, off, prev, prevOff, srcRow)) {
+        index[y] = distinct - 1;
+      } else {
+        transformRow(op, b, off, out, distinct * dstRow, width, srcRow);
+        index[y] = distinct++;
+      }
+      prev = b;
+      prevOff = off;
+    });
+    if (!this.dev.readSegmentsInPlace(rows, (b, at) => gather.push(b, at)))
+      gather.push(this.dev.readSegments(rows, dmaReadScratch.get(srcRow * height)), 0);
+    return { rows: out, index };
+  }
+
   /** run_job: map, DMA in, compute, DMA out; `done` (unmapped) at the end of the transfer. */
   #run(job: SimgpuJob, done: () => void): void {
     const p = job.params;
@@ -486,20 +546,30 @@ export class SimGpu {
         const srcSegs = this.#segments(job.src, maps);
         const rows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
-        const packed = this.dev.readSegments(rows, dmaReadScratch.get(srcRow * p.height));
         const dstSegs = this.#segments(job.dst, maps);
         const wrows: DmaSegment[] = [];
         for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);
-        const packedP = { ...p, srcPitch: srcRow, dstPitch: dstRow };
-        const out =
-          job.op === SIMGPU_OP_BLEND
-            ? simgpuBlend(
-                packed,
-                this.dev.readSegments(wrows, jobDstScratch.get(dstRow * p.height)),
-                packedP,
-              )
-            : simgpuTransform(job.op, packed, packedP, jobDstScratch.get(dstRow * p.height));
-        this.dev.writeSegments(wrows, out);
+        if (job.op === SIMGPU_OP_BLEND) {
+          const packedP = { ...p, srcPitch: srcRow, dstPitch: dstRow };
+          const packed = this.dev.readSegments(rows, dmaReadScratch.get(srcRow * p.height));
+          const cur = this.dev.readSegments(wrows, jobDstScratch.get(dstRow * p.height));
+          this.dev.writeSegments(wrows, simgpuBlend(packed, cur, packedP));
+          return;
+        }
+        const result = this.#transformRows(job.op, rows, p.width, srcRow, dstRow, p.height);
+        // The result's rows by DMA, as writeSegments would write the packed result: the
+        // same writes, each from the distinct row it equals.
+        let off = 0;
+        for (const s of wrows) {
+          const y = Math.floor(off / dstRow);
+          this.dev.write(
+            s.dmaAddr,
+            result.rows,
+            result.index[y]! * dstRow + (off - y * dstRow),
+            s.len,
+          );
+          off += s.len;
+        }
       },
       () => {
         for (const m of maps) this.host.dma.dmaUnmapSgtable(this.dev, m.sgt, m.dir, 0);
