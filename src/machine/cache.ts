@@ -93,6 +93,15 @@ interface InnerLevel {
 const INVALID = -1;
 
 /**
+ * `i % n` for non-negative integers below 2^52 (line and slot indices). Why not `%`: the
+ * indices are doubles to V8 (they may pass 2^31), and a double `%` is a call into C's
+ * fmod, several times slower than this on the per-line paths.
+ */
+function mod(i: number, n: number): number {
+  return (i - Math.floor(i / n) * n) | 0;
+}
+
+/**
  * Copies `n` words from `src[from..]` to `dst[to..]`: a plain loop for a line or two,
  * one typed-array copy (a memcpy) for longer runs, where the subarray view pays off.
  */
@@ -232,6 +241,16 @@ function gcd(a: number, b: number): number {
 }
 
 const MEM_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
+
+/**
+ * Lines per block of speculative fills whose host memory is touched before it is used
+ * (reverse-map entries, DRAM lines): small enough to stay in the host's cache, large
+ * enough for the host to overlap the misses.
+ */
+const PREFETCH_BLOCK = 256;
+
+/** Where loads made only to bring host memory into the host's cache leave their value (so they stay). */
+const touchSink = { value: 0 };
 
 /** The state of one range maintenance operation, carried from page to page. */
 interface RangeOp {
@@ -592,35 +611,60 @@ export class CpuCache {
     const rmap = this.#rmap;
     const nInner = this.#inner.length;
     const pending = this.#pendingFills(to - from);
-    // The reverse-map entries of all the lines first, in a loop of independent loads
-    // that the host overlaps: the fills below then find them in the host's cache
-    // instead of waiting for each (the fills are scattered over the whole buffer).
-    let held = 0;
-    for (let i = from; i < to; i++) {
-      const li = lines[i]!;
-      const c = rmap.chunkOf(li);
-      if (c !== undefined && c[li & CH_MASK]! >= 0) held++;
-    }
     let np = 0;
     let k = from;
-    if (held === to - from) return to; // every line is cached already: nothing to fill
     while (k < to) {
-      const li = lines[k++]!;
-      const c = rmap.chunkOf(li);
-      if (c !== undefined && c[li & CH_MASK]! >= 0) continue;
-      const s = this.#allocate(li);
-      this.counters.fills++;
-      fillEpochs[s] = fillEpoch;
-      for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
-      notes[s] = note;
-      pending[np++] = s;
-      if (this.findings.lostWrite !== undefined) break;
+      // The reverse-map entries of a block of lines first, in a loop of independent loads
+      // that the host overlaps: the fills below then find them in the host's cache
+      // instead of waiting for each (the fills are scattered over the whole buffer). A
+      // block, not the whole batch: a batch's entries would not all stay in the host's cache.
+      const blockEnd = Math.min(to, k + PREFETCH_BLOCK);
+      let held = 0;
+      for (let i = k; i < blockEnd; i++) {
+        const li = lines[i]!;
+        const c = rmap.chunkOf(li);
+        if (c !== undefined && c[li & CH_MASK]! >= 0) held++;
+      }
+      if (held === blockEnd - k) {
+        k = blockEnd; // every line is cached already: nothing to fill
+        continue;
+      }
+      let stop = false;
+      while (k < blockEnd) {
+        const li = lines[k++]!;
+        const c = rmap.chunkOf(li);
+        if (c !== undefined && c[li & CH_MASK]! >= 0) continue;
+        const s = this.#allocate(li);
+        this.counters.fills++;
+        fillEpochs[s] = fillEpoch;
+        for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
+        notes[s] = note;
+        pending[np++] = s;
+        if (this.findings.lostWrite !== undefined) {
+          stop = true;
+          break;
+        }
+      }
+      if (stop) break;
     }
-    // The data of the lines still held where they were filled.
+    // The data of the lines still held where they were filled, a block at a time: first
+    // one load per line to bring the DRAM lines in together, then the copies.
     const tag = this.#tag;
-    for (let i = 0; i < np; i++) {
-      const s = pending[i]!;
-      this.#fillFromMemory(tag[s]!, s);
+    const L = this.line;
+    for (let b = 0; b < np; b += PREFETCH_BLOCK) {
+      const bEnd = Math.min(np, b + PREFETCH_BLOCK);
+      let touched = 0;
+      for (let i = b; i < bEnd; i++) {
+        const off = tag[pending[i]!]! * L;
+        const ci = Math.floor(off / MEM_CHUNK);
+        const words = this.memory.peekChunkWords(ci);
+        if (words !== undefined) touched |= words[(off - ci * MEM_CHUNK) >>> 2]!;
+      }
+      touchSink.value = touched;
+      for (let i = b; i < bEnd; i++) {
+        const s = pending[i]!;
+        this.#fillFromMemory(tag[s]!, s);
+      }
     }
     return k;
   }
@@ -1087,7 +1131,7 @@ export class CpuCache {
     let n = 0;
     for (let line = li; line < end; line++, n++) {
       if (rmap.get(line) >= 0) break;
-      const set = line % sets;
+      const set = mod(line, sets);
       if (setValid[set]! >= ways) break;
       // The lowest invalid way, as #victimWay finds it.
       const way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
@@ -1122,7 +1166,7 @@ export class CpuCache {
       const lv = inner[level]!;
       const lw = lv.ways;
       for (let t = 0; t < Math.min(n, lv.sets); t++) {
-        const set = (li + t) % lv.sets;
+        const set = mod(li + t, lv.sets);
         const base = set * lw;
         const m = Math.floor((n - 1 - t) / lv.sets) + 1;
         // Invalid ways by index, then valid ones by stamp (oldest first).
@@ -1509,7 +1553,7 @@ export class CpuCache {
     for (let r = 0; r < si; r++) {
       const x = J - si + r; // step of the run
       const li = P + x;
-      const set = li % lv.sets;
+      const set = mod(li, lv.sets);
       const k = set * lv.ways + io[set * lv.ways + (Math.floor(x / lv.sets) % lv.ways)]!;
       const o = rmap.get(li);
       lv.slotOf[k] = o;
@@ -1740,6 +1784,19 @@ export class CpuCache {
     const last = this.#lineIndex(phys + len - 1);
     this.counters.lineOps += last - first + 1;
     if (this.#valid === 0) return;
+    // An invalidate of a range much larger than the cache with no dirty line in it: drop
+    // the lines it holds by walking the slots (what is dropped does not depend on order
+    // when nothing is written back or discarded).
+    if (
+      invalidate &&
+      !clean &&
+      this.closedForms &&
+      last - first + 1 > 2 * this.slots &&
+      this.#noDirtyIn(first, last)
+    ) {
+      this.#dropAllIn(first, last);
+      return;
+    }
     const base = this.memory.base;
     const end = phys + len;
     const lpp = this.#linesPerPage;
@@ -1807,6 +1864,50 @@ export class CpuCache {
     this.counters.discardedDirty += st.discarded;
   }
 
+  /**
+   * Whether lines `[first, last]` hold no dirty line (by the per-page counts; without
+   * looking when the range is so large that walking its pages costs more than the slots).
+   */
+  #noDirtyIn(first: number, last: number): boolean {
+    if (this.#dirtyCount === 0) return true;
+    const lpp = this.#linesPerPage;
+    const p0 = Math.floor(first / lpp);
+    const p1 = Math.floor(last / lpp);
+    if (p1 - p0 > this.slots) return false;
+    const pageDirty = this.#pageDirty;
+    for (let page = p0; page <= p1; page++) if (pageDirty.get(page) !== 0) return false;
+    return true;
+  }
+
+  /**
+   * Drops every line of `[first, last]` the cache holds, none of them dirty: exactly what
+   * the page-by-page invalidation does (#maintainPage's #drop of each line, the reverse
+   * map and per-page counts), by walking the slots.
+   */
+  #dropAllIn(first: number, last: number): void {
+    const tag = this.#tag;
+    const inInner = this.#inInner;
+    const setValid = this.#setValid;
+    const rmap = this.#rmap;
+    const pageCount = this.#pageCount;
+    const lpp = this.#linesPerPage;
+    const sets = this.sets;
+    let dropped = 0;
+    for (let way = 0, s = 0; way < this.ways; way++)
+      for (let set = 0; set < sets; set++, s++) {
+        const li = tag[s]!;
+        if (li < first || li > last) continue;
+        if (inInner[s] !== 0) this.#dropInner(s);
+        tag[s] = INVALID;
+        setValid[set]!--;
+        rmap.set(li, INVALID);
+        const page = Math.floor(li / lpp);
+        pageCount.set(page, pageCount.get(page) - 1);
+        dropped++;
+      }
+    this.#valid -= dropped;
+  }
+
   /** The pages, ascending and each once, holding a cached line of lines `[first, last]`. */
   #heldPages(first: number, last: number): Float64Array {
     const tag = this.#tag;
@@ -1871,7 +1972,7 @@ export class CpuCache {
     let discarded = 0;
     let stop = pageEnd;
     // Line l is in set l % sets: consecutive lines, consecutive sets.
-    for (let l = li, set = li % sets; l < pageEnd; l++, set = set + 1 === sets ? 0 : set + 1) {
+    for (let l = li, set = mod(li, sets); l < pageEnd; l++, set = set + 1 === sets ? 0 : set + 1) {
       const s = rm[l & CH_MASK]!;
       if (s < 0) continue;
       if (dirty[s] === 1) {
@@ -2108,7 +2209,7 @@ export class CpuCache {
   }
 
   #allocate(li: number): number {
-    const set = li % this.sets;
+    const set = mod(li, this.sets);
     const s = this.#victimWay(set) * this.sets + set;
     if (this.#tag[s]! >= 0) {
       this.counters.evictions++;
@@ -2130,7 +2231,7 @@ export class CpuCache {
   #innerInsert(level: number, li: number, outerSlot: number): void {
     const lv = this.#inner[level]!;
     if (lv.innerOf[outerSlot]! >= 0) return;
-    const set = li % lv.sets;
+    const set = mod(li, lv.sets);
     const base = set * lv.ways;
     const slotOf = lv.slotOf;
     const stamp = lv.stamp;

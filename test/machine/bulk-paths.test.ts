@@ -9,14 +9,32 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { CpuCache } from "../../src/machine/cache.js";
+import type { CacheGeometry, CpuCache } from "../../src/machine/cache.js";
 import { PhysicalMemory } from "../../src/machine/memory.js";
-import { type CacheRig, cacheGeometryArb, cacheRig, MiB } from "./helpers.js";
+import { type CacheRig, cacheGeometryArb, cacheRig, MiB, pattern } from "./helpers.js";
 
 /** The window straddles the first 1 MiB DRAM chunk boundary. */
 const WIN = 16384;
 
 const geometryArb = cacheGeometryArb([1, 2, 4, 8]);
+
+/** Caches of hundreds of lines, which keep most of a batch of a few hundred fills. */
+const bigGeometryArb: fc.Arbitrary<CacheGeometry> = fc
+  .record({
+    line: fc.constantFrom(16, 32, 64),
+    sets: fc.constantFrom(16, 32, 64),
+    ways: fc.constantFrom(4, 8),
+    inner: fc.boolean(),
+    replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
+  })
+  .map(({ line, sets, ways, inner, replacement }) => ({
+    lineSize: line,
+    levels: [
+      ...(inner ? [{ name: "L1", sizeBytes: 4 * 2 * line, ways: 2 }] : []),
+      { name: "L2", sizeBytes: sets * ways * line, ways },
+    ],
+    replacement,
+  }));
 
 type Op =
   | { kind: "read" | "clean" | "flush" | "invalidate"; off: number; len: number }
@@ -302,6 +320,99 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
   });
 });
 
+/**
+ * Replays random operations with batches of speculative fills on two caches, one through
+ * `prefetchLines` and one through a `prefetch` per line, comparing every slot, stamp,
+ * note, counter, finding in order and DRAM byte. Returns the lost writes found.
+ */
+function checkPrefetchLines(
+  geometries: fc.Arbitrary<CacheGeometry>,
+  batchArb: fc.Arbitrary<{ kind: "prefetch"; lines: number[]; note: number; heldFirst?: boolean }>,
+  numRuns: number,
+): number {
+  let lost = 0;
+  fc.assert(
+    fc.property(
+      geometries,
+      fc.boolean(),
+      fc.array(fc.oneof({ weight: 2, arbitrary: batchArb }, { weight: 3, arbitrary: opArb }), {
+        maxLength: 30,
+      }),
+      (geometry, racing, ops) => {
+        const fast = cacheRig(geometry);
+        const ref = cacheRig(geometry);
+        const w0 = fast.mem.base + MiB - WIN / 2;
+        const L = geometry.lineSize;
+        const lines0 = (w0 - fast.mem.base) / L;
+        const windowLines = WIN / L;
+        // Every line of DRAM different, so a fill that copies the wrong line shows.
+        for (const r of [fast, ref]) r.mem.write(w0, pattern(WIN, 3));
+        if (racing) {
+          // The CPU's dirty lines under a device write: every one a lost write when a
+          // fill evicts it.
+          for (const r of [fast, ref]) {
+            apply(r, w0, { kind: "fill", off: 0, len: WIN, value: 0x11 }, true);
+            apply(r, w0, { kind: "dma", off: 0, len: WIN, value: 0x5a }, true);
+          }
+        }
+        for (const op of ops) {
+          if (op.kind !== "prefetch") {
+            apply(fast, w0, op, true);
+            apply(ref, w0, op, true);
+          } else {
+            // Filled as of just before a device write, as the speculation hook does.
+            const epoch = fast.shadow.beginWrite("dev", 0, "DMA write");
+            ref.shadow.beginWrite("dev", 0, "DMA write");
+            // A batch may begin with a block (256 draws) of lines all cached already.
+            const held: number[] = [];
+            if (op.heldFirst === true)
+              for (let l = 0; l < windowLines; l++)
+                if (fast.cache.probe(w0 + l * L).cached) held.push(l);
+            const first =
+              held.length === 0
+                ? []
+                : Array.from({ length: 256 }, (_, i) => held[i % held.length]!);
+            const lines = Float64Array.from(
+              [...first, ...op.lines],
+              (l) => lines0 + (l % windowLines),
+            );
+            const found: string[][] = [[], []];
+            for (let k = 0; k < lines.length; ) {
+              k = fast.cache.prefetchLines(lines, k, lines.length, epoch - 1, op.note);
+              if (fast.cache.findings.lostWrite !== undefined)
+                found[0]!.push(JSON.stringify(fast.cache.findings.lostWrite));
+            }
+            for (const li of lines) {
+              ref.cache.prefetch(ref.mem.base + li * L, epoch - 1, op.note);
+              if (ref.cache.findings.lostWrite !== undefined)
+                found[1]!.push(JSON.stringify(ref.cache.findings.lostWrite));
+            }
+            assert.deepEqual(found[0], found[1], "lost writes, in order");
+            lost += found[0]!.length;
+          }
+          if (op.kind !== "prefetch" && op !== ops[ops.length - 1]) continue;
+          const notes = (r: CacheRig): (number | undefined)[] => {
+            const out: (number | undefined)[] = [];
+            for (let o = 0; o < WIN; o += L) out.push(r.cache.prefetchNoteOf(w0 + o));
+            return out;
+          };
+          assert.deepEqual(notes(fast), notes(ref), "notes");
+          const lines = (w0 - fast.mem.base + WIN) / L + 1;
+          assert.deepEqual(
+            fast.cache.stateForTests(lines),
+            ref.cache.stateForTests(lines),
+            op.kind,
+          );
+          assert.deepEqual(fast.mem.slice(w0, WIN), ref.mem.slice(w0, WIN), "DRAM");
+          assertFreeMask(fast.cache);
+        }
+      },
+    ),
+    { numRuns },
+  );
+  return lost;
+}
+
 describe("speculative fills in bulk", () => {
   test("prefetchLines equals a prefetch per line: every slot, stamp, note, counter, finding and DRAM byte", () => {
     const batchArb = fc.record({
@@ -310,74 +421,102 @@ describe("speculative fills in bulk", () => {
       lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { maxLength: 120 }),
       note: fc.integer({ min: 0, max: 1000 }),
     });
-    let lost = 0;
+    const lost = checkPrefetchLines(geometryArb, batchArb, 150);
+    // The stop-and-report path must have been exercised.
+    assert.ok(lost > 0, "some fill's victim destroyed a device write");
+  });
+
+  test("in batches of many blocks (256 fills each) into caches of hundreds of lines, the same", () => {
+    // Long batches over the window into a cache that keeps most of them, batches of lines
+    // repeated, and batches whose first block is of lines cached already.
+    const lineArb = fc.integer({ min: 0, max: WIN / 16 - 1 });
+    const batchArb = fc.record({
+      kind: fc.constant("prefetch" as const),
+      lines: fc.oneof(
+        fc.array(lineArb, { minLength: 257, maxLength: 1200 }),
+        fc.array(lineArb, { minLength: 1, maxLength: 300 }).map((l) => [...l, ...l, ...l]),
+      ),
+      note: fc.integer({ min: 0, max: 1000 }),
+      heldFirst: fc.boolean(),
+    });
+    checkPrefetchLines(bigGeometryArb, batchArb, 40);
+  });
+});
+
+describe("invalidation of a range larger than the cache by walking the slots", () => {
+  test("equals the page-by-page invalidation: every slot, inner level, reverse map, count and byte", () => {
+    // Clean lines spread over the window (loads and speculative fills), some dirty ones,
+    // then invalidates of ranges many times the cache: with no dirty line in the range
+    // the slots are walked, else the pages; both must leave what the pages leave.
+    const bigInvalidate = fc.record({
+      kind: fc.constant("invalidate" as const),
+      off: fc.integer({ min: 0, max: 200 }),
+      len: fc.integer({ min: WIN / 2, max: WIN }),
+    });
+    const cleanAfter = fc.record({
+      kind: fc.constant("clean" as const),
+      off: fc.constant(0),
+      len: fc.constant(WIN),
+    });
+    const fills = fc.record({
+      kind: fc.constant("prefetch" as const),
+      lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { minLength: 1, maxLength: 80 }),
+    });
+    let walked = 0;
     fc.assert(
       fc.property(
         geometryArb,
-        fc.boolean(),
-        fc.array(fc.oneof({ weight: 2, arbitrary: batchArb }, { weight: 3, arbitrary: opArb }), {
-          maxLength: 30,
-        }),
-        (geometry, racing, ops) => {
+        fc.array(
+          fc.oneof(
+            { weight: 2, arbitrary: bigInvalidate },
+            { weight: 1, arbitrary: cleanAfter },
+            { weight: 2, arbitrary: fills },
+            { weight: 3, arbitrary: opArb },
+          ),
+          { maxLength: 30 },
+        ),
+        (geometry, ops) => {
           const fast = cacheRig(geometry);
           const ref = cacheRig(geometry);
+          ref.cache.closedForms = false;
           const w0 = fast.mem.base + MiB - WIN / 2;
           const L = geometry.lineSize;
           const lines0 = (w0 - fast.mem.base) / L;
           const windowLines = WIN / L;
-          if (racing) {
-            // The CPU's dirty lines under a device write: every one a lost write when a
-            // fill evicts it.
-            for (const r of [fast, ref]) {
-              apply(r, w0, { kind: "fill", off: 0, len: WIN, value: 0x11 }, true);
-              apply(r, w0, { kind: "dma", off: 0, len: WIN, value: 0x5a }, true);
-            }
-          }
+          const stateLines = (w0 - fast.mem.base + WIN) / L + 1;
           for (const op of ops) {
-            if (op.kind !== "prefetch") {
+            if (op.kind === "prefetch") {
+              const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
+              for (const r of [fast, ref]) {
+                const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+                for (let k = 0; k < lines.length; )
+                  k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
+              }
+            } else {
+              if (op.kind === "invalidate" && op.len >= WIN / 2 && fast.cache.dirtyLines === 0)
+                walked++;
               apply(fast, w0, op, true);
               apply(ref, w0, op, true);
-            } else {
-              // Filled as of just before a device write, as the speculation hook does.
-              const epoch = fast.shadow.beginWrite("dev", 0, "DMA write");
-              ref.shadow.beginWrite("dev", 0, "DMA write");
-              const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
-              const found: string[][] = [[], []];
-              for (let k = 0; k < lines.length; ) {
-                k = fast.cache.prefetchLines(lines, k, lines.length, epoch - 1, op.note);
-                if (fast.cache.findings.lostWrite !== undefined)
-                  found[0]!.push(JSON.stringify(fast.cache.findings.lostWrite));
-              }
-              for (const li of lines) {
-                ref.cache.prefetch(ref.mem.base + li * L, epoch - 1, op.note);
-                if (ref.cache.findings.lostWrite !== undefined)
-                  found[1]!.push(JSON.stringify(ref.cache.findings.lostWrite));
-              }
-              assert.deepEqual(found[0], found[1], "lost writes, in order");
-              lost += found[0]!.length;
             }
-            if (op.kind !== "prefetch" && op !== ops[ops.length - 1]) continue;
-            const notes = (r: CacheRig): (number | undefined)[] => {
-              const out: (number | undefined)[] = [];
-              for (let o = 0; o < WIN; o += L) out.push(r.cache.prefetchNoteOf(w0 + o));
-              return out;
-            };
-            assert.deepEqual(notes(fast), notes(ref), "notes");
-            const lines = (w0 - fast.mem.base + WIN) / L + 1;
             assert.deepEqual(
-              fast.cache.stateForTests(lines),
-              ref.cache.stateForTests(lines),
+              fast.cache.stateForTests(stateLines),
+              ref.cache.stateForTests(stateLines),
               op.kind,
             );
-            assert.deepEqual(fast.mem.slice(w0, WIN), ref.mem.slice(w0, WIN), "DRAM");
-            assertFreeMask(fast.cache);
+            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
           }
+          // The replacement state decides what a sweep keeps.
+          for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
+          assert.deepEqual(
+            fast.cache.stateForTests(stateLines),
+            ref.cache.stateForTests(stateLines),
+            "after a sweep",
+          );
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 200 },
     );
-    // The stop-and-report path must have been exercised.
-    assert.ok(lost > 0, "some fill's victim destroyed a device write");
+    assert.ok(walked > 50, `large invalidates with nothing dirty: ${walked}`);
   });
 });
 
