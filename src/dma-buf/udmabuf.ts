@@ -53,8 +53,9 @@ interface Udmabuf {
   readonly dev: UdmabufDevice;
   readonly pages: number[];
   readonly inodes: ShmemInode[];
-  /** The misc device's own mapping, made by the first begin_cpu_access. */
+  /** The misc device's own mapping, made by the first begin_cpu_access, and its direction. */
   sg: SgTable | undefined;
+  sgDir?: DmaDirection;
   /** The checker region explaining that first begin_cpu_access (non-coherent machines). */
   firstBeginNote?: number;
 }
@@ -86,7 +87,15 @@ const udmabufOps: DmaBufOps<Udmabuf> = {
   unmapDmaBuf: (a, sgt, dir) => a.dmabuf.priv.dev.dma.dmaUnmapSgtable(a.dev, sgt, dir, 0),
   release(buf) {
     const ub = buf.priv;
-    if (ub.sg !== undefined) ub.dev.dma.dmaUnmapSgtable(ub.dev.device, ub.sg, DMA_BIDIRECTIONAL, 0);
+    // Linux 6.12's release_udmabuf() unmaps with DMA_BIDIRECTIONAL whatever direction
+    // the first begin_cpu_access mapped with, which DMA-API debug reports ("frees DMA
+    // memory with different direction") for any correct program that first read or
+    // first wrote the buffer. Deviation: the model unmaps with the mapped direction, so
+    // a correct program's teardown is not reported for the driver's warning. The cache
+    // maintenance is the same (arch_sync_dma_for_cpu invalidates for both) except after
+    // a first write-only access, where Linux's would also drop the (clean) lines.
+    if (ub.sg !== undefined)
+      ub.dev.dma.dmaUnmapSgtable(ub.dev.device, ub.sg, ub.sgDir ?? DMA_BIDIRECTIONAL, 0);
     if (ub.firstBeginNote !== undefined) ub.dev.dma.m.violations.unregister(ub.firstBeginNote);
     for (const ino of ub.inodes) ino.unpin();
   },
@@ -108,6 +117,7 @@ const udmabufOps: DmaBufOps<Udmabuf> = {
     const ub = buf.priv;
     if (ub.sg === undefined) {
       ub.sg = getSgTable(ub, ub.dev.device, dir);
+      ub.sgDir = dir;
       if (!ub.dev.device.coherent) {
         const ranges = ub.pages.map((phys) => ({ phys, len: PAGE_SIZE }));
         const note = UDMABUF_FIRST_BEGIN_NOTE;

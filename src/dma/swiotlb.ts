@@ -42,6 +42,14 @@ interface BounceSlot {
   readonly dev: string;
   /** Shadow epoch of the last copy into the slot: slot lines written later are the device's. */
   copyEpoch: number;
+  /**
+   * The bytes the buffer and the slot last agreed on: set by every copy between them and
+   * by each hand-over to the device (whatever the buffer held then was given to it). A
+   * copy back over buffer bytes that moved on from these loses someone's write.
+   */
+  readonly agreed: Uint8Array;
+  /** Shadow epoch of the last agreement: a device's DMA into the buffer after it is newer. */
+  agreedEpoch: number;
 }
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -81,12 +89,22 @@ export class Swiotlb {
       );
     }
     const tlb = pool.alloc(Math.ceil(size / IO_TLB_SIZE));
-    const slot: BounceSlot = { tlb, orig, size, dir, dev, copyEpoch: this.m.shadow.epoch };
+    const slot: BounceSlot = {
+      tlb,
+      orig,
+      size,
+      dir,
+      dev,
+      copyEpoch: this.m.shadow.epoch,
+      agreed: new Uint8Array(size),
+      agreedEpoch: 0,
+    };
     this.#slots.set(tlb, slot);
     this.#faulted("swiotlb_tbl_map_single", size, (n) => {
       this.#bounce(tlb, orig, n, DMA_TO_DEVICE);
       slot.copyEpoch = this.m.shadow.epoch;
     });
+    this.#agree(slot, tlb, size, slot.orig);
     return tlb;
   }
 
@@ -98,6 +116,7 @@ export class Swiotlb {
       this.#faulted("swiotlb_tbl_unmap_single", s.size, (n) =>
         this.#bounce(s.tlb, s.orig, n, DMA_FROM_DEVICE),
       );
+      this.#agree(s, s.tlb, s.size, s.tlb);
       this.#checkCopiedBack(s, s.tlb, s.size, "dma_unmap_*()");
     }
     this.#slots.delete(s.tlb);
@@ -121,11 +140,17 @@ export class Swiotlb {
     this.#faulted("swiotlb_sync_single_for_cpu", len, (n) =>
       this.#bounce(addr, s.orig + off, n, DMA_FROM_DEVICE),
     );
+    this.#agree(s, addr, len, addr);
     this.#checkCopiedBack(s, addr, len, "dma_sync_*_for_cpu()");
   }
 
   /** swiotlb_sync_single_for_device(). */
   syncForDevice(addr: number, size: number, dir: DmaDirection): void {
+    const s0 = this.#slotAt(addr);
+    // A hand-over to the device: what the buffer holds now is given to it (for
+    // DMA_FROM_DEVICE, to be overwritten), whether or not it is copied in.
+    if (s0 !== undefined)
+      this.#agree(s0, addr, Math.min(size, s0.tlb + s0.size - addr), s0.orig + (addr - s0.tlb));
     if (dir !== DMA_TO_DEVICE && dir !== DMA_BIDIRECTIONAL) return;
     const s = this.#find(addr);
     const off = addr - s.tlb;
@@ -199,26 +224,80 @@ export class Swiotlb {
   }
 
   /**
-   * Before a copy back: buffer bytes that differ from slot bytes the device did not
-   * write are CPU writes never copied in (no dma_sync_*_for_device since), which the
-   * copy is about to overwrite.
+   * `agreed` from `from` (the slot or the buffer, as the CPU sees it), over the slot's
+   * `[addr, addr+len)`.
+   */
+  #agree(s: BounceSlot, addr: number, len: number, from: number): void {
+    if (!this.m.shadow.enabled || len <= 0) return;
+    const off = addr - s.tlb;
+    this.m.cache.peek(from, len, s.agreed.subarray(off, off + len));
+    s.agreedEpoch = this.m.shadow.epoch;
+  }
+
+  /**
+   * Before a copy back: buffer bytes that moved on since the buffer was last handed to
+   * the device (or last agreed with the slot), which the copy is about to replace with
+   * different slot bytes. A CPU write never handed over (no dma_sync_*_for_device or
+   * DMA_BUF_IOCTL_SYNC(END) after it: a CPU write after the last DQBUF, lost at unmap),
+   * or another device's DMA into a buffer this one keeps mapped bounced (the copy back at
+   * unmap of a bounced DRM import puts the bounce slot over the frame): either way a
+   * write is lost.
    */
   #checkCopyBackTarget(s: BounceSlot, addr: number, len: number, call: string): void {
-    // DMA_FROM_DEVICE: the device is to overwrite the buffer, so the CPU's earlier
-    // writes are legally lost (32-bit ARM even invalidates them at map).
-    if (!this.m.shadow.enabled || s.dir !== DMA_BIDIRECTIONAL) return;
-    const { stale } = this.#differences(s, addr, len);
-    if (stale === 0) return;
-    this.m.violations.report({
-      kind: "api-misuse",
-      api: "dma-api",
-      time: this.m.now,
-      agent: "cpu",
-      phys: s.orig + (addr - s.tlb),
-      len: stale,
-      message: `${call} copies ${s.dev}'s swiotlb slot ${hex(s.tlb)} back over ${stale} byte(s) of ${hex(s.orig)} the CPU wrote after the last copy in: the CPU's writes are lost`,
-      hint: "after the CPU writes a bounced DMA_BIDIRECTIONAL buffer, call dma_sync_*_for_device() before the next dma_sync_*_for_cpu() or dma_unmap_*(): it copies the CPU's data into the slot",
-    });
+    if (!this.m.shadow.enabled) return;
+    const L = this.m.cache.line;
+    const base = this.m.memory.base;
+    const off = addr - s.tlb;
+    const orig = s.orig + off;
+    const slot = new Uint8Array(len);
+    const buf = new Uint8Array(len);
+    this.m.cache.peek(addr, len, slot);
+    this.m.cache.peek(orig, len, buf);
+    const mem = this.m.memory.slice(orig, len);
+    let cpu = 0;
+    let device = 0;
+    let first = -1;
+    let writer = "";
+    let line = -1;
+    let other: string | undefined;
+    let stale = false;
+    for (let i = 0; i < len; i++) {
+      const li = Math.floor((orig + i - base) / L);
+      if (li !== line) {
+        line = li;
+        // Memory written behind the cache since the agreement, by another agent than the
+        // CPU: a device's DMA (newer than a line the CPU still caches, if any).
+        const e = this.m.shadow.memEpoch.get(li);
+        const w = e > s.agreedEpoch ? this.m.shadow.writer(e).agent : undefined;
+        other = w !== undefined && w !== this.m.cpu.name ? w : undefined;
+        stale = this.m.cache.probe(orig + i).stale;
+      }
+      const now = stale ? mem[i]! : buf[i]!;
+      if (now === s.agreed[off + i] || slot[i] === now) continue;
+      if (first < 0) first = i;
+      if (other !== undefined) {
+        device++;
+        writer = other;
+      } else cpu++;
+    }
+    if (cpu + device === 0) return;
+    const what =
+      device === 0
+        ? "the CPU wrote after the buffer was last handed to the device"
+        : `${writer} wrote after the slot was filled`;
+    this.m.violations.report(
+      {
+        kind: device === 0 ? "lost-cpu-write" : "lost-device-write",
+        time: this.m.now,
+        agent: "cpu",
+        phys: orig + first,
+        len: cpu + device,
+        message: `${call} copies ${s.dev}'s swiotlb slot ${hex(s.tlb)} (${directionName(s.dir)}) back over ${cpu + device} byte(s) of ${hex(s.orig)} that ${what}: those writes are lost`,
+      },
+      device === 0
+        ? "hand the buffer to the device after the CPU's last write (dma_sync_*_for_device(), or DMA_BUF_IOCTL_SYNC(END) before VIDIOC_QBUF or close): for a bounced mapping that copies the CPU's data into the slot, so the copy back at dma_sync_*_for_cpu() or dma_unmap_*() brings it back instead of overwriting it"
+        : `a buffer another device writes must not stay mapped bounced (DMA_FROM_DEVICE or DMA_BIDIRECTIONAL) for ${s.dev}: the copy back at dma_unmap_*() puts the bounce slot over what ${writer} wrote; allocate the buffer where ${s.dev} reaches it (a CMA heap: raspberrypi/linux issue 5727)`,
+    );
   }
 
   /** After a hand-over to the CPU: device-written slot bytes the buffer did not receive. */

@@ -19,7 +19,8 @@ export type ViolationKind =
   /**
    * The CPU's writes were discarded before reaching memory: an invalidate dropped dirty
    * lines the CPU wrote inside its access (the end of a DMA_BUF_IOCTL_SYNC bracket on a
-   * DMA_FROM_DEVICE mapping, which 32-bit ARM invalidates).
+   * DMA_FROM_DEVICE mapping, which 32-bit ARM invalidates), or a swiotlb copy back
+   * replaced bytes the CPU wrote after its last hand-over to the device.
    */
   | "lost-cpu-write"
   /** The CPU touched a streaming DMA buffer while the device owned it. */

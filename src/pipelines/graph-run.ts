@@ -64,7 +64,7 @@ import { crc32, crc32Le } from "../lib/crc32.js";
 import { type ScratchBuffer, ScratchPool } from "../lib/scratch.js";
 import type { FaultInjection } from "../machine/fault-inject.js";
 import { simnpuBoCreate, simnpuSubmit } from "../uapi/accel.js";
-import { drmPrimeFdToHandle, drmPrimeHandleToFd } from "../uapi/drm.js";
+import { drmGemClose, drmPrimeFdToHandle, drmPrimeHandleToFd } from "../uapi/drm.js";
 import { dmaBufSetName, dmaBufSync as dmaBufSyncIoctl } from "../uapi/lib.js";
 import type { SimUapi } from "../uapi/sim.js";
 import type { Mapping } from "../uapi/uapi.js";
@@ -330,6 +330,11 @@ class CpuNode {
     if (this.fault !== "omit-sync-end") dmaBufSyncEnd(this.app, f.fd, dir);
     return this.sink ? { crc: ~crc >>> 0, expectedCrc: ~want >>> 0 } : undefined;
   }
+
+  /** munmap of every mapping it made (each held a reference to its dma-buf). */
+  release(): void {
+    for (const m of this.#maps.values()) this.app.munmap(m);
+  }
 }
 
 function dmaBufSyncStart(app: SimUapi, fd: number, dir: number): void {
@@ -387,6 +392,16 @@ class OutputNode {
 
   stop(): void {
     if (this.#streaming) vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+  }
+
+  /** Teardown after STREAMOFF: VIDIOC_REQBUFS(0) unmaps and detaches the imported dma-bufs, then the node is closed. */
+  release(): void {
+    vidiocReqbufs(this.app, this.fd, {
+      count: 0,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+    });
+    this.app.close(this.fd);
   }
 }
 
@@ -512,6 +527,25 @@ class M2mNode {
     vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
     vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
   }
+
+  /**
+   * Teardown after STREAMOFF: VIDIOC_REQBUFS(0) on both queues (the imported inputs are
+   * unmapped and detached), the exported CAPTURE buffers' fds and the node closed.
+   */
+  release(): void {
+    vidiocReqbufs(this.app, this.fd, {
+      count: 0,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: V4L2_MEMORY_DMABUF,
+    });
+    vidiocReqbufs(this.app, this.fd, {
+      count: 0,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: V4L2_MEMORY_MMAP,
+    });
+    for (const b of this.buffers) this.app.close(b.fd);
+    this.app.close(this.fd);
+  }
 }
 
 /**
@@ -542,6 +576,12 @@ class EncoderNode {
     const coded = this.#maps[index]!.read(0, bytesused);
     this.m2m.free[index] = true;
     return { crc: crc32(coded), expectedCrc: crc32(simencEncode(f.expected, this.m2m.out)) };
+  }
+
+  /** The coded-frame mappings, then the mem2mem teardown. */
+  release(): void {
+    for (const m of this.#maps) this.m2m.app.munmap(m);
+    this.m2m.release();
   }
 }
 
@@ -635,6 +675,19 @@ class NpuNode {
   expected(input: Frame): Uint8Array {
     return simnpuCompute(this.op, input.expected, this.params(input.geom));
   }
+
+  /**
+   * The teardown once every job is done: DRM_IOCTL_GEM_CLOSE of the imported inputs
+   * (unmapped and detached) and of the outputs, their fds closed, then the node.
+   */
+  release(): void {
+    for (const h of this.#imports.values()) drmGemClose(this.app, this.fd, h);
+    for (const o of this.outputs) {
+      drmGemClose(this.app, this.fd, o.handle);
+      this.app.close(o.fd);
+    }
+    this.app.close(this.fd);
+  }
 }
 
 /** The first free buffer from `next` on, round robin, marked taken; a clear error when none is free. */
@@ -663,7 +716,8 @@ const GPU_OPS: Readonly<Record<string, number>> = {
  * `faults` are deliberate userspace mistakes by stage name (a stage's own `fault` wins);
  * while a stage runs (and while its buffers are handed back to its device) the kernel's
  * fault injector has the stage's name as its scope, so a named fault can be armed for
- * one stage.
+ * one stage. After the last frame and STREAMOFF, `teardown()` is called and every stage
+ * releases what it made (REQBUFS(0), RMFB, GEM_CLOSE, munmap, close).
  */
 export function runGraph(
   kernel: Kernel,
@@ -675,6 +729,7 @@ export function runGraph(
   steady: () => void,
   faults: ReadonlyMap<string, PipelineFault> = new Map(),
   afterStage?: (stage: GraphStage, frame: number, bufferFd: number) => void,
+  teardown?: () => void,
 ): void {
   const order = topoOrder(g);
   const consumers = new Map<string, GraphStage[]>();
@@ -1067,6 +1122,30 @@ export function runGraph(
   for (const m of m2ms.values()) m.stop();
   for (const e of encoders.values()) e.m2m.stop();
   for (const [name, b] of expectedOf) expectedPool.give(name, b);
+
+  // Teardown, as the program ends: each stage releases what it made, consumers before
+  // their producers, so a buffer's importers detach (unmap_dma_buf) before its producer
+  // frees it and the last reference releases it (the exporter's release) — every one of
+  // those paths under the checker. Its costs are the run's teardown, not a frame's.
+  teardown?.();
+  const releasedDisplays = new Set<DisplayStage>();
+  for (const s of [...order].reverse()) {
+    const kind = stageKind(g, s);
+    inStage(s, () => {
+      if (kind === "cpu") cpus.get(s.name)!.release();
+      else if (kind === "display") {
+        const d = displayOf(s);
+        if (!releasedDisplays.has(d)) d.release();
+        releasedDisplays.add(d);
+      } else if (kind === "gpu") gpus.get(s.name)!.node.release();
+      else if (kind === "npu") npus.get(s.name)!.release();
+      else if (kind === "m2m") m2ms.get(s.name)!.release();
+      else if (kind === "encoder") encoders.get(s.name)!.release();
+      else if (kind === "output" && s.inputs.length === 0) rendered.get(s.name)!.release();
+      else if (kind === "output") outputs.get(s.name)!.release();
+      else if (kind === "camera") cameras.get(s.name)!.release();
+    });
+  }
 }
 
 /** Expected-frame buffers between runs in this thread (a run that throws leaves its own to the GC). */

@@ -82,6 +82,11 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   };
   const sinkFrames = new Map<string, FrameResult[]>();
   let sinks: SinkResult[];
+  // Set when the teardown starts: the buffers as they were, the run's costs and end.
+  let buffers: BufferInfo[] = [];
+  let runCosts = m.costs.snapshot();
+  let runEnd = m.clock.now;
+  let runViolations = 0;
   {
     const sinkStages = graphSinks(graph);
     const primary = sinkStages[0]!;
@@ -123,6 +128,13 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
               hooks.afterCapture!({ kernel, uapi: app, frame: n, bufferFd: fd });
           }
         : undefined,
+      () => {
+        // The run ends with the last frame and STREAMOFF; what follows is its teardown.
+        buffers = bufferInfos(kernel);
+        runCosts = m.costs.snapshot();
+        runEnd = m.clock.now;
+        runViolations = m.violations.list.length;
+      },
     );
     sinks = sinkStages.map((s, i) => {
       const list = i === 0 ? frames : sinkFrames.get(s.name)!;
@@ -137,13 +149,6 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     });
   }
 
-  const buffers: BufferInfo[] = kernel.dmaBuf.buffers.map((b) => ({
-    name: b.name ?? `dmabuf${b.ino}`,
-    size: b.size,
-    exporter: b.expName,
-    importers: b.attachments.map((a) => a.dev.name),
-    ...(b.cpuAccessLog.length > 0 ? { syncs: [...b.cpuAccessLog] } : {}),
-  }));
   checkFaultsTookEffect(named, m.faults.appliedCounts);
   const violations = m.violations.list;
   const verdict = violations.length === 0 && sinks.every((k) => k.ok) ? "coherent" : "incoherent";
@@ -154,14 +159,31 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     frames,
     sinks,
     buffers,
-    costs: m.costs.snapshot(),
-    elapsedNs: m.clock.now - start,
+    costs: runCosts,
+    elapsedNs: runEnd - start,
+    teardown: {
+      start: runEnd,
+      elapsedNs: m.clock.now - runEnd,
+      violations: m.violations.list.length - runViolations,
+      costs: CostLedger.diff(m.costs.snapshot(), runCosts),
+    },
     trace: spec.trace ? m.trace.finish(m.clock.now) : [],
     ...(m.faults.armed ? { callSites: m.faults.sites } : {}),
   };
   // The run is over: its host memory goes to the next run's machine.
   m.release();
   return result;
+}
+
+/** The live dma-bufs with their importers and DMA_BUF_IOCTL_SYNC calls, for reports. */
+function bufferInfos(kernel: Kernel): BufferInfo[] {
+  return kernel.dmaBuf.buffers.map((b) => ({
+    name: b.name ?? `dmabuf${b.ino}`,
+    size: b.size,
+    exporter: b.expName,
+    importers: b.attachments.map((a) => a.dev.name),
+    ...(b.cpuAccessLog.length > 0 ? { syncs: [...b.cpuAccessLog] } : {}),
+  }));
 }
 
 /**

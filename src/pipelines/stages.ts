@@ -46,11 +46,14 @@ import type { DeviceConfig } from "../machine/device.js";
 import {
   drmCrcOpen,
   drmCrcRead,
+  drmGemClose,
   drmModeAddFB2,
   drmModeCreateDumb,
+  drmModeDestroyDumb,
   drmModeGetConnector,
   drmModeGetResources,
   drmModePageFlip,
+  drmModeRmFB,
   drmModeSetCrtc,
   drmPrimeFdToHandle,
   drmPrimeHandleToFd,
@@ -213,6 +216,8 @@ export class CameraStage {
   readonly #userptrLength: number;
   /** QBUFs so far: the frame-info record the program writes beside a frame. */
   #queued = 0;
+  /** The USERPTR program's own mappings of its memory (munmapped at release). */
+  readonly #userMaps: Mapping[] = [];
 
   constructor(
     readonly app: SimUapi,
@@ -264,6 +269,7 @@ export class CameraStage {
       layout !== undefined && !layout.beside
         ? this.#recordMemory(Math.ceil((layout.header * rb.count) / PAGE) * PAGE, `${prefix}-info`)
         : undefined;
+    if (records !== undefined) this.#userMaps.push(records);
     for (let i = 0; i < rb.count; i++) {
       let fd: number;
       let offset = 0;
@@ -278,6 +284,7 @@ export class CameraStage {
         const u = alloc!.allocUserMemory(bytes, name, true);
         fd = u.fd;
         userptr = u.map!.addr + (layout?.offset ?? 0);
+        this.#userMaps.push(u.map!);
         if (layout !== undefined)
           header =
             records !== undefined
@@ -391,6 +398,23 @@ export class CameraStage {
   stop(): void {
     vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_CAPTURE);
   }
+
+  /**
+   * The program's teardown after STREAMOFF, as libcamera and GStreamer's v4l2src do it:
+   * VIDIOC_REQBUFS(0) frees the queue's buffers (an imported dma-buf is unmapped and
+   * detached there: __vb2_plane_dmabuf_put), then the dma-buf fds, the USERPTR memory
+   * and the node are closed; the last reference to a buffer releases it.
+   */
+  release(): void {
+    vidiocReqbufs(this.app, this.fd, {
+      count: 0,
+      type: V4L2_BUF_TYPE_VIDEO_CAPTURE,
+      memory: this.memory,
+    });
+    for (const b of this.buffers) this.app.close(b.fd);
+    for (const m of this.#userMaps) this.app.munmap(m);
+    this.app.close(this.fd);
+  }
 }
 
 interface Scanout {
@@ -409,6 +433,10 @@ export class DisplayStage {
   readonly #mode;
   #crcFd = -1;
   #on = false;
+  /** Framebuffers made, and GEM handles of PRIME imports and of dumb buffers, for release. */
+  readonly #fbs: number[] = [];
+  readonly #imported = new Set<number>();
+  readonly #dumb: number[] = [];
 
   constructor(
     readonly app: SimUapi,
@@ -434,11 +462,12 @@ export class DisplayStage {
    */
   importFramebuffer(dmabufFd: number, pitch: number, offset = 0): number {
     const handle = drmPrimeFdToHandle(this.app, this.fd, dmabufFd);
+    this.#imported.add(handle);
     return this.#addFb(handle, pitch, offset);
   }
 
   #addFb(handle: number, pitch: number, offset = 0): number {
-    return drmModeAddFB2(this.app, this.fd, {
+    const fb = drmModeAddFB2(this.app, this.fd, {
       width: this.spec.width,
       height: this.spec.height,
       pixelFormat: DRM_FORMAT_XRGB8888,
@@ -446,6 +475,8 @@ export class DisplayStage {
       pitches: [pitch],
       offsets: [offset],
     });
+    this.#fbs.push(fb);
+    return fb;
   }
 
   /** A scanout buffer allocated by the display (dumb, contiguous), exported for others. */
@@ -455,6 +486,7 @@ export class DisplayStage {
       height: this.spec.height,
       bpp: 32,
     });
+    this.#dumb.push(d.handle);
     const fb = this.#addFb(d.handle, d.pitch);
     const fd = drmPrimeHandleToFd(this.app, this.fd, d.handle, DRM_CLOEXEC | DRM_RDWR);
     dmaBufSetName(this.app, fd, name);
@@ -511,6 +543,20 @@ export class DisplayStage {
     });
     this.#on = false;
   }
+
+  /**
+   * A compositor's teardown once the CRTC is off: DRM_IOCTL_MODE_RMFB of every
+   * framebuffer, DRM_IOCTL_GEM_CLOSE of every PRIME import (drm_prime_gem_destroy: the
+   * attachment is unmapped and detached) and DESTROY_DUMB of its own buffers, then the
+   * CRC file and the card are closed.
+   */
+  release(): void {
+    for (const fb of this.#fbs) drmModeRmFB(this.app, this.fd, fb);
+    for (const h of this.#imported) drmGemClose(this.app, this.fd, h);
+    for (const h of this.#dumb) drmModeDestroyDumb(this.app, this.fd, h);
+    if (this.#crcFd >= 0) this.app.close(this.#crcFd);
+    this.app.close(this.fd);
+  }
 }
 
 /** The GPU: PRIME imports, one job per frame, explicit out-fences for the camera's sake. */
@@ -519,6 +565,8 @@ export class GpuStage {
   readonly outputs: (Scanout & { gpuHandle: number })[] = [];
   readonly outGeometry: FrameGeometry;
   readonly #op: number;
+  /** Handles of PRIME-imported inputs, closed at release. */
+  readonly #imported = new Set<number>();
 
   constructor(
     readonly app: SimUapi,
@@ -544,7 +592,23 @@ export class GpuStage {
   }
 
   importBuffer(dmabufFd: number): number {
-    return drmPrimeFdToHandle(this.app, this.fd, dmabufFd);
+    const h = drmPrimeFdToHandle(this.app, this.fd, dmabufFd);
+    this.#imported.add(h);
+    return h;
+  }
+
+  /**
+   * The teardown once every job is done: DRM_IOCTL_GEM_CLOSE of the imported inputs and
+   * of its handles of the output buffers (each unmapped and detached), the outputs'
+   * PRIME fds closed, then the render node.
+   */
+  release(): void {
+    for (const h of this.#imported) drmGemClose(this.app, this.fd, h);
+    for (const o of this.outputs) {
+      drmGemClose(this.app, this.fd, o.gpuHandle);
+      this.app.close(o.fd);
+    }
+    this.app.close(this.fd);
   }
 
   /** Submits frame `n`'s job: camera buffer -> output buffer n % 3. */
@@ -697,5 +761,16 @@ export class OutputStage {
 
   stop(): void {
     if (this.#streaming) vidiocStreamoff(this.app, this.fd, V4L2_BUF_TYPE_VIDEO_OUTPUT);
+  }
+
+  /** Teardown after STREAMOFF: the mappings, VIDIOC_REQBUFS(0), the node. */
+  release(): void {
+    for (const m of this.#maps) this.app.munmap(m);
+    vidiocReqbufs(this.app, this.fd, {
+      count: 0,
+      type: V4L2_BUF_TYPE_VIDEO_OUTPUT,
+      memory: this.#memory,
+    });
+    this.app.close(this.fd);
   }
 }

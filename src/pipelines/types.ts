@@ -391,10 +391,22 @@ export interface PipelineResult {
    */
   readonly sinks: readonly SinkResult[];
   readonly buffers: readonly BufferInfo[];
-  /** Sum over the run. */
+  /** Sum over the run: setup, the frames and STREAMOFF (the teardown apart). */
   readonly costs: CostSnapshot;
   /** Virtual time from first QBUF to last frame displayed. */
   readonly elapsedNs: Ns;
+  /**
+   * The program's teardown after the last frame and STREAMOFF (REQBUFS(0), RMFB,
+   * GEM_CLOSE, munmap, close: importers detach, exporters release), apart from the run's
+   * and the frames' figures: when it started, how long it took and what it cost.
+   */
+  readonly teardown?: {
+    readonly start: Ns;
+    readonly elapsedNs: Ns;
+    /** How many of `violations` (the last ones) the teardown found. */
+    readonly violations: number;
+    readonly costs: CostSnapshot;
+  };
   /** Timeline, when `trace` was set (tracks: "cpu", device names, buffer names). */
   readonly trace: readonly TraceEvent[];
   /**

@@ -167,6 +167,11 @@ export async function renderRunHtml(result: PipelineResult): Promise<string> {
       `${formatNs(totalNs(mean))} (all categories: device transfers and waiting included; ${formatNs(totalNs(result.costs))} over the run)`,
     ],
   ];
+  if (result.teardown !== undefined)
+    summary.push([
+      "teardown (after the last frame)",
+      `${formatNs(totalNs(result.teardown.costs))} (REQBUFS(0), RMFB, GEM_CLOSE, close; not in the figures above), sharing cost ${formatNs(sharingNs(result.teardown.costs))}, ${result.teardown.violations} violation(s)`,
+    ]);
   const specRows = Object.entries(s)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

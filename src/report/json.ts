@@ -94,7 +94,7 @@ export interface JsonReport {
     readonly categories: readonly CostCategory[];
     /** Mean over the displayed frames, per category. */
     readonly perFrame: JsonCosts;
-    /** Sum over the whole run (setup and teardown included), per category. */
+    /** Sum over the run (setup, the frames and STREAMOFF; the teardown is `teardown`), per category. */
     readonly total: JsonCosts;
     /** Every category, per frame (mean over the displayed frames) and over the run. */
     readonly perFrameNs: number;
@@ -107,6 +107,19 @@ export interface JsonReport {
   };
   /** Virtual time from the first QBUF to the last frame displayed, ns. */
   readonly elapsedNs: number;
+  /**
+   * The program's teardown after the last frame (REQBUFS(0), RMFB, GEM_CLOSE, munmap,
+   * close), apart from the run's figures: when it started, how long it took, its
+   * violations (the last ones of `violations`) and costs.
+   */
+  readonly teardown?: {
+    readonly startNs: number;
+    readonly elapsedNs: number;
+    readonly violations: number;
+    readonly costs: JsonCosts;
+    readonly totalNs: number;
+    readonly sharingNs: number;
+  };
   /** DMA_BUF_IOCTL_SYNC START/END per fd per frame, with the frames where they do not pair up (src/report/coverage.ts). */
   readonly cpuAccessBrackets: readonly FdBalance[];
   /** Every cache-maintenance and sync call site: bytes asked for and covered, the first short call's picture. */
@@ -207,6 +220,18 @@ export function toJsonReport(result: PipelineResult): JsonReport {
       sharingTotalNs: sharingNs(total),
     },
     elapsedNs: result.elapsedNs,
+    ...(result.teardown !== undefined
+      ? {
+          teardown: {
+            startNs: result.teardown.start,
+            elapsedNs: result.teardown.elapsedNs,
+            violations: result.teardown.violations,
+            costs: costs(result.teardown.costs),
+            totalNs: totalNs(result.teardown.costs),
+            sharingNs: sharingNs(result.teardown.costs),
+          },
+        }
+      : {}),
     cpuAccessBrackets: syncBalance(result),
     maintenance: maintenanceCoverage(result),
   };

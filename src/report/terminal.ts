@@ -12,7 +12,7 @@ import type { Violation } from "../machine/violations.js";
 import type { FrameResult, PipelineResult } from "../pipelines/types.js";
 import { fdBalanceLabel, maintenanceCoverage, syncBalance } from "./coverage.js";
 import { crcHex } from "./json.js";
-import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs } from "./sharing-cost.js";
+import { meanFrameCosts, SHARING_COST_CATEGORIES, sharingNs, totalNs } from "./sharing-cost.js";
 
 export interface TerminalReportOptions {
   /** ANSI colours (only for a terminal). Default false. */
@@ -287,12 +287,12 @@ function costSection(result: PipelineResult, st: Style): string[] {
   const total = result.costs;
   const rows: string[][] = [["", "per frame", "ops", "bytes", "total", "ops", "bytes"]];
   let meanNs = 0;
-  let totalNs = 0;
+  let runNs = 0;
   for (const c of COST_ORDER) {
     const m = mean[c];
     const t = total[c];
     meanNs += m.ns;
-    totalNs += t.ns;
+    runNs += t.ns;
     rows.push([
       COST_LABELS[c],
       formatDuration(m.ns),
@@ -303,13 +303,18 @@ function costSection(result: PipelineResult, st: Style): string[] {
       formatSize(t.bytes),
     ]);
   }
-  rows.push(["total", formatDuration(meanNs), "", "", formatDuration(totalNs), "", ""]);
+  rows.push(["total", formatDuration(meanNs), "", "", formatDuration(runNs), "", ""]);
   const out = [
     st.bold(`Costs (virtual time; per frame = mean over ${result.frames.length} frames)`),
     `  sharing cost per frame: ${formatDuration(sharingNs(mean))} (${SHARING_COST_CATEGORIES.map((c) => COST_LABELS[c]).join(" + ")}; ${formatDuration(sharingNs(total))} over the run)`,
     `  total per frame:        ${formatDuration(meanNs)} (all categories: device transfers and waiting included)`,
   ];
   for (const l of table(rows, [false, true, true, true, true, true, true])) out.push(`  ${l}`);
+  const td = result.teardown;
+  if (td !== undefined)
+    out.push(
+      `  teardown after the last frame (REQBUFS(0), RMFB, GEM_CLOSE, close; not in the figures above): ${formatDuration(totalNs(td.costs))}, sharing cost ${formatDuration(sharingNs(td.costs))}, ${td.violations} violation(s)`,
+    );
   return out;
 }
 
@@ -334,7 +339,9 @@ function coverageSection(result: PipelineResult, st: Style): string[] {
       );
   }
   const out = [
-    st.bold("Cache maintenance by call site (bytes each site was asked to cover, and covered)"),
+    st.bold(
+      "Cache maintenance by call site (bytes each site was asked to cover, and covered; setup and teardown included)",
+    ),
   ];
   table(table_, [true, true, true, true, false]).forEach((l, i) => {
     out.push(`  ${l}`);

@@ -20,6 +20,7 @@ import type { Ns } from "../machine/clock.js";
 import { COST_CATEGORIES } from "../machine/cost.js";
 import { MAPPING_TRACK_SEPARATOR, type TraceEvent } from "../machine/trace.js";
 import type { PipelineResult } from "../pipelines/types.js";
+import { totalNs } from "./sharing-cost.js";
 
 type ArgValue = string | number | boolean;
 
@@ -281,6 +282,22 @@ export function toChromeTrace(result: PipelineResult): ChromeTrace {
         args: Object.fromEntries(COST_CATEGORIES.map((c) => [c, Math.round(running[c]!)])),
       });
     }
+  }
+
+  // The teardown after the last frame, as its own phase on the frames track.
+  const td = result.teardown;
+  if (td !== undefined) {
+    const ft = mainThread.get(FRAMES_TRACK)!;
+    push({
+      name: "teardown",
+      cat: "phase",
+      ph: "X",
+      ts: nsToUs(td.start),
+      dur: nsToUs(td.start + td.elapsedNs) - nsToUs(td.start),
+      pid: ft.pid,
+      tid: ft.tid,
+      args: { violations: td.violations, "cost (ns)": Math.round(totalNs(td.costs)) },
+    });
   }
 
   events.sort((a, b) => a.ev.ts - b.ev.ts || (b.ev.dur ?? 0) - (a.ev.dur ?? 0) || a.seq - b.seq);

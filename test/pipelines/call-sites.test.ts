@@ -45,21 +45,11 @@ function bundledSites(): Map<string, FaultSiteStats[]> {
  * fails it, and so does one that a scenario now reaches (take it off the list).
  */
 const KNOWN_UNREACHED: Readonly<Record<string, string>> = {
-  "udmabuf.release dmaUnmapSgtable":
-    "the unmap at the udmabuf's release: no bundled pipeline drops its last reference before the run ends",
-  "drm-gem-shmem.shmemFree dmaUnmapSgtable":
-    "the unmap when a shmem GEM object is freed: no bundled pipeline frees one before the run ends",
-  "Vb2ExportAttachment.unmap dmaUnmapSgtable":
-    "the unmap when an importer detaches from an exported vb2 buffer: DRM importers keep the mapping until the GEM object goes, after the run",
   "drm-gem-shmem.drmGemShmemGetPagesSgt dmaMapSgtable":
     "shmem objects mapped for their own device: no graph pool makes a GPU's or NPU's own shmem buffer objects on a non-coherent device",
   "SimGpu.#mapJob dmaMapSgtable":
     "simgpu's own buffer objects (DRM_IOCTL_SIMGPU_CREATE): the graph's GPU stages write GEM dumb buffers of the display",
   "SimGpu.#run dmaUnmapSgtable": "as SimGpu.#mapJob",
-  swiotlb_tbl_unmap_single:
-    "the copy back at unmap of a bounced mapping: videobuf2 keeps DMABUF attachments mapped across DQBUF (Linux 6.12) and no bundled pipeline unmaps one before the run ends",
-  "heap-buffer.heapUnmap dmaUnmapSgtable":
-    "the unmap of a heap buffer's attachment: importers keep it mapped (videobuf2 across DQBUF, DRM until the GEM object goes) until after the run",
 };
 
 test("every registered call site of src/ runs in at least one bundled scenario", () => {
