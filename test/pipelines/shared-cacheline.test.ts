@@ -264,3 +264,28 @@ test("property: any record size and line size: beside the frame it does harm (or
     { numRuns: 12, seed: 14 },
   );
 });
+
+test("usable on a stage of a bundled graph: userptr-capture's dma-sg camera; on the whole pipeline refused for its dma-contig one", () => {
+  const base = scenarioToSpec(
+    loadScenarioFile(join(examplesDir(process.cwd()), "userptr-capture.yaml")),
+  );
+  const g = base.graph!;
+  const small = { ...base, width: W, height: H, frames: 3 };
+  const r = runPipeline({
+    ...small,
+    graph: {
+      ...g,
+      stages: g.stages.map((s) =>
+        s.name === "capture" ? { ...s, faults: ["shared-cacheline"] } : s,
+      ),
+    },
+  });
+  assert.equal(r.verdict, "incoherent");
+  assert.ok(
+    r.violations.some((v) => v.kind === "lost-device-write" && /ARCH_DMA_MINALIGN/.test(v.hint)),
+  );
+  assert.throws(
+    () => runPipeline({ ...small, faults: ["shared-cacheline"] }),
+    /cam-iommu uses videobuf2-dma-contig/,
+  );
+});
