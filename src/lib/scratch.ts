@@ -4,7 +4,16 @@
  * expects. Allocating a fresh frame-sized array each time costs host page faults (on
  * the machines this runs on, first-touching 32 MiB takes longer than copying it many
  * times); one buffer per user, grown to the largest size asked, costs them once.
+ * Growing reserves room ahead ({@link RESERVE_BYTES}): untouched pages are free.
  */
+/**
+ * Bytes a buffer reserves when it first grows (more when asked for more). A fresh
+ * allocation's pages cost nothing until written, so a buffer that grows from frame to
+ * frame (a sweep's runs from 64 KiB up to 16 MiB, say) grows within pages already
+ * touched instead of faulting in a fresh array at every size on top of the last.
+ */
+const RESERVE_BYTES = 64 * 1024 * 1024;
+
 export class ScratchBuffer {
   #buf = new Uint8Array(0);
   /**
@@ -20,7 +29,7 @@ export class ScratchBuffer {
    */
   get(len: number): Uint8Array {
     this.content = undefined;
-    if (this.#buf.length < len) this.#buf = new Uint8Array(len);
+    if (this.#buf.length < len) this.#buf = new Uint8Array(Math.max(len, RESERVE_BYTES));
     return this.#buf.subarray(0, len);
   }
 
@@ -34,7 +43,7 @@ export class ScratchBuffer {
     return this.#buf.subarray(0, len);
   }
 
-  /** Bytes held. */
+  /** Bytes reserved (of which only those ever written cost host memory). */
   get capacity(): number {
     return this.#buf.length;
   }
