@@ -130,7 +130,7 @@ export class PhysicalMemory {
       const from = srcOff + done;
       // Zeros stored into a zero page leave it one.
       if (this.#bytes[ci] !== undefined || !allZero(src, from, from + n))
-        this.#chunk(ci).set(src.subarray(from, from + n), co);
+        this.#chunk(ci, n === CHUNK).set(src.subarray(from, from + n), co);
       done += n;
       off += n;
     }
@@ -166,7 +166,7 @@ export class PhysicalMemory {
       const n = Math.min(len - done, CHUNK - co);
       if (value === 0 && n === CHUNK) this.#drop(ci);
       else if (value !== 0 || this.#bytes[ci] !== undefined)
-        this.#chunk(ci).fill(value, co, co + n);
+        this.#chunk(ci, n === CHUNK).fill(value, co, co + n);
       done += n;
       off += n;
     }
@@ -228,13 +228,17 @@ export class PhysicalMemory {
     if (chunkPool.length < POOL_MAX) chunkPool.push(c.buffer as ArrayBuffer);
   }
 
-  #chunk(ci: number): Uint8Array {
+  /**
+   * Chunk `ci`, backed (from the pool, cleared, or fresh) if it was not. `whole`: the
+   * caller is about to write every byte of it, so a pooled chunk is not cleared first.
+   */
+  #chunk(ci: number, whole = false): Uint8Array {
     let c = this.#bytes[ci];
     if (c === undefined) {
       const pooled = chunkPool.pop();
       const buf = pooled ?? new ArrayBuffer(CHUNK);
       c = new Uint8Array(buf);
-      if (pooled !== undefined) c.fill(0);
+      if (pooled !== undefined && !whole) c.fill(0);
       this.#bytes[ci] = c;
       this.#words[ci] = new Int32Array(buf);
     }

@@ -181,4 +181,55 @@ describe("PhysicalMemory", () => {
       { numRuns: 60 },
     );
   });
+
+  test("property: memory built from released chunks reads back like a flat array (whole-chunk writes reuse a chunk uncleared)", () => {
+    const SIZE = 3 * MiB;
+    const op = fc.oneof(
+      fc.record({
+        kind: fc.constant("whole" as const),
+        chunk: fc.integer({ min: 0, max: 2 }),
+        seed: fc.integer({ min: 1, max: 255 }),
+        fill: fc.boolean(),
+      }),
+      fc.record({
+        kind: fc.constant("write" as const),
+        off: fc.integer({ min: 0, max: SIZE - 300 }),
+        data: fc.uint8Array({ minLength: 1, maxLength: 300 }),
+      }),
+      fc.record({ kind: fc.constant("release" as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 12 }), (ops) => {
+        let m = new PhysicalMemory(BASE, SIZE);
+        let ref = new Uint8Array(SIZE);
+        for (const o of ops) {
+          if (o.kind === "whole") {
+            // Every byte of the chunk written: a pooled chunk is taken without clearing it.
+            const at = o.chunk * MiB;
+            if (o.fill) {
+              m.fill(BASE + at, MiB, o.seed);
+              ref.fill(o.seed, at, at + MiB);
+            } else {
+              const data = pattern(MiB, o.seed);
+              m.write(BASE + at, data);
+              ref.set(data, at);
+            }
+          } else if (o.kind === "write") {
+            m.write(BASE + o.off, o.data);
+            ref.set(o.data, o.off);
+          } else {
+            // The next machine's memory takes these chunks from the pool.
+            m.release();
+            m = new PhysicalMemory(BASE, SIZE);
+            ref = new Uint8Array(SIZE);
+          }
+        }
+        assert.ok(
+          Buffer.compare(m.slice(BASE, SIZE), ref) === 0,
+          "memory differs from the flat array",
+        );
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
