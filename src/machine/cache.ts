@@ -1129,6 +1129,10 @@ export class CpuCache {
     const tick0 = this.#tick;
     const epoch = this.shadow.epoch;
     let n = 0;
+    // Slots [runFrom, runTo) take value32 as their data, filled at once: a new cache's
+    // sets fill a way at a time, so consecutive lines go to consecutive slots.
+    let runFrom = 0;
+    let runTo = 0;
     for (let line = li; line < end; line++, n++) {
       if (rmap.get(line) >= 0) break;
       const set = mod(line, sets);
@@ -1147,8 +1151,14 @@ export class CpuCache {
       if (plru) this.#plruBits[set] = plruTouched(this.#plruBits[set]!, way, this.#plruLevels);
       else this.#stamp[set * ways + way] = tick0 + n * T + 1;
       fillEpoch[s] = epoch;
-      data.fill(value32, s * W, s * W + W);
+      if (s !== runTo) {
+        if (runTo > runFrom) data.fill(value32, runFrom * W, runTo * W);
+        runFrom = s;
+        runTo = s;
+      }
+      runTo++;
     }
+    if (runTo > runFrom) data.fill(value32, runFrom * W, runTo * W);
     if (n === 0) return 0;
     // Per page, the lines now held and dirty.
     const lpp = this.#linesPerPage;
