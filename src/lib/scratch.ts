@@ -52,6 +52,20 @@ export class ScratchBuffer {
   forget(): void {
     this.content = undefined;
   }
+
+  /**
+   * The first `rows` rows (of the content's geometry) were changed in place (a CPU's
+   * stamp): below them and below the content's own varying rows the buffer still holds
+   * its key's unvarying rows, above them no value of its key. The content keeps its key,
+   * takes a `seq` no producer makes (each call its own) and `rows` that cover the change,
+   * so a producer brings it up to date by rewriting those rows. Without content, nothing
+   * is known either way.
+   */
+  touchRows(rows: number): void {
+    const c = this.content;
+    if (c === undefined) return;
+    this.content = { key: c.key, seq: touchedSeq--, rows: Math.max(c.rows, rows) };
+  }
 }
 
 /**
@@ -62,13 +76,17 @@ export class ScratchBuffer {
  */
 export const dmaReadScratch = new ScratchBuffer();
 
+/** The next `seq` of a buffer changed in place: negative, and never the same twice. */
+let touchedSeq = -1;
+
 /**
  * What a scratch buffer holds: the product named by `key` (a pattern, a transform of
  * one, with every parameter in the key) for the value `seq` of its one varying
  * parameter. Two contents with the same key differ at most in their first `rows` rows
- * (of the key's geometry); every other byte is the same. So a producer asked for
- * another `seq` of the same key rewrites only those rows, and a consumer can reuse what
- * it computed from the rest.
+ * (of the key's geometry; the larger of the two counts); every other byte is the same.
+ * So a producer asked for another `seq` of the same key rewrites only those rows, and a
+ * consumer can reuse what it computed from the rest. A negative `seq` is a buffer
+ * changed in place ({@link ScratchBuffer.touchRows}): equal to no other content's.
  */
 export interface ScratchContent {
   readonly key: string;

@@ -971,8 +971,11 @@ export function runGraph(
         } else if (kind === "cpu") {
           const f = input();
           const r = cpus.get(s.name)!.process(f, n);
-          // The stamp changed the expected bytes in place.
-          if (s.cpu?.write) f.expectedBuffer.forget();
+          // The stamp changed the expected bytes in place, in the region's rows.
+          if (s.cpu?.write) {
+            const region = accessRegion(s.cpu, f.geom);
+            f.expectedBuffer.touchRows(region.top + region.lines);
+          }
           if (r !== undefined) results.set(s.name, r);
           // In place: this stage's hold passes to its own consumers.
           f.holds += users - 1;

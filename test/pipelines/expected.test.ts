@@ -46,7 +46,7 @@ const FORMATS: readonly TpgFormat[] = [
 
 type Step =
   | { kind: "pattern"; fmt: number; seq: number }
-  | { kind: "stamp"; frameNo: number }
+  | { kind: "stamp"; frameNo: number; top: number; lines: number; touch: boolean }
   | { kind: "other"; len: number; fill: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
@@ -58,7 +58,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       seq: fc.nat(5),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("stamp" as const), frameNo: fc.nat(9) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("stamp" as const),
+      frameNo: fc.nat(9),
+      top: fc.nat(30),
+      lines: fc.integer({ min: 1, max: 30 }),
+      touch: fc.boolean(),
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -68,6 +77,23 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
 );
+
+/**
+ * A CPU stage's stamp of rows `top` to `top + lines` (cut to the frame) in place, said
+ * as graph-run says it (touchRows: which rows changed) or by forgetting the content.
+ */
+function stampRows(
+  frame: Uint8Array,
+  g: FrameGeometry,
+  buf: ScratchBuffer,
+  s: { frameNo: number; top: number; lines: number; touch: boolean },
+): void {
+  const top = s.top % g.height;
+  const lines = Math.min(s.lines, g.height - top);
+  applyStamp(frame.subarray(top * g.stride), { ...g, height: lines }, s.frameNo, true, true);
+  if (s.touch) buf.touchRows(top + lines);
+  else buf.forget();
+}
 
 const geometryOf = (fmt: TpgFormat): FrameGeometry => ({
   width: fmt.width,
@@ -94,8 +120,7 @@ describe("incremental expected frames", () => {
             last.fmt.pixelformat !== V4L2_PIX_FMT_RGB24
           ) {
             // A CPU stage stamps the expected frame in place, and says so.
-            applyStamp(last.frame, geometryOf(last.fmt), s.frameNo, true, true);
-            buf.forget();
+            stampRows(last.frame, geometryOf(last.fmt), buf, s);
           } else if (s.kind === "other") {
             buf.get(s.len).fill(s.fill);
             last = undefined;
@@ -115,7 +140,15 @@ describe("incremental expected frames", () => {
             seq: fc.nat(5),
             op: fc.nat(2),
             pad: fc.nat(2),
-            stamp: fc.boolean(),
+            stamp: fc.option(
+              fc.record({
+                frameNo: fc.nat(9),
+                top: fc.nat(30),
+                lines: fc.integer({ min: 1, max: 30 }),
+                touch: fc.boolean(),
+              }),
+              { nil: undefined },
+            ),
           }),
           { minLength: 1, maxLength: 25 },
         ),
@@ -127,10 +160,8 @@ describe("incremental expected frames", () => {
             const yuyv = fmt.pixelformat === V4L2_PIX_FMT_YUYV;
             const op = yuyv ? SIMGPU_OP_YUYV_TO_XRGB8888 : ops[s.op % 2]!;
             const src = expectedTestPattern(fmt, s.seq, cam);
-            if (s.stamp) {
-              applyStamp(src, geometryOf(fmt), s.seq, true, true);
-              cam.forget();
-            }
+            assert.deepEqual(src, vividTestPattern(fmt, s.seq));
+            if (s.stamp !== undefined) stampRows(src, geometryOf(fmt), cam, s.stamp);
             const p = {
               width: fmt.width,
               height: fmt.height,

@@ -157,6 +157,17 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   #crcOn = false;
   /** The last scanout: its DMA rows, memory's write sequence before it, its CRC. */
   #lastScan: { rows: DmaSegment[]; seq: number; crc: number; clean: boolean } | undefined;
+  /** The rows of the last scanout and what they were made from (see #scanRows). */
+  #rowsOf:
+    | {
+        segs: readonly DmaSegment[];
+        base: number;
+        pitch: number;
+        rowBytes: number;
+        height: number;
+        rows: DmaSegment[];
+      }
+    | undefined;
 
   constructor(host: DriverHost, options: SimDisplayOptions) {
     const width = options.width ?? 640;
@@ -378,6 +389,7 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
     const last = this.#lastScan;
     if (last === undefined || !last.clean || last.seq !== seq) return false;
     if (this.dev.coherent || this.dev.iommu !== undefined) return false;
+    if (last.rows === rows) return true;
     if (last.rows.length !== rows.length) return false;
     for (let i = 0; i < rows.length; i++) {
       const a = rows[i]!;
@@ -385,6 +397,36 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
       if (a.dmaAddr !== b.dmaAddr || a.len !== b.len) return false;
     }
     return true;
+  }
+
+  /**
+   * The DMA segments of a scanout's rows: `height` rows of `rowBytes` at `pitch` from
+   * `base` in a buffer of DMA segments `segs`. The last scanout's list when nothing of
+   * that changed (a display scans the same buffer out at every vblank, and a list of
+   * thousands of rows per vblank is most of what a scanout of unchanged memory costs).
+   */
+  #scanRows(
+    segs: readonly DmaSegment[],
+    base: number,
+    pitch: number,
+    rowBytes: number,
+    height: number,
+  ): DmaSegment[] {
+    const c = this.#rowsOf;
+    if (
+      c !== undefined &&
+      c.base === base &&
+      c.pitch === pitch &&
+      c.rowBytes === rowBytes &&
+      c.height === height &&
+      c.segs.length === segs.length &&
+      c.segs.every((s, i) => s.dmaAddr === segs[i]!.dmaAddr && s.len === segs[i]!.len)
+    )
+      return c.rows;
+    const rows: DmaSegment[] = [];
+    for (let y = 0; y < height; y++) dmaSegmentsSlice(segs, base + y * pitch, rowBytes, rows);
+    this.#rowsOf = { segs: segs.map((s) => ({ ...s })), base, pitch, rowBytes, height, rows };
+    return rows;
   }
 
   /**
@@ -419,10 +461,13 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
       `scanout frame ${sequence} (fb ${fb.id})`,
       rowBytes * mode.vdisplay,
       () => {
-        const segs = drmGemDmaSegments(obj);
-        const rows: DmaSegment[] = [];
-        for (let y = 0; y < mode.vdisplay; y++)
-          dmaSegmentsSlice(segs, base + y * fb.pitch, rowBytes, rows);
+        const rows = this.#scanRows(
+          drmGemDmaSegments(obj),
+          base,
+          fb.pitch,
+          rowBytes,
+          mode.vdisplay,
+        );
         const memory = this.drm.host.machine.memory;
         const seq = memory.writeSeq;
         const faults = this.dev.faults;

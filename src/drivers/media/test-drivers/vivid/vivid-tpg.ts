@@ -154,13 +154,17 @@ export function vividSizeimage(f: VividFmt, bytesperline: number, height: number
  * The bars do not depend on the sequence number; the band is drawn over them.
  */
 function drawBars(frame: Uint8Array, fmt: TpgFormat): void {
-  const { width, height, bytesperline } = fmt;
-  const barOf = (x: number): readonly [number, number, number] =>
-    BARS[Math.min(7, Math.floor((x * 8) / width))]!;
-  frame.fill(0, 0, bytesperline);
-  drawLine(frame, 0, fmt, barOf);
-  for (let y = 1; y < height; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
-  frame.fill(0, height * bytesperline);
+  drawBarRows(frame, fmt, 0, fmt.height);
+  frame.fill(0, fmt.height * fmt.bytesperline);
+}
+
+/** Lines `from` to `to` (exclusive) of the colour bars: one drawn (its padding 0), copied down. */
+function drawBarRows(frame: Uint8Array, fmt: TpgFormat, from: number, to: number): void {
+  const { bytesperline } = fmt;
+  const at = from * bytesperline;
+  frame.fill(0, at, at + bytesperline);
+  drawLine(frame, at, fmt, barColor(fmt.width));
+  for (let y = from + 1; y < to; y++) frame.copyWithin(y * bytesperline, at, at + bytesperline);
 }
 
 /**
@@ -229,7 +233,10 @@ export function vividTestPatternCached(
     const frame = buf.peek(size);
     if (have.seq !== sequence >>> 0) {
       drawBand(frame, fmt, sequence);
-      buf.content = { key, seq: sequence >>> 0, rows: have.rows };
+      // Rows below the band changed in place (a CPU's stamp, ScratchBuffer.touchRows): bars again.
+      const band = Math.min(fmt.height, tpgBandLines(fmt.height));
+      if (have.rows > band) drawBarRows(frame, fmt, band, Math.min(fmt.height, have.rows));
+      buf.content = { key, seq: sequence >>> 0, rows: band };
     }
     return frame;
   }
