@@ -611,6 +611,21 @@ export class CpuCache {
     const rmap = this.#rmap;
     const nInner = this.#inner.length;
     const pending = this.#pendingFills(to - from);
+    const sets = this.sets;
+    const ways = this.ways;
+    const tag = this.#tag;
+    const dirty = this.#dirty;
+    const setValid = this.#setValid;
+    const setFree = this.#setFree;
+    const plruBits = this.#plruBits;
+    const stamp = this.#stamp;
+    const plru = this.#plru;
+    const levels = this.#plruLevels;
+    const inInner = this.#inInner;
+    const lpp = this.#linesPerPage;
+    const pageCount = this.#pageCount;
+    let fills = 0;
+    let evictions = 0;
     let np = 0;
     let k = from;
     while (k < to) {
@@ -634,8 +649,34 @@ export class CpuCache {
         const li = lines[k++]!;
         const c = rmap.chunkOf(li);
         if (c !== undefined && c[li & CH_MASK]! >= 0) continue;
-        const s = this.#allocate(li);
-        this.counters.fills++;
+        // #allocate(li), written out: the victim, its write-back and #drop, the new line.
+        const set = mod(li, sets);
+        let way: number;
+        if (setValid[set]! < ways) way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
+        else if (plru) way = plruVictim(plruBits[set]!, levels);
+        else way = this.#victimWay(set);
+        const s = way * sets + set;
+        const old = tag[s]!;
+        if (old >= 0) {
+          evictions++;
+          if (dirty[s] === 1) this.#writebackNoting(s);
+          if (inInner[s] !== 0) this.#dropInner(s);
+          rmap.chunkOf(old)![old & CH_MASK] = INVALID;
+          const op = Math.floor(old / lpp);
+          pageCount.chunkOf(op)![op & CH_MASK]!--;
+        } else {
+          setValid[set]!++;
+          this.#valid++;
+        }
+        setFree[set]! &= ~(1 << way);
+        tag[s] = li;
+        dirty[s] = 0;
+        (c ?? rmap.writableChunkOf(li))[li & CH_MASK] = s;
+        const page = Math.floor(li / lpp);
+        pageCount.writableChunkOf(page)[page & CH_MASK]!++;
+        if (plru) plruBits[set] = plruTouched(plruBits[set]!, way, levels);
+        else stamp[set * ways + way] = ++this.#tick;
+        fills++;
         fillEpochs[s] = fillEpoch;
         for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
         notes[s] = note;
@@ -647,9 +688,10 @@ export class CpuCache {
       }
       if (stop) break;
     }
+    this.counters.fills += fills;
+    this.counters.evictions += evictions;
     // The data of the lines still held where they were filled, a block at a time: first
     // one load per line to bring the DRAM lines in together, then the copies.
-    const tag = this.#tag;
     const L = this.line;
     for (let b = 0; b < np; b += PREFETCH_BLOCK) {
       const bEnd = Math.min(np, b + PREFETCH_BLOCK);
