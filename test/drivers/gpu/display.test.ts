@@ -259,3 +259,49 @@ test("importing into the display: CMA buffers yes, scattered system-heap buffers
   const s2 = dmaHeapAlloc(u2, sys2, 8192);
   assert.ok(drmPrimeFdToHandle(u2, fd2, s2) > 0);
 });
+
+test("panning a larger framebuffer: each scanout's CRC is of the rows at the CRTC's x and y, back and forth", () => {
+  const { fd, u, res, conn, disp } = setup();
+  // A 2W x 2H buffer of distinct rows, scanned out W x H at three offsets in turn.
+  const d = drmModeCreateDumb(u, fd, { width: 2 * W, height: 2 * H, bpp: 32 });
+  const map = u.mmap(
+    d.size,
+    PROT_READ | PROT_WRITE,
+    MAP_SHARED,
+    fd,
+    drmModeMapDumb(u, fd, d.handle),
+  );
+  const frame = pattern(2 * W, 2 * H, d.pitch, 5);
+  map.write(0, frame);
+  const fb = drmModeAddFB2(u, fd, {
+    width: 2 * W,
+    height: 2 * H,
+    pixelFormat: DRM_FORMAT_XRGB8888,
+    handles: [d.handle],
+    pitches: [d.pitch],
+    offsets: [0],
+  });
+  let crcFd = -1;
+  for (const [x, y] of [
+    [0, 0],
+    [8, 4],
+    [0, 0],
+    [W, H],
+    [8, 4],
+  ] as const) {
+    drmModeSetCrtc(u, fd, {
+      crtcId: res.crtcs[0]!,
+      fbId: fb,
+      x,
+      y,
+      connectors: [conn.connectorId],
+      mode: conn.modes[0]!,
+    });
+    if (crcFd < 0) crcFd = drmCrcOpen(u, disp.minor, 0, "auto");
+    disp.discardCrcEntries();
+    const [e] = drmCrcRead(u, crcFd);
+    const want = crc32(visible(frame.subarray(y * d.pitch + x * 4), W, H, d.pitch));
+    assert.equal(e!.crcs[0], want, `panned to ${x},${y}`);
+  }
+  assert.equal(u.kernel.machine.violations.count, 0);
+});
