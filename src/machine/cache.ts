@@ -171,6 +171,32 @@ function plruVictimOrder(bits: number, ways: number, levels: number, out: Int32A
   return b === bits && seen === 2 ** ways - 1;
 }
 
+/**
+ * Per way, the masks that make {@link plruTouched} two operations: `(bits & keep[way]) |
+ * set[way]`. Shared by every cache with the same tree depth.
+ */
+interface PlruMasks {
+  readonly keep: Int32Array;
+  readonly set: Int32Array;
+}
+const plruMaskTables = new Map<number, PlruMasks>();
+
+function plruMasks(levels: number): PlruMasks {
+  let t = plruMaskTables.get(levels);
+  if (t === undefined) {
+    const ways = 2 ** levels;
+    const keep = new Int32Array(ways);
+    const set = new Int32Array(ways);
+    for (let w = 0; w < ways; w++) {
+      set[w] = plruTouched(0, w, levels);
+      keep[w] = plruTouched(-1, w, levels);
+    }
+    t = { keep, set };
+    plruMaskTables.set(levels, t);
+  }
+  return t;
+}
+
 /** The set's tree bits after `way` is used: every node on its path points away from it. */
 function plruTouched(bits: number, way: number, levels: number): number {
   let node = 1;
@@ -360,6 +386,8 @@ export class CpuCache {
   readonly #plru: boolean;
   /** log2(ways), the depth of the pseudo-LRU tree. */
   readonly #plruLevels: number;
+  /** {@link plruTouched} as masks per way. */
+  readonly #plruMasks: PlruMasks;
 
   // Outer level, one entry per slot, indexed way-major (see the header comment).
   readonly #tag: Float64Array; // RAM line index or -1
@@ -459,6 +487,7 @@ export class CpuCache {
     this.capacity = outer.sizeBytes;
     this.#plru = geometry.replacement === "plru";
     this.#plruLevels = Math.log2(this.ways);
+    this.#plruMasks = plruMasks(this.#plru ? this.#plruLevels : 0);
     this.#allFree = this.ways > 32 ? 0 : this.ways === 32 ? 0xffffffff : 2 ** this.ways - 1;
     const innerDims = geometry.levels.slice(0, -1).map((lv) => {
       const sets = check(lv);
@@ -621,6 +650,8 @@ export class CpuCache {
     const stamp = this.#stamp;
     const plru = this.#plru;
     const levels = this.#plruLevels;
+    const plruKeep = this.#plruMasks.keep;
+    const plruSet = this.#plruMasks.set;
     const inInner = this.#inInner;
     const lpp = this.#linesPerPage;
     const pageCount = this.#pageCount;
@@ -674,7 +705,7 @@ export class CpuCache {
         (c ?? rmap.writableChunkOf(li))[li & CH_MASK] = s;
         const page = Math.floor(li / lpp);
         pageCount.writableChunkOf(page)[page & CH_MASK]!++;
-        if (plru) plruBits[set] = plruTouched(plruBits[set]!, way, levels);
+        if (plru) plruBits[set] = (plruBits[set]! & plruKeep[way]!) | plruSet[way]!;
         else stamp[set * ways + way] = ++this.#tick;
         fills++;
         fillEpochs[s] = fillEpoch;
@@ -2236,7 +2267,8 @@ export class CpuCache {
       this.#stamp[set * this.ways + way] = ++this.#tick;
       return;
     }
-    this.#plruBits[set] = plruTouched(this.#plruBits[set]!, way, this.#plruLevels);
+    const m = this.#plruMasks;
+    this.#plruBits[set] = (this.#plruBits[set]! & m.keep[way]!) | m.set[way]!;
   }
 
   #victimWay(set: number): number {

@@ -256,9 +256,19 @@ describe("CpuCache loads and stores", () => {
     fc.assert(
       fc.property(
         fc.constantFrom<"lru" | "plru">("lru", "plru"),
-        fc.constantFrom(1, 2, 4, 8),
-        fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 150 }),
-        (repl, W, seq) => {
+        // Up to 32 ways (the deepest trees), lines enough for every set to overflow.
+        fc.constantFrom(1, 2, 4, 8, 16, 32).chain((W) =>
+          fc.tuple(
+            fc.constant(W),
+            // Long enough for every set to overflow (fast-check keeps arrays short otherwise).
+            fc.array(fc.integer({ min: 0, max: 3 * W * SETS }), {
+              minLength: 3 * W,
+              maxLength: 3 * W + 150,
+            }),
+          ),
+        ),
+        (repl, [W, seq]) => {
+          const lines = 3 * W * SETS;
           const { cache, mem } = cacheRig(oneLevel(SETS, W, L, repl));
           const ref: Ref = {
             ways: Array.from({ length: SETS }, () => new Array<number | -1>(W).fill(-1)),
@@ -303,7 +313,7 @@ describe("CpuCache loads and stores", () => {
             }
             touch(set, w);
             cache.read(mem.base + li * L, 1, new Uint8Array(1));
-            for (let k = 0; k <= 40; k++) {
+            for (let k = 0; k <= lines; k++) {
               const want = ref.ways[k % SETS]!.includes(k);
               assert.equal(cache.probe(mem.base + k * L).cached, want, `line ${k} after ${li}`);
             }
