@@ -14,8 +14,9 @@
  * issue 5727 took a week of tracing to find): a device that reads a slot whose bytes
  * no longer match the buffer it stands for got stale data (the CPU wrote the buffer
  * and nobody called dma_sync_*_for_device to copy it in), and a hand-over to the CPU
- * that leaves device-written slot bytes uncopied leaves the CPU the old buffer. Only
- * bytes count: a slot line the device itself wrote since the copy in is its own data.
+ * that leaves device-written slot bytes uncopied leaves the CPU the old buffer, and so
+ * does a sync for the device whose copy in overwrites them. Only bytes count: a slot
+ * line the device itself wrote since the copy in is its own data.
  */
 
 import { KernelError } from "../errno.js";
@@ -147,18 +148,21 @@ export class Swiotlb {
   /** swiotlb_sync_single_for_device(). */
   syncForDevice(addr: number, size: number, dir: DmaDirection): void {
     const s0 = this.#slotAt(addr);
+    if (dir === DMA_TO_DEVICE || dir === DMA_BIDIRECTIONAL) {
+      const s = this.#find(addr);
+      const off = addr - s.tlb;
+      const len = Math.min(size, s.size - off);
+      this.#faulted("swiotlb_sync_single_for_device", len, (n) => {
+        this.#checkCopyInTarget(s, addr, n);
+        this.#bounce(addr, s.orig + off, n, DMA_TO_DEVICE);
+        if (n === s.size) s.copyEpoch = this.m.shadow.epoch;
+      });
+    }
     // A hand-over to the device: what the buffer holds now is given to it (for
-    // DMA_FROM_DEVICE, to be overwritten), whether or not it is copied in.
+    // DMA_FROM_DEVICE, to be overwritten), whether or not it is copied in. Agreed after
+    // the copy in, which checks the slot against the previous agreement.
     if (s0 !== undefined)
       this.#agree(s0, addr, Math.min(size, s0.tlb + s0.size - addr), s0.orig + (addr - s0.tlb));
-    if (dir !== DMA_TO_DEVICE && dir !== DMA_BIDIRECTIONAL) return;
-    const s = this.#find(addr);
-    const off = addr - s.tlb;
-    const len = Math.min(size, s.size - off);
-    this.#faulted("swiotlb_sync_single_for_device", len, (n) => {
-      this.#bounce(addr, s.orig + off, n, DMA_TO_DEVICE);
-      if (n === s.size) s.copyEpoch = this.m.shadow.epoch;
-    });
   }
 
   /** The original address a slot address stands for. */
@@ -297,6 +301,44 @@ export class Swiotlb {
       device === 0
         ? "hand the buffer to the device after the CPU's last write (dma_sync_*_for_device(), or DMA_BUF_IOCTL_SYNC(END) before VIDIOC_QBUF or close): for a bounced mapping that copies the CPU's data into the slot, so the copy back at dma_sync_*_for_cpu() or dma_unmap_*() brings it back instead of overwriting it"
         : `a buffer another device writes must not stay mapped bounced (DMA_FROM_DEVICE or DMA_BIDIRECTIONAL) for ${s.dev}: the copy back at dma_unmap_*() puts the bounce slot over what ${writer} wrote; allocate the buffer where ${s.dev} reaches it (a CMA heap: raspberrypi/linux issue 5727)`,
+    );
+  }
+
+  /**
+   * Before a copy in at dma_sync_*_for_device: slot bytes the device wrote since the slot
+   * and the buffer last agreed (as memory holds them: the device writes behind the CPU's
+   * cache), which the copy is about to replace with different buffer bytes. No
+   * dma_sync_*_for_cpu() copied them back in between, so they never reach the buffer: the
+   * copy in destroys the device's write and the next copy back brings the CPU the old
+   * buffer (a CPU read after it gets stale bytes with no stale cache line to show for it).
+   */
+  #checkCopyInTarget(s: BounceSlot, addr: number, len: number): void {
+    if (!this.m.shadow.enabled || len <= 0) return;
+    const L = this.m.cache.line;
+    const base = this.m.memory.base;
+    const off = addr - s.tlb;
+    const slot = this.m.memory.slice(addr, len);
+    const buf = new Uint8Array(len);
+    this.m.cache.peek(s.orig + off, len, buf);
+    let lost = 0;
+    let first = -1;
+    for (let i = 0; i < len; i++) {
+      if (slot[i] === s.agreed[off + i] || slot[i] === buf[i]) continue;
+      if (this.m.shadow.memEpoch.get(Math.floor((addr + i - base) / L)) <= s.agreedEpoch) continue;
+      if (first < 0) first = i;
+      lost++;
+    }
+    if (lost === 0) return;
+    this.m.violations.report(
+      {
+        kind: "lost-device-write",
+        time: this.m.now,
+        agent: "cpu",
+        phys: addr + first,
+        len: lost,
+        message: `dma_sync_*_for_device() copies ${hex(s.orig)} into ${s.dev}'s swiotlb slot ${hex(s.tlb)} (${directionName(s.dir)}) over ${lost} byte(s) ${s.dev} wrote there that were never copied back: the device's write is lost, and the CPU sees the old buffer`,
+      },
+      `call dma_sync_*_for_cpu() (DMA_FROM_DEVICE or DMA_BIDIRECTIONAL) after ${s.dev}'s DMA and before handing the buffer back with dma_sync_*_for_device(): for a bounced mapping only that copies the slot back to the buffer (swiotlb_sync_single_for_cpu), and the sync for the device copies the buffer over the slot (swiotlb_sync_single_for_device, kernel/dma/swiotlb.c)`,
     );
   }
 
