@@ -173,7 +173,14 @@ export function probeGraph(kernel: Kernel, spec: ResolvedSpec, g: GraphSpec): Gr
         }),
       );
     } else if (d.kind === "gpu") {
-      drivers.gpu.set(name, simgpuProbe(kernel, { device: cfg, name }));
+      drivers.gpu.set(
+        name,
+        simgpuProbe(kernel, {
+          device: cfg,
+          name,
+          ...(d.boMapping !== undefined ? { boMapping: d.boMapping } : {}),
+        }),
+      );
     } else if (d.kind === "m2m") {
       const stage = g.stages.find((s) => s.device === name);
       // Contiguous CAPTURE buffers, so displays without an IOMMU can scan them out; cache
@@ -825,7 +832,9 @@ export function runGraph(
           new CameraStage(app, kernel, spec, {
             path: vivid.capture.vdev!.path,
             source:
-              pool.source === "gem-dumb" || pool.source === "accel-bo" ? "v4l2-mmap" : pool.source,
+              pool.source === "gem-dumb" || pool.source === "accel-bo" || pool.source === "gpu-bo"
+                ? "v4l2-mmap"
+                : pool.source,
             heap: pool.heap ?? "system",
             count: pool.count,
             ...(s.fps !== undefined ? { fps: s.fps } : {}),
@@ -841,16 +850,20 @@ export function runGraph(
         displayOf(s);
       } else if (kind === "gpu") {
         const pool = g.pools[s.pool!]!;
-        // GEM dumb buffers come from a display: the first one downstream, else the first.
+        // GEM dumb buffers come from a display: the first one downstream, else the first;
+        // a gpu-bo pool is the GPU's own.
         const down = (consumers.get(s.name) ?? []).find((c) => stageKind(g, c) === "display");
-        const allocStage = down ?? g.stages.find((x) => stageKind(g, x) === "display")!;
+        const allocStage =
+          pool.source === "gpu-bo"
+            ? undefined
+            : (down ?? g.stages.find((x) => stageKind(g, x) === "display")!);
         const inputFormat = formatOf(s.inputs[0]!);
         const op = GPU_OPS[s.op ?? (inputFormat === "YUYV" ? "yuyv-to-xrgb" : "invert")]!;
         const node = new GpuStage(
           app,
           kernel,
           spec,
-          displayOf(allocStage),
+          allocStage !== undefined ? displayOf(allocStage) : undefined,
           drivers.gpu.get(s.device!)!,
           { count: pool.count, namePrefix: s.pool!, op },
         );

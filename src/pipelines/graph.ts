@@ -58,7 +58,7 @@ export const GRAPH_NPU_OPS = ["conv3x3", "tile-sum"] as const;
 const POOL_SOURCES: Partial<Record<GraphDeviceKind, readonly string[]>> = {
   camera: ["v4l2-mmap", "dma-heap", "udmabuf", "v4l2-userptr"],
   m2m: ["v4l2-mmap"],
-  gpu: ["gem-dumb"],
+  gpu: ["gem-dumb", "gpu-bo"],
   npu: ["accel-bo", "dma-heap", "udmabuf"],
 };
 
@@ -135,6 +135,18 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
         `graph.devices.${name}.bidirectional`,
         `only a camera's or an m2m ISP's capture queue is mapped for a CPU stage to write in place; a ${d.kind} has no such queue`,
       );
+    if (d.boMapping !== undefined) {
+      const writesOwn = g.stages.some(
+        (s) => s.device === name && s.pool !== undefined && g.pools[s.pool]?.source === "gpu-bo",
+      );
+      if (d.kind !== "gpu" || !writesOwn)
+        add(
+          `graph.devices.${name}.boMapping`,
+          d.kind !== "gpu"
+            ? `only a gpu maps its own buffer objects; a ${d.kind} has none`
+            : "this gpu writes no gpu-bo pool, so it has no buffer objects of its own to map (its outputs are a display's GEM dumb buffers)",
+        );
+    }
     if (!GRAPH_KINDS_AVAILABLE.has(d.kind)) {
       add(
         `graph.devices.${name}.kind`,
@@ -333,6 +345,8 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
       );
     if (pool.source === "gem-dumb" && pool.format !== undefined && pool.format !== "XR24")
       add(`graph.pools.${name}.format`, "GEM dumb scanout buffers are XRGB8888 (XR24)");
+    if (pool.source === "gpu-bo" && pool.format !== undefined && pool.format !== "XR24")
+      add(`graph.pools.${name}.format`, "simgpu renders XRGB8888 (XR24) into its buffer objects");
     if (pool.header !== undefined && pool.source !== "v4l2-userptr")
       add(
         `graph.pools.${name}.header`,
@@ -371,7 +385,7 @@ export function graphIssues(g: GraphSpec, format = "XR24"): GraphIssue[] {
 const POOL_WHY: Partial<Record<GraphDeviceKind, string>> = {
   camera: "V4L2 MMAP, DMA heap / udmabuf buffers queued as DMABUF, or USERPTR memory",
   m2m: "its CAPTURE buffers are its own V4L2 MMAP buffers",
-  gpu: "GEM dumb scanout buffers of a display",
+  gpu: "GEM dumb scanout buffers of a display, or its own buffer objects",
   npu: "its own buffer objects, or a heap or udmabuf buffer it imports",
 };
 

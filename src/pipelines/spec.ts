@@ -26,10 +26,12 @@ export const SIZED_FRAME_WIDTH = 1024;
 export const MAX_FRAME_HEIGHT = 4096;
 
 /** The pool the first camera of a graph captures into (not GEM dumb: cameras refuse those). */
-function graphCameraPool(
-  spec: PipelineSpec,
-):
-  | { source: Exclude<GraphBufferSource, "gem-dumb" | "accel-bo">; heap?: string; count: number }
+function graphCameraPool(spec: PipelineSpec):
+  | {
+      source: Exclude<GraphBufferSource, "gem-dumb" | "accel-bo" | "gpu-bo">;
+      heap?: string;
+      count: number;
+    }
   | undefined {
   const g = spec.graph;
   if (g === undefined) return undefined;
@@ -37,7 +39,13 @@ function graphCameraPool(
     if (s.device === undefined || g.devices[s.device]?.kind !== "camera" || s.pool === undefined)
       continue;
     const p = g.pools[s.pool];
-    if (p === undefined || p.source === "gem-dumb" || p.source === "accel-bo") return undefined;
+    if (
+      p === undefined ||
+      p.source === "gem-dumb" ||
+      p.source === "accel-bo" ||
+      p.source === "gpu-bo"
+    )
+      return undefined;
     return { source: p.source, count: p.count, ...(p.heap !== undefined ? { heap: p.heap } : {}) };
   }
   return undefined;

@@ -58,6 +58,7 @@ import {
   drmPrimeFdToHandle,
   drmPrimeHandleToFd,
   drmReadEvents,
+  simgpuGemCreate,
   simgpuSubmit,
 } from "../uapi/drm.js";
 import { dmaBufSetName, dmaHeapAlloc, udmabufCreate } from "../uapi/lib.js";
@@ -572,7 +573,8 @@ export class GpuStage {
     readonly app: SimUapi,
     readonly kernel: Kernel,
     readonly spec: ResolvedSpec,
-    readonly display: DisplayStage,
+    /** The display whose dumb buffers it renders into; undefined: its own buffer objects. */
+    readonly display: DisplayStage | undefined,
     driver: SimGpu,
     opts: { count?: number; namePrefix?: string; op?: number } = {},
   ) {
@@ -580,7 +582,12 @@ export class GpuStage {
     this.#op = opts.op ?? (spec.format === "YUYV" ? SIMGPU_OP_YUYV_TO_XRGB8888 : SIMGPU_OP_INVERT);
     // Three scanout buffers: one on screen, one pending flip, one being rendered.
     for (let j = 0; j < (opts.count ?? 3); j++) {
-      const s = display.createScanout(`${opts.namePrefix ?? "gpu-out"}${j}`);
+      const name = `${opts.namePrefix ?? "gpu-out"}${j}`;
+      if (display === undefined) {
+        this.outputs.push(this.#createOwn(name));
+        continue;
+      }
+      const s = display.createScanout(name);
       this.outputs.push({ ...s, gpuHandle: drmPrimeFdToHandle(app, this.fd, s.fd) });
     }
     this.outGeometry = {
@@ -589,6 +596,18 @@ export class GpuStage {
       stride: this.outputs[0]!.pitch,
       bpp: 4,
     };
+  }
+
+  /**
+   * One of its own buffer objects (DRM_IOCTL_SIMGPU_GEM_CREATE), exported with PRIME for
+   * the stages downstream, as Mesa's render targets on panfrost: rows of XRGB8888.
+   */
+  #createOwn(name: string): Scanout & { gpuHandle: number } {
+    const pitch = this.spec.width * 4;
+    const bo = simgpuGemCreate(this.app, this.fd, pitch * this.spec.height);
+    const fd = drmPrimeHandleToFd(this.app, this.fd, bo.handle, DRM_CLOEXEC | DRM_RDWR);
+    dmaBufSetName(this.app, fd, name);
+    return { fb: 0, pitch, handle: bo.handle, fd, gpuHandle: bo.handle };
   }
 
   importBuffer(dmabufFd: number): number {

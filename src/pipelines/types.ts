@@ -110,6 +110,14 @@ export interface GraphDevice extends DeviceSpec {
    * end of the CPU's access (dma_sync_*_for_device, an invalidate) discards its writes.
    */
   readonly bidirectional?: boolean;
+  /**
+   * How a GPU maps its own buffer objects (a gpu-bo pool) for its DMA: "per-job"
+   * (dma_map_sgtable at each job's start, dma_unmap_sgtable at its end: the CPU owns
+   * them between jobs; simgpu's default) or "pinned" (drm_gem_shmem_get_pages_sgt at the
+   * first job, kept until the object is freed, as panfrost and v3d map theirs: no cache
+   * maintenance per job; the CPU reaches them through its write-combined mapping).
+   */
+  readonly boMapping?: "per-job" | "pinned";
 }
 
 /**
@@ -125,7 +133,13 @@ export type GraphBufferSource =
    */
   | "v4l2-userptr"
   | "gem-dumb"
-  | "accel-bo";
+  | "accel-bo"
+  /**
+   * A GPU's own buffer objects (DRM_IOCTL_SIMGPU_GEM_CREATE: shmem pages, write-combined
+   * for the CPU unless the GPU snoops), exported with PRIME, as Mesa allocates render
+   * targets on panfrost or v3d.
+   */
+  | "gpu-bo";
 
 /** A pool of buffers one stage writes into and its consumers read. */
 export interface GraphPool {

@@ -794,6 +794,8 @@ function scenarioGraph(g: NonNullable<Scenario["graph"]>): GraphSpec {
         bandwidthBytesPerNs: d.bandwidth,
         setupNs: d.setupNs,
         allocator: d.allocator,
+        bidirectional: d.bidirectional,
+        boMapping: d.boMapping,
       }),
     };
   }

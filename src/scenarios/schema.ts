@@ -76,6 +76,7 @@ export const GRAPH_BUFFER_SOURCES: readonly GraphBufferSource[] = [
   "v4l2-userptr",
   "gem-dumb",
   "accel-bo",
+  "gpu-bo",
 ];
 
 export const HEAP_DESCRIPTIONS: Readonly<Record<string, string>> = {
@@ -560,6 +561,12 @@ const GraphDeviceSchema = z
       .describe(
         "A camera's or m2m ISP's capture queue mapped DMA_BIDIRECTIONAL (videobuf2's q->bidirectional). Default: true when a CPU stage writes its buffers in place; false maps them DMA_FROM_DEVICE, and on 32-bit ARM the end of the CPU's access (an invalidate) discards what it wrote.",
       ),
+    boMapping: z
+      .enum(["per-job", "pinned"])
+      .optional()
+      .describe(
+        "How a gpu maps its own buffer objects (a gpu-bo pool) for its DMA: per-job (dma_map_sgtable at each job's start, unmap at its end: the CPU owns them between jobs; the default) or pinned (drm_gem_shmem_get_pages_sgt at the first job, kept until the object is freed, as panfrost and v3d do: no cache maintenance per job).",
+      ),
   })
   .describe("One device instance: its kind and how it sits on the bus (unset: machine.device).");
 
@@ -568,7 +575,7 @@ const GraphPoolSchema = z
     source: z
       .enum(GRAPH_BUFFER_SOURCES as [GraphBufferSource, ...GraphBufferSource[]])
       .describe(
-        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), v4l2-userptr (memfd pages the program maps and queues as V4L2_MEMORY_USERPTR, shared with the other stages as a udmabuf), gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME), or accel-bo (an NPU's own buffer objects, DRM_IOCTL_SIMNPU_BO_CREATE, exported with PRIME). Cameras: v4l2-mmap, dma-heap, udmabuf, v4l2-userptr; m2m: v4l2-mmap; gpu: gem-dumb; npu: accel-bo, dma-heap, udmabuf.",
+        "Where the buffers come from: v4l2-mmap (videobuf2 allocates, VIDIOC_EXPBUF exports), dma-heap, udmabuf (memfd pages), v4l2-userptr (memfd pages the program maps and queues as V4L2_MEMORY_USERPTR, shared with the other stages as a udmabuf), gem-dumb (DRM_IOCTL_MODE_CREATE_DUMB on a display, exported with PRIME), accel-bo (an NPU's own buffer objects, DRM_IOCTL_SIMNPU_BO_CREATE, exported with PRIME), or gpu-bo (a GPU's own buffer objects, DRM_IOCTL_SIMGPU_GEM_CREATE: shmem pages, write-combined for the CPU unless the GPU is coherent, exported with PRIME). Cameras: v4l2-mmap, dma-heap, udmabuf, v4l2-userptr; m2m: v4l2-mmap; gpu: gem-dumb, gpu-bo; npu: accel-bo, dma-heap, udmabuf.",
       ),
     heap: z
       .enum(HEAPS as [string, ...string[]])

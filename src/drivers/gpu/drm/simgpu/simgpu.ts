@@ -79,6 +79,8 @@ import {
 import {
   type DrmGemShmem,
   drmGemShmemCreate,
+  drmGemShmemDmaSegments,
+  drmGemShmemGetPagesSgt,
   drmGemShmemPrimeImportSgTable,
 } from "../drm-gem-shmem.js";
 import { DRM_FORMATS } from "../drm-mode.js";
@@ -373,6 +375,8 @@ export class SimGpu {
     readonly host: DriverHost,
     readonly drm: DrmDevice,
     readonly dev: DmaDevice,
+    /** How its own objects are mapped for its DMA ({@link SimgpuOptions.boMapping}). */
+    readonly boMapping: "per-job" | "pinned" = "per-job",
   ) {
     this.sched = new DrmGpuScheduler(host, simgpuFenceOps);
   }
@@ -472,11 +476,19 @@ export class SimGpu {
     job.push();
   }
 
-  /** Maps the job's own (not imported) objects for the GPU: src to the device, dst from it. */
+  /**
+   * Maps the job's own (not imported) objects for the GPU: src to the device, dst from
+   * it. Pinned objects are mapped once, by drm_gem_shmem_get_pages_sgt at their first job
+   * (panfrost_mmu_map, v3d_bo_create), and stay mapped until freed: nothing per job.
+   */
   #mapJob(job: SimgpuJob): { obj: DrmGemObject; sgt: SgTable; dir: DmaDirection }[] {
     const maps: { obj: DrmGemObject; sgt: SgTable; dir: DmaDirection }[] = [];
     const want = (obj: DrmGemObject, dir: DmaDirection): void => {
       if (obj.importSgt !== undefined) return;
+      if (this.boMapping === "pinned") {
+        drmGemShmemGetPagesSgt(obj, this.dev);
+        return;
+      }
       const have = maps.find((m) => m.obj === obj);
       if (have !== undefined) {
         have.dir = DMA_BIDIRECTIONAL;
@@ -492,6 +504,7 @@ export class SimGpu {
 
   #segments(obj: DrmGemObject, maps: readonly { obj: DrmGemObject; sgt: SgTable }[]): DmaSegment[] {
     if (obj.importSgt !== undefined) return obj.importSgt.dmaSegments();
+    if (this.boMapping === "pinned") return drmGemShmemDmaSegments(obj, this.dev);
     return maps.find((m) => m.obj === obj)!.sgt.dmaSegments();
   }
 
@@ -585,6 +598,13 @@ export interface SimgpuOptions {
   readonly device?: Partial<Omit<DeviceConfig, "name">>;
   /** The DMA master's name (dev_name): default "simgpu", then "simgpu-1", "simgpu-2"... */
   readonly name?: string;
+  /**
+   * How the GPU maps its own buffer objects: "per-job" (default: dma_map_sgtable at a
+   * job's start, unmap at its end, so the CPU owns them between jobs) or "pinned"
+   * (drm_gem_shmem_get_pages_sgt at the first job, unmapped when the object is freed,
+   * as panfrost and v3d do).
+   */
+  readonly boMapping?: "per-job" | "pinned";
 }
 
 /**
@@ -645,7 +665,7 @@ export function simgpuProbe(host: DriverHost, options: SimgpuOptions = {}): SimG
     gemPrimeImportSgTable: (d, attach, sgt) => drmGemShmemPrimeImportSgTable(d, attach, sgt),
   };
   drm = new DrmDevice(host, driver, dev);
-  gpu = new SimGpu(host, drm, dev);
+  gpu = new SimGpu(host, drm, dev, options.boMapping);
   drm.register();
   return gpu;
 }
