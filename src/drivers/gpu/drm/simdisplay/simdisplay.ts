@@ -15,7 +15,10 @@
  *   then the visible lines of the current framebuffer are read by DMA through the
  *   device's mapping of it, and with a CRC source set the CRC-32 of those bytes
  *   (width * cpp per line, never the pitch padding) becomes a crc/data entry for that
- *   frame.
+ *   frame. A frame that takes longer to read than a refresh period (4K on a slow
+ *   device) makes the vblanks during its read start no scanout of their own: those
+ *   frames have no entry, so crc/data's frame numbers have gaps (counted in
+ *   `underruns`).
  * - Vblank interrupts are only simulated while something observes them (a flip is
  *   pending or crc/data is open), so a CRTC left on does not keep the virtual clock
  *   busy for ever; the sequence numbers still count every period since the CRTC was
@@ -155,6 +158,13 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   #tick: ClockEvent | undefined;
   #pending: PendingFlip | null = null;
   #crcOn = false;
+  /** A scanout's DMA is still reading the frame (see #scanout). */
+  #scanning = false;
+  /**
+   * Vblanks whose scanout did not start because the last one was still reading: the
+   * frame takes longer to fetch than a refresh period (a FIFO underrun on hardware).
+   */
+  underruns = 0;
   /** The last scanout: its DMA rows, memory's write sequence before it, its CRC. */
   #lastScan: { rows: DmaSegment[]; seq: number; crc: number; clean: boolean } | undefined;
   /** The rows of the last scanout and what they were made from (see #scanRows). */
@@ -452,6 +462,15 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
     const fb = this.crtc.fb;
     const mode = this.crtc.mode;
     if (fb === null || mode === null) return;
+    // The display fetches one frame at a time: a vblank that finds the last fetch still
+    // running starts none and gives no CRC (a gap in crc/data's frame numbers, which
+    // carry the vblank count for readers to match), rather than queueing fetches that
+    // fall ever further behind the vblanks.
+    if (this.#scanning) {
+      this.underruns++;
+      return;
+    }
+    this.#scanning = true;
     const cpp = fb.format.cpp;
     const rowBytes = mode.hdisplay * cpp;
     const base = fb.offset + this.crtc.y * fb.pitch + this.crtc.x * cpp;
@@ -485,7 +504,10 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
         if (this.scanouts.length > 64) this.scanouts.shift();
         if (crcOn && this.#crcOn) this.crc.addEntry(sequence, [crc]);
       },
-      () => obj.put(),
+      () => {
+        this.#scanning = false;
+        obj.put();
+      },
     );
   }
 }
