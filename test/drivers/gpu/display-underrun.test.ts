@@ -2,28 +2,19 @@
  * simdisplay when a frame takes longer to fetch than a refresh period (4K XRGB on the
  * cortex-a9 profile's 0.8 B/ns device: about 2.5 periods at 60 Hz), here with a small
  * frame on a device slowed to the same ratio: the vblanks during a fetch start none
- * (crc/data's frame numbers have gaps), and the pipeline's display reads the CRC of the
- * first frame after each flip within a few periods, however many frames it shows.
+ * (crc/data's frame numbers have gaps, see display.test.ts), and the pipeline's display
+ * reads the CRC of the first frame after each flip within a few periods, however many
+ * frames it shows. Also: after the ring overflowed, the overflow is named.
  */
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DRM_CRC_ENTRIES_NR } from "../../../src/drivers/gpu/drm/drm-crc.js";
-import { DRM_FORMAT_XRGB8888 } from "../../../src/include/uapi/drm-mode.js";
-import { MAP_SHARED, O_RDWR, PROT_READ, PROT_WRITE } from "../../../src/include/uapi/fcntl.js";
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from "../../../src/include/uapi/fcntl.js";
 import { crc32 } from "../../../src/lib/crc32.js";
 import type { ResolvedSpec } from "../../../src/pipelines/spec.js";
 import { DisplayStage } from "../../../src/pipelines/stages.js";
-import {
-  drmCrcOpen,
-  drmCrcRead,
-  drmModeAddFB2,
-  drmModeCreateDumb,
-  drmModeGetConnector,
-  drmModeGetResources,
-  drmModeMapDumb,
-  drmModeSetCrtc,
-} from "../../../src/uapi/drm.js";
+import { drmModeMapDumb } from "../../../src/uapi/drm.js";
 import { boot, pattern, visible } from "./helpers.js";
 
 const W = 64;
@@ -67,40 +58,6 @@ test("a fetch longer than a refresh period: no queue of scanouts, gaps in crc/da
   assert.ok(disp.underruns > 0, "vblanks during a fetch start none");
   stage.stop();
   stage.release();
-  assert.equal(k.machine.violations.count, 0);
-});
-
-test("crc/data under a slow fetch: frame numbers rise with gaps and keep up with the vblank count", () => {
-  const { k, u, disp } = boot("cortex-a9", { display: { device: { bandwidthBytesPerNs: SLOW } } });
-  const fd = u.open(disp.cardPath, O_RDWR);
-  const res = drmModeGetResources(u, fd);
-  const conn = drmModeGetConnector(u, fd, res.connectors[0]!);
-  const d = drmModeCreateDumb(u, fd, { width: W, height: H, bpp: 32 });
-  const fb = drmModeAddFB2(u, fd, {
-    width: W,
-    height: H,
-    pixelFormat: DRM_FORMAT_XRGB8888,
-    handles: [d.handle],
-    pitches: [d.pitch],
-    offsets: [0],
-  });
-  drmModeSetCrtc(u, fd, {
-    crtcId: res.crtcs[0]!,
-    fbId: fb,
-    x: 0,
-    y: 0,
-    connectors: [conn.connectorId],
-    mode: conn.modes[0]!,
-  });
-  const crcFd = drmCrcOpen(u, disp.minor, 0, "auto");
-  const frames: number[] = [];
-  for (let i = 0; i < 20; i++) frames.push(drmCrcRead(u, crcFd)[0]!.frame);
-  for (let i = 1; i < frames.length; i++) assert.ok(frames[i]! > frames[i - 1]!);
-  assert.ok(frames[frames.length - 1]! - frames[0]! > 2 * frames.length, "gaps: not every vblank");
-  // Each entry is of a vblank at most a fetch ago: the fetches do not fall behind.
-  assert.ok(disp.vblankCount - frames[frames.length - 1]! <= 3);
-  u.close(crcFd);
-  u.close(fd);
   assert.equal(k.machine.violations.count, 0);
 });
 

@@ -39,8 +39,8 @@ import { boot, errno, pattern, visible } from "./helpers.js";
 const W = 64;
 const H = 48;
 
-function setup() {
-  const b = boot();
+function setup(...args: Parameters<typeof boot>) {
+  const b = boot(...args);
   const { u } = b;
   const fd = u.open("/dev/dri/card2", O_RDWR);
   const res = drmModeGetResources(u, fd);
@@ -304,4 +304,23 @@ test("panning a larger framebuffer: each scanout's CRC is of the rows at the CRT
     assert.equal(e!.crcs[0], want, `panned to ${x},${y}`);
   }
   assert.equal(u.kernel.machine.violations.count, 0);
+});
+
+test("crc/data when a frame takes 2.5 periods to fetch: frame numbers rise with gaps and keep up with the vblank count", () => {
+  // 64x48 XRGB on a device slowed to 4K XRGB's fetch/period ratio on cortex-a9.
+  const slow = (W * H * 4) / (2.5 * (1e9 / 60));
+  const { u, disp, k, buffer, on } = setup("cortex-a9", {
+    display: { device: { bandwidthBytesPerNs: slow } },
+  });
+  on(buffer(1).fb);
+  const crcFd = drmCrcOpen(u, disp.minor, 0, "auto");
+  const frames: number[] = [];
+  for (let i = 0; i < 20; i++) frames.push(drmCrcRead(u, crcFd)[0]!.frame);
+  for (let i = 1; i < frames.length; i++) assert.ok(frames[i]! > frames[i - 1]!);
+  assert.ok(frames[frames.length - 1]! - frames[0]! > 2 * frames.length, "gaps: not every vblank");
+  assert.ok(disp.underruns > 0);
+  // Each entry is of a vblank at most a fetch ago: the fetches do not fall behind.
+  assert.ok(disp.vblankCount - frames[frames.length - 1]! <= 3);
+  u.close(crcFd);
+  assert.equal(k.machine.violations.count, 0);
 });
