@@ -87,13 +87,11 @@ const udmabufOps: DmaBufOps<Udmabuf> = {
   unmapDmaBuf: (a, sgt, dir) => a.dmabuf.priv.dev.dma.dmaUnmapSgtable(a.dev, sgt, dir, 0),
   release(buf) {
     const ub = buf.priv;
-    // Linux 6.12's release_udmabuf() unmaps with DMA_BIDIRECTIONAL whatever direction
-    // the first begin_cpu_access mapped with, which DMA-API debug reports ("frees DMA
-    // memory with different direction") for any correct program that first read or
-    // first wrote the buffer. Deviation: the model unmaps with the mapped direction, so
-    // a correct program's teardown is not reported for the driver's warning. The cache
-    // maintenance is the same (arch_sync_dma_for_cpu invalidates for both) except after
-    // a first write-only access, where Linux's would also drop the (clean) lines.
+    // release_udmabuf() unmaps with the direction the first begin_cpu_access mapped
+    // with (ubuf->sg_dir, in 6.12.118 as the conformance VM boots it: "udmabuf: fix DMA
+    // direction mismatch in release_udmabuf()", Cc stable). Before that fix it unmapped
+    // with DMA_BIDIRECTIONAL, which DMA-API debug reports as "frees DMA memory with
+    // different direction" for any program whose first sync was read-only or write-only.
     if (ub.sg !== undefined)
       ub.dev.dma.dmaUnmapSgtable(ub.dev.device, ub.sg, ub.sgDir ?? DMA_BIDIRECTIONAL, 0);
     if (ub.firstBeginNote !== undefined) ub.dev.dma.m.violations.unregister(ub.firstBeginNote);
