@@ -616,7 +616,14 @@ function main(): void {
   )!;
   const rtf = g4k.simMs / g4k.wallMs;
   console.log(
-    `${check(rtf >= RTF_TARGET)}  4K60 camera->GPU->display on arm64: RTF ${rtf.toFixed(2)}, ${fmtMs(g4k.wallMs)} wall per frame (target RTF ${RTF_TARGET.toFixed(1)}, <= ${(1e3 / PIPELINE_FPS).toFixed(1)} ms)`,
+    `${check(rtf >= RTF_TARGET)}  4K60 camera->GPU->display on arm64: RTF ${rtf.toFixed(2)} (${fmtMs(g4k.wallMs)} wall per ${fmtMs(g4k.simMs)} simulated frame; target RTF ${RTF_TARGET.toFixed(1)})`,
+  );
+  // The issue also states the RTF target as at most one refresh period of wall time per
+  // 32 MiB frame; the modelled arm64 pipeline takes more than one period per frame, so the
+  // two differ and both are printed.
+  const periodMs = 1e3 / PIPELINE_FPS;
+  console.log(
+    `${check(g4k.wallMs <= periodMs)}  4K camera->GPU->display on arm64: ${fmtMs(g4k.wallMs)} wall per 32 MiB frame (target <= ${periodMs.toFixed(1)} ms, one refresh period)`,
   );
   const pipeDma = Math.min(...pipes.figures.map((f) => f.dmaRate)) / memcpy;
   const pipeDmaFrame =
