@@ -20,6 +20,23 @@ import type { PhysRange, ViolationLog } from "./violations.js";
 /** Memory attributes of a CPU mapping (pgprot). */
 export type MemAttr = "cached" | "uncached" | "writecombine";
 
+/**
+ * Whether the checker holds a CPU access to the DMA API's hand-over rule
+ * (`cpu-access-device-owned`). Only cached accesses: the rule keeps caches and memory in
+ * step, and an uncached or write-combined access bypasses the cache (a non-coherent
+ * GPU's shmem object, write-combined for the CPU, read back through the dma-buf's mmap
+ * while a display keeps its lifelong dma_buf_map_attachment mapping is correct). Not a
+ * swiotlb bounce copy either: that is the DMA API's own memcpy inside dma_map/dma_sync
+ * of one mapping, and the rule (kernel/dma/debug.c) checks callers, not swiotlb_bounce,
+ * even where another device's mapping of the same pages is device-owned (a heap syncs
+ * its attachments one after another). What such accesses really do to the bytes is
+ * still checked: stale lines, lost writes, attribute aliases. Reports and tests that
+ * read a trace's CPU accesses (arg `attr`) apply this same function.
+ */
+export function ownershipRuleApplies(attr: MemAttr, category: CostCategory = "cpu-access"): boolean {
+  return attr === "cached" && category !== "bounce";
+}
+
 /** A CPU virtual mapping of some physical pages (vmap, mmap, the kernel linear map). */
 export interface CpuMapping {
   readonly id: number;
@@ -274,15 +291,8 @@ export class Cpu {
   ): void {
     if (len === 0) return;
     const now = this.clock.now;
-    // The hand-over rule keeps caches and memory in step; an uncached or write-combined
-    // access bypasses the cache (coherent memory a dma-buf importer also maps), so only
-    // cached accesses are checked against device-owned streaming mappings.
-    // A swiotlb bounce copy is the DMA API's own memcpy inside dma_map/dma_sync of one
-    // mapping; the hand-over rule (kernel/dma/debug.c checks callers, not swiotlb_bounce)
-    // does not apply to it, even where another device's mapping of the same pages is
-    // device-owned (a heap syncs its attachments one after another). What it really does
-    // to those bytes is still checked below: stale lines it reads, writes it loses.
-    if (this.shadow.enabled && attr === "cached" && category !== "bounce")
+    // Only cached accesses other than swiotlb bounces (see ownershipRuleApplies).
+    if (this.shadow.enabled && ownershipRuleApplies(attr, category))
       this.#checkOwnership(phys, len, write, label);
     let ns: number;
     if (attr === "cached") {

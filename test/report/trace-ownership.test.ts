@@ -9,11 +9,17 @@ import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { type MemAttr, ownershipRuleApplies } from "../../src/machine/cpu.js";
 import { MAPPING_TRACK_SEPARATOR } from "../../src/machine/trace.js";
 import { runPipeline } from "../../src/pipelines/run.js";
 import type { PipelineResult } from "../../src/pipelines/types.js";
 import { type ChromeTrace, type ChromeTraceEvent, toChromeTrace } from "../../src/report/trace.js";
-import { loadScenarioFile, runScenario } from "../../src/scenarios/scenario.js";
+import {
+  loadScenarioFile,
+  parseScenario,
+  readScenarioData,
+  runScenario,
+} from "../../src/scenarios/scenario.js";
 import { assertWellFormed } from "./fixtures.js";
 
 const SCENARIOS = join(process.cwd(), "examples", "scenarios");
@@ -57,9 +63,14 @@ interface Finding {
  * Userspace CPU accesses (through an mmap) to a named buffer that are not bracketed on
  * the buffer's track (by "cpu access" for a dma-buf, "userspace" for V4L2), or that happen while the latest DMA API
  * hand-over among the buffer's mappings gave it to a device (the checker's rule: the
- * latest dma_sync_*_for_cpu / _for_device of the pages decides).
+ * latest dma_sync_*_for_cpu / _for_device of the pages decides), for the accesses the
+ * checker holds to that rule: the access's `attr` decides, by the checker's own
+ * {@link ownershipRuleApplies} (a write-combined or uncached access bypasses the cache).
  */
-function unbracketedAccesses(t: ChromeTrace): Finding[] {
+function unbracketedAccesses(
+  t: ChromeTrace,
+  ruleApplies: (attr: MemAttr) => boolean = ownershipRuleApplies,
+): Finding[] {
   const threads = byThread(t);
   const found: Finding[] = [];
   for (const a of threads.get("cpu") ?? []) {
@@ -76,6 +87,7 @@ function unbracketedAccesses(t: ChromeTrace): Finding[] {
       (s) => s.cat === "ownership" && s.name === bracket && ns(s.ts) <= at && end(a) <= end(s),
     );
     if (!bracketed) found.push({ access: a, why: `outside a "${bracket}" span` });
+    if (!ruleApplies(memAttr(a))) continue;
     const live = [...threads.entries()]
       .filter(([n]) => n.startsWith(`${buffer}${MAPPING_TRACK_SEPARATOR}`))
       .flatMap(([, list]) => list)
@@ -85,6 +97,16 @@ function unbracketedAccesses(t: ChromeTrace): Finding[] {
       found.push({ access: a, why: `while ${latest.name} owns it by the DMA API` });
   }
   return found;
+}
+
+/** A CPU access's mapping attribute (arg `attr`, docs/reports.md). */
+function memAttr(a: ChromeTraceEvent): MemAttr {
+  const attr = a.args?.["attr"];
+  assert.ok(
+    attr === "cached" || attr === "uncached" || attr === "writecombine",
+    `${a.ts} ${a.name}: attr ${String(attr)}`,
+  );
+  return attr;
 }
 
 describe("trace: buffer ownership spans and fence instants (docs/reports.md)", () => {
@@ -139,6 +161,43 @@ describe("trace: buffer ownership spans and fence instants (docs/reports.md)", (
       assert.ok(named.length > 0, name);
       assert.deepEqual([...new Set(owned)], [...new Set(named)], name);
     }
+  });
+
+  it("a write-combined read under a display's lifelong mapping is not the device's (coherent run)", () => {
+    // The non-coherent GPU's shmem objects are write-combined for the CPU; the pinned
+    // GPU keeps its importer mapping (device-owned) while the screenshot reads them.
+    const r = run("gpu-own-buffers");
+    assert.equal(r.verdict, "coherent");
+    assert.ok(!r.violations.some((v) => v.kind === "cpu-access-device-owned"));
+    const t = toChromeTrace(r);
+    // Every CPU access under a device's mapping, whatever its attribute (the old rule).
+    const underDevice = unbracketedAccesses(t, () => true);
+    assert.ok(underDevice.length >= 6, `${underDevice.length} accesses under a device`);
+    for (const f of underDevice) {
+      assert.match(f.why, /^while compositor owns it by the DMA API$/);
+      assert.equal(f.access.args?.["attr"], "writecombine");
+    }
+    assert.deepEqual(unbracketedAccesses(t), []);
+  });
+
+  it("a cached read under a display's lifelong mapping is found where the checker names it", () => {
+    // The same graph with a coherent GPU: its objects are cached for the CPU.
+    const src = readScenarioData(join(SCENARIOS, "gpu-own-buffers.yaml"));
+    const data = structuredClone(src.data) as {
+      graph: { devices: { gpu: { coherent: boolean } } };
+    };
+    data.graph.devices.gpu.coherent = true;
+    const r = runScenario(parseScenario(data), { trace: true });
+    const found = unbracketedAccesses(toChromeTrace(r));
+    assert.ok(found.length > 0);
+    for (const f of found) {
+      assert.match(f.why, /owns it by the DMA API$/);
+      assert.equal(f.access.args?.["attr"], "cached");
+    }
+    const named = r.violations
+      .filter((v) => v.kind === "cpu-access-device-owned")
+      .map((v) => Math.round(v.time));
+    assert.deepEqual([...new Set(found.map((f) => ns(f.access.ts)))], [...new Set(named)]);
   });
 
   it("without DMA_BUF_SYNC_START the trace shows the access outside the bracket", () => {
