@@ -33,7 +33,10 @@ export type MemAttr = "cached" | "uncached" | "writecombine";
  * still checked: stale lines, lost writes, attribute aliases. Reports and tests that
  * read a trace's CPU accesses (arg `attr`) apply this same function.
  */
-export function ownershipRuleApplies(attr: MemAttr, category: CostCategory = "cpu-access"): boolean {
+export function ownershipRuleApplies(
+  attr: MemAttr,
+  category: CostCategory = "cpu-access",
+): boolean {
   return attr === "cached" && category !== "bounce";
 }
 
