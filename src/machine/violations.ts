@@ -191,7 +191,9 @@ export class ViolationLog {
   report(v: ViolationInput, defaultHint = ""): Violation {
     const where = v.phys >= 0 ? this.describe(v.phys) : undefined;
     let hint = where?.region.hints[v.kind] ?? v.hint ?? defaultHint;
-    if (v.phys >= 0) {
+    // A region that names the cause speaks alone: another region's note (a udmabuf's
+    // first-START quirk, a dma-buf mmap's SYNC advice) would point at a different fix.
+    if (v.phys >= 0 && where?.region.cause !== true) {
       for (const r of this.#regions.values()) {
         const note = r.notes[v.kind];
         if (note !== undefined && !hint.includes(note) && this.#covers(r, v.phys)) {

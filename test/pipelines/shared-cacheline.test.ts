@@ -139,6 +139,11 @@ test("the checker names the shared line and the fix, for every violation in it",
     assert.match(v.hint, /ARCH_DMA_MINALIGN, dma_get_cache_alignment\(\)/);
     assert.match(v.hint, /allocate them separately/);
   }
+  // The shared line's hint stands alone: no other region's note (the udmabuf's
+  // first-START quirk) points at a different fix for the CPU's store to its record.
+  const shared = r.violations.filter((v) => /^cache line shared by/.test(v.region ?? ""));
+  assert.ok(shared.some((v) => v.kind === "cpu-access-device-owned"));
+  for (const v of shared) assert.doesNotMatch(v.hint, /udmabuf, not a missing call/);
 });
 
 test("the same records allocated separately: coherent, and the frames' bytes are the camera's", () => {
