@@ -777,10 +777,11 @@ export class CpuCache {
   /**
    * Every piece of the cache's state, copied: slots (tags, dirty bits, fill epochs, the
    * bytes of valid lines, replacement state), inner levels, counters, and the reverse
-   * maps for the first `lines` RAM lines. For tests that require two caches to be
-   * identical (the closed-form zeroing against the line-by-line path); never on a hot path.
+   * maps for RAM lines `[from, lines)` (and their pages). For tests that require two
+   * caches to be identical (the closed-form zeroing against the line-by-line path); never
+   * on a hot path.
    */
-  stateForTests(lines: number): Record<string, unknown> {
+  stateForTests(lines: number, from = 0): Record<string, unknown> {
     const L = this.line;
     const data: string[] = [];
     for (let s = 0; s < this.slots; s++)
@@ -791,8 +792,12 @@ export class CpuCache {
       );
     const rmap: number[] = [];
     const pages: number[] = [];
-    for (let li = 0; li < lines; li++) rmap.push(this.#rmap.get(li));
-    for (let pg = 0; pg < Math.ceil(lines / this.#linesPerPage); pg++)
+    for (let li = from; li < lines; li++) rmap.push(this.#rmap.get(li));
+    for (
+      let pg = Math.floor(from / this.#linesPerPage);
+      pg < Math.ceil(lines / this.#linesPerPage);
+      pg++
+    )
       pages.push(this.#pageCount.get(pg), this.#pageDirty.get(pg));
     return {
       tag: Array.from(this.#tag),
@@ -1358,7 +1363,8 @@ export class CpuCache {
     // one long function would be compiled on the stack and thrown away at each new loop.)
     const tick0 = this.#tick;
     const T = (this.#plru ? 0 : 1) + inner.length;
-    let writebacks = this.#evictHeld(P, order);
+    const nRuns = this.#stepRuns(P, order);
+    let writebacks = this.#evictHeld(nRuns);
     this.#dirtyCount -= writebacks;
     const base = this.memory.base;
     // 2. Lines filled and evicted within the run: one copy to or from DRAM.
@@ -1372,7 +1378,7 @@ export class CpuCache {
     this.counters.writebacks += writebacks;
     this.counters.fills += J;
     this.counters.evictions += J;
-    this.#placeLast(P, J, order, store, buf, at + through, value, tick0, T);
+    this.#placeLast(nRuns, P, J, store, buf, at + through, value, tick0, T);
     if (store) this.#dirtyCount += slots;
     this.#inInner.fill(0);
     for (let i = 0; i < inner.length; i++) this.#placeInner(i, innerOrders[i]!, P, J, tick0, T);
@@ -1383,7 +1389,7 @@ export class CpuCache {
 
   /** Every set's victim order for its next `ways` misses (`[set * ways + m]`), or undefined if one would not repeat. */
   #victimOrders(): Int32Array | undefined {
-    const order = new Int32Array(this.slots);
+    const order = this.#scratch(0, this.slots);
     const ways = this.ways;
     if (!this.#plru) {
       for (let set = 0; set < this.sets; set++) this.#lruVictimOrder(set, order);
@@ -1456,7 +1462,7 @@ export class CpuCache {
   #innerVictimOrder(lv: InnerLevel, P: number, order: Int32Array): Int32Array | undefined {
     const si = lv.sets * lv.ways;
     if (si >= this.slots || this.sets % lv.sets !== 0) return undefined;
-    const io = new Int32Array(si);
+    const io = this.#scratch(1 + this.#inner.indexOf(lv), si);
     const stamp = lv.stamp;
     for (let set = 0; set < lv.sets; set++) {
       const b = set * lv.ways;
@@ -1484,81 +1490,176 @@ export class CpuCache {
   }
 
   /**
+   * The steps of a cache-full from line P, in runs that go to consecutive slots: step
+   * q = m * S + k is set (P + k) % S's miss m, which takes way `order[set * ways + m]`;
+   * steps of one miss whose sets follow each other (without wrapping) and agree on the
+   * way are a run. After a long sequential access every set is in the same replacement
+   * state, so a cache-full is two runs per way. Fills {@link #runs} with
+   * `[first step, steps, first slot]` per run, in step order, and returns how many.
+   */
+  #stepRuns(P: number, order: Int32Array): number {
+    const S = this.sets;
+    const ways = this.ways;
+    const p0 = P % S;
+    let runs = this.#runs;
+    let n = 0;
+    for (let m = 0; m < ways; m++)
+      for (let k = 0; k < S; ) {
+        const set = p0 + k < S ? p0 + k : p0 + k - S;
+        const way = order[set * ways + m]!;
+        let len = 1;
+        while (k + len < S && set + len < S && order[(set + len) * ways + m] === way) len++;
+        if (3 * n + 3 > runs.length) {
+          const grown = new Int32Array(Math.max(96, 2 * runs.length));
+          grown.set(runs);
+          runs = grown;
+          this.#runs = runs;
+        }
+        runs[3 * n] = m * S + k;
+        runs[3 * n + 1] = len;
+        runs[3 * n + 2] = way * S + set;
+        n++;
+        k += len;
+      }
+    return n;
+  }
+
+  /** {@link #stepRuns}' output, reused from call to call. */
+  #runs = new Int32Array(0);
+
+  /**
+   * Work arrays of the closed form, by use (0: outer victim orders, 1 + i: inner level
+   * i's), kept from call to call and not cleared (each use writes what it reads). Why:
+   * a fresh typed array of kilobytes costs its host pages' faults, 25-100 us for a 1 MiB
+   * cache's victim orders on this kind of VM, as much as the rest of a 4 MiB store.
+   */
+  readonly #scratchArrays: Int32Array[] = [];
+
+  #scratch(use: number, n: number): Int32Array {
+    let a = this.#scratchArrays[use];
+    if (a === undefined || a.length < n) {
+      a = new Int32Array(n);
+      this.#scratchArrays[use] = a;
+    }
+    return a;
+  }
+
+  /**
    * Step 1 of #steadyRun: the first cache-full of misses evicts what is held, in step
-   * order (#allocate's #writeback and #drop, less what #placeLast overwrites anyway).
+   * order (#allocate's #writeback and #drop, less what #placeLast overwrites anyway),
+   * run by run of {@link #stepRuns}. A run whose slots hold consecutive lines (a buffer
+   * cached in order) is done in bulk: its dirty lines in one copy per stretch (and DRAM
+   * chunk), reverse map and page counts by range; the lost-write check stays per line,
+   * in step order, so the findings name the same first line. Other runs go line by line.
    * Returns the write-backs (the caller takes them off #dirtyCount: nothing follows the
    * loop here, so V8's on-stack compilation of it meets no code without feedback).
    */
-  #evictHeld(P: number, order: Int32Array): number {
-    const S = this.sets;
-    const ways = this.ways;
-    const L = this.line;
+  #evictHeld(nRuns: number): number {
+    const runs = this.#runs;
     const W = this.#lineWords;
     const tag = this.#tag;
     const dirty = this.#dirty;
     const fillEpoch = this.#fillEpoch;
-    const lpp = this.#linesPerPage;
     const pageCount = this.#pageCount;
     const pageDirty = this.#pageDirty;
     const rmap = this.#rmap;
     const base = this.memory.base;
+    const L = this.line;
     const me = this.shadow.enabled ? this.shadow.memEpoch : undefined;
     let writebacks = 0;
-    // The pending copy of written-back lines (deferred: nothing here reads DRAM or data).
-    let runCi = -1;
-    let runData = 0;
-    let runMem = 0;
-    let runLen = 0;
-    // Step q = m * S + r is set (P + r) % S's miss m, in step order.
-    const p0 = P % S;
-    for (let m = 0; m < ways; m++)
-      for (let r = 0, set = p0; r < S; r++, set = set + 1 === S ? 0 : set + 1) {
-        const s = order[set * ways + m]! * S + set;
-        const li = tag[s]!;
-        const page = Math.floor(li / lpp);
-        const pi = page & CH_MASK;
-        if (dirty[s] === 1) {
-          const off = li * L;
-          const ci = Math.floor(off / MEM_CHUNK);
-          const d = s * W;
-          const w = (off - ci * MEM_CHUNK) >>> 2;
-          // Consecutive lines in consecutive slots (a buffer cached in order) go in one copy.
-          if (runLen > 0 && ci === runCi && d === runData + runLen * W && w === runMem + runLen * W)
-            runLen++;
-          else {
-            if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
-            runCi = ci;
-            runData = d;
-            runMem = w;
-            runLen = 1;
-          }
-          if (me !== undefined) {
+    for (let x = 0; x < nRuns; x++) {
+      const n = runs[3 * x + 1]!;
+      const s0 = runs[3 * x + 2]!;
+      const li0 = tag[s0]!;
+      let i = 1;
+      while (i < n && tag[s0 + i] === li0 + i) i++;
+      if (i < n) {
+        // Lines in no order: one at a time.
+        for (let k = 0; k < n; k++) writebacks += this.#evictOne(s0 + k);
+        continue;
+      }
+      for (let a = 0; a < n; ) {
+        if (dirty[s0 + a] !== 1) {
+          a++;
+          continue;
+        }
+        let b = a + 1;
+        while (b < n && dirty[s0 + b] === 1) b++;
+        // Lines li0+a .. li0+b-1, dirty, in slots s0+a .. s0+b-1.
+        if (me !== undefined)
+          for (let k = a; k < b; k++) {
+            const li = li0 + k;
             const c = me.chunkOf(li);
             const e = c === undefined ? 0 : c[li & CH_MASK]!;
-            if (e > fillEpoch[s]!) this.#note("lostWrite", base + off, e);
+            if (e > fillEpoch[s0 + k]!) this.#note("lostWrite", base + li * L, e);
           }
-          dirty[s] = 0;
-          pageDirty.chunkOf(page)![pi]!--;
-          writebacks++;
+        for (let k = a; k < b; ) {
+          const off = (li0 + k) * L;
+          const ci = Math.floor(off / MEM_CHUNK);
+          const lines = Math.min(b - k, ((ci + 1) * MEM_CHUNK - off) / L);
+          this.#copyOut(ci, (s0 + k) * W, (off - ci * MEM_CHUNK) >>> 2, lines * W);
+          k += lines;
         }
-        // (The page and reverse-map chunks of a cached line exist.)
-        rmap.chunkOf(li)![li & CH_MASK] = INVALID;
-        pageCount.chunkOf(page)![pi]!--;
+        dirty.fill(0, s0 + a, s0 + b);
+        this.#pageCountsAdd(pageDirty, li0 + a, li0 + b, -1);
+        writebacks += b - a;
+        a = b;
       }
-    if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
+      rmap.fillRange(li0, li0 + n, INVALID);
+      this.#pageCountsAdd(pageCount, li0, li0 + n, -1);
+    }
     return writebacks;
+  }
+
+  /** `sign` times the lines of `[from, to)` in each page, added to a per-page count. */
+  #pageCountsAdd(counts: ChunkedU16, from: number, to: number, sign: number): void {
+    const lpp = this.#linesPerPage;
+    for (let li = from; li < to; ) {
+      const page = Math.floor(li / lpp);
+      const end = Math.min(to, (page + 1) * lpp);
+      counts.set(page, counts.get(page) + sign * (end - li));
+      li = end;
+    }
+  }
+
+  /** One line of {@link #evictHeld}: slot `s`'s line leaves (written back if dirty). Returns the write-backs. */
+  #evictOne(s: number): number {
+    const li = this.#tag[s]!;
+    const L = this.line;
+    const W = this.#lineWords;
+    const page = Math.floor(li / this.#linesPerPage);
+    const pi = page & CH_MASK;
+    let wb = 0;
+    if (this.#dirty[s] === 1) {
+      const off = li * L;
+      const ci = Math.floor(off / MEM_CHUNK);
+      this.#copyOut(ci, s * W, (off - ci * MEM_CHUNK) >>> 2, W);
+      if (this.shadow.enabled) {
+        const c = this.shadow.memEpoch.chunkOf(li);
+        const e = c === undefined ? 0 : c[li & CH_MASK]!;
+        if (e > this.#fillEpoch[s]!) this.#note("lostWrite", this.memory.base + off, e);
+      }
+      this.#dirty[s] = 0;
+      this.#pageDirty.chunkOf(page)![pi]!--;
+      wb = 1;
+    }
+    // (The page and reverse-map chunks of a cached line exist.)
+    this.#rmap.chunkOf(li)![li & CH_MASK] = INVALID;
+    this.#pageCount.chunkOf(page)![pi]!--;
+    return wb;
   }
 
   /**
    * Step 3 of #steadyRun: the last cache-full of the run. Line P+J-slots+r goes to the
    * way its set's victim order names for miss floor(r / S) (J / S misses per set, a
    * multiple of `ways`), with the bytes from `buf[from..]` (or `value`) and the stamp
-   * the line-by-line path gives it.
+   * the line-by-line path gives it; run by run of {@link #stepRuns}, whose lines and
+   * slots are both consecutive: tags, flags and bytes by range.
    */
   #placeLast(
+    nRuns: number,
     P: number,
     J: number,
-    order: Int32Array,
     store: boolean,
     buf: Uint8Array | undefined,
     from: number,
@@ -1566,6 +1667,7 @@ export class CpuCache {
     tick0: number,
     T: number,
   ): void {
+    const runs = this.#runs;
     const S = this.sets;
     const ways = this.ways;
     const slots = this.slots;
@@ -1577,9 +1679,6 @@ export class CpuCache {
     const data = this.#data;
     const bytes = this.#bytes;
     const stamp = this.#stamp;
-    const lpp = this.#linesPerPage;
-    const pageCount = this.#pageCount;
-    const pageDirty = this.#pageDirty;
     const rmap = this.#rmap;
     const epoch = this.shadow.epoch;
     const src32 = buf === undefined ? undefined : wordView(buf, from);
@@ -1589,40 +1688,38 @@ export class CpuCache {
     const mark = store ? 1 : 0;
     const l0 = P + J - slots;
     // The lines are consecutive: per-page counts move a page at a time.
-    for (let li = l0; li < l0 + slots; ) {
-      const page = Math.floor(li / lpp);
-      const end = Math.min(l0 + slots, (page + 1) * lpp);
-      pageCount.set(page, pageCount.get(page) + (end - li));
-      if (store) pageDirty.set(page, pageDirty.get(page) + (end - li));
-      li = end;
-    }
-    // Line l0 + r, r = m * S + k, is set (P + k) % S's miss m of the last cache-full.
-    const p0 = P % S;
-    let rm = rmap.writableChunkOf(l0);
-    for (let m = 0, r = 0; m < ways; m++)
-      for (let k = 0, set = p0; k < S; k++, r++, set = set + 1 === S ? 0 : set + 1) {
-        const li = l0 + r;
-        const way = order[set * ways + m]!;
-        const s = way * S + set;
-        tag[s] = li;
-        dirty[s] = mark;
-        fillEpoch[s] = epoch;
-        if ((li & CH_MASK) === 0) rm = rmap.writableChunkOf(li);
-        rm[li & CH_MASK] = s;
-        const d = s * W;
-        if (src32 !== undefined) {
-          const sw = sw0 + r * W;
-          for (let i = 0; i < W; i += 4) {
-            data[d + i] = src32[sw + i]!;
-            data[d + i + 1] = src32[sw + i + 1]!;
-            data[d + i + 2] = src32[sw + i + 2]!;
-            data[d + i + 3] = src32[sw + i + 3]!;
-          }
-        } else if (buf !== undefined)
-          bytes.set(buf.subarray(from + r * L, from + r * L + L), s * L);
-        else data.fill(value32, d, d + W);
-        if (lru) stamp[set * ways + way] = tick0 + (J - slots + r) * T + 1;
+    this.#pageCountsAdd(this.#pageCount, l0, l0 + slots, 1);
+    if (store) this.#pageCountsAdd(this.#pageDirty, l0, l0 + slots, 1);
+    for (let x = 0; x < nRuns; x++) {
+      // Steps r0 .. r0+n-1: lines l0+r0.., slots s0.. (sets set0.., one way).
+      const r0 = runs[3 * x]!;
+      const n = runs[3 * x + 1]!;
+      const s0 = runs[3 * x + 2]!;
+      const li0 = l0 + r0;
+      for (let i = 0; i < n; i++) tag[s0 + i] = li0 + i;
+      dirty.fill(mark, s0, s0 + n);
+      fillEpoch.fill(epoch, s0, s0 + n);
+      for (let i = 0; i < n; ) {
+        const li = li0 + i;
+        const rm = rmap.writableChunkOf(li);
+        const at = li & CH_MASK;
+        const k = Math.min(n - i, CH_MASK + 1 - at);
+        for (let j = 0; j < k; j++) rm[at + j] = s0 + i + j;
+        i += k;
       }
+      if (src32 !== undefined) {
+        const sw = sw0 + r0 * W;
+        data.set(src32.subarray(sw, sw + n * W), s0 * W);
+      } else if (buf !== undefined)
+        bytes.set(buf.subarray(from + r0 * L, from + (r0 + n) * L), s0 * L);
+      else data.fill(value32, s0 * W, (s0 + n) * W);
+      if (lru) {
+        const way = Math.floor(s0 / S);
+        const set0 = s0 - way * S;
+        const t0 = tick0 + (J - slots + r0) * T + 1;
+        for (let i = 0; i < n; i++) stamp[(set0 + i) * ways + way] = t0 + i * T;
+      }
+    }
   }
 
   /** Step 4 of #steadyRun: inner level `i` holds the last lines of the run, in the ways its victim order `io` names. */

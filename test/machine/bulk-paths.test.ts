@@ -588,3 +588,104 @@ describe("memory's write sequence", () => {
     }
   });
 });
+
+describe("CPU bulk loads and stores in closed form", () => {
+  /** Caches of up to a quarter of the window, so long accesses span several cache-fulls. */
+  const runGeometryArb: fc.Arbitrary<CacheGeometry> = fc
+    .record({
+      line: fc.constantFrom(16, 32, 64),
+      sets: fc.constantFrom(4, 8, 16, 32, 64),
+      ways: fc.constantFrom(1, 2, 4, 8),
+      inner: fc.option(fc.record({ sets: fc.constantFrom(1, 2, 4), ways: fc.constantFrom(1, 2) }), {
+        nil: undefined,
+      }),
+      replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
+    })
+    .filter(({ line, sets, ways }) => sets * ways * line <= WIN / 4)
+    .map(({ line, sets, ways, inner, replacement }) => ({
+      lineSize: line,
+      levels: [
+        ...(inner === undefined
+          ? []
+          : [{ name: "L1", sizeBytes: inner.sets * inner.ways * line, ways: inner.ways }]),
+        { name: "L2", sizeBytes: sets * ways * line, ways },
+      ],
+      replacement,
+    }));
+  const longOp = (max: number): fc.Arbitrary<Op> =>
+    fc.oneof(
+      fc.record({
+        kind: fc.constant("read" as const),
+        off: fc.integer({ min: 0, max }),
+        len: fc.integer({ min: WIN / 4, max: WIN }),
+      }),
+      fc
+        .record({
+          off: fc.integer({ min: 0, max }),
+          len: fc.integer({ min: WIN / 4, max: WIN }),
+          seed: fc.integer({ min: 1, max: 255 }),
+          zero: fc.boolean(),
+        })
+        .map(({ off, len, seed, zero }) => ({
+          kind: "write" as const,
+          off,
+          data: Uint8Array.from({ length: len }, (_, i) =>
+            zero ? 0 : (i * seed + (i >>> 7)) & 0xff,
+          ),
+        })),
+      fc.record({
+        kind: fc.constant("fill" as const),
+        off: fc.integer({ min: 0, max }),
+        len: fc.integer({ min: WIN / 4, max: WIN }),
+        value: fc.constantFrom(0, 0xa5),
+      }),
+    );
+
+  test("equal the line-by-line path in every piece of state: stamps, tree bits, inner levels, reverse map, fill epochs", () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(
+        runGeometryArb,
+        fc.array(
+          fc.oneof(
+            // Line-aligned starts (the same sets in the same order again) and any others.
+            { weight: 2, arbitrary: longOp(0) },
+            { weight: 2, arbitrary: longOp(300) },
+            { weight: 3, arbitrary: opArb },
+          ),
+          { maxLength: 14 },
+        ),
+        (geometry, ops) => {
+          const fast = cacheRig(geometry);
+          const ref = cacheRig(geometry);
+          ref.cache.closedForms = false;
+          const w0 = fast.mem.base + MiB - WIN / 2;
+          const L = geometry.lineSize;
+          const first = (w0 - fast.mem.base) / L - 4;
+          const last = (w0 - fast.mem.base + WIN) / L + 4;
+          const out = [new Uint8Array(WIN), new Uint8Array(WIN)];
+          for (const op of ops) {
+            if (op.kind === "read") {
+              const n = clampLen(op.off, op.len);
+              fast.cache.read(w0 + op.off, n, out[0]!);
+              ref.cache.read(w0 + op.off, n, out[1]!);
+              assert.deepEqual(out[0], out[1], "the bytes loaded");
+            } else {
+              apply(fast, w0, op, true);
+              apply(ref, w0, op, true);
+            }
+            assert.deepEqual(
+              fast.cache.stateForTests(last, first),
+              ref.cache.stateForTests(last, first),
+              op.kind,
+            );
+            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
+          }
+          if (fast.cache.closedFormLines > 0) taken++;
+        },
+      ),
+      { numRuns: 250 },
+    );
+    assert.ok(taken > 100, `closed form taken in ${taken} runs`);
+  });
+});
