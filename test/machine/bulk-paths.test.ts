@@ -185,6 +185,28 @@ function apply(r: CacheRig, w0: number, op: Op, fast: boolean): void {
   }
 }
 
+/** Two identical caches over the window: `fast` with the closed forms, `ref` line by line. */
+function closedFormPair(geometry: CacheGeometry): { fast: CacheRig; ref: CacheRig; w0: number } {
+  const fast = cacheRig(geometry);
+  const ref = cacheRig(geometry);
+  ref.cache.closedForms = false;
+  return { fast, ref, w0: fast.mem.base + MiB - WIN / 2 };
+}
+
+/** `op` on both caches; a load's bytes must agree. */
+function applyBoth(fast: CacheRig, ref: CacheRig, w0: number, op: Op): void {
+  if (op.kind === "read") {
+    const n = clampLen(op.off, op.len);
+    const out = [new Uint8Array(WIN), new Uint8Array(WIN)];
+    fast.cache.read(w0 + op.off, n, out[0]!);
+    ref.cache.read(w0 + op.off, n, out[1]!);
+    assert.deepEqual(out[0], out[1], "the bytes loaded");
+  } else {
+    apply(fast, w0, op, true);
+    apply(ref, w0, op, true);
+  }
+}
+
 describe("fast paths equal their reference", () => {
   test("a fill (memset, clear_page) through the cache equals a write of the same bytes", () => {
     fc.assert(
@@ -258,24 +280,12 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
           maxLength: 16,
         }),
         (geometry, ops) => {
-          const fast = cacheRig(geometry);
-          const ref = cacheRig(geometry);
-          ref.cache.closedForms = false;
-          const w0 = fast.mem.base + MiB - WIN / 2;
-          const out = [new Uint8Array(WIN), new Uint8Array(WIN)];
+          const { fast, ref, w0 } = closedFormPair(geometry);
           for (const op of ops) {
             if (op.kind === "clean" && op.len === 0) {
               // A range of hundreds of pages around the window: only held pages visited.
               for (const r of [fast, ref]) r.cache.flushRange(w0 - 512 * 1024, WIN + 1024 * 1024);
-            } else if (op.kind === "read") {
-              const n = clampLen(op.off, op.len);
-              fast.cache.read(w0 + op.off, n, out[0]!);
-              ref.cache.read(w0 + op.off, n, out[1]!);
-              assert.deepEqual(out[0], out[1], "the bytes loaded");
-            } else {
-              apply(fast, w0, op, true);
-              apply(ref, w0, op, true);
-            }
+            } else applyBoth(fast, ref, w0, op);
             assert.deepEqual(state(fast, w0), state(ref, w0), JSON.stringify(op.kind));
             assertFreeMask(fast.cache);
           }
@@ -476,10 +486,7 @@ describe("invalidation of a range larger than the cache by walking the slots", (
           { maxLength: 30 },
         ),
         (geometry, ops) => {
-          const fast = cacheRig(geometry);
-          const ref = cacheRig(geometry);
-          ref.cache.closedForms = false;
-          const w0 = fast.mem.base + MiB - WIN / 2;
+          const { fast, ref, w0 } = closedFormPair(geometry);
           const L = geometry.lineSize;
           const lines0 = (w0 - fast.mem.base) / L;
           const windowLines = WIN / L;
@@ -656,24 +663,12 @@ describe("CPU bulk loads and stores in closed form", () => {
           { maxLength: 14 },
         ),
         (geometry, ops) => {
-          const fast = cacheRig(geometry);
-          const ref = cacheRig(geometry);
-          ref.cache.closedForms = false;
-          const w0 = fast.mem.base + MiB - WIN / 2;
+          const { fast, ref, w0 } = closedFormPair(geometry);
           const L = geometry.lineSize;
           const first = (w0 - fast.mem.base) / L - 4;
           const last = (w0 - fast.mem.base + WIN) / L + 4;
-          const out = [new Uint8Array(WIN), new Uint8Array(WIN)];
           for (const op of ops) {
-            if (op.kind === "read") {
-              const n = clampLen(op.off, op.len);
-              fast.cache.read(w0 + op.off, n, out[0]!);
-              ref.cache.read(w0 + op.off, n, out[1]!);
-              assert.deepEqual(out[0], out[1], "the bytes loaded");
-            } else {
-              apply(fast, w0, op, true);
-              apply(ref, w0, op, true);
-            }
+            applyBoth(fast, ref, w0, op);
             assert.deepEqual(
               fast.cache.stateForTests(last, first),
               ref.cache.stateForTests(last, first),
