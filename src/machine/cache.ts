@@ -23,7 +23,13 @@
 
 import { CHUNK_SHIFT, ChunkedI32, ChunkedU16 } from "./chunked.js";
 import type { CoherencyShadow } from "./coherency.js";
-import { MEMORY_CHUNK_SHIFT, PAGE_SHIFT, PAGE_SIZE, type PhysicalMemory } from "./memory.js";
+import {
+  type ChunkWatcher,
+  MEMORY_CHUNK_SHIFT,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  type PhysicalMemory,
+} from "./memory.js";
 
 export interface CacheLevelGeometry {
   /** "L1D", "L2", "L3", ... */
@@ -529,12 +535,24 @@ export class CpuCache {
       discardedDirty: 0,
       snoops: 0,
     };
+    this.#watcher = {
+      beforeChange: (ci) => this.#settle(ci),
+      replaced: (ci, old) => {
+        this.#snapshots[ci] = old ?? null;
+        this.#snapshotChunks.push(ci);
+      },
+    };
+    this.#lazy = memory.attachWatcher(this.#watcher);
   }
 
   /** Gives the line data to the next cache (Machine.release): this cache is not used again. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    // The lines not copied yet are never read now: give the memory kept for them back.
+    this.#lazyN = 0;
+    this.#endWatch();
+    this.memory.detachWatcher(this.#watcher);
     if (dataPool.length >= DATA_POOL_MAX) dataPool.shift();
     dataPool.push(this.#data.buffer as ArrayBuffer);
     if (slotStatePool.length >= SLOT_STATE_POOL_MAX) slotStatePool.shift();
@@ -587,6 +605,7 @@ export class CpuCache {
    */
   prefetch(phys: number, fillEpoch: number, note = -1): boolean {
     this.memory.check(phys, 1);
+    if (this.#lazyN !== 0) this.#settle(-1);
     this.#resetFindings();
     const li = this.#lineIndex(phys);
     if (this.#rmap.get(li) >= 0) return false;
@@ -617,12 +636,14 @@ export class CpuCache {
    * Hazard hook: the speculative fills of a device write in bulk, exactly
    * `prefetch(base + lines[k] * line, fillEpoch, note)` for k from `from` upwards, in
    * order (the same victims, replacement state, counters and DRAM), but with the line
-   * data copied once at the end for the lines still held, instead of per fill. Why that
-   * is the same: a fill reads DRAM as it is at that moment, and within the loop DRAM only
-   * changes by write-backs of dirty victims, which are lines other than those held by
-   * fills (a line is in one slot at a time, and a filled line is clean), so each line
-   * still held at the end finds in DRAM what it found when it was filled; a slot's data
-   * is read by nothing in the loop. `lines` are RAM line indices (from the base of RAM),
+   * data of the lines still held at the end copied later (#settle: when something reads
+   * or refills a slot, or before DRAM under them changes; usually never, since the DMA
+   * API invalidates them first), instead of per fill. Why that is the same: a fill reads
+   * DRAM as it is at that moment, and within the loop DRAM only changes by write-backs of
+   * dirty victims, which are lines other than those held by fills (a line is in one slot
+   * at a time, and a filled line is clean), so each line still held at the end finds in
+   * DRAM what it found when it was filled; a slot's data is read by nothing in the loop;
+   * after it, #settle keeps the DRAM of the moment. `lines` are RAM line indices (from the base of RAM),
    * each inside RAM. Stops after the first fill whose victim's write-back destroyed a
    * device write (in `findings.lostWrite`, to be reported before going on) and returns
    * the index after the last line done; the lines filled are the growth of `counters.fills`.
@@ -635,11 +656,15 @@ export class CpuCache {
     note: number,
   ): number {
     this.#resetFindings();
+    // The previous batch's data first (its scratch is reused, and a slot refilled here
+    // would otherwise get its data).
+    if (this.#lazyN !== 0) this.#settle(-1);
     const notes = this.#notes();
     const fillEpochs = this.#fillEpoch;
     const rmap = this.#rmap;
     const nInner = this.#inner.length;
     const pending = this.#pendingFills(to - from);
+    const pendingLine = this.#pendingLine;
     const sets = this.sets;
     const ways = this.ways;
     const tag = this.#tag;
@@ -711,7 +736,8 @@ export class CpuCache {
         fillEpochs[s] = fillEpoch;
         for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
         notes[s] = note;
-        pending[np++] = s;
+        pending[np] = s;
+        pendingLine[np++] = li;
         if (this.findings.lostWrite !== undefined) {
           stop = true;
           break;
@@ -721,33 +747,127 @@ export class CpuCache {
     }
     this.counters.fills += fills;
     this.counters.evictions += evictions;
-    // The data of the lines still held where they were filled, a block at a time: first
-    // one load per line to bring the DRAM lines in together, then the copies.
+    this.#lazyN = np;
+    if (!this.#lazy) {
+      this.#settle(-1);
+      return k;
+    }
+    // The line data is copied when something reads it or before DRAM under it changes
+    // (#settle): memory tells this cache before it changes a chunk holding one of these
+    // lines. Most never are: the DMA API invalidates them once the transfer is done.
     const L = this.line;
-    for (let b = 0; b < np; b += PREFETCH_BLOCK) {
-      const bEnd = Math.min(np, b + PREFETCH_BLOCK);
-      let touched = 0;
-      for (let i = b; i < bEnd; i++) {
-        const off = tag[pending[i]!]! * L;
-        const ci = Math.floor(off / MEM_CHUNK);
-        const words = this.memory.peekChunkWords(ci);
-        if (words !== undefined) touched |= words[(off - ci * MEM_CHUNK) >>> 2]!;
-      }
-      touchSink.value = touched;
-      for (let i = b; i < bEnd; i++) {
-        const s = pending[i]!;
-        this.#fillFromMemory(tag[s]!, s);
-      }
+    const memory = this.memory;
+    for (let i = 0; i < np; i++) {
+      const ci = Math.floor((pendingLine[i]! * L) / MEM_CHUNK);
+      if (memory.watch(ci)) this.#watchedChunks.push(ci);
     }
     return k;
   }
+
+  /**
+   * Copies the line data of the speculative fills not copied yet (`#pending[0..#lazyN)`,
+   * their lines in `#pendingLine`), or of those in memory chunk `ci` only when `ci >= 0`
+   * (it is about to change), from DRAM as it was when they were filled: the chunk's
+   * words, or those a write of the whole chunk replaced since (`#snapshots`). Why that
+   * is exact: after a batch nothing fills a slot or reads a slot's data before this runs
+   * (every operation that does settles first; maintenance reads dirty lines only, and
+   * these are clean), and DRAM under them changes only after this ran for its chunk or
+   * by a whole-chunk replacement that keeps the old words. A slot no longer holding its
+   * fill's line was dropped since (or filled again later in the batch): skipped.
+   */
+  #settle(ci: number): void {
+    const n = this.#lazyN;
+    const slots = this.#pending;
+    const lines = this.#pendingLine;
+    const tag = this.#tag;
+    const L = this.line;
+    const W = this.#lineWords;
+    const data = this.#data;
+    // A block at a time: first the two ends of each source line (the host's cache lines
+    // need not be aligned with the model's), loads the host overlaps, then the copies.
+    for (let b = 0; b < n; b += PREFETCH_BLOCK) {
+      const bEnd = Math.min(n, b + PREFETCH_BLOCK);
+      let touched = 0;
+      for (let i = b; i < bEnd; i++) {
+        const s = slots[i]!;
+        if (s < 0 || tag[s] !== lines[i]) continue;
+        const off = lines[i]! * L;
+        const c = Math.floor(off / MEM_CHUNK);
+        if (ci >= 0 && c !== ci) continue;
+        const words = this.#lazySource(c);
+        const w = (off - c * MEM_CHUNK) >>> 2;
+        if (words !== undefined) touched |= words[w]! | words[w + W - 1]!;
+      }
+      touchSink.value = touched;
+      for (let i = b; i < bEnd; i++) {
+        const s = slots[i]!;
+        if (s < 0 || tag[s] !== lines[i]) continue;
+        const off = lines[i]! * L;
+        const c = Math.floor(off / MEM_CHUNK);
+        if (ci >= 0 && c !== ci) continue;
+        if (ci >= 0) slots[i] = INVALID; // done
+        const words = this.#lazySource(c);
+        const d = s * W;
+        if (words === undefined) {
+          data.fill(0, d, d + W);
+          continue;
+        }
+        const w0 = (off - c * MEM_CHUNK) >>> 2;
+        // Four words a step (a line is at least 16 bytes): fewer loop checks per line.
+        for (let j = 0; j < W; j += 4) {
+          data[d + j] = words[w0 + j]!;
+          data[d + j + 1] = words[w0 + j + 1]!;
+          data[d + j + 2] = words[w0 + j + 2]!;
+          data[d + j + 3] = words[w0 + j + 3]!;
+        }
+      }
+    }
+    if (ci < 0) {
+      this.#lazyN = 0;
+      this.#endWatch();
+    }
+  }
+
+  /** The words speculative fills of memory chunk `ci` copy (undefined: zeros). */
+  #lazySource(ci: number): Int32Array | undefined {
+    const snap = this.#snapshots[ci];
+    if (snap === undefined) return this.memory.peekChunkWords(ci);
+    return snap ?? undefined;
+  }
+
+  /** Ends the watch of memory's chunks and gives back the words of those replaced. */
+  #endWatch(): void {
+    for (const ci of this.#watchedChunks) this.memory.unwatch(ci);
+    this.#watchedChunks.length = 0;
+    for (const ci of this.#snapshotChunks) {
+      const words = this.#snapshots[ci];
+      if (words !== undefined && words !== null) this.memory.recycle(words);
+      this.#snapshots[ci] = undefined;
+    }
+    this.#snapshotChunks.length = 0;
+  }
+
+  /** Whether this cache is its memory's watcher: speculative fills copy their data late. */
+  readonly #lazy: boolean;
+  readonly #watcher: ChunkWatcher;
+  /** Speculative fills whose data is not copied yet: `#pending[0..#lazyN)`. */
+  #lazyN = 0;
+  /** Memory chunks watched for them. */
+  readonly #watchedChunks: number[] = [];
+  /** Per memory chunk replaced whole since, its old words (null: it read as zero). */
+  readonly #snapshots: (Int32Array | null | undefined)[] = [];
+  readonly #snapshotChunks: number[] = [];
+  /** Scratch for {@link prefetchLines}: the lines filled, in order (with `#pending`). */
+  #pendingLine = new Float64Array(0);
 
   /** Scratch for {@link prefetchLines}: the slots filled, in order. */
   #pending = new Int32Array(0);
 
   #pendingFills(n: number): Int32Array {
-    if (this.#pending.length < n)
+    if (this.#pending.length < n) {
       this.#pending = new Int32Array(Math.max(n, 2 * this.#pending.length));
+      this.#pendingLine = new Float64Array(this.#pending.length);
+    }
     return this.#pending;
   }
 
@@ -757,6 +877,7 @@ export class CpuCache {
    * checker's swiotlb comparison and the fault injector's proofs; never on a hot path.
    */
   peek(phys: number, len: number, dst: Uint8Array): void {
+    if (this.#lazyN !== 0) this.#settle(-1);
     this.memory.read(phys, len, dst, 0);
     const L = this.line;
     const base = this.memory.base;
@@ -782,6 +903,7 @@ export class CpuCache {
    * on a hot path.
    */
   stateForTests(lines: number, from = 0): Record<string, unknown> {
+    if (this.#lazyN !== 0) this.#settle(-1);
     const L = this.line;
     const data: string[] = [];
     for (let s = 0; s < this.slots; s++)
@@ -830,6 +952,7 @@ export class CpuCache {
   /** A CPU load of `len` bytes at `phys` through the cache, into `dst[dstOff..]`. */
   read(phys: number, len: number, dst: Uint8Array, dstOff = 0): void {
     this.memory.check(phys, len);
+    if (this.#lazyN !== 0) this.#settle(-1);
     this.#resetFindings();
     const L = this.line;
     const W = this.#lineWords;
@@ -883,6 +1006,7 @@ export class CpuCache {
 
   /** A CPU store of `len` bytes from `src[srcOff..]` to `phys` through the cache. */
   write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+    if (this.#lazyN !== 0) this.#settle(-1);
     this.#store(phys, len, src, srcOff, 0);
   }
 
@@ -892,6 +1016,7 @@ export class CpuCache {
    * without a source buffer (zeroing a 32 MiB buffer used to allocate a 32 MiB array).
    */
   fill(phys: number, len: number, value: number): void {
+    if (this.#lazyN !== 0) this.#settle(-1);
     this.#store(phys, len, undefined, 0, value & 0xff);
   }
 
@@ -931,6 +1056,7 @@ export class CpuCache {
     upTo: number,
   ): number {
     if (!this.closedForms || done <= 0 || upTo <= done || this.#setModulus === 0) return done;
+    if (this.#lazyN !== 0) this.#settle(-1);
     const L = this.line;
     const base = this.memory.base;
     const slots = this.slots;
@@ -1813,6 +1939,8 @@ export class CpuCache {
     len: number,
     visit: (slot: number, linePhys: number) => void,
   ): void {
+    // (The visitor may read the lines.)
+    if (this.#lazyN !== 0) this.#settle(-1);
     this.#forEachCached(phys, len, (s, lp) => visit(this.#publicSlot(s), lp));
   }
 

@@ -39,6 +39,22 @@ function allZero(a: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
+/**
+ * Who keeps bytes of memory for later and must see them before they change (the CPU
+ * cache: a speculative fill's line data is copied out of DRAM only when something reads
+ * the line, src/machine/cache.ts): told before a chunk it watches changes.
+ */
+export interface ChunkWatcher {
+  /** Chunk `ci` is about to change in place (or be dropped): copy out what is needed now. */
+  beforeChange(ci: number): void;
+  /**
+   * Chunk `ci` was just replaced whole by a write into other host memory: `old` holds the
+   * words it had (undefined: it read as zero), the watcher's until it gives them back
+   * with {@link PhysicalMemory.recycle}.
+   */
+  replaced(ci: number, old: Int32Array | undefined): void;
+}
+
 /** Raised for an access outside RAM: a bus error on real hardware. */
 export class BusError extends Error {
   constructor(
@@ -54,6 +70,9 @@ export class PhysicalMemory {
   readonly #bytes: (Uint8Array | undefined)[];
   readonly #words: (Int32Array | undefined)[];
   #writeSeq = 0;
+  /** The one {@link ChunkWatcher}, and per chunk whether it watches it (allocated at the first watch). */
+  #watcher: ChunkWatcher | undefined;
+  #watched: Uint8Array | undefined;
 
   /**
    * @param base physical address of the first byte of RAM (page aligned)
@@ -129,8 +148,11 @@ export class PhysicalMemory {
       const n = Math.min(len - done, CHUNK - co);
       const from = srcOff + done;
       // Zeros stored into a zero page leave it one.
-      if (this.#bytes[ci] !== undefined || !allZero(src, from, from + n))
-        this.#chunk(ci, n === CHUNK).set(src.subarray(from, from + n), co);
+      if (this.#bytes[ci] !== undefined || !allZero(src, from, from + n)) {
+        if (n === CHUNK && this.#watched !== undefined && this.#watched[ci] === 1)
+          this.#replace(ci, src, from);
+        else this.#chunk(ci, n === CHUNK).set(src.subarray(from, from + n), co);
+      }
       done += n;
       off += n;
     }
@@ -211,6 +233,70 @@ export class PhysicalMemory {
   }
 
   /**
+   * Makes `w` the watcher of this memory's chunks; false (nothing changed) when there
+   * is one already (several caches over one memory in tests: the others copy eagerly).
+   */
+  attachWatcher(w: ChunkWatcher): boolean {
+    if (this.#watcher !== undefined) return false;
+    this.#watcher = w;
+    return true;
+  }
+
+  /** Ends `w`'s watch (a released cache): it watches no chunk any more. */
+  detachWatcher(w: ChunkWatcher): void {
+    if (this.#watcher !== w) return;
+    this.#watcher = undefined;
+    this.#watched = undefined;
+  }
+
+  /**
+   * The watcher is told before chunk `ci` next changes (once: the watch ends there).
+   * Returns whether the chunk was not watched already.
+   */
+  watch(ci: number): boolean {
+    this.#watched ??= new Uint8Array(this.#bytes.length);
+    if (this.#watched[ci] === 1) return false;
+    this.#watched[ci] = 1;
+    return true;
+  }
+
+  /** Ends the watch of chunk `ci`. */
+  unwatch(ci: number): void {
+    if (this.#watched !== undefined) this.#watched[ci] = 0;
+  }
+
+  /** Takes back the words {@link ChunkWatcher.replaced} handed out (their host memory is reused). */
+  recycle(words: Int32Array): void {
+    if (chunkPool.length < POOL_MAX) chunkPool.push(words.buffer as ArrayBuffer);
+  }
+
+  /**
+   * A write of all of watched chunk `ci`: the bytes go to other host memory (from the
+   * pool), and the old host memory to the watcher, which keeps what it needs of it
+   * without a copy (a fresh buffer costs host page faults once; it then circulates
+   * through the pool).
+   */
+  #replace(ci: number, src: Uint8Array, from: number): void {
+    const old = this.#words[ci];
+    const buf = chunkPool.pop() ?? new ArrayBuffer(CHUNK);
+    const c = new Uint8Array(buf);
+    c.set(src.subarray(from, from + CHUNK));
+    this.#bytes[ci] = c;
+    this.#words[ci] = new Int32Array(buf);
+    this.#watched![ci] = 0;
+    this.#watcher!.replaced(ci, old);
+  }
+
+  /** Tells the watcher that chunk `ci` is about to change, if it watches it. */
+  #changing(ci: number): void {
+    const w = this.#watched;
+    if (w !== undefined && w[ci] === 1) {
+      w[ci] = 0;
+      this.#watcher!.beforeChange(ci);
+    }
+  }
+
+  /**
    * Gives all host memory back to the pool: the memory reads as zero afterwards. For a
    * machine whose run is over (nothing may hold a chunk's view across this call).
    */
@@ -222,6 +308,7 @@ export class PhysicalMemory {
   #drop(ci: number): void {
     const c = this.#bytes[ci];
     if (c === undefined) return;
+    this.#changing(ci);
     this.#writeSeq++;
     this.#bytes[ci] = undefined;
     this.#words[ci] = undefined;
@@ -233,6 +320,7 @@ export class PhysicalMemory {
    * caller is about to write every byte of it, so a pooled chunk is not cleared first.
    */
   #chunk(ci: number, whole = false): Uint8Array {
+    this.#changing(ci);
     let c = this.#bytes[ci];
     if (c === undefined) {
       const pooled = chunkPool.pop();

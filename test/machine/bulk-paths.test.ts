@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import type { CacheGeometry, CpuCache } from "../../src/machine/cache.js";
+import { type CacheGeometry, CpuCache } from "../../src/machine/cache.js";
+import { CoherencyShadow } from "../../src/machine/coherency.js";
 import { PhysicalMemory } from "../../src/machine/memory.js";
 import { type CacheRig, cacheGeometryArb, cacheRig, MiB, pattern } from "./helpers.js";
 
@@ -682,5 +683,226 @@ describe("CPU bulk loads and stores in closed form", () => {
       { numRuns: 250 },
     );
     assert.ok(taken > 100, `closed form taken in ${taken} runs`);
+  });
+});
+
+describe("speculative fills whose data is copied late", () => {
+  /**
+   * Two caches over 4 MiB of RAM, one its memory's watcher (a batch's line data is copied
+   * when something reads it or before DRAM under it changes, and a whole-chunk write
+   * hands the old chunk over instead), one over a memory that already has a watcher
+   * (copied at once, as before). Random batches of fills near two chunk boundaries and
+   * inside the chunks, device writes (partial, whole chunks, zeros of a whole chunk,
+   * zeros into memory never written), memsets, CPU loads and stores, invalidates,
+   * cleans, flushes and peeks: every byte read, every DRAM byte and, at random points
+   * and at the end, every slot, stamp, note, counter and finding must agree.
+   */
+  const RAM = 4 * MiB;
+  /** Bytes that never repeat with a period of a cache's way size (pattern's do, every 256). */
+  const noise = (len: number, seed: number): Uint8Array => {
+    const out = new Uint8Array(len);
+    let x = seed * 0x9e3779b1 + 1;
+    for (let k = 0; k < len; k++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[k] = x & 0xff;
+    }
+    return out;
+  };
+  const spots = [MiB - 8192, MiB + MiB / 2, 2 * MiB - 8192, 3 * MiB - 16384];
+  const SPOT = 16384;
+  const at = fc
+    .tuple(fc.integer({ min: 0, max: spots.length - 1 }), fc.integer({ min: 0, max: SPOT - 1 }))
+    .map(([s, o]) => spots[s]! + o);
+  type LateOp =
+    | { kind: "prefetch"; lines: number[]; note: number }
+    | { kind: "chunk"; ci: number; value: number; zeros: boolean }
+    | { kind: "dma" | "memset" | "read" | "write" | "peek"; at: number; len: number; value: number }
+    | { kind: "invalidate" | "clean" | "flush"; at: number; len: number }
+    | { kind: "touch"; k: number; write: boolean; value: number }
+    | { kind: "compare" };
+  const n = fc.integer({ min: 1, max: 3000 });
+  const lateOp: fc.Arbitrary<LateOp> = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant("prefetch" as const),
+        lines: fc.array(at, { minLength: 1, maxLength: 400 }),
+        note: fc.integer({ min: 0, max: 1000 }),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constant("chunk" as const),
+        ci: fc.integer({ min: 0, max: 3 }),
+        value: fc.integer({ min: 0, max: 255 }),
+        zeros: fc.boolean(),
+      }),
+    },
+    {
+      weight: 6,
+      arbitrary: fc.record({
+        kind: fc.constantFrom(
+          "dma" as const,
+          "memset" as const,
+          "read" as const,
+          "write" as const,
+          "peek" as const,
+        ),
+        at,
+        len: n,
+        value: fc.integer({ min: 0, max: 255 }),
+      }),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        kind: fc.constantFrom("invalidate" as const, "clean" as const, "flush" as const),
+        at: fc.oneof(at, fc.constant(0)),
+        len: fc.oneof(n, fc.constant(RAM)),
+      }),
+    },
+    // Loads and partial stores of lines the last batch filled (most may still be cached).
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant("touch" as const),
+        k: fc.nat(),
+        write: fc.boolean(),
+        value: fc.integer({ min: 0, max: 255 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.constant({ kind: "compare" as const }) },
+  );
+
+  test("equal fills copied at once: every byte read, DRAM byte, slot, note, counter and finding", () => {
+    let replaced = 0;
+    fc.assert(
+      fc.property(
+        bigGeometryArb,
+        fc.array(lateOp, { maxLength: 40, size: "medium" }),
+        (geometry, ops) => {
+          const base = 0x1000_0000;
+          const lateMem = new PhysicalMemory(base, RAM);
+          const onceMem = new PhysicalMemory(base, RAM);
+          // A watcher already there: the second cache copies its fills at once.
+          onceMem.attachWatcher({ beforeChange: () => {}, replaced: () => {} });
+          const rigs: CacheRig[] = [lateMem, onceMem].map((mem) => {
+            const shadow = new CoherencyShadow();
+            return { mem, shadow, cache: new CpuCache(geometry, mem, shadow) };
+          });
+          const L = geometry.lineSize;
+          for (const r of rigs) r.mem.write(base, noise(RAM, 5));
+          const ramLines = RAM / L;
+          const compare = (what: string): void => {
+            const [a, b] = rigs.map((r) => r.cache.stateForTests(0));
+            assert.deepEqual(a, b, what);
+            for (const s of spots)
+              assert.deepEqual(
+                rigs[0]!.cache.prefetchNoteOf(base + s),
+                rigs[1]!.cache.prefetchNoteOf(base + s),
+              );
+          };
+          let last: number[] = [];
+          ops.forEach((op, i) => {
+            const seenBy: string[][] = [[], []];
+            rigs.forEach((r, ri) => {
+              const seen = seenBy[ri]!;
+              const c = r.cache;
+              const clamp = (a: number, len: number): number => Math.min(len, RAM - a);
+              switch (op.kind) {
+                case "prefetch": {
+                  const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+                  const lines = Float64Array.from(op.lines, (a) => Math.floor(a / L) % ramLines);
+                  const lost: string[] = [];
+                  for (let k = 0; k < lines.length; ) {
+                    k = c.prefetchLines(lines, k, lines.length, epoch - 1, op.note);
+                    lost.push(JSON.stringify(c.findings.lostWrite));
+                  }
+                  seen.push(lost.join());
+                  break;
+                }
+                case "chunk": {
+                  // A device write of a whole 1 MiB chunk (the replacement path).
+                  const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+                  const data = op.zeros ? new Uint8Array(MiB) : noise(MiB, op.value + i);
+                  r.mem.write(base + op.ci * MiB, data);
+                  r.shadow.memEpoch.fillRange((op.ci * MiB) / L, ((op.ci + 1) * MiB) / L, epoch);
+                  break;
+                }
+                case "dma": {
+                  const len = clamp(op.at, op.len);
+                  const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+                  r.mem.write(base + op.at, noise(len, op.value + i));
+                  r.shadow.memEpoch.fillRange(
+                    Math.floor(op.at / L),
+                    Math.floor((op.at + len - 1) / L) + 1,
+                    epoch,
+                  );
+                  break;
+                }
+                case "memset":
+                  // Zeros of a whole chunk give its host memory back (the drop path).
+                  if (op.value < 32) r.mem.fill(base + (op.at & ~(MiB - 1)), MiB, 0);
+                  else r.mem.fill(base + op.at, clamp(op.at, op.len), op.value);
+                  break;
+                case "read":
+                case "peek": {
+                  const len = clamp(op.at, op.len);
+                  const out = new Uint8Array(len);
+                  if (op.kind === "read") c.read(base + op.at, len, out);
+                  else c.peek(base + op.at, len, out);
+                  seen.push(Buffer.from(out).toString("hex"), JSON.stringify(c.findings));
+                  break;
+                }
+                case "write":
+                  c.write(base + op.at, noise(clamp(op.at, op.len), op.value + 7 * i));
+                  seen.push(JSON.stringify(c.findings));
+                  break;
+                case "invalidate":
+                  c.invalidateRange(base + op.at, clamp(op.at, op.len));
+                  break;
+                case "clean":
+                  c.cleanRange(base + op.at, clamp(op.at, op.len));
+                  break;
+                case "flush":
+                  c.flushRange(base + op.at, clamp(op.at, op.len));
+                  break;
+                case "touch":
+                  for (let j = 0; j < Math.min(8, last.length); j++) {
+                    const a = base + last[(op.k + j) % last.length]!;
+                    if (op.write) c.write(a + (op.value % L), noise(1 + (j % 3), op.value + j));
+                    else {
+                      const out = new Uint8Array(L);
+                      c.read(a, L, out);
+                      seen.push(Buffer.from(out).toString("hex"));
+                    }
+                    seen.push(JSON.stringify(c.findings));
+                  }
+                  break;
+                case "compare":
+                  break;
+              }
+            });
+            if (op.kind === "prefetch") last = op.lines.map((a) => a - (a % L));
+            if (op.kind === "chunk") replaced++;
+            assert.deepEqual(seenBy[0], seenBy[1], `${op.kind} #${i}`);
+            for (const s of spots)
+              assert.deepEqual(
+                rigs[0]!.mem.slice(base + s, SPOT),
+                rigs[1]!.mem.slice(base + s, SPOT),
+                `DRAM after ${op.kind} #${i}`,
+              );
+            if (op.kind === "compare") compare(`#${i}`);
+          });
+          compare("end");
+          assert.deepEqual(rigs[0]!.mem.slice(base, RAM), rigs[1]!.mem.slice(base, RAM), "DRAM");
+        },
+      ),
+      { numRuns: 120 },
+    );
+    assert.ok(replaced > 50, `whole-chunk writes: ${replaced}`);
   });
 });
