@@ -171,11 +171,15 @@ export class Crc32RowHasher {
     this.#z = zeroOperatorCached(rowBytes);
   }
 
-  /** Extends the CRC by the row `bytes[off..off+rowBytes)`. */
-  row(bytes: Uint8Array, off: number): void {
+  /**
+   * Extends the CRC by the row `bytes[off..off+rowBytes)`. `same`: the caller knows the
+   * row equal to the one before it (DRAM's note of the write that put it there), so it
+   * is not compared either.
+   */
+  row(bytes: Uint8Array, off: number, same = false): void {
     const n = this.rowBytes;
     const prev = this.#prev;
-    if (prev === undefined || !sameBytesIn(bytes, off, prev, this.#prevOff, n))
+    if (prev === undefined || !(same || sameBytesIn(bytes, off, prev, this.#prevOff, n)))
       this.#rowCrc = crc32Le(0, bytes.subarray(off, off + n));
     this.#prev = bytes;
     this.#prevOff = off;

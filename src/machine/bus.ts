@@ -11,6 +11,7 @@ import type { CpuCache } from "./cache.js";
 import type { VirtualClock } from "./clock.js";
 import type { CoherencyShadow } from "./coherency.js";
 import type { PhysicalMemory } from "./memory.js";
+import { RowNotes } from "./row-notes.js";
 import type { ViolationLog } from "./violations.js";
 
 export interface BusMaster {
@@ -25,7 +26,12 @@ export class SystemBus {
     readonly shadow: CoherencyShadow,
     readonly log: ViolationLog,
     readonly clock: VirtualClock,
-  ) {}
+  ) {
+    this.rowNotes = new RowNotes(memory);
+  }
+
+  /** Rows of DRAM known equal by the writes that put them there (src/machine/row-notes.ts). */
+  readonly rowNotes: RowNotes;
 
   /**
    * Hazard hook: told of every master's read before it happens (the swiotlb checks

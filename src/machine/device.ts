@@ -15,6 +15,7 @@ import type { Ns } from "./clock.js";
 import type { CostLedger } from "./cost.js";
 import type { IommuDomain } from "./iommu.js";
 import { MEMORY_CHUNK_SHIFT } from "./memory.js";
+import { PhysRuns, type RowStructure } from "./row-notes.js";
 import type { TraceRecorder } from "./trace.js";
 
 export interface DeviceConfig {
@@ -48,6 +49,9 @@ export interface DmaSegment {
   readonly dmaAddr: number;
   readonly len: number;
 }
+
+/** No rows known: what a noted write that failed leaves. */
+const NO_ROWS: RowStructure = { rowBytes: 1, same: new Uint8Array(0) };
 
 /** DRAM's chunk: the longest run {@link DmaDevice.readSegmentsInPlace} hands out as one view. */
 const MEMORY_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
@@ -93,6 +97,13 @@ export class DmaDevice {
   transferMs = 0;
   /** The same for {@link rereadSegments} (checks and counters, no copy). */
   rereadMs = 0;
+  /** The pieces {@link write} lands on while {@link writeRows} notes them. */
+  #noting: PhysRuns | undefined;
+  /** Bytes asked of {@link write} and bus writes made while noting. */
+  #notedAsked = 0;
+  #notedPieces = 0;
+  /** A reader's pieces, for {@link knownSameRows}. */
+  readonly #readerRuns = new PhysRuns();
 
   constructor(
     readonly config: DeviceConfig,
@@ -149,9 +160,15 @@ export class DmaDevice {
   write(dmaAddr: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
     const t0 = this.timeTransfers ? performance.now() : 0;
     const epoch = this.bus.shadow.beginWrite(this.name, this.bus.clock.now, "DMA write");
-    this.#access(dmaAddr, len, true, (phys, n, off) =>
-      this.bus.write(this, phys, src, srcOff + off, n, epoch),
-    );
+    this.#access(dmaAddr, len, true, (phys, n, off) => {
+      this.bus.write(this, phys, src, srcOff + off, n, epoch);
+      const noting = this.#noting;
+      if (noting !== undefined) {
+        noting.add(phys, n);
+        this.#notedPieces++;
+      }
+    });
+    if (this.#noting !== undefined && len > 0) this.#notedAsked += len;
     this.bytesWritten += len;
     if (this.timeTransfers) this.transferMs += performance.now() - t0;
   }
@@ -231,6 +248,53 @@ export class DmaDevice {
     }
     if (timed) this.transferMs += performance.now() - t0;
     return true;
+  }
+
+  /**
+   * Runs `writes` (this device's {@link write}s and {@link writeSegments}: one frame's
+   * DMA) and tells DRAM which rows of what they wrote equal the row above, as the
+   * source's own structure knows them (`rows`: the stream of everything written, in
+   * order, as packed rows). A later reader of exactly those bytes as rows of that
+   * length learns it from {@link knownSameRows} without comparing them. The writes are
+   * the same as without the note (every check, counter and observer); the note is kept
+   * only if they landed whole, without overlap, with nothing else writing memory
+   * meanwhile (src/machine/row-notes.ts).
+   */
+  writeRows(rows: RowStructure, writes: () => void): void {
+    const notes = this.bus.rowNotes;
+    const seq0 = this.bus.memory.writeSeq;
+    this.#noting = notes.begin();
+    this.#notedAsked = 0;
+    this.#notedPieces = 0;
+    let ok = false;
+    try {
+      writes();
+      ok = true;
+    } finally {
+      this.#noting = undefined;
+      // A write that threw leaves no note (an empty structure keeps none).
+      notes.end(ok ? rows : NO_ROWS, seq0, this.#notedAsked, this.#notedPieces);
+    }
+  }
+
+  /**
+   * Which rows of `rowBytes` bytes of the stream `segs` addresses DRAM is known to hold
+   * equal to the row above (`same[y] !== 0`), by the note a {@link writeRows} of
+   * exactly these bytes left when none of them was written since; undefined when
+   * nothing is known. What this device's read would see: a non-coherent master without
+   * an IOMMU, within its DMA mask, only (a coherent read also takes the CPU's dirty
+   * lines, and an IOMMU read can fault). Valid until memory is next written.
+   */
+  knownSameRows(segs: readonly DmaSegment[], rowBytes: number): Uint8Array | undefined {
+    if (this.coherent || this.iommu !== undefined) return undefined;
+    const runs = this.#readerRuns;
+    runs.reset();
+    for (const s of segs) {
+      if (s.len <= 0) continue;
+      if (s.dmaAddr + s.len - 1 > this.dmaMask) return undefined;
+      runs.add(s.dmaAddr + this.config.dmaOffset, s.len);
+    }
+    return this.bus.rowNotes.known(runs, rowBytes);
   }
 
   /** Writes one contiguous array across a scatter-gather list. */

@@ -66,6 +66,9 @@ export class BusError extends Error {
   }
 }
 
+/** Pages per 1 MiB chunk. */
+const CHUNK_PAGES = CHUNK >>> PAGE_SHIFT;
+
 export class PhysicalMemory {
   readonly #bytes: (Uint8Array | undefined)[];
   readonly #words: (Int32Array | undefined)[];
@@ -73,6 +76,16 @@ export class PhysicalMemory {
   /** The one {@link ChunkWatcher}, and per chunk whether it watches it (allocated at the first watch). */
   #watcher: ChunkWatcher | undefined;
   #watched: Uint8Array | undefined;
+  /**
+   * Per chunk, per page: the {@link writeSeq} of the last write known to have touched
+   * the page (made when a page of the chunk is first written; undefined: none since).
+   */
+  readonly #pageSeq: (Float64Array | undefined)[];
+  /**
+   * Per chunk: the {@link writeSeq} of the last write to some part of it not known more
+   * precisely (a word view handed out for writing, the chunk dropped).
+   */
+  readonly #chunkSeq: Float64Array;
 
   /**
    * @param base physical address of the first byte of RAM (page aligned)
@@ -88,6 +101,8 @@ export class PhysicalMemory {
     const n = Math.ceil(size / CHUNK);
     this.#bytes = new Array<Uint8Array | undefined>(n);
     this.#words = new Array<Int32Array | undefined>(n);
+    this.#pageSeq = new Array<Float64Array | undefined>(n);
+    this.#chunkSeq = new Float64Array(n);
   }
 
   /**
@@ -97,6 +112,49 @@ export class PhysicalMemory {
    */
   get writeSeq(): number {
     return this.#writeSeq;
+  }
+
+  /**
+   * The {@link writeSeq} of the last write that may have changed a byte of
+   * `[phys, phys+len)` (0: none since the machine booted). Tracked per 4 KiB page (per
+   * 1 MiB chunk for the cache's write views): a range whose value is at most `s` holds
+   * byte for byte what it held when writeSeq was `s`, whatever was written elsewhere.
+   */
+  lastWriteIn(phys: number, len: number): number {
+    if (len <= 0) return 0;
+    this.check(phys, len);
+    const p0 = Math.floor((phys - this.base) / PAGE_SIZE);
+    const p1 = Math.floor((phys - this.base + len - 1) / PAGE_SIZE);
+    let last = 0;
+    for (let p = p0; p <= p1; ) {
+      const ci = Math.floor(p / CHUNK_PAGES);
+      const end = Math.min(p1 + 1, (ci + 1) * CHUNK_PAGES);
+      const c = this.#chunkSeq[ci]!;
+      if (c > last) last = c;
+      const pages = this.#pageSeq[ci];
+      if (pages !== undefined)
+        for (let i = p - ci * CHUNK_PAGES, e = end - ci * CHUNK_PAGES; i < e; i++)
+          if (pages[i]! > last) last = pages[i]!;
+      p = end;
+    }
+    return last;
+  }
+
+  /** Marks the pages of `[off, off+len)` (offsets into RAM) written at the current writeSeq. */
+  #stamp(off: number, len: number): void {
+    const seq = this.#writeSeq;
+    const p1 = Math.floor((off + len - 1) / PAGE_SIZE);
+    for (let p = Math.floor(off / PAGE_SIZE); p <= p1; ) {
+      const ci = Math.floor(p / CHUNK_PAGES);
+      const end = Math.min(p1 + 1, (ci + 1) * CHUNK_PAGES);
+      let pages = this.#pageSeq[ci];
+      if (pages === undefined) {
+        pages = new Float64Array(CHUNK_PAGES);
+        this.#pageSeq[ci] = pages;
+      }
+      pages.fill(seq, p - ci * CHUNK_PAGES, end - ci * CHUNK_PAGES);
+      p = end;
+    }
   }
 
   /** One past the last physical address of RAM. */
@@ -140,6 +198,7 @@ export class PhysicalMemory {
   write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
     this.check(phys, len);
     this.#writeSeq++;
+    if (len > 0) this.#stamp(phys - this.base, len);
     let off = phys - this.base;
     let done = 0;
     while (done < len) {
@@ -180,6 +239,7 @@ export class PhysicalMemory {
   fill(phys: number, len: number, value: number): void {
     this.check(phys, len);
     this.#writeSeq++;
+    if (len > 0) this.#stamp(phys - this.base, len);
     let off = phys - this.base;
     let done = 0;
     while (done < len) {
@@ -213,6 +273,7 @@ export class PhysicalMemory {
     if (forWrite) {
       this.#chunk(ci);
       this.#writeSeq++;
+      this.#stamp(off, 1);
     }
     return { words: this.#words[ci], index };
   }
@@ -224,6 +285,7 @@ export class PhysicalMemory {
   chunkWords(ci: number): Int32Array {
     this.#chunk(ci);
     this.#writeSeq++;
+    this.#chunkSeq[ci] = this.#writeSeq;
     return this.#words[ci]!;
   }
 
@@ -310,6 +372,7 @@ export class PhysicalMemory {
     if (c === undefined) return;
     this.#changing(ci);
     this.#writeSeq++;
+    this.#chunkSeq[ci] = this.#writeSeq;
     this.#bytes[ci] = undefined;
     this.#words[ci] = undefined;
     if (chunkPool.length < POOL_MAX) chunkPool.push(c.buffer as ArrayBuffer);

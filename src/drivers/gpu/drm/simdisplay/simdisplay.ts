@@ -444,14 +444,25 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
    * hashed where they lie in DRAM when the device can read in place (the same reads and
    * checks as a copy, the same bytes, one pass over the frame less); otherwise they are
    * copied into the thread's DMA read buffer first (a frame-sized array per vblank, or
-   * per display when a run boots a machine, costs host page faults).
+   * per display when a run boots a machine, costs host page faults). Rows DRAM knows
+   * equal to the one above (`DmaDevice.knownSameRows`: a GPU's result of a few distinct
+   * rows) are not compared.
    */
   #readCrc(rows: readonly DmaSegment[], rowBytes: number, height: number): number {
     let total = 0;
     for (const r of rows) total += r.len;
     if (total === rowBytes * height) {
       const h = new Crc32RowHasher(rowBytes);
-      const gather = new RowGather(rowBytes, (b, off) => h.row(b, off));
+      const memory = this.drm.host.machine.memory;
+      const known = this.dev.knownSameRows(rows, rowBytes);
+      const seq = memory.writeSeq;
+      const gather = new RowGather(rowBytes, (b, off, y) =>
+        h.row(
+          b,
+          off,
+          known !== undefined && y < known.length && known[y] !== 0 && memory.writeSeq === seq,
+        ),
+      );
       if (this.dev.readSegmentsInPlace(rows, (b, at) => gather.push(b, at))) return h.value;
     }
     const bytes = this.dev.readSegments(rows, dmaReadScratch.get(rowBytes * height));

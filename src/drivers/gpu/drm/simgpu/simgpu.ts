@@ -103,6 +103,14 @@ function jobRowIndex(height: number): Int32Array {
   return rowIndexScratch;
 }
 
+/** Which rows of a job's result equal the row above, reused by every job of this thread. */
+let rowSameScratch = new Uint8Array(0);
+
+function jobRowSame(height: number): Uint8Array {
+  if (rowSameScratch.length < height) rowSameScratch = new Uint8Array(height);
+  return rowSameScratch.subarray(0, height);
+}
+
 /**
  * Geometry of one job. Pitches are in bytes; formats are DRM fourccs and default to the
  * op's natural ones (XR24 for COPY/INVERT, YUYV -> XR24 for YUYV_TO_XRGB8888).
@@ -511,10 +519,12 @@ export class SimGpu {
   /**
    * A job's DMA read of its source rows and its computation: the result as its distinct
    * rows (`rows`, packed) and, for each row of the job, which of them it is (`index`).
-   * A source row equal to the one above gives the same result row, so it is compared
-   * (the host's memcmp) rather than converted again; frames are mostly such rows. The
-   * rows are read in place when the device can (the same reads and checks as a copy,
-   * one pass over the frame less), else copied into the thread's DMA read buffer.
+   * A source row equal to the one above gives the same result row, so it is not
+   * converted again: DRAM knows it equal when the write that put the frame there said
+   * so (`DmaDevice.knownSameRows`: a camera's colour bars), else it is compared (the
+   * host's memcmp); frames are mostly such rows. The rows are read in place when the
+   * device can (the same reads and checks as a copy, one pass over the frame less),
+   * else copied into the thread's DMA read buffer.
    */
   #transformRows(
     op: number,
@@ -526,11 +536,18 @@ export class SimGpu {
   ): { rows: Uint8Array; index: Int32Array } {
     const out = jobDstScratch.get(dstRow * height);
     const index = jobRowIndex(height);
+    const memory = this.dev.bus.memory;
+    const known = this.dev.knownSameRows(rows, srcRow);
+    const seq = memory.writeSeq;
     let distinct = 0;
     let prev: Uint8Array | undefined;
     let prevOff = 0;
     const gather = new RowGather(srcRow, (b, off, y) => {
-      if (prev !== undefined && sameBytesIn(b, off, prev, prevOff, srcRow)) {
+      if (
+        prev !== undefined &&
+        ((known !== undefined && y < known.length && known[y] !== 0 && memory.writeSeq === seq) ||
+          sameBytesIn(b, off, prev, prevOff, srcRow))
+      ) {
         index[y] = distinct - 1;
       } else {
         transformRow(op, b, off, out, distinct * dstRow, width, srcRow);
@@ -571,18 +588,25 @@ export class SimGpu {
         }
         const result = this.#transformRows(job.op, rows, p.width, srcRow, dstRow, p.height);
         // The result's rows by DMA, as writeSegments would write the packed result: the
-        // same writes, each from the distinct row it equals.
-        let off = 0;
-        for (const s of wrows) {
-          const y = Math.floor(off / dstRow);
-          this.dev.write(
-            s.dmaAddr,
-            result.rows,
-            result.index[y]! * dstRow + (off - y * dstRow),
-            s.len,
-          );
-          off += s.len;
-        }
+        // same writes, each from the distinct row it equals. DRAM is told which rows
+        // those are, for whoever reads them next (a display's scanout).
+        const same = jobRowSame(p.height);
+        same[0] = 0;
+        for (let y = 1; y < p.height; y++)
+          same[y] = result.index[y] === result.index[y - 1] ? 1 : 0;
+        this.dev.writeRows({ rowBytes: dstRow, same }, () => {
+          let off = 0;
+          for (const s of wrows) {
+            const y = Math.floor(off / dstRow);
+            this.dev.write(
+              s.dmaAddr,
+              result.rows,
+              result.index[y]! * dstRow + (off - y * dstRow),
+              s.len,
+            );
+            off += s.len;
+          }
+        });
       },
       () => {
         for (const m of maps) this.host.dma.dmaUnmapSgtable(this.dev, m.sgt, m.dir, 0);

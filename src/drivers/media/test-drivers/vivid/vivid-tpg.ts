@@ -252,6 +252,33 @@ export function vividTestPatternCached(
   return frame;
 }
 
+/**
+ * Which lines of {@link vividTestPattern} in `fmt` are the line above again, whatever
+ * the sequence number (`same[y] !== 0`), as the drawing makes them: the band's lines
+ * after its first and the bars' lines after theirs are copies (drawBand, drawBarRows).
+ * For YUYV and XBGR32 (whose frame is its `height` lines); undefined for the other
+ * formats, whose structure is not claimed. The array is shared: do not change it.
+ */
+export function tpgSameRows(fmt: TpgFormat): Uint8Array | undefined {
+  const { width, height, pixelformat } = fmt;
+  if (width <= 0 || height <= 0) return undefined;
+  if (pixelformat !== V4L2_PIX_FMT_YUYV && pixelformat !== V4L2_PIX_FMT_XBGR32) return undefined;
+  const key = `${tpgContentKey(fmt)} rows`;
+  let same = sameRowsCache.get(key);
+  if (same === undefined) {
+    const band = Math.min(height, tpgBandLines(height));
+    same = new Uint8Array(height).fill(1);
+    same[0] = 0;
+    if (band < height) same[band] = 0;
+    if (sameRowsCache.size >= 8) sameRowsCache.delete(sameRowsCache.keys().next().value!);
+    sameRowsCache.set(key, same);
+  }
+  return same;
+}
+
+/** {@link tpgSameRows} by format, the most recent few. */
+const sameRowsCache = new Map<string, Uint8Array>();
+
 /** The colour of pixel x of a bar line. */
 function barColor(width: number): (x: number) => readonly [number, number, number] {
   return (x) => BARS[Math.min(7, Math.floor((x * 8) / width))]!;

@@ -22,7 +22,7 @@ import { ScratchBuffer } from "../../../../lib/scratch.js";
 import type { V4l2IoctlOps } from "../../v4l2-core/v4l2-ioctl.js";
 import type { Vb2Buffer, Vb2Ops, Vb2Queue, Vb2QueueSetup } from "../../videobuf2/videobuf2-core.js";
 import { vividGetFormat } from "./vivid-formats.js";
-import { vividTestPatternCached } from "./vivid-tpg.js";
+import { tpgSameRows, vividTestPatternCached } from "./vivid-tpg.js";
 import {
   VIVID_WEBCAM_INTERVALS,
   VIVID_WEBCAM_SIZES,
@@ -63,7 +63,16 @@ export class VividCapture extends VividStream {
     this.device.submit(
       `capture frame ${seq} into buffer ${vb.index}`,
       size,
-      () => this.device.writeSegments(segs, vividTestPatternCached(fmt, seq, frameScratch)),
+      () => {
+        const frame = vividTestPatternCached(fmt, seq, frameScratch);
+        // DRAM is told which lines are the line above (the bars'), for whoever reads them.
+        const same = tpgSameRows(fmt);
+        if (same === undefined) this.device.writeSegments(segs, frame);
+        else
+          this.device.writeRows({ rowBytes: fmt.bytesperline, same }, () =>
+            this.device.writeSegments(segs, frame),
+          );
+      },
       () => {
         this.active.inFlight = undefined;
         this.framesCaptured++;

@@ -1,0 +1,217 @@
+/**
+ * Rows of DRAM known equal by the structure of the DMA write that put them there.
+ *
+ * A device that writes a frame whose rows it knows (a test pattern's colour bars, a
+ * GPU's result made of a few distinct rows) says which rows equal the row above; a
+ * device that later reads the same bytes as rows of the same length (a GPU job's
+ * source, a display's scanout) then knows it without comparing them, which is a pass
+ * over the frame (the host's memcmp) less. Nothing here is a guess: a note names the
+ * physical pieces the write landed on, in order, and holds only while no byte of them
+ * has been written again ({@link PhysicalMemory.lastWriteIn}, tracked per page). A
+ * write during which anything else wrote memory (a dirty line evicted by a speculative
+ * fill), that did not land whole (an IOMMU fault) or whose pieces overlap leaves no
+ * note; a reader without a note compares, as before.
+ */
+
+import { MEMORY_CHUNK_SHIFT, PAGE_SHIFT, PAGE_SIZE, type PhysicalMemory } from "./memory.js";
+
+/** Which rows of a frame equal the row above, as the frame's producer knows them. */
+export interface RowStructure {
+  /** Bytes per row of the stream written (rows packed: a row's end is the next's start). */
+  readonly rowBytes: number;
+  /**
+   * `same[y] !== 0`: row y is byte for byte row y - 1 (never claimed for row 0). Rows
+   * beyond its length, and rows with 0, are not known either way.
+   */
+  readonly same: Uint8Array;
+}
+
+/** The physical pieces of a byte stream in stream order, adjacent pieces merged. */
+export class PhysRuns {
+  /** start, length pairs. */
+  runs = new Float64Array(64);
+  /** Pairs in {@link runs}. */
+  count = 0;
+  /** Bytes of the stream. */
+  bytes = 0;
+
+  reset(): void {
+    this.count = 0;
+    this.bytes = 0;
+  }
+
+  /** The next `len` bytes of the stream lie at `phys`. */
+  add(phys: number, len: number): void {
+    if (len <= 0) return;
+    this.bytes += len;
+    const n = this.count;
+    const r = this.runs;
+    if (n > 0 && r[2 * n - 2]! + r[2 * n - 1]! === phys) {
+      r[2 * n - 1] = r[2 * n - 1]! + len;
+      return;
+    }
+    if (2 * n + 2 > r.length) {
+      const grown = new Float64Array(r.length * 2);
+      grown.set(r);
+      this.runs = grown;
+    }
+    this.runs[2 * n] = phys;
+    this.runs[2 * n + 1] = len;
+    this.count = n + 1;
+  }
+
+  /** Copies `o`'s pieces into this. */
+  copyFrom(o: PhysRuns): void {
+    if (this.runs.length < 2 * o.count) this.runs = new Float64Array(o.runs.length);
+    this.runs.set(o.runs.subarray(0, 2 * o.count));
+    this.count = o.count;
+    this.bytes = o.bytes;
+  }
+}
+
+interface RowNote {
+  readonly runs: PhysRuns;
+  rowBytes: number;
+  /** Rows known (the producer's claims, cut to the rows the stream holds whole). */
+  rows: number;
+  same: Uint8Array;
+  /** memory.writeSeq when the write ended: the note holds while its pages are no newer. */
+  seq: number;
+}
+
+/** Notes kept per machine: a pipeline's buffers in flight (each note is one frame's pieces). */
+const MAX_NOTES = 16;
+
+const CHUNK_PAGES = 1 << (MEMORY_CHUNK_SHIFT - PAGE_SHIFT);
+
+/** The notes of one machine's DRAM (one per {@link SystemBus}). */
+export class RowNotes {
+  readonly #notes: RowNote[] = [];
+  /** The pieces of the write being noted. */
+  readonly #writing = new PhysRuns();
+  #open = false;
+  /** Per chunk, per page: the check that a note's pieces do not overlap (by generation). */
+  readonly #pageGen: (Int32Array | undefined)[] = [];
+  readonly #pageHi: (Uint16Array | undefined)[] = [];
+  #gen = 0;
+
+  constructor(readonly memory: PhysicalMemory) {}
+
+  /** Notes held (for tests). */
+  get size(): number {
+    return this.#notes.length;
+  }
+
+  /**
+   * A noted write begins: the returned runs collect the pieces it lands on (the device
+   * adds each piece as the bus writes it). One at a time.
+   */
+  begin(): PhysRuns {
+    if (this.#open) throw new Error("row-notes: a noted write is already open");
+    this.#open = true;
+    this.#writing.reset();
+    return this.#writing;
+  }
+
+  /**
+   * The noted write ended. It asked for `asked` bytes in `pieces` bus writes, starting
+   * when memory's writeSeq was `seq0`; `rows` is what its source knew. Keeps a note if
+   * exactly its own pieces were written (one writeSeq each), all of them, without
+   * overlap; drops older notes of the same first byte.
+   */
+  end(rows: RowStructure, seq0: number, asked: number, pieces: number): void {
+    this.#open = false;
+    const w = this.#writing;
+    const seq = this.memory.writeSeq;
+    if (seq - seq0 !== pieces || w.bytes !== asked || w.count === 0) return;
+    const R = rows.rowBytes;
+    const n = Math.min(rows.same.length, Math.floor(w.bytes / R));
+    if (!(R > 0) || n < 2 || this.#overlaps(w)) return;
+    const first = w.runs[0]!;
+    let note: RowNote | undefined;
+    for (let i = 0; i < this.#notes.length; i++)
+      if (this.#notes[i]!.runs.runs[0] === first) {
+        note = this.#notes[i]!;
+        this.#notes.splice(i, 1);
+        break;
+      }
+    if (note === undefined && this.#notes.length >= MAX_NOTES) note = this.#notes.shift();
+    note ??= { runs: new PhysRuns(), rowBytes: 0, rows: 0, same: new Uint8Array(0), seq: 0 };
+    note.runs.copyFrom(w);
+    note.rowBytes = R;
+    note.rows = n;
+    if (note.same.length < n) note.same = new Uint8Array(n);
+    note.same.set(rows.same.subarray(0, n));
+    note.same[0] = 0;
+    note.seq = seq;
+    this.#notes.push(note);
+  }
+
+  /**
+   * Which rows of `rowBytes` bytes of the stream `reader` names DRAM holds equal to the
+   * row above, by the note of the write that put exactly these bytes there (the same
+   * pieces from the first byte on, no byte of them written since); undefined when no
+   * note holds. The result is the note's: valid until memory is next written.
+   */
+  known(reader: PhysRuns, rowBytes: number): Uint8Array | undefined {
+    const n = reader.count;
+    if (n === 0) return undefined;
+    const rr = reader.runs;
+    for (let k = this.#notes.length - 1; k >= 0; k--) {
+      const note = this.#notes[k]!;
+      const nr = note.runs;
+      if (nr.runs[0] !== rr[0] || note.rowBytes !== rowBytes) continue;
+      if (reader.bytes > nr.bytes || n > nr.count) return undefined;
+      for (let i = 0; i < n; i++) {
+        if (nr.runs[2 * i] !== rr[2 * i]) return undefined;
+        const len = rr[2 * i + 1]!;
+        const have = nr.runs[2 * i + 1]!;
+        if (i + 1 < n ? len !== have : len > have) return undefined;
+      }
+      for (let i = 0; i < n; i++) {
+        if (this.memory.lastWriteIn(rr[2 * i]!, rr[2 * i + 1]!) > note.seq) {
+          // Written since: the note never holds again.
+          this.#notes.splice(k, 1);
+          return undefined;
+        }
+      }
+      return note.same.subarray(0, Math.min(note.rows, Math.floor(reader.bytes / rowBytes)));
+    }
+    return undefined;
+  }
+
+  /**
+   * Whether two pieces of `w` share a byte. Per page, the end of what earlier pieces
+   * covered in it: a piece starting below that end is taken as overlapping (pieces of a
+   * page out of order are rare, and a false "overlaps" only costs the note).
+   */
+  #overlaps(w: PhysRuns): boolean {
+    const gen = ++this.#gen;
+    const base = this.memory.base;
+    const r = w.runs;
+    for (let i = 0; i < w.count; i++) {
+      let at = r[2 * i]! - base;
+      const end = at + r[2 * i + 1]!;
+      while (at < end) {
+        const page = Math.floor(at / PAGE_SIZE);
+        const ci = Math.floor(page / CHUNK_PAGES);
+        const pi = page - ci * CHUNK_PAGES;
+        let gens = this.#pageGen[ci];
+        let his = this.#pageHi[ci];
+        if (gens === undefined || his === undefined) {
+          gens = new Int32Array(CHUNK_PAGES);
+          his = new Uint16Array(CHUNK_PAGES);
+          this.#pageGen[ci] = gens;
+          this.#pageHi[ci] = his;
+        }
+        const lo = at - page * PAGE_SIZE;
+        const hi = Math.min(end - page * PAGE_SIZE, PAGE_SIZE);
+        if (gens[pi] === gen && lo < his[pi]!) return true;
+        gens[pi] = gen;
+        his[pi] = hi;
+        at = page * PAGE_SIZE + hi;
+      }
+    }
+    return false;
+  }
+}
