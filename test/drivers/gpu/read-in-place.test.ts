@@ -1,6 +1,8 @@
 /**
  * A GPU job and a scanout reading their rows where they lie in DRAM
- * (DmaDevice.readSegmentsInPlace) against the same run with the copying read forced:
+ * (DmaDevice.readSegmentsInPlace), the scanout knowing which rows of the GPU's result
+ * equal the row above (DmaDevice.knownSameRows), against the same run with the copying
+ * read forced and nothing known:
  * the same CRCs, the same violations, the same DMA counters, and for a correctly synced
  * source the CRC of the pure transform. Frames mix rows equal to the one above (which
  * the job converts once) with distinct ones; devices are non-coherent (in place),
@@ -96,7 +98,12 @@ function run(c: Case, src: Uint8Array, inPlace: boolean): Outcome {
         : { coherent: false, iommu: false };
   const gpu = simgpuProbe(k, { device });
   const disp = simdisplayProbe(k, { width: c.w, height: c.h, device });
-  if (!inPlace) for (const d of [gpu.dev, disp.dev]) d.readSegmentsInPlace = () => false;
+  // Copying, and without DRAM's row notes (the GPU's result tells the display its rows).
+  if (!inPlace)
+    for (const d of [gpu.dev, disp.dev]) {
+      d.readSegmentsInPlace = () => false;
+      d.knownSameRows = () => undefined;
+    }
   const u = new SimUapi(k, "app");
   const card = u.open(disp.cardPath, O_RDWR);
   const res = drmModeGetResources(u, card);
