@@ -3,7 +3,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { examplesDir } from "../../src/cli/list.js";
-import type { PipelineSpec } from "../../src/pipelines/types.js";
+import type { BufferSource, PipelineSpec } from "../../src/pipelines/types.js";
 import { loadScenarioFile, scenarioToSpec } from "../../src/scenarios/scenario.js";
 
 /** Every bundled scenario file name (examples/scenarios/*.yaml). */
@@ -25,3 +25,11 @@ export function smallBundledSpec(file: string): PipelineSpec {
     bufferBytes: undefined,
   };
 }
+
+/** Every source of the camera's buffers, with its heap where it takes one. */
+export const BUFFER_SOURCES: readonly [BufferSource, string | undefined][] = [
+  ["v4l2-mmap", undefined],
+  ["dma-heap", "system"],
+  ["dma-heap", "cma"],
+  ["udmabuf", undefined],
+];

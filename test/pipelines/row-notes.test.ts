@@ -15,20 +15,13 @@ import { NAMED_FAULTS } from "../../src/kernel/fault-inject.js";
 import { DmaDevice } from "../../src/machine/device.js";
 import { runPipeline } from "../../src/pipelines/run.js";
 import {
-  type BufferSource,
   MAPPING_STRATEGIES,
   PIPELINE_KINDS,
   type PipelineResult,
   type PipelineSpec,
 } from "../../src/pipelines/types.js";
 import { specConflicts } from "../../src/pipelines/validity.js";
-
-const SOURCES: readonly [BufferSource, string | undefined][] = [
-  ["v4l2-mmap", undefined],
-  ["dma-heap", "system"],
-  ["dma-heap", "cma"],
-  ["udmabuf", undefined],
-];
+import { BUFFER_SOURCES } from "./bundled.js";
 
 function fingerprint(r: PipelineResult): string {
   return JSON.stringify([
@@ -63,7 +56,7 @@ test("row notes: the same runs as comparing every row", () => {
           { weight: 3, arbitrary: fc.constant("camera-gpu-display" as const) },
           { weight: 2, arbitrary: fc.constantFrom(...PIPELINE_KINDS) },
         ),
-        source: fc.nat(SOURCES.length - 1),
+        source: fc.nat(BUFFER_SOURCES.length - 1),
         strategy: fc.oneof(
           { weight: 3, arbitrary: fc.constantFrom("streaming" as const, "cache-hints" as const) },
           { weight: 1, arbitrary: fc.constantFrom(...MAPPING_STRATEGIES) },
@@ -84,7 +77,7 @@ test("row notes: the same runs as comparing every row", () => {
         ),
       }),
       (c) => {
-        const [source, heap] = SOURCES[c.source]!;
+        const [source, heap] = BUFFER_SOURCES[c.source]!;
         const spec: PipelineSpec = {
           profile: c.profile,
           pipeline: c.pipeline,

@@ -8,20 +8,13 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { runPipeline } from "../../src/pipelines/run.js";
 import {
-  type BufferSource,
   MAPPING_STRATEGIES,
   PIPELINE_KINDS,
   type PipelineResult,
   type PipelineSpec,
 } from "../../src/pipelines/types.js";
 import { specConflicts } from "../../src/pipelines/validity.js";
-
-const SOURCES: readonly [BufferSource, string | undefined][] = [
-  ["v4l2-mmap", undefined],
-  ["dma-heap", "system"],
-  ["dma-heap", "cma"],
-  ["udmabuf", undefined],
-];
+import { BUFFER_SOURCES } from "./bundled.js";
 
 function fingerprint(r: PipelineResult): string {
   return JSON.stringify([r.verdict, r.violations.length, r.frames.map((f) => f.crc), r.costs]);
@@ -32,7 +25,7 @@ for (const profile of ["arm64", "cortex-a9", "x86-64", "riscv64"]) {
     let refused = 0;
     let compared = 0;
     for (const pipeline of PIPELINE_KINDS) {
-      for (const [source, heap] of SOURCES) {
+      for (const [source, heap] of BUFFER_SOURCES) {
         if (pipeline === "cpu-output" && source !== "v4l2-mmap") continue;
         const base: PipelineSpec = {
           profile,
