@@ -982,6 +982,14 @@ export class CpuCache {
           continue;
         }
       }
+      if (n === L && this.closedForms) {
+        const upTo = Math.min(Math.floor((end - base) / L), tryAt > li ? tryAt : end);
+        const done = this.#hitRun(li, upTo, false, dst, dstOff + (p - phys), 0);
+        if (done > 0) {
+          p += done * L;
+          continue;
+        }
+      }
       const s = this.#access(li, false);
       if (checking) {
         const c = memEpoch.chunkOf(li);
@@ -1018,6 +1026,142 @@ export class CpuCache {
   fill(phys: number, len: number, value: number): void {
     if (this.#lazyN !== 0) this.#settle(-1);
     this.#store(phys, len, undefined, 0, value & 0xff);
+  }
+
+  /**
+   * Whole lines `[li, end)` of a load (`store` false: bytes into `buf[at..]`) or a store
+   * (from `buf[at..]`, or all `value` without `buf`), for as long as the outer level
+   * holds each line: exactly {@link #access}'s hit path per line (the innermost level
+   * holding it is stamped, the levels inside it take it, the outer level is touched when
+   * no inner level had it) and the load's stale check or the store's dirty marking, in
+   * one loop; the bytes move a run of consecutive slots at a time (a buffer cached in
+   * order is one run). Hits evict nothing and move no line, so copying after the
+   * bookkeeping is the same. Returns the lines done (0: the first line is not held).
+   */
+  #hitRun(
+    li: number,
+    end: number,
+    store: boolean,
+    buf: Uint8Array | undefined,
+    at: number,
+    value: number,
+  ): number {
+    const L = this.line;
+    const sets = this.sets;
+    const ways = this.ways;
+    const rmap = this.#rmap;
+    const inner = this.#inner;
+    const nInner = inner.length;
+    const hits = this.counters.hits;
+    const plru = this.#plru;
+    const masks = this.#plruMasks;
+    const plruBits = this.#plruBits;
+    const stamp = this.#stamp;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const epoch = this.shadow.epoch;
+    const me = !store && this.shadow.enabled ? this.shadow.memEpoch : undefined;
+    const base = this.memory.base;
+    const lpp = this.#linesPerPage;
+    let tick = this.#tick;
+    let c = rmap.chunkOf(li);
+    let n = 0;
+    // The pending copy: lines `runAt..` of the run in slots `runSlot..runSlot+runLen`.
+    let runSlot = 0;
+    let runLen = 0;
+    let runAt = 0;
+    for (let line = li; line < end; line++, n++) {
+      if ((line & CH_MASK) === 0) c = rmap.chunkOf(line);
+      const s = c === undefined ? INVALID : c[line & CH_MASK]!;
+      if (s < 0) break;
+      let hitLevel = nInner;
+      for (let i = 0; i < nInner; i++) {
+        const lv = inner[i]!;
+        const k = lv.innerOf[s]!;
+        if (k >= 0) {
+          lv.stamp[k] = ++tick;
+          hitLevel = i;
+          break;
+        }
+      }
+      hits[hitLevel]!++;
+      for (let i = 0; i < hitLevel; i++) {
+        // #innerInsert: the first invalid way, else the oldest.
+        const lv = inner[i]!;
+        const b = mod(line, lv.sets) * lv.ways;
+        const slotOf = lv.slotOf;
+        const st = lv.stamp;
+        let way = -1;
+        let oldest = Number.POSITIVE_INFINITY;
+        for (let w = 0; w < lv.ways; w++) {
+          if (slotOf[b + w]! < 0) {
+            way = w;
+            break;
+          }
+          if (st[b + w]! < oldest) {
+            oldest = st[b + w]!;
+            way = w;
+          }
+        }
+        const k = b + way;
+        const old = slotOf[k]!;
+        if (old >= 0) {
+          lv.innerOf[old] = INVALID;
+          this.#inInner[old]!--;
+        }
+        slotOf[k] = s;
+        lv.innerOf[s] = k;
+        this.#inInner[s]!++;
+        st[k] = ++tick;
+      }
+      if (hitLevel === nInner) {
+        // #touch
+        const way = Math.floor(s / sets);
+        const set = s - way * sets;
+        if (plru) plruBits[set] = (plruBits[set]! & masks.keep[way]!) | masks.set[way]!;
+        else stamp[set * ways + way] = ++tick;
+      }
+      if (store) {
+        // The whole line is the CPU's now: nothing older survives in it to be stale.
+        fillEpoch[s] = epoch;
+        if (dirty[s] === 0) {
+          dirty[s] = 1;
+          this.#dirtyCount++;
+          const page = Math.floor(line / lpp);
+          this.#pageDirty.set(page, this.#pageDirty.get(page) + 1);
+        }
+      } else if (me !== undefined) {
+        const mc = me.chunkOf(line);
+        const e = mc === undefined ? 0 : mc[line & CH_MASK]!;
+        if (e > fillEpoch[s]!) this.#note("staleRead", base + line * L, e);
+      }
+      if (runLen > 0 && s === runSlot + runLen) runLen++;
+      else {
+        if (runLen > 0) this.#copyRun(store, buf, at + runAt * L, runSlot, runLen, value);
+        runSlot = s;
+        runLen = 1;
+        runAt = n;
+      }
+    }
+    if (runLen > 0) this.#copyRun(store, buf, at + runAt * L, runSlot, runLen, value);
+    this.#tick = tick;
+    return n;
+  }
+
+  /** The bytes of whole lines in slots `[s, s+n)`: into `buf[at..]` (a load) or from it (a store; all `value` without `buf`). */
+  #copyRun(
+    store: boolean,
+    buf: Uint8Array | undefined,
+    at: number,
+    s: number,
+    n: number,
+    value: number,
+  ): void {
+    const L = this.line;
+    const W = this.#lineWords;
+    if (!store) buf!.set(this.#bytes.subarray(s * L, (s + n) * L), at);
+    else if (buf !== undefined) this.#bytes.set(buf.subarray(at, at + n * L), s * L);
+    else this.#data.fill((value * 0x01010101) | 0, s * W, (s + n) * W);
   }
 
   // ---------------------------------------------------------------------------------
@@ -1253,6 +1397,14 @@ export class CpuCache {
         tryAt = li + this.slots;
         const J = this.#steadyLines(li, end);
         const done = J > 0 ? this.#steadyRun(li, J, true, src, srcOff + (p - phys), value) : 0;
+        if (done > 0) {
+          p += done * L;
+          continue;
+        }
+      }
+      if (n === L && this.closedForms) {
+        const upTo = Math.min(Math.floor((end - base) / L), tryAt > li ? tryAt : end);
+        const done = this.#hitRun(li, upTo, true, src, srcOff + (p - phys), value);
         if (done > 0) {
           p += done * L;
           continue;

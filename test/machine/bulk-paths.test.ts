@@ -684,6 +684,67 @@ describe("CPU bulk loads and stores in closed form", () => {
     );
     assert.ok(taken > 100, `closed form taken in ${taken} runs`);
   });
+
+  test("loads and stores of lines held, after devices wrote behind the cache: the same stale lines, lost writes and state", () => {
+    // Accesses within 2 KiB of the window (a cache's size or less): mostly hits (the bulk
+    // hit loop), with device writes in between for the findings.
+    const regionOp = fc.oneof(
+      fc.record({
+        kind: fc.constant("read" as const),
+        off: fc.integer({ min: 0, max: WIN / 8 }),
+        len: fc.integer({ min: 256, max: WIN / 8 }),
+      }),
+      fc.record({
+        kind: fc.constant("dma" as const),
+        off: fc.integer({ min: 0, max: WIN / 8 }),
+        len: fc.integer({ min: 0, max: WIN / 8 }),
+        value: fc.constantFrom(0, 0x5a),
+      }),
+      fc.record({
+        kind: fc.constant("fill" as const),
+        off: fc.integer({ min: 0, max: WIN / 8 }),
+        len: fc.integer({ min: 0, max: WIN / 8 }),
+        value: fc.constantFrom(0, 0xa5),
+      }),
+      fc
+        .record({ off: fc.integer({ min: 0, max: WIN / 8 }), len: fc.integer({ max: WIN / 8 }) })
+        .map(({ off, len }) => ({
+          kind: "write" as const,
+          off,
+          data: pattern(Math.max(0, len), off),
+        })),
+    );
+    let stale = 0;
+    let lost = 0;
+    fc.assert(
+      fc.property(
+        runGeometryArb,
+        fc.array(fc.oneof({ weight: 4, arbitrary: regionOp }, { weight: 1, arbitrary: opArb }), {
+          minLength: 10,
+          maxLength: 30,
+        }),
+        (geometry, ops) => {
+          const { fast, ref, w0 } = closedFormPair(geometry);
+          const L = geometry.lineSize;
+          const first = (w0 - fast.mem.base) / L - 4;
+          const last = (w0 - fast.mem.base + WIN) / L + 4;
+          for (const op of ops) {
+            applyBoth(fast, ref, w0, op);
+            assert.deepEqual(
+              fast.cache.stateForTests(last, first),
+              ref.cache.stateForTests(last, first),
+              op.kind,
+            );
+            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
+            if (fast.cache.findings.staleRead !== undefined) stale++;
+            if (fast.cache.findings.lostWrite !== undefined) lost++;
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    assert.ok(stale > 50 && lost > 20, `stale reads ${stale}, lost writes ${lost}`);
+  });
 });
 
 describe("speculative fills whose data is copied late", () => {
