@@ -1669,6 +1669,7 @@ export class CpuCache {
   #victimOrders(): Int32Array | undefined {
     const order = this.#scratch(0, this.slots);
     const ways = this.ways;
+    this.#orderUniform = false;
     if (!this.#plru) {
       for (let set = 0; set < this.sets; set++) this.#lruVictimOrder(set, order);
       return order;
@@ -1677,25 +1678,36 @@ export class CpuCache {
     // run go through the same few states: each state's order is worked out once.
     const memo = this.#plruOrders;
     const bitsOf = this.#plruBits;
-    let prev = -1;
-    let o: Int32Array | null | undefined = null;
-    for (let set = 0, at = 0; set < this.sets; set++, at += ways) {
+    const sets = this.sets;
+    for (let set = 0; set < sets; ) {
       const bits = bitsOf[set]!;
-      if (bits !== prev) {
-        prev = bits;
-        o = memo.get(bits);
-        if (o === undefined) {
-          const fresh = new Int32Array(ways);
-          o = plruVictimOrder(bits, ways, this.#plruLevels, fresh) ? fresh : null;
-          if (memo.size >= 4096) memo.clear();
-          memo.set(bits, o);
-        }
+      let o = memo.get(bits);
+      if (o === undefined) {
+        const fresh = new Int32Array(ways);
+        o = plruVictimOrder(bits, ways, this.#plruLevels, fresh) ? fresh : null;
+        if (memo.size >= 4096) memo.clear();
+        memo.set(bits, o);
       }
-      if (o === null || o === undefined) return undefined;
+      if (o === null) return undefined;
+      // The sets from here in the same state: the first row, then copies doubling.
+      let to = set + 1;
+      while (to < sets && bitsOf[to] === bits) to++;
+      const at = set * ways;
       for (let m = 0; m < ways; m++) order[at + m] = o[m]!;
+      for (let done = ways; done < (to - set) * ways; done *= 2)
+        order.copyWithin(at + done, at, at + Math.min(done, (to - set) * ways - done));
+      if (set === 0 && to === sets) this.#orderUniform = true;
+      set = to;
     }
     return order;
   }
+
+  /**
+   * Whether the last {@link #victimOrders} gave every set the same order (tree-PLRU sets
+   * all in one state, as a long sequential access leaves them): a cache-full's steps
+   * then go to two runs of slots per way, with no need to compare the sets' orders.
+   */
+  #orderUniform = false;
 
   /** Tree bits -> the ways in the order the next `ways` misses replace them (null: not periodic). */
   readonly #plruOrders = new Map<number, Int32Array | null>();
@@ -1711,7 +1723,7 @@ export class CpuCache {
     const set = s - way * S;
     let m = 0;
     while (order[set * ways + m] !== way) m++;
-    return m * S + ((set - (P % S) + S) % S);
+    return m * S + mod(set - mod(P, S) + S, S);
   }
 
   /**
@@ -1721,11 +1733,15 @@ export class CpuCache {
    * written back if dirty, before the run reaches it, and then misses like the rest.
    */
   #runWithoutHits(P: number, J: number): number {
-    const tag = this.#tag;
+    // Page by page: a page holding no line is skipped on its count.
+    const lpp = this.#linesPerPage;
     const end = P + this.slots;
-    for (let s = 0; s < this.slots; s++) {
-      const t = tag[s]!;
-      if (t >= P && t < end) return 0;
+    for (let li = P; li < end; ) {
+      const page = Math.floor(li / lpp);
+      const next = Math.min(end, (page + 1) * lpp);
+      if (this.#pageCount.get(page) !== 0)
+        for (; li < next; li++) if (this.#rmap.get(li) >= 0) return 0;
+      li = next;
     }
     return J;
   }
@@ -1758,7 +1774,7 @@ export class CpuCache {
         }
         io[y + 1] = w;
       }
-      const first = (((set - P) % lv.sets) + lv.sets) % lv.sets;
+      const first = mod(set - mod(P, lv.sets) + lv.sets, lv.sets);
       for (let m = 0; m < lv.ways; m++) {
         const leaves = first + m * lv.sets; // the step at which way io[b+m] is refilled
         if (leaves >= this.#evictionStep(P, order, lv.slotOf[b + io[b + m]!]!)) return undefined;
@@ -1779,6 +1795,7 @@ export class CpuCache {
     const S = this.sets;
     const ways = this.ways;
     const p0 = P % S;
+    const uniform = this.#orderUniform;
     let runs = this.#runs;
     let n = 0;
     for (let m = 0; m < ways; m++)
@@ -1786,7 +1803,8 @@ export class CpuCache {
         const set = p0 + k < S ? p0 + k : p0 + k - S;
         const way = order[set * ways + m]!;
         let len = 1;
-        while (k + len < S && set + len < S && order[(set + len) * ways + m] === way) len++;
+        if (uniform) len = Math.min(S - k, S - set);
+        else while (k + len < S && set + len < S && order[(set + len) * ways + m] === way) len++;
         if (3 * n + 3 > runs.length) {
           const grown = new Int32Array(Math.max(96, 2 * runs.length));
           grown.set(runs);
@@ -1865,11 +1883,16 @@ export class CpuCache {
         while (b < n && dirty[s0 + b] === 1) b++;
         // Lines li0+a .. li0+b-1, dirty, in slots s0+a .. s0+b-1.
         if (me !== undefined)
-          for (let k = a; k < b; k++) {
-            const li = li0 + k;
-            const c = me.chunkOf(li);
-            const e = c === undefined ? 0 : c[li & CH_MASK]!;
-            if (e > fillEpoch[s0 + k]!) this.#note("lostWrite", base + li * L, e);
+          for (let k = a; k < b; ) {
+            // A shadow chunk at a time; none: no device wrote there.
+            const c = me.chunkOf(li0 + k);
+            const to = Math.min(b, k + CH_MASK + 1 - ((li0 + k) & CH_MASK));
+            if (c !== undefined)
+              for (; k < to; k++) {
+                const e = c[(li0 + k) & CH_MASK]!;
+                if (e > fillEpoch[s0 + k]!) this.#note("lostWrite", base + (li0 + k) * L, e);
+              }
+            k = to;
           }
         for (let k = a; k < b; ) {
           const off = (li0 + k) * L;

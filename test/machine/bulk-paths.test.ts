@@ -602,7 +602,9 @@ describe("CPU bulk loads and stores in closed form", () => {
   const runGeometryArb: fc.Arbitrary<CacheGeometry> = fc
     .record({
       line: fc.constantFrom(16, 32, 64),
-      sets: fc.constantFrom(4, 8, 16, 32, 64),
+      // Set counts that are not powers of two too (a 12 MiB L3): runs of lines then
+      // cross the shadow's and the reverse map's chunk boundaries.
+      sets: fc.constantFrom(4, 6, 8, 12, 16, 32, 64),
       ways: fc.constantFrom(1, 2, 4, 8),
       inner: fc.option(fc.record({ sets: fc.constantFrom(1, 2, 4), ways: fc.constantFrom(1, 2) }), {
         nil: undefined,
@@ -744,6 +746,31 @@ describe("CPU bulk loads and stores in closed form", () => {
       { numRuns: 200 },
     );
     assert.ok(stale > 50 && lost > 20, `stale reads ${stale}, lost writes ${lost}`);
+  });
+
+  test("a run of evicted lines across a chunk of the shadow names the same lost writes", () => {
+    // 6 sets: lines 32766..32771 (the shadow's chunks are 32768 lines) are one way's run.
+    const geometry: CacheGeometry = {
+      lineSize: 32,
+      levels: [{ name: "L2", sizeBytes: 6 * 2 * 32, ways: 2 }],
+      replacement: "lru",
+    };
+    const found: string[] = [];
+    for (const closedForms of [true, false]) {
+      const r = cacheRig(geometry);
+      r.cache.closedForms = closedForms;
+      const b = r.mem.base;
+      r.cache.write(b + 32766 * 32, pattern(12 * 32, 1));
+      const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+      r.mem.write(b + 32767 * 32, new Uint8Array(64).fill(9));
+      r.shadow.memEpoch.fillRange(32767, 32769, epoch);
+      // Four cache-fulls elsewhere: the held lines are evicted in closed form.
+      r.cache.write(b + 40000 * 32, pattern(48 * 32, 2));
+      found.push(JSON.stringify([r.cache.findings, r.cache.stateForTests(40100, 32760)]));
+      if (closedForms) assert.ok(r.cache.closedFormLines > 0);
+    }
+    assert.equal(found[0], found[1]);
+    assert.match(found[0]!, /"lostWrite":\{"phys":\d+,"lines":2,/);
   });
 });
 
