@@ -1085,34 +1085,10 @@ export class CpuCache {
         }
       }
       hits[hitLevel]!++;
-      for (let i = 0; i < hitLevel; i++) {
-        // #innerInsert: the first invalid way, else the oldest.
-        const lv = inner[i]!;
-        const b = mod(line, lv.sets) * lv.ways;
-        const slotOf = lv.slotOf;
-        const st = lv.stamp;
-        let way = -1;
-        let oldest = Number.POSITIVE_INFINITY;
-        for (let w = 0; w < lv.ways; w++) {
-          if (slotOf[b + w]! < 0) {
-            way = w;
-            break;
-          }
-          if (st[b + w]! < oldest) {
-            oldest = st[b + w]!;
-            way = w;
-          }
-        }
-        const k = b + way;
-        const old = slotOf[k]!;
-        if (old >= 0) {
-          lv.innerOf[old] = INVALID;
-          this.#inInner[old]!--;
-        }
-        slotOf[k] = s;
-        lv.innerOf[s] = k;
-        this.#inInner[s]!++;
-        st[k] = ++tick;
+      if (hitLevel > 0) {
+        this.#tick = tick;
+        for (let i = 0; i < hitLevel; i++) this.#innerInsert(i, line, s);
+        tick = this.#tick;
       }
       if (hitLevel === nInner) {
         // #touch

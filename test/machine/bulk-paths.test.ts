@@ -597,6 +597,20 @@ describe("memory's write sequence", () => {
   });
 });
 
+/** {@link applyBoth}, then every piece of state over the window (and a few lines around it) must agree. */
+function applyAndCompare(fast: CacheRig, ref: CacheRig, w0: number, op: Op): void {
+  applyBoth(fast, ref, w0, op);
+  const L = fast.cache.line;
+  const first = (w0 - fast.mem.base) / L - 4;
+  const last = (w0 - fast.mem.base + WIN) / L + 4;
+  assert.deepEqual(
+    fast.cache.stateForTests(last, first),
+    ref.cache.stateForTests(last, first),
+    op.kind,
+  );
+  assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
+}
+
 describe("CPU bulk loads and stores in closed form", () => {
   /** Caches of up to a quarter of the window, so long accesses span several cache-fulls. */
   const runGeometryArb: fc.Arbitrary<CacheGeometry> = fc
@@ -667,18 +681,7 @@ describe("CPU bulk loads and stores in closed form", () => {
         ),
         (geometry, ops) => {
           const { fast, ref, w0 } = closedFormPair(geometry);
-          const L = geometry.lineSize;
-          const first = (w0 - fast.mem.base) / L - 4;
-          const last = (w0 - fast.mem.base + WIN) / L + 4;
-          for (const op of ops) {
-            applyBoth(fast, ref, w0, op);
-            assert.deepEqual(
-              fast.cache.stateForTests(last, first),
-              ref.cache.stateForTests(last, first),
-              op.kind,
-            );
-            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
-          }
+          for (const op of ops) applyAndCompare(fast, ref, w0, op);
           if (fast.cache.closedFormLines > 0) taken++;
         },
       ),
@@ -727,17 +730,8 @@ describe("CPU bulk loads and stores in closed form", () => {
         }),
         (geometry, ops) => {
           const { fast, ref, w0 } = closedFormPair(geometry);
-          const L = geometry.lineSize;
-          const first = (w0 - fast.mem.base) / L - 4;
-          const last = (w0 - fast.mem.base + WIN) / L + 4;
           for (const op of ops) {
-            applyBoth(fast, ref, w0, op);
-            assert.deepEqual(
-              fast.cache.stateForTests(last, first),
-              ref.cache.stateForTests(last, first),
-              op.kind,
-            );
-            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
+            applyAndCompare(fast, ref, w0, op);
             if (fast.cache.findings.staleRead !== undefined) stale++;
             if (fast.cache.findings.lostWrite !== undefined) lost++;
           }
