@@ -87,6 +87,10 @@ export class SystemBus {
   /**
    * A master writes `len` bytes from `src[srcOff..]` to `phys`. `epoch` identifies the
    * transfer in the shadow state (one epoch per transfer, shared by its pieces).
+   * `held`: the master knows the last `held` bytes to be what memory holds already, as
+   * long as memory's writeSeq is still `heldSeq` when they land (nothing, not even this
+   * write's snoops or observer, wrote memory since it knew): then they are not copied
+   * (src/machine/row-notes.ts). Every check and observer runs the same.
    */
   write(
     master: BusMaster,
@@ -95,6 +99,8 @@ export class SystemBus {
     srcOff: number,
     len: number,
     epoch: number,
+    held = 0,
+    heldSeq = -1,
   ): void {
     if (master.coherent) this.cache.snoopWrite(phys, len);
     else if (this.shadow.enabled) {
@@ -114,7 +120,8 @@ export class SystemBus {
       }
     }
     if (!master.coherent) this.writeObserver?.(master, phys, len, epoch);
-    this.memory.write(phys, src, srcOff, len);
+    const keep = held > 0 && this.memory.writeSeq === heldSeq ? held : 0;
+    this.memory.write(phys, src, srcOff, len, keep);
     this.markWritten(phys, len, epoch);
   }
 

@@ -15,7 +15,7 @@ import type { Ns } from "./clock.js";
 import type { CostLedger } from "./cost.js";
 import type { IommuDomain } from "./iommu.js";
 import { MEMORY_CHUNK_SHIFT } from "./memory.js";
-import { PhysRuns, type RowStructure } from "./row-notes.js";
+import { type KnownRows, PhysRuns, type RowStructure } from "./row-notes.js";
 import type { TraceRecorder } from "./trace.js";
 
 export interface DeviceConfig {
@@ -102,8 +102,15 @@ export class DmaDevice {
   /** Bytes asked of {@link write} and bus writes made while noting. */
   #notedAsked = 0;
   #notedPieces = 0;
-  /** A reader's pieces, for {@link knownSameRows}. */
+  /** A reader's pieces, for {@link knownRows}. */
   readonly #readerRuns = new PhysRuns();
+  /**
+   * While a {@link writeRows} rewrites a frame over another of the same key: the stream's
+   * pieces, and from which byte of it to its end DRAM already holds what is written.
+   */
+  readonly #heldRuns = new PhysRuns();
+  #heldFrom = 0;
+  #heldSeq0 = -1;
 
   constructor(
     readonly config: DeviceConfig,
@@ -161,12 +168,32 @@ export class DmaDevice {
     const t0 = this.timeTransfers ? performance.now() : 0;
     const epoch = this.bus.shadow.beginWrite(this.name, this.bus.clock.now, "DMA write");
     this.#access(dmaAddr, len, true, (phys, n, off) => {
-      this.bus.write(this, phys, src, srcOff + off, n, epoch);
       const noting = this.#noting;
-      if (noting !== undefined) {
-        noting.add(phys, n);
-        this.#notedPieces++;
+      if (noting === undefined) {
+        this.bus.write(this, phys, src, srcOff + off, n, epoch);
+        return;
       }
+      // The piece's tail DRAM holds already (a frame over another of the same key),
+      // where the piece lands where the stream was checked to lie.
+      let held = 0;
+      if (this.#heldSeq0 >= 0) {
+        const at = this.#notedAsked + off;
+        const runs = this.#heldRuns;
+        if (at + n <= runs.bytes && runs.holds(at, n, phys))
+          held = Math.min(n, Math.max(0, at + n - this.#heldFrom));
+      }
+      this.bus.write(
+        this,
+        phys,
+        src,
+        srcOff + off,
+        n,
+        epoch,
+        held,
+        this.#heldSeq0 + this.#notedPieces,
+      );
+      noting.add(phys, n);
+      this.#notedPieces++;
     });
     if (this.#noting !== undefined && len > 0) this.#notedAsked += len;
     this.bytesWritten += len;
@@ -258,11 +285,25 @@ export class DmaDevice {
    * length learns it from {@link knownSameRows} without comparing them. The writes are
    * the same as without the note (every check, counter and observer); the note is kept
    * only if they landed whole, without overlap, with nothing else writing memory
-   * meanwhile (src/machine/row-notes.ts).
+   * meanwhile (src/machine/row-notes.ts). With `rows.content` and the `stream` the
+   * writes address, when DRAM's note of exactly that stream names another frame of the
+   * same key, the rows the two frames share are not copied: DRAM holds them already.
+   * Every write, check and observer is the same; a piece whose bytes something else
+   * wrote in the meantime (a speculative fill's eviction) is copied whole.
    */
-  writeRows(rows: RowStructure, writes: () => void): void {
+  writeRows(rows: RowStructure, writes: () => void, stream?: readonly DmaSegment[]): void {
     const notes = this.bus.rowNotes;
     const seq0 = this.bus.memory.writeSeq;
+    // Another frame of the same key over exactly these bytes: the rows below both
+    // frames' varying ones are in DRAM already (the writes are the same, without copies).
+    const c = rows.content;
+    const had =
+      c !== undefined && stream !== undefined ? this.knownRows(stream, rows.rowBytes) : undefined;
+    if (c !== undefined && had?.content !== undefined && had.content.key === c.key) {
+      this.#heldRuns.copyFrom(this.#readerRuns);
+      this.#heldFrom = Math.max(had.content.rows, c.rows) * rows.rowBytes;
+      this.#heldSeq0 = seq0;
+    }
     this.#noting = notes.begin();
     this.#notedAsked = 0;
     this.#notedPieces = 0;
@@ -272,6 +313,7 @@ export class DmaDevice {
       ok = true;
     } finally {
       this.#noting = undefined;
+      this.#heldSeq0 = -1;
       // A write that threw leaves no note (an empty structure keeps none).
       notes.end(ok ? rows : NO_ROWS, seq0, this.#notedAsked, this.#notedPieces);
     }
@@ -286,6 +328,14 @@ export class DmaDevice {
    * lines, and an IOMMU read can fault). Valid until memory is next written.
    */
   knownSameRows(segs: readonly DmaSegment[], rowBytes: number): Uint8Array | undefined {
+    return this.knownRows(segs, rowBytes)?.same;
+  }
+
+  /**
+   * {@link knownSameRows}, and what the noted stream is when its producer said
+   * (`content`: the stream `segs` addresses is its start, byte for byte).
+   */
+  knownRows(segs: readonly DmaSegment[], rowBytes: number): KnownRows | undefined {
     if (this.coherent || this.iommu !== undefined) return undefined;
     const runs = this.#readerRuns;
     runs.reset();

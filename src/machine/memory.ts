@@ -194,17 +194,23 @@ export class PhysicalMemory {
     }
   }
 
-  /** Copies `len` bytes from `src[srcOff..]` to `phys`. */
-  write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
+  /**
+   * Copies `len` bytes from `src[srcOff..]` to `phys`. `held`: the caller knows the last
+   * `held` of them to be what memory holds there already (a frame written again over
+   * itself, src/machine/row-notes.ts): they are not copied, but count as written
+   * ({@link writeSeq}, {@link lastWriteIn}).
+   */
+  write(phys: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff, held = 0): void {
     this.check(phys, len);
     this.#writeSeq++;
     if (len > 0) this.#stamp(phys - this.base, len);
     let off = phys - this.base;
     let done = 0;
-    while (done < len) {
+    const copy = len - Math.min(len, Math.max(0, held));
+    while (done < copy) {
       const ci = Math.floor(off / CHUNK);
       const co = off & CHUNK_MASK;
-      const n = Math.min(len - done, CHUNK - co);
+      const n = Math.min(copy - done, CHUNK - co);
       const from = srcOff + done;
       // Zeros stored into a zero page leave it one.
       if (this.#bytes[ci] !== undefined || !allZero(src, from, from + n)) {

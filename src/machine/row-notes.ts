@@ -15,6 +15,18 @@
 
 import { MEMORY_CHUNK_SHIFT, PAGE_SHIFT, PAGE_SIZE, type PhysicalMemory } from "./memory.js";
 
+/**
+ * What a frame is, when its producer knows it as a function of a few parameters (the
+ * shape of `ScratchContent`, src/lib/scratch.ts): the product named by `key` for the
+ * value `seq` of its one varying parameter. Two frames of one key differ at most in
+ * their first `rows` rows (the larger count of the two); every other byte is the same.
+ */
+export interface RowContent {
+  readonly key: string;
+  readonly seq: number;
+  readonly rows: number;
+}
+
 /** Which rows of a frame equal the row above, as the frame's producer knows them. */
 export interface RowStructure {
   /** Bytes per row of the stream written (rows packed: a row's end is the next's start). */
@@ -24,6 +36,19 @@ export interface RowStructure {
    * beyond its length, and rows with 0, are not known either way.
    */
   readonly same: Uint8Array;
+  /**
+   * What the whole stream written is, when known: a later write of another frame of
+   * the same key over exactly these bytes need not copy the rows both frames share.
+   */
+  readonly content?: RowContent | undefined;
+}
+
+/** What DRAM is known to hold at a reader's bytes (see {@link RowNotes.known}). */
+export interface KnownRows {
+  /** `same[y] !== 0`: row y equals row y - 1 (the rows the reader's bytes hold whole). */
+  readonly same: Uint8Array;
+  /** What the noted stream is, when its producer said (the reader's bytes are its start). */
+  readonly content: RowContent | undefined;
 }
 
 /** The physical pieces of a byte stream in stream order, adjacent pieces merged. */
@@ -38,6 +63,8 @@ export class PhysRuns {
   reset(): void {
     this.count = 0;
     this.bytes = 0;
+    this.#cursor = 0;
+    this.#cursorAt = 0;
   }
 
   /** The next `len` bytes of the stream lie at `phys`. */
@@ -60,12 +87,36 @@ export class PhysRuns {
     this.count = n + 1;
   }
 
+  /**
+   * Whether the stream's bytes `[at, at+len)` lie at `phys`, contiguous. Asked in
+   * increasing order of `at` (a cursor walks the pieces; it starts over when asked
+   * about an earlier byte).
+   */
+  holds(at: number, len: number, phys: number): boolean {
+    if (at < this.#cursorAt) {
+      this.#cursor = 0;
+      this.#cursorAt = 0;
+    }
+    const r = this.runs;
+    while (this.#cursor < this.count && this.#cursorAt + r[2 * this.#cursor + 1]! <= at) {
+      this.#cursorAt += r[2 * this.#cursor + 1]!;
+      this.#cursor++;
+    }
+    if (this.#cursor >= this.count) return false;
+    const inRun = at - this.#cursorAt;
+    return r[2 * this.#cursor]! + inRun === phys && inRun + len <= r[2 * this.#cursor + 1]!;
+  }
+  #cursor = 0;
+  #cursorAt = 0;
+
   /** Copies `o`'s pieces into this. */
   copyFrom(o: PhysRuns): void {
     if (this.runs.length < 2 * o.count) this.runs = new Float64Array(o.runs.length);
     this.runs.set(o.runs.subarray(0, 2 * o.count));
     this.count = o.count;
     this.bytes = o.bytes;
+    this.#cursor = 0;
+    this.#cursorAt = 0;
   }
 }
 
@@ -77,6 +128,7 @@ interface RowNote {
   same: Uint8Array;
   /** memory.writeSeq when the write ended: the note holds while its pages are no newer. */
   seq: number;
+  content: RowContent | undefined;
 }
 
 /** Notes kept per machine: a pipeline's buffers in flight (each note is one frame's pieces). */
@@ -136,7 +188,14 @@ export class RowNotes {
         break;
       }
     if (note === undefined && this.#notes.length >= MAX_NOTES) note = this.#notes.shift();
-    note ??= { runs: new PhysRuns(), rowBytes: 0, rows: 0, same: new Uint8Array(0), seq: 0 };
+    note ??= {
+      runs: new PhysRuns(),
+      rowBytes: 0,
+      rows: 0,
+      same: new Uint8Array(0),
+      seq: 0,
+      content: undefined,
+    };
     note.runs.copyFrom(w);
     note.rowBytes = R;
     note.rows = n;
@@ -144,16 +203,19 @@ export class RowNotes {
     note.same.set(rows.same.subarray(0, n));
     note.same[0] = 0;
     note.seq = seq;
+    const c = rows.content;
+    note.content = c === undefined ? undefined : { key: c.key, seq: c.seq, rows: c.rows };
     this.#notes.push(note);
   }
 
   /**
    * Which rows of `rowBytes` bytes of the stream `reader` names DRAM holds equal to the
-   * row above, by the note of the write that put exactly these bytes there (the same
-   * pieces from the first byte on, no byte of them written since); undefined when no
-   * note holds. The result is the note's: valid until memory is next written.
+   * row above, and what the stream is, by the note of the write that put exactly these
+   * bytes there (the same pieces from the first byte on, no byte of them written
+   * since); undefined when no note holds. The result is the note's: valid until memory
+   * is next written.
    */
-  known(reader: PhysRuns, rowBytes: number): Uint8Array | undefined {
+  known(reader: PhysRuns, rowBytes: number): KnownRows | undefined {
     const n = reader.count;
     if (n === 0) return undefined;
     const rr = reader.runs;
@@ -175,7 +237,10 @@ export class RowNotes {
           return undefined;
         }
       }
-      return note.same.subarray(0, Math.min(note.rows, Math.floor(reader.bytes / rowBytes)));
+      return {
+        same: note.same.subarray(0, Math.min(note.rows, Math.floor(reader.bytes / rowBytes))),
+        content: note.content,
+      };
     }
     return undefined;
   }

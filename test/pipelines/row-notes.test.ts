@@ -1,11 +1,12 @@
 /**
  * Whole pipelines with DRAM's row notes (vivid and simgpu say which rows of what they
- * write equal the row above; simgpu and simdisplay then skip comparing those rows)
- * against the same runs with nothing ever known (DmaDevice.knownSameRows answering
- * undefined): the same verdict, violations, frame CRCs, costs and counters, over random
- * profiles, pipelines, buffer sources, strategies, formats, geometries and named kernel
- * faults (which make stale and lost data: a note must never outlive the bytes it
- * describes).
+ * write equal the row above, and which frame it is; simgpu and simdisplay then skip
+ * comparing those rows, and a frame written over another of the same key copies only
+ * the rows that differ) against the same runs with nothing ever known
+ * (DmaDevice.knownRows answering undefined): the same verdict, violations, frame CRCs,
+ * costs and counters, over random profiles, pipelines, buffer sources, strategies,
+ * formats, geometries and named kernel faults (which make stale and lost data: a note
+ * must never outlive the bytes it describes).
  */
 
 import assert from "node:assert/strict";
@@ -34,15 +35,15 @@ function fingerprint(r: PipelineResult): string {
 
 /** The run with nothing known from DRAM's row notes: every row compared, as before them. */
 function withoutNotes<T>(f: () => T): T {
-  const known = Object.getOwnPropertyDescriptor(DmaDevice.prototype, "knownSameRows")!;
-  Object.defineProperty(DmaDevice.prototype, "knownSameRows", {
+  const known = Object.getOwnPropertyDescriptor(DmaDevice.prototype, "knownRows")!;
+  Object.defineProperty(DmaDevice.prototype, "knownRows", {
     ...known,
     value: () => undefined,
   });
   try {
     return f();
   } finally {
-    Object.defineProperty(DmaDevice.prototype, "knownSameRows", known);
+    Object.defineProperty(DmaDevice.prototype, "knownRows", known);
   }
 }
 

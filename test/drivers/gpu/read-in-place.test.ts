@@ -1,7 +1,7 @@
 /**
  * A GPU job and a scanout reading their rows where they lie in DRAM
  * (DmaDevice.readSegmentsInPlace), the scanout knowing which rows of the GPU's result
- * equal the row above (DmaDevice.knownSameRows), against the same run with the copying
+ * equal the row above (DmaDevice.knownRows), against the same run with the copying
  * read forced and nothing known:
  * the same CRCs, the same violations, the same DMA counters, and for a correctly synced
  * source the CRC of the pure transform. Frames mix rows equal to the one above (which
@@ -102,7 +102,7 @@ function run(c: Case, src: Uint8Array, inPlace: boolean): Outcome {
   if (!inPlace)
     for (const d of [gpu.dev, disp.dev]) {
       d.readSegmentsInPlace = () => false;
-      d.knownSameRows = () => undefined;
+      d.knownRows = () => undefined;
     }
   const u = new SimUapi(k, "app");
   const card = u.open(disp.cardPath, O_RDWR);

@@ -60,6 +60,7 @@ import { sameBytes, sameBytesIn } from "../../../../lib/bytes.js";
 import { RowGather } from "../../../../lib/row-gather.js";
 import { dmaReadScratch, ScratchBuffer } from "../../../../lib/scratch.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
+import type { RowContent } from "../../../../machine/row-notes.js";
 import type { Current } from "../../../../vfs/file.js";
 import { type DriverHost, driverDeviceName } from "../../../host.js";
 import {
@@ -533,11 +534,12 @@ export class SimGpu {
     srcRow: number,
     dstRow: number,
     height: number,
-  ): { rows: Uint8Array; index: Int32Array } {
+  ): { rows: Uint8Array; index: Int32Array; source: RowContent | undefined } {
     const out = jobDstScratch.get(dstRow * height);
     const index = jobRowIndex(height);
     const memory = this.dev.bus.memory;
-    const known = this.dev.knownSameRows(rows, srcRow);
+    const had = this.dev.knownRows(rows, srcRow);
+    const known = had?.same;
     const seq = memory.writeSeq;
     let distinct = 0;
     let prev: Uint8Array | undefined;
@@ -558,7 +560,9 @@ export class SimGpu {
     });
     if (!this.dev.readSegmentsInPlace(rows, (b, at) => gather.push(b, at)))
       gather.push(this.dev.readSegments(rows, dmaReadScratch.get(srcRow * height)), 0);
-    return { rows: out, index };
+    // What the source was, if DRAM knew and nothing changed it while it was read.
+    const source = memory.writeSeq === seq ? had?.content : undefined;
+    return { rows: out, index, source };
   }
 
   /** run_job: map, DMA in, compute, DMA out; `done` (unmapped) at the end of the transfer. */
@@ -594,19 +598,34 @@ export class SimGpu {
         same[0] = 0;
         for (let y = 1; y < p.height; y++)
           same[y] = result.index[y] === result.index[y - 1] ? 1 : 0;
-        this.dev.writeRows({ rowBytes: dstRow, same }, () => {
-          let off = 0;
-          for (const s of wrows) {
-            const y = Math.floor(off / dstRow);
-            this.dev.write(
-              s.dmaAddr,
-              result.rows,
-              result.index[y]! * dstRow + (off - y * dstRow),
-              s.len,
-            );
-            off += s.len;
-          }
-        });
+        // What the result is when the source's frame is known: the transform is row by
+        // row, so results of two frames of one key differ only in the rows they do.
+        const src = result.source;
+        const content =
+          src === undefined
+            ? undefined
+            : {
+                key: `simgpu op ${job.op} ${p.width}x${p.height} ${p.srcPitch}->${p.dstPitch} ${p.srcFormat}->${p.dstFormat} of ${src.key}`,
+                seq: src.seq,
+                rows: Math.min(p.height, src.rows),
+              };
+        this.dev.writeRows(
+          { rowBytes: dstRow, same, content },
+          () => {
+            let off = 0;
+            for (const s of wrows) {
+              const y = Math.floor(off / dstRow);
+              this.dev.write(
+                s.dmaAddr,
+                result.rows,
+                result.index[y]! * dstRow + (off - y * dstRow),
+                s.len,
+              );
+              off += s.len;
+            }
+          },
+          wrows,
+        );
       },
       () => {
         for (const m of maps) this.host.dma.dmaUnmapSgtable(this.dev, m.sgt, m.dir, 0);

@@ -7,6 +7,7 @@
  * payload. A tick without a buffer drops the frame (its sequence number is skipped).
  */
 
+import { dmaSegmentsSlice } from "../../../../dma/scatterlist.js";
 import { KernelError } from "../../../../errno.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
 import {
@@ -65,12 +66,15 @@ export class VividCapture extends VividStream {
       size,
       () => {
         const frame = vividTestPatternCached(fmt, seq, frameScratch);
-        // DRAM is told which lines are the line above (the bars'), for whoever reads them.
+        // DRAM is told which lines are the line above (the bars'), for whoever reads them,
+        // and which frame this is: the bars a buffer holds from its last frame stay.
         const same = tpgSameRows(fmt);
         if (same === undefined) this.device.writeSegments(segs, frame);
         else
-          this.device.writeRows({ rowBytes: fmt.bytesperline, same }, () =>
-            this.device.writeSegments(segs, frame),
+          this.device.writeRows(
+            { rowBytes: fmt.bytesperline, same, content: frameScratch.content },
+            () => this.device.writeSegments(segs, frame),
+            dmaSegmentsSlice(segs, 0, frame.length),
           );
       },
       () => {
