@@ -38,8 +38,7 @@ interface Frame {
 
 type Op =
   | { kind: "noted"; pieces: Piece[]; frame: Frame; foreign: Piece | null }
-  | { kind: "dma-write" | "dram-write" | "cpu-write"; off: number; len: number; seed: number }
-  | { kind: "clean"; off: number; len: number }
+  | OtherOp
   | { kind: "read"; which: number; cut: number; pieces: Piece[]; rowBytes: number };
 
 const pieceArb = fc.record({
@@ -61,6 +60,57 @@ const rangeArb = {
   off: fc.integer({ min: 0, max: WIN - 1 }),
   len: fc.integer({ min: 1, max: 9000 }),
 };
+/** Sometimes, memory written by someone else in the middle of a frame's write. */
+const foreignArb = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: pieceArb },
+);
+
+type OtherOp =
+  | { kind: "dma-write" | "dram-write" | "cpu-write"; off: number; len: number; seed: number }
+  | { kind: "clean"; off: number; len: number };
+
+/** Writes to the window by the device, directly to DRAM and by the CPU; cleans. */
+function otherOpArbs(weight: number): fc.WeightedArbitrary<OtherOp>[] {
+  return [
+    {
+      weight,
+      arbitrary: fc.record({
+        kind: fc.constantFrom("dma-write" as const, "dram-write" as const, "cpu-write" as const),
+        ...rangeArb,
+        seed: fc.nat(255),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("clean" as const), ...rangeArb }) },
+  ];
+}
+
+/**
+ * The writes of `src` across `segs` by the device (as writeSegments), memory written by
+ * someone else after piece `after` when `foreign` is given.
+ */
+function frameWrites(
+  m: Machine,
+  base: number,
+  segs: readonly DmaSegment[],
+  src: Uint8Array,
+  foreign: Piece | null,
+  after: number,
+): () => void {
+  return () => {
+    const dev = m.device("dev");
+    let at = 0;
+    for (const [i, s] of segs.entries()) {
+      if (at >= src.length) break;
+      const n = Math.min(s.len, src.length - at);
+      dev.write(s.dmaAddr, src, at, n);
+      at += n;
+      if (i === after && foreign !== null)
+        m.memory.write(base + foreign.off, pattern(Math.min(foreign.len, WIN - foreign.off), 77));
+    }
+  };
+}
+
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
@@ -75,21 +125,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       ),
       frame: frameArb,
       // Memory written by someone else after the first piece (a write-back in the middle).
-      foreign: fc.oneof(
-        { weight: 4, arbitrary: fc.constant(null) },
-        { weight: 1, arbitrary: pieceArb },
-      ),
+      foreign: foreignArb,
     }),
   },
-  {
-    weight: 3,
-    arbitrary: fc.record({
-      kind: fc.constantFrom("dma-write" as const, "dram-write" as const, "cpu-write" as const),
-      ...rangeArb,
-      seed: fc.nat(255),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("clean" as const), ...rangeArb }) },
+  ...otherOpArbs(3),
   {
     weight: 5,
     arbitrary: fc.record({
@@ -181,19 +220,7 @@ describe("DRAM row notes", () => {
           if (op.kind === "noted") {
             const segs = segsOf(a.base, op.pieces);
             const { src, same } = frameBytes(op.frame);
-            const writes = (m: Machine) => () => {
-              const dev = m.device("dev");
-              let at = 0;
-              for (const [i, s] of segs.entries()) {
-                if (at >= src.length) break;
-                const n = Math.min(s.len, src.length - at);
-                dev.write(s.dmaAddr, src, at, n);
-                at += n;
-                const f = op.foreign;
-                if (i === 0 && f !== null)
-                  m.memory.write(a.base + f.off, pattern(Math.min(f.len, WIN - f.off), 99));
-              }
-            };
+            const writes = (m: Machine) => frameWrites(m, a.base, segs, src, op.foreign, 0);
             a.m.device("dev").writeRows({ rowBytes: op.frame.rowBytes, same }, writes(a.m));
             writes(b.m)();
             const total = segs.reduce((n, s) => n + s.len, 0);
@@ -340,8 +367,7 @@ type HeldOp =
       foreign: Piece | null;
       named: number;
     }
-  | { kind: "dma-write" | "dram-write" | "cpu-write"; off: number; len: number; seed: number }
-  | { kind: "clean"; off: number; len: number };
+  | OtherOp;
 
 /** Three buffers of 10 scattered pages each in the window (the last runs past a chunk boundary). */
 const BUFFERS: readonly (readonly number[])[] = [
@@ -373,21 +399,10 @@ const heldOpArb: fc.Arbitrary<HeldOp> = fc.oneof(
       // Said what it is (else written as any frame), and the stream it names exact or not.
       claimed: fc.constantFrom(true, true, true, false),
       named: fc.constantFrom(-1, -1, 0, 1),
-      foreign: fc.oneof(
-        { weight: 4, arbitrary: fc.constant(null) },
-        { weight: 1, arbitrary: pieceArb },
-      ),
+      foreign: foreignArb,
     }),
   },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      kind: fc.constantFrom("dma-write" as const, "dram-write" as const, "cpu-write" as const),
-      ...rangeArb,
-      seed: fc.nat(255),
-    }),
-  },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant("clean" as const), ...rangeArb }) },
+  ...otherOpArbs(2),
 );
 
 describe("DRAM row notes: a frame written over another of its key", () => {
@@ -404,19 +419,7 @@ describe("DRAM row notes: a frame written over another of its key", () => {
           } else {
             const src = keyedBytes(op.frame);
             const segs = BUFFERS[op.buf]!.map((p) => ({ dmaAddr: a.base + p * 4096, len: 4096 }));
-            const writes = (m: Machine) => () => {
-              const dev = m.device("dev");
-              let at = 0;
-              for (const [i, s] of segs.entries()) {
-                if (at >= src.length) break;
-                const n = Math.min(s.len, src.length - at);
-                dev.write(s.dmaAddr, src, at, n);
-                at += n;
-                const f = op.foreign;
-                if (i === 2 && f !== null)
-                  m.memory.write(a.base + f.off, pattern(Math.min(f.len, WIN - f.off), 77));
-              }
-            };
+            const writes = (m: Machine) => frameWrites(m, a.base, segs, src, op.foreign, 2);
             const same = new Uint8Array(KEY_ROWS);
             const content = {
               key: `key ${op.frame.key}`,
