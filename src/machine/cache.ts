@@ -281,6 +281,13 @@ const MEM_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
  */
 const PREFETCH_BLOCK = 256;
 
+/**
+ * Batches of fewer speculative fills copy their line data at once: late copies pay off
+ * when a device write covers whole 1 MiB DRAM chunks (512 fills at arm64's rate of 1/32),
+ * and a short write (a GPU's row) changes the chunk under its fills right away.
+ */
+const LATE_MIN_FILLS = 256;
+
 /** Where loads made only to bring host memory into the host's cache leave their value (so they stay). */
 const touchSink = { value: 0 };
 
@@ -748,7 +755,7 @@ export class CpuCache {
     this.counters.fills += fills;
     this.counters.evictions += evictions;
     this.#lazyN = np;
-    if (!this.#lazy) {
+    if (!this.#lazy || np < LATE_MIN_FILLS) {
       this.#settle(-1);
       return k;
     }

@@ -22,6 +22,10 @@ const CHUNK_MASK = CHUNK - 1;
 /** Released 1 MiB chunks, reused (cleared) by the next machine. At most 512 MiB kept. */
 const chunkPool: ArrayBuffer[] = [];
 const POOL_MAX = 512;
+/** Spare chunks a memory keeps for whole-chunk replacements (PhysicalMemory.recycle). */
+const SPARES_MAX = 64;
+/** Whole-chunk writes of watched chunks before a memory takes new host chunks for them. */
+const REPLACE_AFTER = 256;
 
 /** What a chunk never written reads as, for {@link PhysicalMemory.view} (never written to). */
 let zeroChunk: Uint8Array | undefined;
@@ -90,10 +94,13 @@ export class PhysicalMemory {
   /**
    * @param base physical address of the first byte of RAM (page aligned)
    * @param size bytes of RAM (a multiple of the page size)
+   * @param replaceAfter whole-chunk writes of watched chunks before new host chunks are
+   *   taken for them (see #mayReplace; tests set 0 to take that path at once)
    */
   constructor(
     readonly base: number,
     readonly size: number,
+    readonly replaceAfter = REPLACE_AFTER,
   ) {
     if (base % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || size <= 0) {
       throw new RangeError(`memory: base and size must be positive multiples of ${PAGE_SIZE}`);
@@ -214,7 +221,12 @@ export class PhysicalMemory {
       const from = srcOff + done;
       // Zeros stored into a zero page leave it one.
       if (this.#bytes[ci] !== undefined || !allZero(src, from, from + n)) {
-        if (n === CHUNK && this.#watched !== undefined && this.#watched[ci] === 1)
+        if (
+          n === CHUNK &&
+          this.#watched !== undefined &&
+          this.#watched[ci] === 1 &&
+          this.#mayReplace(ci)
+        )
           this.#replace(ci, src, from);
         else this.#chunk(ci, n === CHUNK).set(src.subarray(from, from + n), co);
       }
@@ -335,18 +347,45 @@ export class PhysicalMemory {
 
   /** Takes back the words {@link ChunkWatcher.replaced} handed out (their host memory is reused). */
   recycle(words: Int32Array): void {
-    if (chunkPool.length < POOL_MAX) chunkPool.push(words.buffer as ArrayBuffer);
+    if (this.#spares.length < SPARES_MAX) this.#spares.push(words.buffer as ArrayBuffer);
+    else if (chunkPool.length < POOL_MAX) chunkPool.push(words.buffer as ArrayBuffer);
   }
 
   /**
-   * A write of all of watched chunk `ci`: the bytes go to other host memory (from the
-   * pool), and the old host memory to the watcher, which keeps what it needs of it
-   * without a copy (a fresh buffer costs host page faults once; it then circulates
-   * through the pool).
+   * Host chunks given back by the watcher, for this memory's next whole-chunk
+   * replacement: kept here rather than in the shared pool, which fresh chunks elsewhere
+   * would drain, so that replacements cost host page faults only for as many chunks as
+   * are replaced at once, once.
+   */
+  readonly #spares: ArrayBuffer[] = [];
+  /** Whole-chunk writes of watched chunks that held data (see {@link #mayReplace}). */
+  #replaceable = 0;
+
+  /**
+   * Whether a write of all of watched chunk `ci` goes to other host memory: always for a
+   * chunk never backed (it takes a chunk anyway); else with a spare chunk, or once this
+   * memory has had REPLACE_AFTER such writes. Why wait: a fresh 1 MiB chunk costs its
+   * host page faults (several milliseconds on a VM), the copies it saves tens of
+   * microseconds per write; only a machine that streams whole chunks again and again (a
+   * camera's frames, a long DMA benchmark) earns it back. Until then the watcher copies
+   * what it needs first (ChunkWatcher.beforeChange) and the write lands in place.
+   */
+  #mayReplace(ci: number): boolean {
+    if (this.#bytes[ci] === undefined || this.#spares.length > 0) return true;
+    return ++this.#replaceable > this.replaceAfter;
+  }
+
+  /**
+   * A write of all of watched chunk `ci`: the bytes go to other host memory (a spare,
+   * the pool's or a fresh chunk), and the old host memory to the watcher, which keeps
+   * what it needs of it without a copy and gives it back as a spare.
    */
   #replace(ci: number, src: Uint8Array, from: number): void {
     const old = this.#words[ci];
-    const buf = chunkPool.pop() ?? new ArrayBuffer(CHUNK);
+    const buf =
+      (old === undefined ? undefined : this.#spares.pop()) ??
+      chunkPool.pop() ??
+      new ArrayBuffer(CHUNK);
     const c = new Uint8Array(buf);
     c.set(src.subarray(from, from + CHUNK));
     this.#bytes[ci] = c;
@@ -370,6 +409,8 @@ export class PhysicalMemory {
    */
   release(): void {
     for (let ci = 0; ci < this.#bytes.length; ci++) this.#drop(ci);
+    for (const b of this.#spares) if (chunkPool.length < POOL_MAX) chunkPool.push(b);
+    this.#spares.length = 0;
   }
 
   /** Chunk `ci` reads as zero again; its host memory goes to the pool. */
