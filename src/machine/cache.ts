@@ -318,10 +318,14 @@ const CH_MASK = (1 << CHUNK_SHIFT) - 1;
 /**
  * Line-data buffers of released caches, reused by the next cache of the same size. They
  * need no clearing: a slot's data is only read while the slot is valid, and every fill
- * writes the whole line first.
+ * writes the whole line first. Each keeps its map of host pages that may hold a
+ * non-zero byte (see `CpuCache` `#dataUsed`).
  */
-const dataPool: ArrayBuffer[] = [];
+const dataPool: { readonly buffer: ArrayBuffer; readonly used: Uint8Array }[] = [];
 const DATA_POOL_MAX = 4;
+
+/** Bytes of line data per entry of a cache's `#dataUsed` map: the host's page. */
+const DATA_PAGE_SHIFT = 12;
 
 /**
  * Per-slot and per-set state of a cache, arrays that a released cache gives to the next
@@ -425,6 +429,16 @@ export class CpuCache {
   readonly #plruBits: Uint32Array; // per set
   readonly #data: Int32Array;
   readonly #bytes: Uint8Array;
+  /**
+   * Per host page of `#data` (4 KiB), 1 when it may hold a non-zero byte, 0 when it is
+   * all zero. Why: a fresh buffer is zero and costs no host memory until written, and
+   * a new machine's kernel fills its cache with zeroed lines (x86-64-64m: 64 MiB of
+   * them); storing zeros into, or reading zeros out of, a page known zero is skipped,
+   * so it is never faulted in. Every write of line data marks its page (`#markData`).
+   */
+  readonly #dataUsed: Uint8Array;
+  /** log2 of the slots per entry of `#dataUsed`. */
+  readonly #slotPageShift: number;
   readonly #fillEpoch: Uint32Array;
   /**
    * Per slot, the note the last speculative fill into it carried (-1: none), allocated at
@@ -517,11 +531,12 @@ export class CpuCache {
     this.#setFree = st.setFree;
     this.#plruBits = st.plruBits;
     const bytes = this.slots * L;
-    const pooled = dataPool.findIndex((b) => b.byteLength === bytes);
-    this.#data = new Int32Array(
-      pooled >= 0 ? dataPool.splice(pooled, 1)[0]! : new ArrayBuffer(bytes),
-    );
+    const pooled = dataPool.findIndex((b) => b.buffer.byteLength === bytes);
+    const reused = pooled >= 0 ? dataPool.splice(pooled, 1)[0]! : undefined;
+    this.#data = new Int32Array(reused?.buffer ?? new ArrayBuffer(bytes));
     this.#bytes = new Uint8Array(this.#data.buffer);
+    this.#dataUsed = reused?.used ?? new Uint8Array(Math.ceil(bytes / (1 << DATA_PAGE_SHIFT)));
+    this.#slotPageShift = Math.max(0, DATA_PAGE_SHIFT - Math.log2(L));
     this.#fillEpoch = st.fillEpoch;
     this.#inInner = st.inInner;
     for (const lv of st.inner) this.#inner.push(lv);
@@ -561,7 +576,7 @@ export class CpuCache {
     this.#endWatch();
     this.memory.detachWatcher(this.#watcher);
     if (dataPool.length >= DATA_POOL_MAX) dataPool.shift();
-    dataPool.push(this.#data.buffer as ArrayBuffer);
+    dataPool.push({ buffer: this.#data.buffer as ArrayBuffer, used: this.#dataUsed });
     if (slotStatePool.length >= SLOT_STATE_POOL_MAX) slotStatePool.shift();
     slotStatePool.push(this.#slotState);
     this.#rmap.release();
@@ -790,6 +805,8 @@ export class CpuCache {
     const L = this.line;
     const W = this.#lineWords;
     const data = this.#data;
+    const used = this.#dataUsed;
+    const sh = this.#slotPageShift;
     // A block at a time: first the two ends of each source line (the host's cache lines
     // need not be aligned with the model's), loads the host overlaps, then the copies.
     for (let b = 0; b < n; b += PREFETCH_BLOCK) {
@@ -816,9 +833,11 @@ export class CpuCache {
         const words = this.#lazySource(c);
         const d = s * W;
         if (words === undefined) {
-          data.fill(0, d, d + W);
+          // Zeros into a page known zero change nothing (see #dataUsed).
+          if (used[s >>> sh] !== 0) data.fill(0, d, d + W);
           continue;
         }
+        used[s >>> sh] = 1;
         const w0 = (off - c * MEM_CHUNK) >>> 2;
         // Four words a step (a line is at least 16 bytes): fewer loop checks per line.
         for (let j = 0; j < W; j += 4) {
@@ -900,6 +919,21 @@ export class CpuCache {
       }
       p += n;
     }
+  }
+
+  /**
+   * Forgets which pages of line data are known to be zero (see `#dataUsed`): every store
+   * and write-back then touches the data itself, the plain path tests compare with.
+   */
+  forgetZeroPages(): void {
+    this.#dataUsed.fill(1);
+  }
+
+  /** Host pages of line data that may hold a non-zero byte (the others were never faulted in by this model). */
+  get dataPagesInUse(): number {
+    let n = 0;
+    for (const u of this.#dataUsed) n += u;
+    return n;
   }
 
   /**
@@ -1243,13 +1277,20 @@ export class CpuCache {
     const dirty = this.#dirty;
     const fillEpoch = this.#fillEpoch;
     const data = this.#data;
+    const used = this.#dataUsed;
+    const sh = this.#slotPageShift;
     const stamp = this.#stamp;
     const winLines = runLines(run, p - slots, slots);
     // win[i]: the slot holding the window's i-th line.
     const win = new Int32Array(slots);
     for (let i = 0; i < slots; i++) {
       const s = this.#rmap.get(winLines[i]!);
-      if (s < 0 || dirty[s] !== 1 || fillEpoch[s] !== epoch || !isZero(data, s * W, W))
+      if (
+        s < 0 ||
+        dirty[s] !== 1 ||
+        fillEpoch[s] !== epoch ||
+        !(used[s >>> sh] === 0 || isZero(data, s * W, W))
+      )
         return false;
       win[i] = s;
     }
@@ -1365,6 +1406,8 @@ export class CpuCache {
     const dirty = this.#dirty;
     const data = this.#data;
     const bytes = this.#bytes;
+    const used = this.#dataUsed;
+    const sh = this.#slotPageShift;
     const value32 = (value * 0x01010101) | 0;
     const aligned = src !== undefined && (src.byteOffset + srcOff - phys) % 4 === 0;
     let src32: Int32Array | undefined;
@@ -1412,8 +1455,10 @@ export class CpuCache {
       const at = s * L + o;
       const from = srcOff + (p - phys);
       if (n === L) {
-        if (src === undefined) data.fill(value32, s * W, s * W + W);
-        else {
+        // Zeros stored into a page known to be zero change nothing (see #dataUsed).
+        if (src === undefined) {
+          if (value32 !== 0 || used[s >>> sh] !== 0) data.fill(value32, s * W, s * W + W);
+        } else {
           if (aligned && !viewed) {
             src32 = wordView(src, from);
             viewed = true;
@@ -1426,8 +1471,10 @@ export class CpuCache {
         }
         // The whole line is the CPU's now: nothing older survives in it to be stale.
         fillEpoch[s] = this.shadow.epoch;
-      } else if (src === undefined) bytes.fill(value, at, at + n);
-      else for (let i = 0; i < n; i++) bytes[at + i] = src[from + i]!;
+      } else if (src === undefined) {
+        if (value !== 0 || used[s >>> sh] !== 0) bytes.fill(value, at, at + n);
+      } else for (let i = 0; i < n; i++) bytes[at + i] = src[from + i]!;
+      if (src !== undefined || value !== 0) used[s >>> sh] = 1;
       if (dirty[s] === 0) {
         dirty[s] = 1;
         this.#dirtyCount++;
@@ -1453,13 +1500,11 @@ export class CpuCache {
   #fillInvalid(li: number, end: number, value32: number): number {
     const sets = this.sets;
     const ways = this.ways;
-    const W = this.#lineWords;
     const tag = this.#tag;
     const dirty = this.#dirty;
     const setValid = this.#setValid;
     const setFree = this.#setFree;
     const fillEpoch = this.#fillEpoch;
-    const data = this.#data;
     const rmap = this.#rmap;
     const inner = this.#inner;
     const nInner = inner.length;
@@ -1491,13 +1536,13 @@ export class CpuCache {
       else this.#stamp[set * ways + way] = tick0 + n * T + 1;
       fillEpoch[s] = epoch;
       if (s !== runTo) {
-        if (runTo > runFrom) data.fill(value32, runFrom * W, runTo * W);
+        if (runTo > runFrom) this.#fillData(value32, runFrom, runTo);
         runFrom = s;
         runTo = s;
       }
       runTo++;
     }
-    if (runTo > runFrom) data.fill(value32, runFrom * W, runTo * W);
+    if (runTo > runFrom) this.#fillData(value32, runFrom, runTo);
     if (n === 0) return 0;
     // Per page, the lines now held and dirty.
     const lpp = this.#linesPerPage;
@@ -1994,9 +2039,11 @@ export class CpuCache {
       if (src32 !== undefined) {
         const sw = sw0 + r0 * W;
         data.set(src32.subarray(sw, sw + n * W), s0 * W);
-      } else if (buf !== undefined)
+        this.#markData(s0, s0 + n);
+      } else if (buf !== undefined) {
         bytes.set(buf.subarray(from + r0 * L, from + (r0 + n) * L), s0 * L);
-      else data.fill(value32, s0 * W, (s0 + n) * W);
+        this.#markData(s0, s0 + n);
+      } else this.#fillData(value32, s0, s0 + n);
       if (lru) {
         const way = Math.floor(s0 / S);
         const set0 = s0 - way * S;
@@ -2503,9 +2550,49 @@ export class CpuCache {
    * never written is a zero page: zeros written back to it leave it unbacked.
    */
   #copyOut(ci: number, from: number, to: number, n: number): void {
+    const known = this.#dataKnownZero(from, n);
     // A chunk never written stays a zero page under zeros; otherwise take the write view.
-    if (this.memory.peekChunkWords(ci) === undefined && isZero(this.#data, from, n)) return;
-    copyWords(this.#data, from, this.memory.chunkWords(ci), to, n);
+    if (this.memory.peekChunkWords(ci) === undefined && (known || isZero(this.#data, from, n)))
+      return;
+    // Zeros known from #dataUsed are not read out of pages never faulted in.
+    if (known) this.memory.chunkWords(ci).fill(0, to, to + n);
+    else copyWords(this.#data, from, this.memory.chunkWords(ci), to, n);
+  }
+
+  /** Whether words `[from, from+n)` of the line data are zero by `#dataUsed` alone (no read). */
+  #dataKnownZero(from: number, n: number): boolean {
+    const used = this.#dataUsed;
+    const last = (from + n - 1) >>> (DATA_PAGE_SHIFT - 2);
+    for (let p = from >>> (DATA_PAGE_SHIFT - 2); p <= last; p++) if (used[p] !== 0) return false;
+    return true;
+  }
+
+  /** The line data of slots `[from, to)` may hold non-zero bytes from now on (see `#dataUsed`). */
+  #markData(from: number, to: number): void {
+    const sh = this.#slotPageShift;
+    this.#dataUsed.fill(1, from >>> sh, ((to - 1) >>> sh) + 1);
+  }
+
+  /**
+   * Stores `value32` into every word of slots `[from, to)`: zeros only into the pages
+   * that may hold a non-zero byte (see `#dataUsed`); any other value marks the pages.
+   */
+  #fillData(value32: number, from: number, to: number): void {
+    const W = this.#lineWords;
+    const sh = this.#slotPageShift;
+    if (value32 !== 0) {
+      this.#data.fill(value32, from * W, to * W);
+      this.#markData(from, to);
+      return;
+    }
+    const used = this.#dataUsed;
+    const per = 1 << sh;
+    for (let s = from; s < to; ) {
+      const p = s >>> sh;
+      const next = Math.min(to, (p + 1) * per);
+      if (used[p] !== 0) this.#data.fill(0, s * W, next * W);
+      s = next;
+    }
   }
 
   /** Removes outer slot `s` from every inner level. */
@@ -2734,10 +2821,12 @@ export class CpuCache {
     const words = this.memory.peekChunkWords(ci);
     const d = s * W;
     const data = this.#data;
+    const page = s >>> this.#slotPageShift;
     if (words === undefined) {
-      data.fill(0, d, d + W);
+      if (this.#dataUsed[page] !== 0) data.fill(0, d, d + W);
       return;
     }
+    this.#dataUsed[page] = 1;
     const w0 = (off - ci * MEM_CHUNK) >>> 2;
     // Four words a step (a line is at least 16 bytes): fewer loop checks per line.
     for (let i = 0; i < W; i += 4) {
@@ -2766,10 +2855,13 @@ export class CpuCache {
     const w0 = (off - ci * MEM_CHUNK) >>> 2;
     const d = s * W;
     const data = this.#data;
+    const known = this.#dataUsed[s >>> this.#slotPageShift] === 0;
     // (A zero line written back to DRAM never written stays a zero page: no host memory.)
-    if (this.memory.peekChunkWords(ci) !== undefined || !isZero(data, d, W)) {
+    if (this.memory.peekChunkWords(ci) !== undefined || !(known || isZero(data, d, W))) {
       const words = this.memory.chunkWords(ci);
-      for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
+      // Zeros known from #dataUsed are not read out of a page never faulted in.
+      if (known) words.fill(0, w0, w0 + W);
+      else for (let i = 0; i < W; i++) words[w0 + i] = data[d + i]!;
     }
     let lost = 0;
     if (this.shadow.enabled) {
