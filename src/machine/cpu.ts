@@ -10,6 +10,7 @@
  */
 
 import type { CpuCache } from "./cache.js";
+import { ChunkedU32 } from "./chunked.js";
 import type { VirtualClock } from "./clock.js";
 import type { CoherencyShadow, OwnershipTracker } from "./coherency.js";
 import type { CostCategory, CostLedger, CostModel } from "./cost.js";
@@ -52,8 +53,14 @@ export interface CpuMapping {
 
 export class Cpu {
   readonly #mappings = new Map<number, CpuMapping>();
-  /** Page frame -> number of live non-cached mappings of it. */
-  readonly #nonCached = new Map<number, number>();
+  /**
+   * Page frame -> number of live non-cached mappings of it. Why an array by page, not a
+   * map: a frame-sized coherent buffer is thousands of pages, and a map's entries (and
+   * its rehashed tables) cost host memory anew on every machine booted.
+   */
+  readonly #nonCached = new ChunkedU32(0);
+  /** Pages with a live non-cached mapping. */
+  #nonCachedPages = 0;
   #next = 1;
   /** The CPU's agent name in reports and traces. */
   readonly name = "cpu";
@@ -80,10 +87,7 @@ export class Cpu {
       length: ranges.reduce((n, r) => n + r.len, 0),
     };
     for (const r of ranges) this.memory.check(r.phys, r.len);
-    if (attr !== "cached")
-      this.#forPages(m.ranges, (pfn) =>
-        this.#nonCached.set(pfn, (this.#nonCached.get(pfn) ?? 0) + 1),
-      );
+    if (attr !== "cached") this.#countNonCached(m.ranges, 1);
     this.#mappings.set(m.id, m);
     return m;
   }
@@ -91,13 +95,7 @@ export class Cpu {
   /** Removes a mapping (vunmap / munmap). */
   unmap(m: CpuMapping): void {
     if (!this.#mappings.delete(m.id)) return;
-    if (m.attr !== "cached") {
-      this.#forPages(m.ranges, (pfn) => {
-        const n = (this.#nonCached.get(pfn) ?? 1) - 1;
-        if (n === 0) this.#nonCached.delete(pfn);
-        else this.#nonCached.set(pfn, n);
-      });
-    }
+    if (m.attr !== "cached") this.#countNonCached(m.ranges, -1);
   }
 
   get liveMappings(): number {
@@ -218,7 +216,7 @@ export class Cpu {
     const label = "linear map";
     if (this.shadow.enabled) {
       this.#checkOwnership(r.phys, r.len, true, label);
-      if (this.#nonCached.size > 0) this.#checkCachedAlias(r.phys, r.len, label);
+      if (this.#nonCachedPages > 0) this.#checkCachedAlias(r.phys, r.len, label);
     }
     const ns = this.#steadyZeroNs(r.len);
     this.costs.charge("cpu-access", ns, 1, r.len);
@@ -243,12 +241,29 @@ export class Cpu {
 
   // ---------------------------------------------------------------------------------
 
-  #forPages(ranges: readonly PhysRange[], f: (pfn: number) => void): void {
+  /** Counts one non-cached mapping more (`d` 1) or fewer (-1) on every page of `ranges`. */
+  #countNonCached(ranges: readonly PhysRange[], d: 1 | -1): void {
+    const counts = this.#nonCached;
     for (const r of ranges) {
       const first = Math.floor(r.phys / PAGE_SIZE);
       const last = Math.floor((r.phys + r.len - 1) / PAGE_SIZE);
-      for (let p = first; p <= last; p++) f(p);
+      for (let p = first; p <= last; p++) {
+        const n = counts.get(p);
+        if (d > 0) {
+          counts.set(p, n + 1);
+          if (n === 0) this.#nonCachedPages++;
+        } else if (n > 0) {
+          counts.set(p, n - 1);
+          if (n === 1) this.#nonCachedPages--;
+        }
+      }
     }
+  }
+
+  /** The run is over (Machine.release): the per-page counts go to the next machine's pool. */
+  release(): void {
+    this.#nonCached.release();
+    this.#nonCachedPages = 0;
   }
 
   /** Splits `[offset, offset+len)` of a mapping into physical pieces. */
@@ -299,7 +314,8 @@ export class Cpu {
       this.#checkOwnership(phys, len, write, label);
     let ns: number;
     if (attr === "cached") {
-      if (this.shadow.enabled && this.#nonCached.size > 0) this.#checkCachedAlias(phys, len, label);
+      if (this.shadow.enabled && this.#nonCachedPages > 0)
+        this.#checkCachedAlias(phys, len, label);
       const before = this.cache.snapshotCounters();
       if (buf === undefined) this.cache.fill(phys, len, bufOff);
       else if (write) this.cache.write(phys, buf, bufOff, len);
@@ -400,7 +416,7 @@ export class Cpu {
     const first = Math.floor(phys / PAGE_SIZE);
     const last = Math.floor((phys + len - 1) / PAGE_SIZE);
     for (let p = first; p <= last; p++) {
-      if (this.#nonCached.has(p)) {
+      if (this.#nonCached.get(p) !== 0) {
         this.log.report(
           {
             kind: "attribute-alias",

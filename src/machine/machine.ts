@@ -153,14 +153,15 @@ export class Machine {
 
   /**
    * The run is over: host memory goes back to pools the next machine takes from (DRAM
-   * chunks, the cache's line data and slot state, the per-line shadow arrays). Host
-   * page faults on fresh frame-sized memory cost more than a run's own work, and a
-   * sweep or the main job boots a machine per run.
+   * chunks, the cache's line data and slot state, the per-line shadow arrays, the CPU's
+   * per-page mapping counts). Host page faults on fresh frame-sized memory cost more
+   * than a run's own work, and a sweep or the main job boots a machine per run.
    * Nothing may use this machine afterwards.
    */
   release(): void {
     this.memory.release();
     this.cache.release();
+    this.cpu.release();
     this.shadow.memEpoch.release();
   }
 
