@@ -314,8 +314,7 @@ export class Cpu {
       this.#checkOwnership(phys, len, write, label);
     let ns: number;
     if (attr === "cached") {
-      if (this.shadow.enabled && this.#nonCachedPages > 0)
-        this.#checkCachedAlias(phys, len, label);
+      if (this.shadow.enabled && this.#nonCachedPages > 0) this.#checkCachedAlias(phys, len, label);
       const before = this.cache.snapshotCounters();
       if (buf === undefined) this.cache.fill(phys, len, bufOff);
       else if (write) this.cache.write(phys, buf, bufOff, len);
