@@ -1544,6 +1544,21 @@ export class CpuCache {
     }
     if (runTo > runFrom) this.#fillData(value32, runFrom, runTo);
     if (n === 0) return 0;
+    this.#settleFilled(li, n, tick0, T);
+    return n;
+  }
+
+  /**
+   * The rest of {@link #fillInvalid} once lines `[li, li+n)` are in the outer level: the
+   * per-page counts, the counters, and the inner levels settled once per set. Apart from
+   * the fill loop, so that the optimizing compiler, which compiles the loop while it runs
+   * (on-stack replacement), is not sent back by code here that had not run yet.
+   */
+  #settleFilled(li: number, n: number, tick0: number, T: number): void {
+    const rmap = this.#rmap;
+    const inner = this.#inner;
+    const nInner = inner.length;
+    const plru = this.#plru;
     // Per page, the lines now held and dirty.
     const lpp = this.#linesPerPage;
     for (let page = Math.floor(li / lpp); page * lpp < li + n; page++) {
@@ -1592,7 +1607,6 @@ export class CpuCache {
       }
     }
     this.#tick = tick0 + n * T;
-    return n;
   }
 
   // ---------------------------------------------------------------------------------
