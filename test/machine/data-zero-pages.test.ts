@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import type { CacheGeometry } from "../../src/machine/cache.js";
-import { type CacheRig, cacheRig, KiB } from "./helpers.js";
+import { type CacheRig, cacheRig, KiB, layeredGeometry } from "./helpers.js";
 
 const geometryArb: fc.Arbitrary<CacheGeometry> = fc
   .record({
@@ -23,14 +23,7 @@ const geometryArb: fc.Arbitrary<CacheGeometry> = fc
     inner: fc.constantFrom<[number, number][][]>([], [[4, 2]]),
     replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
   })
-  .map(({ line, sets, ways, inner, replacement }) => ({
-    lineSize: line,
-    levels: [
-      ...inner.map(([s, w], i) => ({ name: `L${i + 1}`, sizeBytes: s * w * line, ways: w })),
-      { name: "LLC", sizeBytes: sets * ways * line, ways },
-    ],
-    replacement,
-  }));
+  .map(layeredGeometry);
 
 type Op =
   | {

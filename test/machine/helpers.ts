@@ -39,6 +39,27 @@ export function oneLevel(
   };
 }
 
+/**
+ * A geometry from the outer level's sets and ways and each inner level's `[sets, ways]`
+ * (the property tests draw these and build their geometries here).
+ */
+export function layeredGeometry(g: {
+  readonly line: number;
+  readonly sets: number;
+  readonly ways: number;
+  readonly inner: readonly (readonly [number, number])[];
+  readonly replacement: CacheGeometry["replacement"];
+}): CacheGeometry {
+  return {
+    lineSize: g.line,
+    levels: [
+      ...g.inner.map(([s, w], i) => ({ name: `L${i + 1}`, sizeBytes: s * w * g.line, ways: w })),
+      { name: "LLC", sizeBytes: g.sets * g.ways * g.line, ways: g.ways },
+    ],
+    replacement: g.replacement,
+  };
+}
+
 /** Random small cache geometries (an optional tag-only L1 inside the data-holding L2). */
 export function cacheGeometryArb(sets: readonly number[]): fc.Arbitrary<CacheGeometry> {
   return fc

@@ -15,7 +15,7 @@ import fc from "fast-check";
 import type { CacheGeometry } from "../../src/machine/cache.js";
 import type { Machine } from "../../src/machine/machine.js";
 import { PAGE_SIZE } from "../../src/machine/memory.js";
-import { type CacheRig, cacheRig, KiB, MiB, smallMachine } from "./helpers.js";
+import { type CacheRig, cacheRig, KiB, layeredGeometry, MiB, smallMachine } from "./helpers.js";
 
 const RAM = 512 * KiB;
 const BASE = 0x1000_0000;
@@ -39,14 +39,7 @@ const geometryArb: fc.Arbitrary<CacheGeometry> = fc
     ),
     replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
   })
-  .map(({ line, sets, ways, inner, replacement }) => ({
-    lineSize: line,
-    levels: [
-      ...inner.map(([s, w], i) => ({ name: `L${i + 1}`, sizeBytes: s * w * line, ways: w })),
-      { name: "LLC", sizeBytes: sets * ways * line, ways },
-    ],
-    replacement,
-  }));
+  .map(layeredGeometry);
 
 type Op =
   | { kind: "read" | "clean" | "flush" | "invalidate"; off: number; len: number }
