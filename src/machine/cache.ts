@@ -427,6 +427,7 @@ export class CpuCache {
   /** `#setFree` of an empty set. */
   readonly #allFree: number;
   readonly #plruBits: Uint32Array; // per set
+  /** Line data by slot. Every write to it marks its pages in `#dataUsed` (`#markData`, `#fillData`). */
   readonly #data: Int32Array;
   readonly #bytes: Uint8Array;
   /**
@@ -1175,10 +1176,11 @@ export class CpuCache {
     value: number,
   ): void {
     const L = this.line;
-    const W = this.#lineWords;
     if (!store) buf!.set(this.#bytes.subarray(s * L, (s + n) * L), at);
-    else if (buf !== undefined) this.#bytes.set(buf.subarray(at, at + n * L), s * L);
-    else this.#data.fill((value * 0x01010101) | 0, s * W, (s + n) * W);
+    else if (buf !== undefined) {
+      this.#bytes.set(buf.subarray(at, at + n * L), s * L);
+      this.#markData(s, s + n);
+    } else this.#fillData((value * 0x01010101) | 0, s, s + n);
   }
 
   // ---------------------------------------------------------------------------------
