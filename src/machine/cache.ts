@@ -287,6 +287,8 @@ const PREFETCH_BLOCK = 256;
  * and a short write (a GPU's row) changes the chunk under its fills right away.
  */
 const LATE_MIN_FILLS = 256;
+/** Late copies for a batch whose lines span at most this many 1 MiB chunks (one device write's). */
+const LATE_MAX_CHUNKS = 4096;
 
 /** Where loads made only to bring host memory into the host's cache leave their value (so they stay). */
 const touchSink = { value: 0 };
@@ -778,12 +780,50 @@ export class CpuCache {
     // The line data is copied when something reads it or before DRAM under it changes
     // (#settle): memory tells this cache before it changes a chunk holding one of these
     // lines. Most never are: the DMA API invalidates them once the transfer is done.
+    // The entries are grouped by DRAM chunk (a counting sort; the order of copies does
+    // not matter, each slot's live entry being the one for the line it holds), so that a
+    // chunk about to change settles its own lines only.
     const L = this.line;
-    const memory = this.memory;
+    let c0 = Number.POSITIVE_INFINITY;
+    let c1 = -1;
     for (let i = 0; i < np; i++) {
       const ci = Math.floor((pendingLine[i]! * L) / MEM_CHUNK);
-      if (memory.watch(ci)) this.#watchedChunks.push(ci);
+      if (ci < c0) c0 = ci;
+      if (ci > c1) c1 = ci;
     }
+    const span = c1 - c0 + 1;
+    if (span > LATE_MAX_CHUNKS) {
+      this.#settle(-1); // lines from all over RAM (not one device write): copy now
+      return k;
+    }
+    if (this.#chunkStart.length < span + 1) this.#chunkStart = new Int32Array(span + 1);
+    const start = this.#chunkStart;
+    start.fill(0, 0, span + 1);
+    for (let i = 0; i < np; i++) start[Math.floor((pendingLine[i]! * L) / MEM_CHUNK) - c0 + 1]!++;
+    for (let c = 0; c < span; c++) start[c + 1]! += start[c]!;
+    if (this.#sortedSlot.length < np) {
+      this.#sortedSlot = new Int32Array(pending.length);
+      this.#sortedLine = new Float64Array(pending.length);
+    }
+    const slotOut = this.#sortedSlot;
+    const lineOut = this.#sortedLine;
+    for (let i = 0; i < np; i++) {
+      const at = start[Math.floor((pendingLine[i]! * L) / MEM_CHUNK) - c0]!++;
+      slotOut[at] = pending[i]!;
+      lineOut[at] = pendingLine[i]!;
+    }
+    // (start[c] is now where chunk c + 1's entries begin: shift back.)
+    for (let c = span; c > 0; c--) start[c] = start[c - 1]!;
+    start[0] = 0;
+    this.#sortedSlot = pending;
+    this.#sortedLine = pendingLine;
+    this.#pending = slotOut;
+    this.#pendingLine = lineOut;
+    this.#lazyChunk0 = c0;
+    this.#lazySpan = span;
+    const memory = this.memory;
+    for (let c = 0; c < span; c++)
+      if (start[c + 1]! > start[c]! && memory.watch(c0 + c)) this.#watchedChunks.push(c0 + c);
     return k;
   }
 
@@ -799,7 +839,15 @@ export class CpuCache {
    * fill's line was dropped since (or filled again later in the batch): skipped.
    */
   #settle(ci: number): void {
-    const n = this.#lazyN;
+    let from = 0;
+    let n = this.#lazyN;
+    if (ci >= 0) {
+      // Only that chunk's entries (grouped by chunk in prefetchLines).
+      const c = ci - this.#lazyChunk0;
+      if (c < 0 || c >= this.#lazySpan) return;
+      from = this.#chunkStart[c]!;
+      n = this.#chunkStart[c + 1]!;
+    }
     const slots = this.#pending;
     const lines = this.#pendingLine;
     const tag = this.#tag;
@@ -810,7 +858,7 @@ export class CpuCache {
     const sh = this.#slotPageShift;
     // A block at a time: first the two ends of each source line (the host's cache lines
     // need not be aligned with the model's), loads the host overlaps, then the copies.
-    for (let b = 0; b < n; b += PREFETCH_BLOCK) {
+    for (let b = from; b < n; b += PREFETCH_BLOCK) {
       const bEnd = Math.min(n, b + PREFETCH_BLOCK);
       let touched = 0;
       for (let i = b; i < bEnd; i++) {
@@ -886,11 +934,18 @@ export class CpuCache {
   readonly #snapshotChunks: number[] = [];
   /** Scratch for {@link prefetchLines}: the lines filled, in order (with `#pending`). */
   #pendingLine = new Float64Array(0);
+  /** The late entries' first DRAM chunk, how many chunks they span, where each chunk's begin. */
+  #lazyChunk0 = 0;
+  #lazySpan = 0;
+  #chunkStart = new Int32Array(0);
+  /** Scratch for grouping the entries by chunk (swapped with `#pending`/`#pendingLine`). */
+  #sortedSlot = new Int32Array(0);
+  #sortedLine = new Float64Array(0);
 
   /** Scratch for {@link prefetchLines}: the slots filled, in order. */
   #pending = new Int32Array(0);
 
-  #pendingFills(n: number): Int32Array {
+  #pendingFills(n: number): Int32Array<ArrayBuffer> {
     if (this.#pending.length < n) {
       this.#pending = new Int32Array(Math.max(n, 2 * this.#pending.length));
       this.#pendingLine = new Float64Array(this.#pending.length);
