@@ -251,9 +251,15 @@ export class RowNotes {
    * page out of order are rare, and a false "overlaps" only costs the note).
    */
   #overlaps(w: PhysRuns): boolean {
+    const r = w.runs;
+    // Pieces in increasing order (a contiguous buffer, or pages allocated in order)
+    // cannot share a byte: no page to mark.
+    let sorted = true;
+    for (let i = 1; i < w.count && sorted; i++)
+      sorted = r[2 * i]! >= r[2 * i - 2]! + r[2 * i - 1]!;
+    if (sorted) return false;
     const gen = ++this.#gen;
     const base = this.memory.base;
-    const r = w.runs;
     for (let i = 0; i < w.count; i++) {
       let at = r[2 * i]! - base;
       const end = at + r[2 * i + 1]!;
