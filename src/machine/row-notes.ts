@@ -255,8 +255,7 @@ export class RowNotes {
     // Pieces in increasing order (a contiguous buffer, or pages allocated in order)
     // cannot share a byte: no page to mark.
     let sorted = true;
-    for (let i = 1; i < w.count && sorted; i++)
-      sorted = r[2 * i]! >= r[2 * i - 2]! + r[2 * i - 1]!;
+    for (let i = 1; i < w.count && sorted; i++) sorted = r[2 * i]! >= r[2 * i - 2]! + r[2 * i - 1]!;
     if (sorted) return false;
     const gen = ++this.#gen;
     const base = this.memory.base;
