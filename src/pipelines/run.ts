@@ -53,8 +53,9 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
     ),
     ...(spec.injections ?? []),
   ];
-  // Every run records its maintenance and sync call sites: the reports' coverage view.
-  kernel.machine.faults.arm(plan);
+  // A run records its maintenance and sync call sites (the reports' coverage view) unless
+  // told not to: each call costs a stack trace, and a sweep's rows do not show them.
+  kernel.machine.faults.arm(plan, input.recordCallSites !== false);
   // Probed before the program starts, in the order the four pipelines always probed.
   const drivers = spec.graph ? probeGraph(kernel, spec, graph) : legacyDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");

@@ -298,7 +298,11 @@ export interface PipelineSpec {
   readonly faults?: readonly string[];
   /** Raw fault-injection rules, added to the plan of `faults` (what `dmabuf mutate` uses). */
   readonly injections?: readonly FaultRule[];
-  /** Record every maintenance and sync call site (result.callSites): every run does now; kept for callers that set it. */
+  /**
+   * Record every maintenance and sync call site (result.callSites). Default true; false
+   * leaves them out (a sweep's worker: its rows do not show them, and recording costs a
+   * stack trace per call). A fault plan still applies either way.
+   */
   readonly recordCallSites?: boolean;
   /** Seed for anything random (page scattering). Default: the profile's. */
   readonly seed?: number;

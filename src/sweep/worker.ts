@@ -102,7 +102,8 @@ export function errorRow(
 /** Runs one task with `run`; an exception becomes the row's error. */
 export function runTask(run: RunPipeline, task: WorkerTask): SweepRow {
   try {
-    return sweepRow(task.params, run(task.spec));
+    // A row shows no call sites: the run need not record them.
+    return sweepRow(task.params, run({ ...task.spec, recordCallSites: false }));
   } catch (e) {
     return errorRow(task.params, task.spec, e);
   }

@@ -78,3 +78,23 @@ test("every registered call site of src/ runs in at least one bundled scenario",
     "call points and fault points no bundled scenario reaches",
   );
 });
+
+test("a run that records no call sites (a sweep's) has every other result the same", () => {
+  const strip = (r: ReturnType<typeof runPipeline>): unknown => {
+    const { callSites: _sites, spec: _spec, ...rest } = r;
+    return JSON.parse(JSON.stringify(rest));
+  };
+  // Scenarios without a fault plan (a plan turns recording on: its rules match call sites).
+  const plain = bundledScenarios().filter((f) => {
+    const s = smallBundledSpec(f);
+    return (s.faults ?? []).length === 0 && (s.injections ?? []).length === 0;
+  });
+  for (const file of plain.slice(0, 6)) {
+    const spec = { ...smallBundledSpec(file), trace: true };
+    const recorded = runPipeline(spec);
+    const quiet = runPipeline({ ...spec, recordCallSites: false });
+    assert.ok((recorded.callSites ?? []).length > 0, `${file}: call sites recorded`);
+    assert.equal(quiet.callSites, undefined, `${file}: none recorded`);
+    assert.deepEqual(strip(quiet), strip(recorded), file);
+  }
+});

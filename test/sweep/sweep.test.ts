@@ -68,6 +68,23 @@ describe("sweep worker rows", () => {
     assert.equal("trace" in r, false, "no trace in a row");
   });
 
+  test("a worker's run records no call sites (a row shows none); the spec is otherwise as given", () => {
+    let seen: PipelineSpec | undefined;
+    runTask(
+      (spec) => {
+        seen = spec;
+        return fixture(spec);
+      },
+      { index: 0, params: {}, spec: { name: "p", profile: "cortex-a9", bufferBytes: 65536 } },
+    );
+    assert.deepEqual(seen, {
+      name: "p",
+      profile: "cortex-a9",
+      bufferBytes: 65536,
+      recordCallSites: false,
+    });
+  });
+
   test("an exception becomes the row's error, with zero figures", () => {
     const r = runTask(fixture, {
       index: 0,
