@@ -1193,14 +1193,14 @@ export class CpuCache {
       let hitLevel = nInner;
       if (segFrom < 0)
         for (let i = 0; i < nInner; i++) {
-          const lv = inner[i]!;
-          const k = lv.innerOf[s]!;
-          if (k >= 0) {
-            lv.stamp[k] = ++tick;
-            hitLevel = i;
-            break;
-          }
+        const lv = inner[i]!;
+        const k = lv.innerOf[s]!;
+        if (k >= 0) {
+          lv.stamp[k] = ++tick;
+          hitLevel = i;
+          break;
         }
+      }
       hits[hitLevel]!++;
       if (hitLevel > 0 && segFrom < 0) {
         this.#tick = tick;
