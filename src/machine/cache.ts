@@ -1160,8 +1160,6 @@ export class CpuCache {
     const me = !store && this.shadow.enabled ? this.shadow.memEpoch : undefined;
     const base = this.memory.base;
     const lpp = this.#linesPerPage;
-    const inInner = this.#inInner;
-    const T = nInner + (plru ? 0 : 1);
     let tick = this.#tick;
     let c = rmap.chunkOf(li);
     let n = 0;
@@ -1169,30 +1167,12 @@ export class CpuCache {
     let runSlot = 0;
     let runLen = 0;
     let runAt = 0;
-    // The pending inner-level inserts (#innerSequential): lines `segFrom..` before `line`,
-    // none held by an inner level when reached, the first of them at tick `segTick`.
-    let segFrom = -1;
-    let segTick = 0;
     for (let line = li; line < end; line++, n++) {
       if ((line & CH_MASK) === 0) c = rmap.chunkOf(line);
       const s = c === undefined ? INVALID : c[line & CH_MASK]!;
       if (s < 0) break;
-      if (nInner > 0 && inInner[s] === 0) {
-        // No inner level holds it, nor will before it is reached (only the pending lines
-        // are inserted meanwhile): it misses every inner level; the inserts wait.
-        if (segFrom < 0) {
-          segFrom = line;
-          segTick = tick;
-        }
-        tick += nInner;
-      } else if (segFrom >= 0) {
-        // Held when the pending lines began: they may have evicted it since.
-        this.#innerSequential(segFrom, line - segFrom, segTick, T, 1);
-        segFrom = -1;
-      }
       let hitLevel = nInner;
-      if (segFrom < 0)
-        for (let i = 0; i < nInner; i++) {
+      for (let i = 0; i < nInner; i++) {
         const lv = inner[i]!;
         const k = lv.innerOf[s]!;
         if (k >= 0) {
@@ -1202,7 +1182,7 @@ export class CpuCache {
         }
       }
       hits[hitLevel]!++;
-      if (hitLevel > 0 && segFrom < 0) {
+      if (hitLevel > 0) {
         this.#tick = tick;
         for (let i = 0; i < hitLevel; i++) this.#innerInsert(i, line, s);
         tick = this.#tick;
@@ -1237,7 +1217,6 @@ export class CpuCache {
       }
     }
     if (runLen > 0) this.#copyRun(store, buf, at + runAt * L, runSlot, runLen, value);
-    if (segFrom >= 0) this.#innerSequential(segFrom, li + n - segFrom, segTick, T, 1);
     this.#tick = tick;
     return n;
   }
@@ -1633,6 +1612,9 @@ export class CpuCache {
    * (on-stack replacement), is not sent back by code here that had not run yet.
    */
   #settleFilled(li: number, n: number, tick0: number, T: number): void {
+    const rmap = this.#rmap;
+    const inner = this.#inner;
+    const nInner = inner.length;
     const plru = this.#plru;
     // Per page, the lines now held and dirty.
     const lpp = this.#linesPerPage;
@@ -1644,58 +1626,29 @@ export class CpuCache {
     this.#valid += n;
     this.#dirtyCount += n;
     this.counters.fills += n;
-    this.#innerSequential(li, n, tick0, T, (plru ? 0 : 1) + 1);
-    this.#tick = tick0 + n * T;
-  }
-
-  /**
-   * The inner levels after lines `[li, li+n)` were inserted into each of them, in order,
-   * line `li+q`'s insert into level i stamped `tick0 + q*T + first + i`, when none of
-   * the lines was held by an inner level before and the outer level evicted nothing
-   * meanwhile (a cache filling up, {@link #fillInvalid}; a run of outer hits,
-   * {@link #hitRun}). Then every insert misses and is newer than anything the level
-   * holds, so a set's inserts go to its ways in one fixed order (its invalid ways by
-   * index, then its valid ones by stamp, then round again), and only the last `ways` of
-   * them stay: per inner set, the work of `ways` inserts, not of `n / sets`.
-   */
-  #innerSequential(li: number, n: number, tick0: number, T: number, first: number): void {
-    const inner = this.#inner;
-    const nInner = inner.length;
-    const rmap = this.#rmap;
-    const inInner = this.#inInner;
+    // The inner levels: per set, its inserts in order go to the ways of `order`, cyclically.
+    const order = new Int32Array(Math.max(1, ...inner.map((lv) => lv.ways)));
     for (let level = 0; level < nInner; level++) {
       const lv = inner[level]!;
       const lw = lv.ways;
-      const slotOf = lv.slotOf;
-      const stamp = lv.stamp;
-      // Per set, its inserts in order go to the ways of `order`, cyclically.
-      const order = this.#scratch(1 + nInner, lw);
       for (let t = 0; t < Math.min(n, lv.sets); t++) {
         const set = mod(li + t, lv.sets);
         const base = set * lw;
         const m = Math.floor((n - 1 - t) / lv.sets) + 1;
-        // Invalid ways by index, then valid ones by stamp (oldest first; insertion sort:
-        // a set has a few ways, and stamps are distinct ticks).
+        // Invalid ways by index, then valid ones by stamp (oldest first).
         let o = 0;
-        for (let w = 0; w < lw; w++) if (slotOf[base + w]! < 0) order[o++] = w;
+        for (let w = 0; w < lw; w++) if (lv.slotOf[base + w]! < 0) order[o++] = w;
         const firstValid = o;
-        for (let w = 0; w < lw; w++) {
-          if (slotOf[base + w]! < 0) continue;
-          let y = o - 1;
-          while (y >= firstValid && stamp[base + order[y]!]! > stamp[base + w]!) {
-            order[y + 1] = order[y]!;
-            y--;
-          }
-          order[y + 1] = w;
-          o++;
-        }
+        for (let w = 0; w < lw; w++) if (lv.slotOf[base + w]! >= 0) order[o++] = w;
+        const byStamp = order.subarray(firstValid, lw);
+        byStamp.sort((a, b) => lv.stamp[base + a]! - lv.stamp[base + b]!);
         // The lines held before and evicted by the first inserts.
         for (let j = 0; j < Math.min(m, lw); j++) {
-          const old = slotOf[base + order[j]!]!;
+          const old = lv.slotOf[base + order[j]!]!;
           if (old >= 0) {
             lv.innerOf[old] = INVALID;
-            inInner[old]!--;
-            slotOf[base + order[j]!] = INVALID;
+            this.#inInner[old]!--;
+            lv.slotOf[base + order[j]!] = INVALID;
           }
         }
         // The last `ways` inserts stay.
@@ -1703,13 +1656,14 @@ export class CpuCache {
           const q = t + j * lv.sets;
           const s = rmap.get(li + q);
           const k = base + order[j % lw]!;
-          slotOf[k] = s;
+          lv.slotOf[k] = s;
           lv.innerOf[s] = k;
-          inInner[s]!++;
-          stamp[k] = tick0 + q * T + first + level;
+          this.#inInner[s]!++;
+          lv.stamp[k] = tick0 + q * T + (plru ? 0 : 1) + 1 + level;
         }
       }
     }
+    this.#tick = tick0 + n * T;
   }
 
   // ---------------------------------------------------------------------------------
