@@ -10,12 +10,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DRM_CRC_ENTRIES_NR } from "../../../src/drivers/gpu/drm/drm-crc.js";
-import { MAP_SHARED, PROT_READ, PROT_WRITE } from "../../../src/include/uapi/fcntl.js";
 import { crc32 } from "../../../src/lib/crc32.js";
 import type { ResolvedSpec } from "../../../src/pipelines/spec.js";
 import { DisplayStage } from "../../../src/pipelines/stages.js";
-import { drmModeMapDumb } from "../../../src/uapi/drm.js";
-import { boot, pattern, visible } from "./helpers.js";
+import { boot, mapDumb, pattern, visible } from "./helpers.js";
 
 const W = 64;
 const H = 48;
@@ -29,13 +27,7 @@ test("a fetch longer than a refresh period: no queue of scanouts, gaps in crc/da
   const bufs = [1, 2].map((seed, i) => {
     const s = stage.createScanout(`out${i}`);
     const size = s.pitch * H;
-    const map = u.mmap(
-      size,
-      PROT_READ | PROT_WRITE,
-      MAP_SHARED,
-      stage.fd,
-      drmModeMapDumb(u, stage.fd, s.handle),
-    );
+    const map = mapDumb(u, stage.fd, s.handle, size);
     const frame = pattern(W, H, s.pitch, seed);
     map.write(0, frame);
     return { fb: s.fb, crc: crc32(visible(frame, W, H, s.pitch)) };

@@ -8,15 +8,7 @@ import {
   DRM_MODE_CONNECTED,
   DRM_MODE_PAGE_FLIP_EVENT,
 } from "../../../src/include/uapi/drm-mode.js";
-import {
-  MAP_SHARED,
-  O_NONBLOCK,
-  O_RDONLY,
-  O_RDWR,
-  O_WRONLY,
-  PROT_READ,
-  PROT_WRITE,
-} from "../../../src/include/uapi/fcntl.js";
+import { O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY } from "../../../src/include/uapi/fcntl.js";
 import { crc32 } from "../../../src/lib/crc32.js";
 import {
   drmCrcOpen,
@@ -25,7 +17,6 @@ import {
   drmModeCreateDumb,
   drmModeGetConnector,
   drmModeGetResources,
-  drmModeMapDumb,
   drmModePageFlip,
   drmModeRmFB,
   drmModeSetCrtc,
@@ -34,7 +25,7 @@ import {
 } from "../../../src/uapi/drm.js";
 import { dmaHeapAlloc } from "../../../src/uapi/lib.js";
 import { SimUapi } from "../../../src/uapi/sim.js";
-import { boot, errno, pattern, visible } from "./helpers.js";
+import { boot, errno, mapDumb, pattern, visible } from "./helpers.js";
 
 const W = 64;
 const H = 48;
@@ -48,13 +39,7 @@ function setup(...args: Parameters<typeof boot>) {
   /** A dumb buffer with a pattern drawn through its write-combined mapping, and its fb. */
   const buffer = (seed: number, pitchPad = 0) => {
     const d = drmModeCreateDumb(u, fd, { width: W + pitchPad / 4, height: H, bpp: 32 });
-    const map = u.mmap(
-      d.size,
-      PROT_READ | PROT_WRITE,
-      MAP_SHARED,
-      fd,
-      drmModeMapDumb(u, fd, d.handle),
-    );
+    const map = mapDumb(u, fd, d.handle, d.size);
     const frame = pattern(W, H, d.pitch, seed);
     map.write(0, frame);
     const fb = drmModeAddFB2(u, fd, {
@@ -264,13 +249,7 @@ test("panning a larger framebuffer: each scanout's CRC is of the rows at the CRT
   const { fd, u, res, conn, disp } = setup();
   // A 2W x 2H buffer of distinct rows, scanned out W x H at three offsets in turn.
   const d = drmModeCreateDumb(u, fd, { width: 2 * W, height: 2 * H, bpp: 32 });
-  const map = u.mmap(
-    d.size,
-    PROT_READ | PROT_WRITE,
-    MAP_SHARED,
-    fd,
-    drmModeMapDumb(u, fd, d.handle),
-  );
+  const map = mapDumb(u, fd, d.handle, d.size);
   const frame = pattern(2 * W, 2 * H, d.pitch, 5);
   map.write(0, frame);
   const fb = drmModeAddFB2(u, fd, {

@@ -7,7 +7,9 @@ import {
 import { simgpuProbe } from "../../../src/drivers/gpu/drm/simgpu/simgpu.js";
 import { type VgemOptions, vgemProbe } from "../../../src/drivers/gpu/drm/vgem/vgem.js";
 import { KernelError } from "../../../src/errno.js";
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from "../../../src/include/uapi/fcntl.js";
 import { Kernel } from "../../../src/kernel/kernel.js";
+import { drmModeMapDumb } from "../../../src/uapi/drm.js";
 import { SimUapi } from "../../../src/uapi/sim.js";
 
 export function boot(
@@ -20,6 +22,11 @@ export function boot(
   const disp = simdisplayProbe(k, { width: 64, height: 48, ...opts.display });
   const u = new SimUapi(k, "app");
   return { k, vgem, gpu, disp, u };
+}
+
+/** A dumb buffer's read-write shared mapping (DRM_IOCTL_MODE_MAP_DUMB, then mmap at its offset). */
+export function mapDumb(u: SimUapi, fd: number, handle: number, size: number) {
+  return u.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, drmModeMapDumb(u, fd, handle));
 }
 
 /** assert.throws matcher for a KernelError with errno `code`. */
