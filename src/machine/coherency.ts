@@ -26,9 +26,23 @@ export class CoherencyShadow {
   /** When false the machine moves bytes exactly the same way but checks nothing. */
   enabled = true;
   #epoch = 0;
-  readonly #writers: WriterRecord[] = [{ agent: "boot", time: 0, what: "initial contents" }];
+  /**
+   * The writer of each epoch, as numbers: its agent and what it did (indices into
+   * {@link #names}) and when. Why not a record per epoch: a GPU writes a frame row by
+   * row, an epoch per row, thousands a frame; a record is made only when a report asks.
+   */
+  #agentOf = new Int32Array(1024);
+  #whatOf = new Int32Array(1024);
+  #timeOf = new Float64Array(1024);
+  /** Agent and write names, each once ("boot", "DMA write", "vivid-cap", ...). */
+  readonly #names: string[] = [];
+  readonly #nameIndex = new Map<string, number>();
   /** Per RAM line (index relative to the base of RAM): epoch of the last non-cache write. */
   readonly memEpoch = new ChunkedU32();
+
+  constructor() {
+    this.#record(0, "boot", 0, "initial contents");
+  }
 
   /** The most recent epoch issued (cache fills take this value). */
   get epoch(): number {
@@ -38,12 +52,45 @@ export class CoherencyShadow {
   /** Opens a new write epoch for one transfer or store. */
   beginWrite(agent: string, time: Ns, what: string): number {
     this.#epoch++;
-    this.#writers.push({ agent, time, what });
+    this.#record(this.#epoch, agent, time, what);
     return this.#epoch;
   }
 
   writer(epoch: number): WriterRecord {
-    return this.#writers[epoch] ?? { agent: "?", time: 0, what: "?" };
+    if (!(epoch >= 0 && epoch <= this.#epoch && Number.isInteger(epoch)))
+      return { agent: "?", time: 0, what: "?" };
+    return {
+      agent: this.#names[this.#agentOf[epoch]!]!,
+      time: this.#timeOf[epoch]!,
+      what: this.#names[this.#whatOf[epoch]!]!,
+    };
+  }
+
+  #record(epoch: number, agent: string, time: Ns, what: string): void {
+    if (epoch >= this.#agentOf.length) {
+      const n = this.#agentOf.length * 2;
+      const a = new Int32Array(n);
+      a.set(this.#agentOf);
+      this.#agentOf = a;
+      const w = new Int32Array(n);
+      w.set(this.#whatOf);
+      this.#whatOf = w;
+      const t = new Float64Array(n);
+      t.set(this.#timeOf);
+      this.#timeOf = t;
+    }
+    this.#agentOf[epoch] = this.#name(agent);
+    this.#whatOf[epoch] = this.#name(what);
+    this.#timeOf[epoch] = time;
+  }
+
+  #name(s: string): number {
+    let i = this.#nameIndex.get(s);
+    if (i === undefined) {
+      i = this.#names.push(s) - 1;
+      this.#nameIndex.set(s, i);
+    }
+    return i;
   }
 }
 
@@ -101,6 +148,14 @@ export interface OwnedRegion {
  */
 export class OwnershipTracker {
   readonly #regions = new Map<number, OwnedRegion>();
+  /**
+   * The regions in the order they were added (the Map's order), and the span of each
+   * one's ranges: {@link conflict} runs for every CPU access and every device write
+   * (thousands a frame), and most regions' spans miss the access.
+   */
+  readonly #list: OwnedRegion[] = [];
+  readonly #lo: number[] = [];
+  readonly #hi: number[] = [];
   /** Live dma_alloc_coherent buffers (consistent memory), by start address. */
   readonly #consistent = new Map<number, number>();
   #next = 1;
@@ -154,6 +209,15 @@ export class OwnershipTracker {
       since: ++this.#seq,
     };
     this.#regions.set(region.id, region);
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const range of region.ranges) {
+      if (range.phys < lo) lo = range.phys;
+      if (range.phys + range.len > hi) hi = range.phys + range.len;
+    }
+    this.#list.push(region);
+    this.#lo.push(lo);
+    this.#hi.push(hi);
     return region;
   }
 
@@ -164,7 +228,13 @@ export class OwnershipTracker {
   }
 
   remove(id: number): void {
+    const r = this.#regions.get(id);
+    if (r === undefined) return;
     this.#regions.delete(id);
+    const i = this.#list.indexOf(r);
+    this.#list.splice(i, 1);
+    this.#lo.splice(i, 1);
+    this.#hi.splice(i, 1);
   }
 
   get size(): number {
@@ -173,20 +243,32 @@ export class OwnershipTracker {
 
   /** The first device-owned region that a CPU access to `[phys, phys+len)` conflicts with. */
   conflict(phys: number, len: number, write: boolean): OwnedRegion | undefined {
-    if (this.#regions.size === 0) return undefined;
+    const list = this.#list;
+    const n = list.length;
+    if (n === 0) return undefined;
     const end = phys + len;
+    const lo = this.#lo;
+    const hi = this.#hi;
+    // (A region whose ranges' span misses the access has no range that overlaps it.)
     let handedToCpu = 0;
-    for (const r of this.#regions.values()) {
+    for (let i = 0; i < n; i++) {
+      if (phys >= hi[i]! || lo[i]! >= end) continue;
+      const r = list[i]!;
       if (r.owner === "cpu" && r.since > handedToCpu && overlaps(r, phys, end))
         handedToCpu = r.since;
     }
     // A coherent device's streaming mapping of consistent memory (an importer mapping a
     // dma_alloc_coherent buffer with DMA_ATTR_SKIP_CPU_SYNC) never needs a hand-over.
-    const consistent = this.#consistent.size > 0 && this.#inConsistent(phys, len);
-    for (const r of this.#regions.values()) {
+    let consistent: boolean | undefined;
+    for (let i = 0; i < n; i++) {
+      if (phys >= hi[i]! || lo[i]! >= end) continue;
+      const r = list[i]!;
       if (r.owner !== "device" || r.since < handedToCpu) continue;
       if (!write && r.deviceReadsOnly) continue;
-      if (r.deviceCoherent === true && consistent) continue;
+      if (r.deviceCoherent === true) {
+        consistent ??= this.#consistent.size > 0 && this.#inConsistent(phys, len);
+        if (consistent) continue;
+      }
       if (overlaps(r, phys, end)) return r;
     }
     return undefined;

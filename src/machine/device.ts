@@ -10,6 +10,7 @@
  * reported, because on real hardware it corrupts memory or faults.
  */
 
+import { performance } from "node:perf_hooks";
 import type { SystemBus } from "./bus.js";
 import type { Ns } from "./clock.js";
 import type { CostLedger } from "./cost.js";
