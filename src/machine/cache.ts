@@ -912,14 +912,20 @@ export class CpuCache {
 
   /** Ends the watch of memory's chunks and gives back the words of those replaced. */
   #endWatch(): void {
-    for (const ci of this.#watchedChunks) this.memory.unwatch(ci);
-    this.#watchedChunks.length = 0;
-    for (const ci of this.#snapshotChunks) {
-      const words = this.#snapshots[ci];
-      if (words !== undefined && words !== null) this.memory.recycle(words);
-      this.#snapshots[ci] = undefined;
+    // (Setting an array's length is a runtime call even when it is 0 already: this runs
+    // after every device write's speculative fills, a GPU's row writes thousands a frame.)
+    if (this.#watchedChunks.length !== 0) {
+      for (const ci of this.#watchedChunks) this.memory.unwatch(ci);
+      this.#watchedChunks.length = 0;
     }
-    this.#snapshotChunks.length = 0;
+    if (this.#snapshotChunks.length !== 0) {
+      for (const ci of this.#snapshotChunks) {
+        const words = this.#snapshots[ci];
+        if (words !== undefined && words !== null) this.memory.recycle(words);
+        this.#snapshots[ci] = undefined;
+      }
+      this.#snapshotChunks.length = 0;
+    }
   }
 
   /** Whether this cache is its memory's watcher: speculative fills copy their data late. */
