@@ -290,6 +290,13 @@ const LATE_MIN_FILLS = 256;
 /** Late copies for a batch whose lines span at most this many 1 MiB chunks (one device write's). */
 const LATE_MAX_CHUNKS = 4096;
 
+/**
+ * A slot-walking invalidation sets the reverse map of its whole range at once when the
+ * range has at most this many lines per line the cache holds (4 bytes written in
+ * sequence per entry against a random write per line dropped).
+ */
+const RMAP_FILL_PER_LINE = 64;
+
 /** Where loads made only to bring host memory into the host's cache leave their value (so they stay). */
 const touchSink = { value: 0 };
 
@@ -2472,7 +2479,13 @@ export class CpuCache {
   /**
    * Drops every line of `[first, last]` the cache holds, none of them dirty: exactly what
    * the page-by-page invalidation does (#maintainPage's #drop of each line, the reverse
-   * map and per-page counts), by walking the slots.
+   * map and per-page counts), by walking the slots. Afterwards no line of the range is
+   * cached, so every reverse-map entry of the range is INVALID and every page wholly
+   * inside it counts 0: those are set by whole-range fills (one sequential write per
+   * entry, where a write per line dropped lands somewhere random in the map: the unmap
+   * of a buffer a device wrote, holding its speculative fills all over it), the reverse
+   * map only when its entries are not many more than the lines the cache holds. The
+   * edge pages, which may hold lines outside the range, are counted down line by line.
    */
   #dropAllIn(first: number, last: number): void {
     const tag = this.#tag;
@@ -2482,6 +2495,10 @@ export class CpuCache {
     const pageCount = this.#pageCount;
     const lpp = this.#linesPerPage;
     const sets = this.sets;
+    // Pages [p0, p1) lie wholly inside the range.
+    const p0 = Math.ceil(first / lpp);
+    const p1 = Math.floor((last + 1) / lpp);
+    const fillMap = last - first + 1 <= RMAP_FILL_PER_LINE * this.#valid;
     let dropped = 0;
     for (let way = 0, s = 0; way < this.ways; way++)
       for (let set = 0; set < sets; set++, s++) {
@@ -2490,12 +2507,14 @@ export class CpuCache {
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
-        rmap.set(li, INVALID);
+        if (!fillMap) rmap.set(li, INVALID);
         const page = Math.floor(li / lpp);
-        pageCount.set(page, pageCount.get(page) - 1);
+        if (page < p0 || page >= p1) pageCount.set(page, pageCount.get(page) - 1);
         dropped++;
       }
     this.#valid -= dropped;
+    if (fillMap) rmap.fillRange(first, last + 1, INVALID);
+    if (p1 > p0) pageCount.fillRange(p0, p1, 0);
   }
 
   /** The pages, ascending and each once, holding a cached line of lines `[first, last]`. */
