@@ -291,9 +291,9 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
   // now on, the workers' included.
   setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${MAIN_JOB_INLINE_BUDGET}`);
 
-  // Big buffers first from one end, small ones from the other: the slowest runs do not
-  // end up last on one worker, and only one worker faults in the host memory of the
-  // biggest runs (the others' grows only to what their runs need).
+  // Big buffers first from one end (after a few small runs), small ones from the other:
+  // the slowest runs do not end up last on one worker, and only one worker faults in the
+  // host memory of the biggest runs (see mainJobSchedule).
   const progress = createProgress(io, tasks.length, progressMode(values.quiet === true), "dmabuf");
   // The HTML renderer (vega) takes a core for a few hundred ms to load: it is loaded once
   // a worker has nothing left to run, not before the workers start.
@@ -307,9 +307,7 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
   try {
     rows = await runSweep(tasks, {
       ...(jobs !== undefined ? { jobs } : {}),
-      schedule: tasks
-        .map((_, i) => i)
-        .sort((a, b) => sizeOf(tasks[b]!) - sizeOf(tasks[a]!) || a - b),
+      schedule: mainJobSchedule(tasks),
       fromBothEnds: true,
       onRow: (row, _index, done, total) => {
         progress.tick(row);
@@ -345,6 +343,30 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
 
 function sizeOf(t: SweepTask): number {
   return t.spec.bufferBytes ?? 0;
+}
+
+/**
+ * The order the main job hands its runs out in, with `fromBothEnds` (the first worker
+ * takes from the front, the other from the back): the runs of the smallest size first
+ * (one per machine and strategy), then all the others biggest first.
+ *
+ * Biggest first, so that only one worker grows its host memory to the biggest runs'
+ * (see runSweep's `fromBothEnds`). The smallest runs before them, so that this worker's
+ * first big run is not its first run: V8 optimizes the model's hot code with what it has
+ * seen run so far. A worker whose first run was a 32 MiB one ran most of it unoptimized,
+ * optimized the hot loops with one strategy's feedback and then deoptimized and
+ * recompiled them at each new one (the 80 runs in one thread, December 2026: 392-403
+ * optimizing compiles and 184-409 deoptimizations; 307 and 63 after the eight 64 KiB
+ * runs, which take a few milliseconds each once warm).
+ */
+export function mainJobSchedule(tasks: readonly SweepTask[]): number[] {
+  const bySize = tasks
+    .map((_, i) => i)
+    .sort((a, b) => sizeOf(tasks[b]!) - sizeOf(tasks[a]!) || a - b);
+  if (bySize.length === 0) return [];
+  const smallest = sizeOf(tasks[bySize.at(-1)!]!);
+  const first = bySize.filter((i) => sizeOf(tasks[i]!) === smallest);
+  return [...first, ...bySize.filter((i) => sizeOf(tasks[i]!) !== smallest)];
 }
 
 /** The text answer: a table, the crossover and a chart per machine, then the verdicts. */

@@ -3,7 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { defaultJobCommand, MAIN_JOB_SIZES, mainJobTasks } from "../../src/cli/default-job.js";
+import {
+  defaultJobCommand,
+  MAIN_JOB_QUICK_SIZES,
+  MAIN_JOB_SIZES,
+  mainJobSchedule,
+  mainJobTasks,
+} from "../../src/cli/default-job.js";
 import type { CliIo } from "../../src/cli/io.js";
 import { main } from "../../src/cli/main.js";
 import { schemaField, sweepCommand } from "../../src/cli/sweep.js";
@@ -99,6 +105,25 @@ describe("main job (npx dmabuf)", () => {
         display: { coherent: false },
       });
     }
+  });
+
+  test("the schedule: every run once, the smallest size's runs first, then biggest first", () => {
+    for (const sizes of [MAIN_JOB_SIZES, MAIN_JOB_QUICK_SIZES]) {
+      const tasks = mainJobTasks(sizes);
+      const order = mainJobSchedule(tasks);
+      assert.deepEqual(
+        [...order].sort((a, b) => a - b),
+        tasks.map((_, i) => i),
+      );
+      const size = (i: number): number => tasks[i]!.spec.bufferBytes!;
+      const warm = tasks.length / sizes.length;
+      assert.ok(order.slice(0, warm).every((i) => size(i) === sizes[0]));
+      const rest = order.slice(warm).map(size);
+      assert.equal(rest[0], sizes.at(-1));
+      for (let k = 1; k < rest.length; k++) assert.ok(rest[k - 1]! >= rest[k]!);
+      assert.ok(!rest.includes(sizes[0]!));
+    }
+    assert.deepEqual(mainJobSchedule([]), []);
   });
 
   test("crossover: the size from which whole-cache stays cheaper", () => {
