@@ -6,6 +6,8 @@
  * times); one buffer per user, grown to the largest size asked, costs them once.
  * Growing reserves room ahead ({@link RESERVE_BYTES}): untouched pages are free.
  */
+import { hostBytes } from "../machine/host-memory.js";
+
 /**
  * Bytes a buffer reserves when it first grows (more when asked for more). A fresh
  * allocation's pages cost nothing until written, so a buffer that grows from frame to
@@ -29,7 +31,7 @@ export class ScratchBuffer {
    */
   get(len: number): Uint8Array {
     this.content = undefined;
-    if (this.#buf.length < len) this.#buf = new Uint8Array(Math.max(len, RESERVE_BYTES));
+    if (this.#buf.length < len) this.#buf = hostBytes(Math.max(len, RESERVE_BYTES));
     return this.#buf.subarray(0, len);
   }
 

@@ -11,6 +11,8 @@
  * and DMA devices both sit on top of this.
  */
 
+import { hostChunk } from "./host-memory.js";
+
 export const PAGE_SHIFT = 12;
 /** 4 KiB pages, as on every architecture profile modelled. */
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
@@ -19,13 +21,22 @@ const CHUNK_SHIFT = 20;
 const CHUNK = 1 << CHUNK_SHIFT;
 const CHUNK_MASK = CHUNK - 1;
 
-/** Released 1 MiB chunks, reused (cleared) by the next machine. At most 512 MiB kept. */
-const chunkPool: ArrayBuffer[] = [];
+/**
+ * Released 1 MiB chunks, reused (cleared) by the next machine. At most 512 MiB kept. New
+ * chunks are pieces of huge-page slabs (./host-memory.ts): a chunk is a view, not always
+ * all of its ArrayBuffer.
+ */
+const chunkPool: Uint8Array[] = [];
 const POOL_MAX = 512;
 /** Spare chunks a memory keeps for whole-chunk replacements (PhysicalMemory.recycle). */
 const SPARES_MAX = 64;
 /** Whole-chunk writes of watched chunks before a memory takes new host chunks for them. */
 const REPLACE_AFTER = 256;
+
+/** The Int32 view of a chunk's host memory (which may be a piece of a larger buffer). */
+function chunkWords(c: Uint8Array): Int32Array {
+  return new Int32Array(c.buffer, c.byteOffset, CHUNK >>> 2);
+}
 
 /** What a chunk never written reads as, for {@link PhysicalMemory.view} (never written to). */
 let zeroChunk: Uint8Array | undefined;
@@ -347,8 +358,9 @@ export class PhysicalMemory {
 
   /** Takes back the words {@link ChunkWatcher.replaced} handed out (their host memory is reused). */
   recycle(words: Int32Array): void {
-    if (this.#spares.length < SPARES_MAX) this.#spares.push(words.buffer as ArrayBuffer);
-    else if (chunkPool.length < POOL_MAX) chunkPool.push(words.buffer as ArrayBuffer);
+    const c = new Uint8Array(words.buffer, words.byteOffset, CHUNK);
+    if (this.#spares.length < SPARES_MAX) this.#spares.push(c);
+    else if (chunkPool.length < POOL_MAX) chunkPool.push(c);
   }
 
   /**
@@ -357,7 +369,7 @@ export class PhysicalMemory {
    * would drain, so that replacements cost host page faults only for as many chunks as
    * are replaced at once, once.
    */
-  readonly #spares: ArrayBuffer[] = [];
+  readonly #spares: Uint8Array[] = [];
   /** Whole-chunk writes of watched chunks that held data (see {@link #mayReplace}). */
   #replaceable = 0;
 
@@ -382,14 +394,11 @@ export class PhysicalMemory {
    */
   #replace(ci: number, src: Uint8Array, from: number): void {
     const old = this.#words[ci];
-    const buf =
-      (old === undefined ? undefined : this.#spares.pop()) ??
-      chunkPool.pop() ??
-      new ArrayBuffer(CHUNK);
-    const c = new Uint8Array(buf);
+    const c =
+      (old === undefined ? undefined : this.#spares.pop()) ?? chunkPool.pop() ?? hostChunk(CHUNK);
     c.set(src.subarray(from, from + CHUNK));
     this.#bytes[ci] = c;
-    this.#words[ci] = new Int32Array(buf);
+    this.#words[ci] = chunkWords(c);
     this.#watched![ci] = 0;
     this.#watcher!.replaced(ci, old);
   }
@@ -422,7 +431,7 @@ export class PhysicalMemory {
     this.#chunkSeq[ci] = this.#writeSeq;
     this.#bytes[ci] = undefined;
     this.#words[ci] = undefined;
-    if (chunkPool.length < POOL_MAX) chunkPool.push(c.buffer as ArrayBuffer);
+    if (chunkPool.length < POOL_MAX) chunkPool.push(c);
   }
 
   /**
@@ -434,11 +443,10 @@ export class PhysicalMemory {
     let c = this.#bytes[ci];
     if (c === undefined) {
       const pooled = chunkPool.pop();
-      const buf = pooled ?? new ArrayBuffer(CHUNK);
-      c = new Uint8Array(buf);
+      c = pooled ?? hostChunk(CHUNK);
       if (pooled !== undefined && !whole) c.fill(0);
       this.#bytes[ci] = c;
-      this.#words[ci] = new Int32Array(buf);
+      this.#words[ci] = chunkWords(c);
     }
     return c;
   }
