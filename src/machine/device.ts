@@ -16,7 +16,7 @@ import type { Ns } from "./clock.js";
 import type { CostLedger } from "./cost.js";
 import type { IommuDomain } from "./iommu.js";
 import { MEMORY_CHUNK_SHIFT } from "./memory.js";
-import { type KnownRows, PhysRuns, type RowStructure } from "./row-notes.js";
+import { type KnownRows, PhysRuns, type RowContent, type RowStructure } from "./row-notes.js";
 import type { TraceRecorder } from "./trace.js";
 
 export interface DeviceConfig {
@@ -297,12 +297,15 @@ export class DmaDevice {
     const seq0 = this.bus.memory.writeSeq;
     // Another frame of the same key over exactly these bytes: the rows below both
     // frames' varying ones are in DRAM already (the writes are the same, without copies).
+    // Only the part of the stream no page of which was written since the note: a CPU
+    // that stamped a frame's top rows in place leaves the rest as the last frame's.
     const c = rows.content;
-    const had =
-      c !== undefined && stream !== undefined ? this.knownRows(stream, rows.rowBytes) : undefined;
-    if (c !== undefined && had?.content !== undefined && had.content.key === c.key) {
+    let had: { readonly content: RowContent; readonly from: number } | undefined;
+    if (c !== undefined && stream !== undefined && this.#streamRuns(stream))
+      had = notes.unchangedFrom(this.#readerRuns, rows.rowBytes);
+    if (c !== undefined && had !== undefined && had.content.key === c.key) {
       this.#heldRuns.copyFrom(this.#readerRuns);
-      this.#heldFrom = Math.max(had.content.rows, c.rows) * rows.rowBytes;
+      this.#heldFrom = Math.max(had.from, Math.max(had.content.rows, c.rows) * rows.rowBytes);
       this.#heldSeq0 = seq0;
     }
     this.#noting = notes.begin();
@@ -337,15 +340,24 @@ export class DmaDevice {
    * (`content`: the stream `segs` addresses is its start, byte for byte).
    */
   knownRows(segs: readonly DmaSegment[], rowBytes: number): KnownRows | undefined {
-    if (this.coherent || this.iommu !== undefined) return undefined;
+    if (!this.#streamRuns(segs)) return undefined;
+    return this.bus.rowNotes.known(this.#readerRuns, rowBytes);
+  }
+
+  /**
+   * The physical pieces of the stream `segs` addresses, into `#readerRuns`; false when
+   * this device's read of them is not DRAM's bytes alone (see {@link knownRows}).
+   */
+  #streamRuns(segs: readonly DmaSegment[]): boolean {
+    if (this.coherent || this.iommu !== undefined) return false;
     const runs = this.#readerRuns;
     runs.reset();
     for (const s of segs) {
       if (s.len <= 0) continue;
-      if (s.dmaAddr + s.len - 1 > this.dmaMask) return undefined;
+      if (s.dmaAddr + s.len - 1 > this.dmaMask) return false;
       runs.add(s.dmaAddr + this.config.dmaOffset, s.len);
     }
-    return this.bus.rowNotes.known(runs, rowBytes);
+    return true;
   }
 
   /** Writes one contiguous array across a scatter-gather list. */

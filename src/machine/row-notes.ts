@@ -129,6 +129,12 @@ interface RowNote {
   /** memory.writeSeq when the write ended: the note holds while its pages are no newer. */
   seq: number;
   content: RowContent | undefined;
+  /**
+   * A page of it was found written since: it no longer holds for a reader of the whole
+   * stream, but still tells a writer of the next frame which bytes DRAM keeps
+   * ({@link RowNotes.unchangedFrom}).
+   */
+  stale: boolean;
 }
 
 /** Notes kept per machine: a pipeline's buffers in flight (each note is one frame's pieces). */
@@ -195,6 +201,7 @@ export class RowNotes {
       same: new Uint8Array(0),
       seq: 0,
       content: undefined,
+      stale: false,
     };
     note.runs.copyFrom(w);
     note.rowBytes = R;
@@ -203,6 +210,7 @@ export class RowNotes {
     note.same.set(rows.same.subarray(0, n));
     note.same[0] = 0;
     note.seq = seq;
+    note.stale = false;
     const c = rows.content;
     note.content = c === undefined ? undefined : { key: c.key, seq: c.seq, rows: c.rows };
     this.#notes.push(note);
@@ -230,10 +238,12 @@ export class RowNotes {
         const have = nr.runs[2 * i + 1]!;
         if (i + 1 < n ? len !== have : len > have) return undefined;
       }
+      if (note.stale) return undefined;
       for (let i = 0; i < n; i++) {
         if (this.memory.lastWriteIn(rr[2 * i]!, rr[2 * i + 1]!) > note.seq) {
-          // Written since: the note never holds again.
-          this.#notes.splice(k, 1);
+          // Written since: the note never holds again for a reader (a writer of the next
+          // frame still learns from it which bytes DRAM keeps).
+          note.stale = true;
           return undefined;
         }
       }
@@ -243,6 +253,74 @@ export class RowNotes {
       };
     }
     return undefined;
+  }
+
+  /**
+   * For a writer about to write a frame over exactly the stream `reader` names: what the
+   * note of that stream (the one {@link known} would find) says the stream is, and from
+   * which of its bytes on DRAM still holds it, no page of them written since the note
+   * (`from`: 0 when none was; the stream's length when its last page was). Unlike
+   * {@link known}, a note written over in part still answers for the rest (a CPU that
+   * stamped the top rows of a frame in place leaves the rows below as the camera wrote
+   * them). Undefined when no note covers exactly this stream or its producer did not
+   * say what it is. Leaves the notes as they are.
+   */
+  unchangedFrom(
+    reader: PhysRuns,
+    rowBytes: number,
+  ): { readonly content: RowContent; readonly from: number } | undefined {
+    const n = reader.count;
+    if (n === 0) return undefined;
+    const rr = reader.runs;
+    for (let k = this.#notes.length - 1; k >= 0; k--) {
+      const note = this.#notes[k]!;
+      const nr = note.runs;
+      if (nr.runs[0] !== rr[0] || note.rowBytes !== rowBytes) continue;
+      // The same pieces as known() asks for.
+      if (reader.bytes > nr.bytes || n > nr.count) return undefined;
+      for (let i = 0; i < n; i++) {
+        if (nr.runs[2 * i] !== rr[2 * i]) return undefined;
+        const len = rr[2 * i + 1]!;
+        const have = nr.runs[2 * i + 1]!;
+        if (i + 1 < n ? len !== have : len > have) return undefined;
+      }
+      const content = note.content;
+      if (content === undefined) return undefined;
+      // From the last piece back: the end of the last page written since the note.
+      let end = reader.bytes;
+      for (let i = n - 1; i >= 0; i--) {
+        const phys = rr[2 * i]!;
+        const len = rr[2 * i + 1]!;
+        end -= len;
+        if (this.memory.lastWriteIn(phys, len) <= note.seq) continue;
+        // The last written page: the last written 1 MiB block of the piece, then its page.
+        const hi = this.#lastWritten(phys, phys + len, CHUNK_PAGES * PAGE_SIZE, note.seq);
+        const last = this.#lastWritten(
+          Math.max(phys, hi - CHUNK_PAGES * PAGE_SIZE),
+          hi,
+          PAGE_SIZE,
+          note.seq,
+        );
+        return { content, from: end + (last - phys) };
+      }
+      return { content, from: 0 };
+    }
+    return undefined;
+  }
+
+  /**
+   * The end of the last block of `[from, to)` (blocks of `block` bytes aligned from the
+   * base of RAM, cut to the range) written after writeSeq `seq`, one of them known to be.
+   */
+  #lastWritten(from: number, to: number, block: number, seq: number): number {
+    const base = this.memory.base;
+    let lo = base + Math.floor((to - 1 - base) / block) * block;
+    for (;;) {
+      const a = Math.max(lo, from);
+      const b = Math.min(lo + block, to);
+      if (a <= from || this.memory.lastWriteIn(a, b - a) > seq) return b;
+      lo -= block;
+    }
   }
 
   /**
