@@ -288,7 +288,9 @@ export class DmaDevice {
    * only if they landed whole, without overlap, with nothing else writing memory
    * meanwhile (src/machine/row-notes.ts). With `rows.content` and the `stream` the
    * writes address, when DRAM's note of exactly that stream names another frame of the
-   * same key, the rows the two frames share are not copied: DRAM holds them already.
+   * same key, the rows the two frames share are not copied: DRAM holds them already
+   * (from the end of the last page written since that note on: a CPU that changed a
+   * frame's top rows in place leaves the rows below them held).
    * Every write, check and observer is the same; a piece whose bytes something else
    * wrote in the meantime (a speculative fill's eviction) is copied whole.
    */

@@ -10,7 +10,9 @@
  * has been written again ({@link PhysicalMemory.lastWriteIn}, tracked per page). A
  * write during which anything else wrote memory (a dirty line evicted by a speculative
  * fill), that did not land whole (an IOMMU fault) or whose pieces overlap leaves no
- * note; a reader without a note compares, as before.
+ * note; a reader without a note compares, as before. A note written over in part no
+ * longer answers a reader, but still tells the writer of the next frame of its key
+ * which of its bytes DRAM keeps (those after the last page written since).
  */
 
 import { MEMORY_CHUNK_SHIFT, PAGE_SHIFT, PAGE_SIZE, type PhysicalMemory } from "./memory.js";

@@ -459,6 +459,35 @@ describe("DRAM row notes: a frame written over another of its key", () => {
   });
 });
 
+describe("DRAM row notes: a frame written over another whose top rows changed", () => {
+  test("the rows below the pages written since are not copied, and DRAM is the new frame", () => {
+    const { m, base } = rig();
+    const dev = m.device("dev");
+    const segs = BUFFERS[1]!.map((p) => ({ dmaAddr: base + p * 4096, len: 4096 }));
+    const frame = (seq: number): Uint8Array => keyedBytes({ key: 0, seq, rows: 3 });
+    const write = (seq: number): void => {
+      const src = frame(seq);
+      dev.writeRows(
+        { rowBytes: KEY_ROW, same: new Uint8Array(KEY_ROWS), content: { key: "k", seq, rows: 3 } },
+        () => dev.writeSegments(segs, src),
+        dmaSegmentsSlice(segs, 0, src.length),
+      );
+    };
+    write(0);
+    // The first rows change in place, into the frame's second page (an uncached store:
+    // a cache's write-back would count its whole 1 MiB DRAM chunk as written).
+    m.memory.write(base + 10 * 4096, pattern(5000, 9));
+    // A reader of the whole frame is told nothing now.
+    assert.equal(dev.knownSameRows(segs, KEY_ROW), undefined);
+    const held0 = heldOf(m);
+    write(1);
+    const held = heldOf(m) - held0;
+    // Everything from the third page on (the CPU's stamp reached into the second).
+    assert.equal(held, KEY_ROW * KEY_ROWS - 2 * 4096);
+    assert.deepEqual(m.memory.slice(base + 10 * 4096, KEY_ROW * KEY_ROWS), frame(1));
+  });
+});
+
 /** Bytes memory.write was told it already held, on machine `m` (counted by a wrapper). */
 function heldOf(m: Machine): number {
   const mem = m.memory as typeof m.memory & { heldCount?: number };
