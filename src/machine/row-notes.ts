@@ -226,6 +226,29 @@ export class RowNotes {
    * is next written.
    */
   known(reader: PhysRuns, rowBytes: number): KnownRows | undefined {
+    const note = this.#noteOf(reader, rowBytes);
+    if (note === undefined || note.stale) return undefined;
+    const rr = reader.runs;
+    for (let i = 0; i < reader.count; i++) {
+      if (this.memory.lastWriteIn(rr[2 * i]!, rr[2 * i + 1]!) > note.seq) {
+        // Written since: the note never holds again for a reader (a writer of the next
+        // frame still learns from it which bytes DRAM keeps).
+        note.stale = true;
+        return undefined;
+      }
+    }
+    return {
+      same: note.same.subarray(0, Math.min(note.rows, Math.floor(reader.bytes / rowBytes))),
+      content: note.content,
+    };
+  }
+
+  /**
+   * The note of exactly the stream `reader` names, as rows of `rowBytes`: the latest
+   * whose pieces begin where the reader's do, if the reader's are its pieces from the
+   * first on (the last one may be shorter); written over since or not.
+   */
+  #noteOf(reader: PhysRuns, rowBytes: number): RowNote | undefined {
     const n = reader.count;
     if (n === 0) return undefined;
     const rr = reader.runs;
@@ -240,19 +263,7 @@ export class RowNotes {
         const have = nr.runs[2 * i + 1]!;
         if (i + 1 < n ? len !== have : len > have) return undefined;
       }
-      if (note.stale) return undefined;
-      for (let i = 0; i < n; i++) {
-        if (this.memory.lastWriteIn(rr[2 * i]!, rr[2 * i + 1]!) > note.seq) {
-          // Written since: the note never holds again for a reader (a writer of the next
-          // frame still learns from it which bytes DRAM keeps).
-          note.stale = true;
-          return undefined;
-        }
-      }
-      return {
-        same: note.same.subarray(0, Math.min(note.rows, Math.floor(reader.bytes / rowBytes))),
-        content: note.content,
-      };
+      return note;
     }
     return undefined;
   }
@@ -271,43 +282,24 @@ export class RowNotes {
     reader: PhysRuns,
     rowBytes: number,
   ): { readonly content: RowContent; readonly from: number } | undefined {
-    const n = reader.count;
-    if (n === 0) return undefined;
+    const note = this.#noteOf(reader, rowBytes);
+    const content = note?.content;
+    if (note === undefined || content === undefined) return undefined;
     const rr = reader.runs;
-    for (let k = this.#notes.length - 1; k >= 0; k--) {
-      const note = this.#notes[k]!;
-      const nr = note.runs;
-      if (nr.runs[0] !== rr[0] || note.rowBytes !== rowBytes) continue;
-      // The same pieces as known() asks for.
-      if (reader.bytes > nr.bytes || n > nr.count) return undefined;
-      for (let i = 0; i < n; i++) {
-        if (nr.runs[2 * i] !== rr[2 * i]) return undefined;
-        const len = rr[2 * i + 1]!;
-        const have = nr.runs[2 * i + 1]!;
-        if (i + 1 < n ? len !== have : len > have) return undefined;
-      }
-      const content = note.content;
-      if (content === undefined) return undefined;
-      // From the last piece back: the end of the last page written since the note.
-      let end = reader.bytes;
-      for (let i = n - 1; i >= 0; i--) {
-        const phys = rr[2 * i]!;
-        const len = rr[2 * i + 1]!;
-        end -= len;
-        if (this.memory.lastWriteIn(phys, len) <= note.seq) continue;
-        // The last written page: the last written 1 MiB block of the piece, then its page.
-        const hi = this.#lastWritten(phys, phys + len, CHUNK_PAGES * PAGE_SIZE, note.seq);
-        const last = this.#lastWritten(
-          Math.max(phys, hi - CHUNK_PAGES * PAGE_SIZE),
-          hi,
-          PAGE_SIZE,
-          note.seq,
-        );
-        return { content, from: end + (last - phys) };
-      }
-      return { content, from: 0 };
+    // From the last piece back: the end of the last page written since the note.
+    let end = reader.bytes;
+    for (let i = reader.count - 1; i >= 0; i--) {
+      const phys = rr[2 * i]!;
+      const len = rr[2 * i + 1]!;
+      end -= len;
+      if (this.memory.lastWriteIn(phys, len) <= note.seq) continue;
+      // The last written page: the last written 1 MiB block of the piece, then its page.
+      const hi = this.#lastWritten(phys, phys + len, CHUNK_PAGES * PAGE_SIZE, note.seq);
+      const lo = Math.max(phys, hi - CHUNK_PAGES * PAGE_SIZE);
+      const last = this.#lastWritten(lo, hi, PAGE_SIZE, note.seq);
+      return { content, from: end + (last - phys) };
     }
-    return undefined;
+    return { content, from: 0 };
   }
 
   /**
