@@ -74,7 +74,7 @@ export const MAIN_JOB_FRAMES = 3;
 export const MAIN_JOB_BUFFERS = 2;
 
 /** V8's `--max-inlined-bytecode-size-cumulative` for the main job (V8's default: 920). */
-export const MAIN_JOB_INLINE_BUDGET = 460;
+export const MAIN_JOB_INLINE_BUDGET = 230;
 
 /** The grid keys of the main job's report, in grid order. */
 export const MAIN_JOB_KEYS = ["profile", "strategy", "bufferBytes"] as const;
@@ -284,11 +284,14 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
   const tasks = mainJobTasks(sizes);
   // V8's optimizing compiler runs on helper threads that share the machine's cores with
   // the workers, and compiles the model's hot code once per worker (again after each
-  // deoptimization). Half its default budget of bytecode inlined into one function: the
-  // helper threads 3.2 -> 2.8 s of CPU, the workers' own time as it was, 10.2 -> 9.7 s
-  // in all (December 2026, five runs each way back to back on the shared machine). The
-  // flag only steers the compiler (no figure changes); it applies to every compile from
-  // now on, the workers' included.
+  // deoptimization). A quarter of its default budget of bytecode inlined into one
+  // function. Half of it (460): the helper threads 3.2 -> 2.8 s of CPU, the workers' own
+  // time as it was, 10.2 -> 9.7 s in all (December 2026, five runs each way back to back
+  // on the shared machine). A quarter: the 80 runs in one thread, helper threads 1.31-1.74
+  // -> 1.07-1.38 s, the thread itself 3.6-5.1 -> 3.7-5.2 s (five runs each way, load
+  // 4-4.5); `npx dmabuf` 8.4-11.1 -> 8.5-10.1 s in all (four alternating pairs, load 4.5-6;
+  // an eighth made the thread slower). The flag only steers the compiler (no figure
+  // changes); it applies to every compile from now on, the workers' included.
   setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${MAIN_JOB_INLINE_BUDGET}`);
 
   // Big buffers first from one end (after a few small runs), small ones from the other:
