@@ -291,9 +291,9 @@ const LATE_MIN_FILLS = 256;
 const LATE_MAX_CHUNKS = 4096;
 
 /**
- * A slot-walking invalidation sets the reverse map of its whole range at once when the
- * range has at most this many lines per line the cache holds (4 bytes written in
- * sequence per entry against a random write per line dropped).
+ * A slot-walking invalidation sets the reverse map and page counts of its whole range at
+ * once when the range has at most this many lines per line the cache holds (4 bytes
+ * written in sequence per entry against a random write per line dropped).
  */
 const RMAP_FILL_PER_LINE = 64;
 
@@ -2484,8 +2484,9 @@ export class CpuCache {
    * inside it counts 0: those are set by whole-range fills (one sequential write per
    * entry, where a write per line dropped lands somewhere random in the map: the unmap
    * of a buffer a device wrote, holding its speculative fills all over it), the reverse
-   * map only when its entries are not many more than the lines the cache holds. The
-   * edge pages, which may hold lines outside the range, are counted down line by line.
+   * map and counts only when the range's entries are not many more than the lines the
+   * cache holds (a fill must not cost more than the walk). The edge pages, which may hold
+   * lines outside the range, are counted down line by line.
    */
   #dropAllIn(first: number, last: number): void {
     const tag = this.#tag;
@@ -2495,10 +2496,10 @@ export class CpuCache {
     const pageCount = this.#pageCount;
     const lpp = this.#linesPerPage;
     const sets = this.sets;
-    // Pages [p0, p1) lie wholly inside the range.
-    const p0 = Math.ceil(first / lpp);
-    const p1 = Math.floor((last + 1) / lpp);
     const fillMap = last - first + 1 <= RMAP_FILL_PER_LINE * this.#valid;
+    // Pages [p0, p1) lie wholly inside the range (none when it is not filled whole).
+    const p0 = fillMap ? Math.ceil(first / lpp) : 0;
+    const p1 = fillMap ? Math.floor((last + 1) / lpp) : 0;
     let dropped = 0;
     for (let way = 0, s = 0; way < this.ways; way++)
       for (let set = 0; set < sets; set++, s++) {
@@ -2513,8 +2514,10 @@ export class CpuCache {
         dropped++;
       }
     this.#valid -= dropped;
-    if (fillMap) rmap.fillRange(first, last + 1, INVALID);
-    if (p1 > p0) pageCount.fillRange(p0, p1, 0);
+    if (fillMap) {
+      rmap.fillRange(first, last + 1, INVALID);
+      if (p1 > p0) pageCount.fillRange(p0, p1, 0);
+    }
   }
 
   /** The pages, ascending and each once, holding a cached line of lines `[first, last]`. */
