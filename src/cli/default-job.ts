@@ -23,7 +23,6 @@ import type { SweepReport, SweepRow } from "../report/sweep-types.js";
 import { formatBytes } from "../sweep/format.js";
 import {
   createProgress,
-  defaultJobs,
   parseJobs,
   progressMode,
   runSweep,
@@ -298,9 +297,11 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
   // the slowest runs do not end up last on one worker, and only one worker faults in the
   // host memory of the biggest runs (see mainJobSchedule).
   const progress = createProgress(io, tasks.length, progressMode(values.quiet === true), "dmabuf");
-  // The HTML renderer (vega) takes a core for a few hundred ms to load: it is loaded once
-  // a worker has nothing left to run, not before the workers start.
-  const workers = Math.min(jobs ?? defaultJobs(), tasks.length);
+  // The HTML renderer (vega) takes a core for a few hundred ms to load. Not before the
+  // workers start, which would wait for it; nor once the last runs are in: the last two
+  // runs end close together, so that left the loading alone at the end of the job with
+  // the render (last row to exit: 0.63-1.1 s -> 0.43-0.5 s, three alternating runs each
+  // at load 5-7, December 2026). From the first row on, it shares the cores with the runs.
   let html: Promise<typeof import("../report/html.js")> | undefined;
   const loadHtml = (): Promise<typeof import("../report/html.js")> => {
     html ??= import("../report/html.js");
@@ -312,10 +313,10 @@ export async function defaultJobCommand(argv: string[], io: CliIo): Promise<numb
       ...(jobs !== undefined ? { jobs } : {}),
       schedule: mainJobSchedule(tasks),
       fromBothEnds: true,
-      onRow: (row, _index, done, total) => {
+      onRow: (row) => {
         progress.tick(row);
         // A failure to load is reported where the report is written.
-        if (done > total - workers) loadHtml().catch(() => {});
+        loadHtml().catch(() => {});
       },
     });
   } finally {
