@@ -79,10 +79,24 @@ export class CoherencyShadow {
       t.set(this.#timeOf);
       this.#timeOf = t;
     }
-    this.#agentOf[epoch] = this.#name(agent);
-    this.#whatOf[epoch] = this.#name(what);
+    // (The same writer as the last epoch's, most often: a GPU's row writes.)
+    if (agent !== this.#lastAgent) {
+      this.#lastAgent = agent;
+      this.#lastAgentIndex = this.#name(agent);
+    }
+    if (what !== this.#lastWhat) {
+      this.#lastWhat = what;
+      this.#lastWhatIndex = this.#name(what);
+    }
+    this.#agentOf[epoch] = this.#lastAgentIndex;
+    this.#whatOf[epoch] = this.#lastWhatIndex;
     this.#timeOf[epoch] = time;
   }
+
+  #lastAgent: string | undefined;
+  #lastAgentIndex = 0;
+  #lastWhat: string | undefined;
+  #lastWhatIndex = 0;
 
   #name(s: string): number {
     let i = this.#nameIndex.get(s);
