@@ -22,6 +22,13 @@ export interface WriterRecord {
   readonly what: string;
 }
 
+/** A typed array twice as long as `a`, holding its elements first (the writers' arrays grown). */
+function doubled<T extends Int32Array | Float64Array>(a: T): T {
+  const b = new (a.constructor as new (length: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 export class CoherencyShadow {
   /** When false the machine moves bytes exactly the same way but checks nothing. */
   enabled = true;
@@ -68,16 +75,9 @@ export class CoherencyShadow {
 
   #record(epoch: number, agent: string, time: Ns, what: string): void {
     if (epoch >= this.#agentOf.length) {
-      const n = this.#agentOf.length * 2;
-      const a = new Int32Array(n);
-      a.set(this.#agentOf);
-      this.#agentOf = a;
-      const w = new Int32Array(n);
-      w.set(this.#whatOf);
-      this.#whatOf = w;
-      const t = new Float64Array(n);
-      t.set(this.#timeOf);
-      this.#timeOf = t;
+      this.#agentOf = doubled(this.#agentOf);
+      this.#whatOf = doubled(this.#whatOf);
+      this.#timeOf = doubled(this.#timeOf);
     }
     // (The same writer as the last epoch's, most often: a GPU's row writes.)
     if (agent !== this.#lastAgent) {
