@@ -66,6 +66,7 @@ export class ScratchBuffer {
   touchRows(rows: number): void {
     const c = this.content;
     if (c === undefined) return;
+    // Which rows equal the row above is no longer known (the change may differ by row).
     this.content = { key: c.key, seq: touchedSeq--, rows: Math.max(c.rows, rows) };
   }
 }
@@ -94,6 +95,35 @@ export interface ScratchContent {
   readonly key: string;
   readonly seq: number;
   readonly rows: number;
+  /**
+   * Which rows of this content equal the row above, as its producer's structure makes
+   * them (vivid's bars and band, a row-by-row transform of such a frame); absent when
+   * not claimed. A claim about these bytes as they are: gone with any change in place.
+   */
+  readonly same?: SameRows;
+}
+
+/**
+ * Rows of a buffer known equal to the row above: row y is the `rowBytes` bytes at
+ * `y * pitch`, equal to row y - 1 where `same[y] !== 0`; rows past `same`'s length are
+ * not claimed.
+ */
+export interface SameRows {
+  readonly pitch: number;
+  readonly rowBytes: number;
+  readonly same: Uint8Array;
+}
+
+/**
+ * `s`'s claim for rows of `rowBytes` bytes at `pitch` (the same rows, or their first
+ * bytes), else undefined: a claim about other byte ranges says nothing of these.
+ */
+export function sameRowsAs(
+  s: SameRows | undefined,
+  pitch: number,
+  rowBytes: number,
+): Uint8Array | undefined {
+  return s !== undefined && s.pitch === pitch && rowBytes <= s.rowBytes ? s.same : undefined;
 }
 
 /**

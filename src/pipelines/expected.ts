@@ -7,6 +7,7 @@
 
 import {
   type SimgpuTransformParams,
+  simgpuJobRowBytes,
   simgpuResultBytes,
   simgpuTransform,
 } from "../drivers/gpu/drm/simgpu/simgpu.js";
@@ -15,7 +16,7 @@ import {
   vividTestPatternCached,
 } from "../drivers/media/test-drivers/vivid/vivid-tpg.js";
 import { crc32Combine, crc32Rows } from "../lib/crc32.js";
-import { ScratchBuffer, type ScratchContent } from "../lib/scratch.js";
+import { type SameRows, ScratchBuffer, type ScratchContent, sameRowsAs } from "../lib/scratch.js";
 
 export interface FrameGeometry {
   readonly width: number;
@@ -65,12 +66,14 @@ export function applyStamp(
  */
 export function visibleCrc(frame: Uint8Array, g: FrameGeometry, content?: ScratchContent): number {
   const rowBytes = g.width * g.bpp;
+  // Rows the frame's producer knows equal to the one above are not compared.
+  const same = sameRowsAs(content?.same, g.stride, rowBytes);
   if (
     content === undefined ||
     content.rows >= g.height ||
     frame.length < g.stride * (g.height - 1) + rowBytes
   )
-    return crc32Rows(frame, rowBytes, g.stride, g.height);
+    return crc32Rows(frame, rowBytes, g.stride, g.height, same);
   const key = `${content.key} rows ${content.rows}: ${g.width}x${g.height}x${g.bpp}/${g.stride}`;
   let tail = tailCrcs.get(key);
   if (tail === undefined) {
@@ -79,11 +82,12 @@ export function visibleCrc(frame: Uint8Array, g: FrameGeometry, content?: Scratc
       rowBytes,
       g.stride,
       g.height - content.rows,
+      same?.subarray(Math.min(same.length, content.rows)),
     );
     if (tailCrcs.size >= 16) tailCrcs.delete(tailCrcs.keys().next().value!);
     tailCrcs.set(key, tail);
   }
-  const head = crc32Rows(frame, rowBytes, g.stride, content.rows);
+  const head = crc32Rows(frame, rowBytes, g.stride, content.rows, same);
   return crc32Combine(head, tail, (g.height - content.rows) * rowBytes);
 }
 
@@ -128,18 +132,29 @@ export function expectedGpuOutput(
     srcContent === undefined
       ? undefined
       : `simgpu op ${op} ${p.width}x${p.height} ${p.srcPitch}->${p.dstPitch} ${p.srcFormat ?? "-"}->${p.dstFormat ?? "-"} of ${srcContent.key}`;
+  const rowBytes = simgpuJobRowBytes(op, p);
+  // Source rows known equal to the one above give result rows equal to the one above
+  // (the transform is row by row).
+  const srcSame = sameRowsAs(srcContent?.same, p.srcPitch, rowBytes.src);
+  const same: SameRows | undefined =
+    srcSame === undefined
+      ? undefined
+      : { pitch: p.dstPitch, rowBytes: rowBytes.dst, same: srcSame };
   const have = into.content;
   if (key !== undefined && have !== undefined && have.key === key && into.capacity >= size) {
     const out = into.peek(size);
     // The rows either source may vary in (the last one's may have been stamped deeper).
     const rows = Math.min(p.height, Math.max(have.rows, srcContent!.rows));
     if (have.seq !== srcContent!.seq && rows > 0) {
-      simgpuTransform(op, src, { ...p, height: rows }, out);
-      into.content = { key, seq: srcContent!.seq, rows: srcContent!.rows };
+      simgpuTransform(op, src, { ...p, height: rows }, out, {
+        src: srcSame,
+        was: sameRowsAs(have.same, p.dstPitch, rowBytes.dst),
+      });
+      into.content = { key, seq: srcContent!.seq, rows: srcContent!.rows, same };
     }
     return out.subarray(0, simgpuResultBytes(op, p));
   }
-  const out = simgpuTransform(op, src, p, into.get(size));
-  if (key !== undefined) into.content = { key, seq: srcContent!.seq, rows: srcContent!.rows };
+  const out = simgpuTransform(op, src, p, into.get(size), { src: srcSame });
+  if (key !== undefined) into.content = { key, seq: srcContent!.seq, rows: srcContent!.rows, same };
   return out;
 }

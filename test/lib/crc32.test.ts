@@ -42,7 +42,8 @@ describe("crc32Rows", () => {
         fc.integer({ min: 0, max: 5 }),
         fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 12 }),
         fc.integer({ min: 0, max: 0xffff }),
-        (rowBytes, pad, pattern, seed) => {
+        fc.array(fc.boolean(), { maxLength: 14 }),
+        (rowBytes, pad, pattern, seed, tell) => {
           // Rows drawn from four distinct ones, so neighbours are often equal.
           const stride = rowBytes + pad;
           const rows = pattern.length;
@@ -60,6 +61,11 @@ describe("crc32Rows", () => {
           for (let y = 0; y < rows; y++)
             packed.set(bytes.subarray(y * stride, y * stride + rowBytes), y * rowBytes);
           assert.equal(crc32Rows(bytes, rowBytes, stride, rows), crc32(packed));
+          // Told which rows equal the one above (some, by `tell`; past its length, none).
+          const same = Uint8Array.from(tell, (t, y) =>
+            t && y > 0 && y < rows && pattern[y] === pattern[y - 1] ? 1 : 0,
+          );
+          assert.equal(crc32Rows(bytes, rowBytes, stride, rows, same), crc32(packed));
         },
       ),
     );

@@ -192,4 +192,70 @@ describe("incremental expected frames", () => {
       ),
     );
   });
+
+  test("expectedGpuOutput told which source rows equal the one above gives the transform's bytes and CRC", () => {
+    // Frames of one key whose top `rows` rows vary by seq and whose rows are variants of
+    // one row (so neighbours are often equal, and differ in part of the row): the
+    // source's claims (some left out) let the update skip comparisons and rewrite spans.
+    const ops = [SIMGPU_OP_INVERT, SIMGPU_OP_COPY, SIMGPU_OP_YUYV_TO_XRGB8888];
+    fc.assert(
+      fc.property(
+        fc.nat(2),
+        fc.integer({ min: 1, max: 8 }).map((n) => n * 2),
+        fc.integer({ min: 1, max: 10 }),
+        fc.nat(3),
+        fc.nat(2),
+        fc.array(fc.nat(3), { minLength: 10, maxLength: 10 }),
+        fc.array(fc.record({ seq: fc.nat(4), drop: fc.array(fc.boolean(), { maxLength: 10 }) }), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        fc.integer({ min: 0, max: 0xffff }),
+        (opIx, width, height, topRows, pad, below, frames, seed) => {
+          const op = ops[opIx]!;
+          const cpp = op === SIMGPU_OP_YUYV_TO_XRGB8888 ? 2 : 4;
+          const rowBytes = width * cpp;
+          const srcPitch = rowBytes + pad;
+          const rows = Math.min(height, topRows);
+          const variant = (k: number): Uint8Array => {
+            const r = Uint8Array.from({ length: rowBytes }, (_, i) => (i * 29 + seed) & 0xff);
+            for (let j = 0; j < k; j++) r[(seed * (j + 3) + j * 7) % rowBytes] ^= 0x5a + j;
+            return r;
+          };
+          const p = { width, height, srcPitch, dstPitch: width * 4 + pad * 4 };
+          const cam = new ScratchBuffer();
+          const gpu = new ScratchBuffer();
+          for (const f of frames) {
+            const src = cam.get(srcPitch * height).fill(0);
+            // The varying rows by seq, the rest the key's.
+            for (let y = 0; y < height; y++)
+              src.set(variant(y < rows ? (f.seq * 7 + y * 3 + seed) % 4 : below[y]!), y * srcPitch);
+            const same = Uint8Array.from({ length: height }, (_, y) =>
+              y > 0 &&
+              f.drop[y] !== true &&
+              src
+                .subarray(y * srcPitch, y * srcPitch + rowBytes)
+                .every((v, i) => v === src[(y - 1) * srcPitch + i])
+                ? 1
+                : 0,
+            );
+            cam.content = {
+              key: `rows ${seed}`,
+              seq: f.seq,
+              rows,
+              same: { pitch: srcPitch, rowBytes, same },
+            };
+            const out = expectedGpuOutput(op, src, p, gpu, cam.content);
+            const want = simgpuTransform(op, src, p);
+            assert.deepEqual(out, want);
+            const g: FrameGeometry = { width, height, stride: p.dstPitch, bpp: 4 };
+            assert.equal(
+              visibleCrc(out, g, gpu.content),
+              crc32Rows(want, width * 4, p.dstPitch, height),
+            );
+          }
+        },
+      ),
+    );
+  });
 });

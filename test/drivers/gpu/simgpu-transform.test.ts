@@ -114,3 +114,65 @@ describe("simgpuTransform on frames of repeated rows", () => {
     );
   });
 });
+
+describe("simgpuTransform told which rows equal the one above", () => {
+  test("source rows known equal and an earlier result's equal rows give the plain transform's bytes", () => {
+    // Rows are variants of one base row that differ in a few bytes, so a result row
+    // differs from an earlier one in part of the row: what `was` writes is a span.
+    const row = fc.record({ kind: fc.nat(3), drop: fc.boolean() });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(SIMGPU_OP_COPY, SIMGPU_OP_INVERT, SIMGPU_OP_YUYV_TO_XRGB8888),
+        fc.integer({ min: 1, max: 12 }).map((n) => n * 2),
+        fc.array(fc.tuple(row, row), { minLength: 1, maxLength: 10 }),
+        fc.nat(5),
+        fc.nat(5),
+        fc.integer({ min: 0, max: 0xffff }),
+        (op, w, pairs, srcPad, dstPad, seed) => {
+          const srcCpp = op === SIMGPU_OP_YUYV_TO_XRGB8888 ? 2 : 4;
+          const h = pairs.length;
+          const srcPitch = w * srcCpp + srcPad;
+          const dstPitch = w * 4 + dstPad;
+          const rowBytes = w * srcCpp;
+          const base = Uint8Array.from({ length: rowBytes }, (_, i) => (i * 29 + seed) & 0xff);
+          const variant = (k: number): Uint8Array => {
+            const r = base.slice();
+            for (let j = 0; j < k; j++) r[(seed * (j + 3) + j * 7) % rowBytes] ^= 0x5a + j;
+            return r;
+          };
+          const frame = (pick: (p: (typeof pairs)[number]) => { kind: number }): Uint8Array => {
+            const src = new Uint8Array(srcPitch * h).fill(seed & 0xff);
+            for (const [y, p] of pairs.entries()) src.set(variant(pick(p).kind), y * srcPitch);
+            return src;
+          };
+          // Which rows of `b` (rows of `n` bytes at `pitch`) equal the row above, some claims left out.
+          const sameOf = (
+            b: Uint8Array,
+            pitch: number,
+            n: number,
+            drop: (y: number) => boolean,
+          ): Uint8Array =>
+            Uint8Array.from({ length: h }, (_, y) =>
+              y > 0 &&
+              !drop(y) &&
+              b.subarray(y * pitch, y * pitch + n).every((v, i) => v === b[(y - 1) * pitch + i])
+                ? 1
+                : 0,
+            );
+          const p = { width: w, height: h, srcPitch, dstPitch };
+          const before = frame(([a]) => a);
+          const after = frame(([, b]) => b);
+          const out = new Uint8Array(dstPitch * h + 8).fill(0xee);
+          simgpuTransform(op, before, p, out);
+          const was = sameOf(out, dstPitch, w * 4, (y) => pairs[y]![0].drop);
+          const src = sameOf(after, srcPitch, rowBytes, (y) => pairs[y]![1].drop);
+          const want = reference(op, after, w, h, srcPitch, dstPitch);
+          assert.deepEqual(simgpuTransform(op, after, p, out, { src, was }), want);
+          // Told nothing of dst's rows (a fresh array), the source claims alone.
+          assert.deepEqual(simgpuTransform(op, after, p, undefined, { src }), want);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+});

@@ -162,34 +162,88 @@ export function simgpuRowBytes(format: number, width: number): number {
   return width * info.cpp;
 }
 
+/** Bytes per source row and per result row of a job. */
+export function simgpuJobRowBytes(
+  op: number,
+  p: SimgpuTransformParams,
+): { src: number; dst: number } {
+  const f = jobFormats(op, p);
+  return { src: simgpuRowBytes(f.src, p.width), dst: simgpuRowBytes(f.dst, p.width) };
+}
+
+/**
+ * What is known of a transform's rows beforehand (see {@link simgpuTransform}), each as
+ * `same[y] !== 0` for row y equal to row y - 1; rows past an array's length are not
+ * claimed.
+ */
+export interface SimgpuKnownRows {
+  /** Source rows equal to the one above (by the structure of what made them): not compared. */
+  readonly src?: Uint8Array;
+  /**
+   * Rows of `out` as it holds them when called (an earlier result) equal to the one
+   * above: such a row whose new value is also the row above is rewritten only where
+   * the row above changed.
+   */
+  readonly was?: Uint8Array;
+}
+
+/** A result row made apart, to compare with the one it replaces (grown as needed). */
+let rowScratch = new Uint8Array(0);
+
 /**
  * What the GPU writes for one job: `height` rows of dst at `dstPitch`, computed from src
  * rows at `srcPitch`. Bytes past each row's visible width are 0 here; the GPU does not
- * write them, so in the real buffer they keep whatever was there.
+ * write them, so in the real buffer they keep whatever was there. `known`: what is known
+ * of the rows (the result is the same bytes; less is compared and written).
  */
 export function simgpuTransform(
   op: number,
   src: Uint8Array,
   p: SimgpuTransformParams,
   out?: Uint8Array,
+  known: SimgpuKnownRows = {},
 ): Uint8Array {
-  const f = jobFormats(op, p);
-  const srcRow = simgpuRowBytes(f.src, p.width);
-  const dstRow = simgpuRowBytes(f.dst, p.width);
+  const { src: srcRow, dst: dstRow } = simgpuJobRowBytes(op, p);
   const size = simgpuResultBytes(op, p);
   if (out !== undefined && out.length < size)
     throw new RangeError(`simgpu: ${out.length} bytes cannot hold a ${size}-byte result`);
   const dst = out === undefined ? new Uint8Array(size) : out.subarray(0, size);
   const pad = p.dstPitch - dstRow;
+  const same = known.src;
+  const was = out === undefined ? undefined : known.was;
+  if (was !== undefined && rowScratch.length < dstRow) rowScratch = new Uint8Array(dstRow);
+  // Where the result row above differs from what dst held there (with `was`).
+  let lo = 0;
+  let hi = dstRow;
   for (let y = 0; y < p.height; y++) {
     const si = y * p.srcPitch;
     const di = y * p.dstPitch;
-    if (y > 0 && sameBytes(src, si, si - p.srcPitch, srcRow)) {
+    if (
+      y > 0 &&
+      ((same !== undefined && y < same.length && same[y] !== 0) ||
+        sameBytes(src, si, si - p.srcPitch, srcRow))
+    ) {
       // The same source row gives the same result row: copy it (host memcmp and memcpy;
       // frames are mostly rows equal to the one above, and a row that differs mostly
       // differs early). Inverting a 4K row word by word in JavaScript takes several
       // times longer than comparing and copying it.
-      dst.copyWithin(di, di - p.dstPitch, di - p.dstPitch + dstRow);
+      if (was !== undefined && y < was.length && was[y] !== 0) {
+        // dst held the row above here too: it differs where the row above changed.
+        if (hi > lo) dst.copyWithin(di + lo, di - p.dstPitch + lo, di - p.dstPitch + hi);
+      } else {
+        dst.copyWithin(di, di - p.dstPitch, di - p.dstPitch + dstRow);
+        lo = 0;
+        hi = dstRow;
+      }
+    } else if (was !== undefined) {
+      // Made apart and written where it differs from what dst holds.
+      const line = rowScratch;
+      transformRow(op, src, si, line, 0, p.width, srcRow);
+      lo = 0;
+      while (lo < dstRow && line[lo] === dst[di + lo]) lo++;
+      hi = dstRow;
+      while (hi > lo && line[hi - 1] === dst[di + hi - 1]) hi--;
+      if (hi > lo) dst.set(line.subarray(lo, hi), di + lo);
     } else {
       transformRow(op, src, si, dst, di, p.width, srcRow);
     }

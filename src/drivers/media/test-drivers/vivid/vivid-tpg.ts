@@ -25,7 +25,7 @@
  */
 
 import { V4L2_PIX_FMT_XBGR32, V4L2_PIX_FMT_YUYV } from "../../../../include/uapi/videodev2.js";
-import type { ScratchBuffer } from "../../../../lib/scratch.js";
+import type { SameRows, ScratchBuffer } from "../../../../lib/scratch.js";
 import {
   type TpgComponent,
   type TpgLayout,
@@ -194,15 +194,37 @@ export function vividTestPatternInto(
 
 /** Draws the sequence-number band of frame `sequence` over the top lines of a bars frame (YUYV, XBGR32). */
 function drawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number): void {
+  const { height, bytesperline } = fmt;
+  const band = Math.min(height, tpgBandLines(height));
+  drawLine(frame, 0, fmt, bandColor(fmt.width, sequence));
+  for (let y = 1; y < band; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
+}
+
+/** A band line drawn apart, to compare with the one in the frame (grown as needed). */
+let bandLine = new Uint8Array(0);
+
+/**
+ * {@link drawBand} over a band that holds another frame's band whole (every line the
+ * same line): the new line is drawn apart and only the bytes where it differs from the
+ * old one (the blocks of the bits that changed, from the first to the last) are written
+ * into each line. The same bytes as drawBand: a frame's band differs from the last
+ * frame's in a block or two, and copying whole lines down a 4K band is 4 MiB a frame.
+ */
+function redrawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number): void {
   const { width, height, bytesperline } = fmt;
   const band = Math.min(height, tpgBandLines(height));
-  const seq = sequence >>> 0;
-  const bit = (x: number): readonly [number, number, number] => {
-    const i = Math.min(31, Math.floor((x * 32) / width));
-    return (seq >>> (31 - i)) & 1 ? WHITE : BLACK;
-  };
-  drawLine(frame, 0, fmt, bit);
-  for (let y = 1; y < band; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
+  // drawLine writes the pixels, width * bpp bytes from the line's start; the rest is 0.
+  const n = width * (fmt.pixelformat === V4L2_PIX_FMT_YUYV ? 2 : 4);
+  if (bandLine.length < n) bandLine = new Uint8Array(n);
+  const line = bandLine;
+  drawLine(line, 0, fmt, bandColor(width, sequence));
+  let lo = 0;
+  while (lo < n && line[lo] === frame[lo]) lo++;
+  if (lo === n) return;
+  let hi = n;
+  while (line[hi - 1] === frame[hi - 1]) hi--;
+  const span = line.subarray(lo, hi);
+  for (let y = 0; y < band; y++) frame.set(span, y * bytesperline + lo);
 }
 
 /** The content key of vivid's pattern in `fmt` (see ScratchContent): it varies with the sequence in its band only. */
@@ -232,11 +254,14 @@ export function vividTestPatternCached(
   if (banded && have !== undefined && have.key === key && buf.capacity >= size) {
     const frame = buf.peek(size);
     if (have.seq !== sequence >>> 0) {
-      drawBand(frame, fmt, sequence);
-      // Rows below the band changed in place (a CPU's stamp, ScratchBuffer.touchRows): bars again.
       const band = Math.min(fmt.height, tpgBandLines(fmt.height));
+      // A pattern as drawn (not changed in place: ScratchBuffer.touchRows gives a negative
+      // seq) has every band line the same: only the bytes that differ are written.
+      if (have.seq >= 0 && have.rows <= band) redrawBand(frame, fmt, sequence);
+      else drawBand(frame, fmt, sequence);
+      // Rows below the band changed in place (a CPU's stamp, ScratchBuffer.touchRows): bars again.
       if (have.rows > band) drawBarRows(frame, fmt, band, Math.min(fmt.height, have.rows));
-      buf.content = { key, seq: sequence >>> 0, rows: band };
+      buf.content = { key, seq: sequence >>> 0, rows: band, same: tpgSameLines(fmt) };
     }
     return frame;
   }
@@ -248,6 +273,7 @@ export function vividTestPatternCached(
       key,
       seq: sequence >>> 0,
       rows: Math.min(fmt.height, tpgBandLines(fmt.height)),
+      same: tpgSameLines(fmt),
     };
   return frame;
 }
@@ -274,6 +300,14 @@ export function tpgSameRows(fmt: TpgFormat): Uint8Array | undefined {
     sameRowsCache.set(key, same);
   }
   return same;
+}
+
+/** {@link tpgSameRows} as a buffer's claim about its lines (whole `bytesperline` lines). */
+function tpgSameLines(fmt: TpgFormat): SameRows | undefined {
+  const same = tpgSameRows(fmt);
+  return same === undefined
+    ? undefined
+    : { pitch: fmt.bytesperline, rowBytes: fmt.bytesperline, same };
 }
 
 /** {@link tpgSameRows} by format, the most recent few. */
