@@ -25,7 +25,7 @@ import {
   DMA_TO_DEVICE,
   type DmaDirection,
 } from "../../../dma/direction.js";
-import { dmaSegmentsSlice, SgTable } from "../../../dma/scatterlist.js";
+import { SgTable } from "../../../dma/scatterlist.js";
 import type { DmaFence, DmaFenceOps } from "../../../dma-buf/dma-fence.js";
 import { DMA_RESV_USAGE_READ } from "../../../dma-buf/dma-resv.js";
 import { SyncFile } from "../../../dma-buf/sync-file.js";
@@ -44,6 +44,7 @@ import {
   SIMNPU_TILE,
 } from "../../../include/uapi/simnpu-accel.js";
 import type { CStruct } from "../../../include/uapi/struct.js";
+import { dmaRowSegments } from "../../../lib/row-segments.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../machine/device.js";
 import type { Current } from "../../../vfs/file.js";
 import {
@@ -255,10 +256,8 @@ export class SimNpu {
     const inRow = p.width * p.cpp;
     const src = this.#map(input, input === output ? DMA_BIDIRECTIONAL : DMA_TO_DEVICE);
     const dst = this.#map(output, DMA_FROM_DEVICE);
-    const rows: DmaSegment[] = [];
-    for (let y = 0; y < p.height; y++) dmaSegmentsSlice(src.segs, y * p.inPitch, inRow, rows);
-    const wrows: DmaSegment[] = [];
-    for (let y = 0; y < g.height; y++) dmaSegmentsSlice(dst.segs, y * outPitch, g.rowBytes, wrows);
+    const rows = dmaRowSegments(src.segs, 0, p.inPitch, inRow, p.height);
+    const wrows = dmaRowSegments(dst.segs, 0, outPitch, g.rowBytes, g.height);
     this.dev.submit(
       `simnpu job (op ${op}, ${p.width}x${p.height})`,
       inRow * p.height + g.rowBytes * g.height,

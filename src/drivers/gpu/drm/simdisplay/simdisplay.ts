@@ -42,6 +42,7 @@ import {
 } from "../../../../include/uapi/drm-mode.js";
 import { Crc32RowHasher, crc32Rows } from "../../../../lib/crc32.js";
 import { RowGather } from "../../../../lib/row-gather.js";
+import { DmaRowLists } from "../../../../lib/row-segments.js";
 import { dmaReadScratch } from "../../../../lib/scratch.js";
 import type { ClockEvent, Ns } from "../../../../machine/clock.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
@@ -54,7 +55,7 @@ import {
   DrmDevice,
   type DrmDriver,
 } from "../drm-device.js";
-import { dmaSegmentsSlice, drmGemHandleCreate } from "../drm-gem.js";
+import { drmGemHandleCreate } from "../drm-gem.js";
 import { drmGemDmaCreate, drmGemDmaPrimeImportSgTable, drmGemDmaSegments } from "../drm-gem-dma.js";
 import {
   DrmConnector,
@@ -166,18 +167,14 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
    */
   underruns = 0;
   /** The last scanout: its DMA rows, memory's write sequence before it, its CRC. */
-  #lastScan: { rows: DmaSegment[]; seq: number; crc: number; clean: boolean } | undefined;
-  /** The rows of the last scanout and what they were made from (see #scanRows). */
-  #rowsOf:
-    | {
-        segs: readonly DmaSegment[];
-        base: number;
-        pitch: number;
-        rowBytes: number;
-        height: number;
-        rows: DmaSegment[];
-      }
-    | undefined;
+  #lastScan: { rows: readonly DmaSegment[]; seq: number; crc: number; clean: boolean } | undefined;
+  /**
+   * The DMA segments of the scanouts' rows, by buffer and geometry: the same list as last
+   * time for a buffer scanned out before (a display scans the same few buffers out at
+   * every vblank and flip, and a list of thousands of rows per vblank is most of what a
+   * scanout of unchanged memory costs).
+   */
+  readonly #rowLists = new DmaRowLists();
 
   constructor(host: DriverHost, options: SimDisplayOptions) {
     const width = options.width ?? 640;
@@ -410,36 +407,6 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
   }
 
   /**
-   * The DMA segments of a scanout's rows: `height` rows of `rowBytes` at `pitch` from
-   * `base` in a buffer of DMA segments `segs`. The last scanout's list when nothing of
-   * that changed (a display scans the same buffer out at every vblank, and a list of
-   * thousands of rows per vblank is most of what a scanout of unchanged memory costs).
-   */
-  #scanRows(
-    segs: readonly DmaSegment[],
-    base: number,
-    pitch: number,
-    rowBytes: number,
-    height: number,
-  ): DmaSegment[] {
-    const c = this.#rowsOf;
-    if (
-      c !== undefined &&
-      c.base === base &&
-      c.pitch === pitch &&
-      c.rowBytes === rowBytes &&
-      c.height === height &&
-      c.segs.length === segs.length &&
-      c.segs.every((s, i) => s.dmaAddr === segs[i]!.dmaAddr && s.len === segs[i]!.len)
-    )
-      return c.rows;
-    const rows: DmaSegment[] = [];
-    for (let y = 0; y < height; y++) dmaSegmentsSlice(segs, base + y * pitch, rowBytes, rows);
-    this.#rowsOf = { segs: segs.map((s) => ({ ...s })), base, pitch, rowBytes, height, rows };
-    return rows;
-  }
-
-  /**
    * Reads the scanout's rows by DMA and returns the CRC of what was read. The rows are
    * hashed where they lie in DRAM when the device can read in place (the same reads and
    * checks as a copy, the same bytes, one pass over the frame less); otherwise they are
@@ -491,7 +458,7 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
       `scanout frame ${sequence} (fb ${fb.id})`,
       rowBytes * mode.vdisplay,
       () => {
-        const rows = this.#scanRows(
+        const rows = this.#rowLists.rows(
           drmGemDmaSegments(obj),
           base,
           fb.pitch,

@@ -58,6 +58,7 @@ import {
 import type { CStruct } from "../../../../include/uapi/struct.js";
 import { sameBytes, sameBytesIn } from "../../../../lib/bytes.js";
 import { RowGather } from "../../../../lib/row-gather.js";
+import { DmaRowLists } from "../../../../lib/row-segments.js";
 import { dmaReadScratch, ScratchBuffer } from "../../../../lib/scratch.js";
 import type { DeviceConfig, DmaDevice, DmaSegment } from "../../../../machine/device.js";
 import type { RowContent } from "../../../../machine/row-notes.js";
@@ -71,12 +72,7 @@ import {
   type DrmDriver,
 } from "../drm-device.js";
 import type { DrmFile } from "../drm-file.js";
-import {
-  type DrmGemObject,
-  dmaSegmentsSlice,
-  drmGemHandleCreate,
-  drmGemLookupOrEnoent,
-} from "../drm-gem.js";
+import { type DrmGemObject, drmGemHandleCreate, drmGemLookupOrEnoent } from "../drm-gem.js";
 import {
   type DrmGemShmem,
   drmGemShmemCreate,
@@ -434,6 +430,11 @@ interface SimgpuJob {
 export class SimGpu {
   /** drm_sched_init at probe: the GPU's one ring and fence timeline. */
   readonly sched: DrmGpuScheduler;
+  /**
+   * Jobs' source and result rows as DMA segments, by buffer and geometry: a pipeline's
+   * jobs read and write the same few buffers frame after frame.
+   */
+  readonly #rowLists = new DmaRowLists();
 
   constructor(
     readonly host: DriverHost,
@@ -632,12 +633,9 @@ export class SimGpu {
       `job ${job.seqno} (op ${job.op}, ${p.width}x${p.height})`,
       bytes,
       () => {
-        const srcSegs = this.#segments(job.src, maps);
-        const rows: DmaSegment[] = [];
-        for (let y = 0; y < p.height; y++) dmaSegmentsSlice(srcSegs, y * p.srcPitch, srcRow, rows);
-        const dstSegs = this.#segments(job.dst, maps);
-        const wrows: DmaSegment[] = [];
-        for (let y = 0; y < p.height; y++) dmaSegmentsSlice(dstSegs, y * p.dstPitch, dstRow, wrows);
+        const rowLists = this.#rowLists;
+        const rows = rowLists.rows(this.#segments(job.src, maps), 0, p.srcPitch, srcRow, p.height);
+        const wrows = rowLists.rows(this.#segments(job.dst, maps), 0, p.dstPitch, dstRow, p.height);
         if (job.op === SIMGPU_OP_BLEND) {
           const packedP = { ...p, srcPitch: srcRow, dstPitch: dstRow };
           const packed = this.dev.readSegments(rows, dmaReadScratch.get(srcRow * p.height));
