@@ -15,6 +15,7 @@ import {
   type TpgFormat,
   vividTestPatternCached,
 } from "../drivers/media/test-drivers/vivid/vivid-tpg.js";
+import { xorBytes } from "../lib/bytes.js";
 import { crc32Combine, crc32Rows } from "../lib/crc32.js";
 import { type SameRows, ScratchBuffer, type ScratchContent, sameRowsAs } from "../lib/scratch.js";
 
@@ -49,12 +50,19 @@ export function applyStamp(
   if (!writes) return;
   const lines = stampLines(g.height);
   const rowBytes = g.width * g.bpp;
+  for (let y = 0; y < lines; y++)
+    stampBytes(frame.subarray(y * g.stride, y * g.stride + rowBytes), frameNo, reads);
+}
+
+/**
+ * A CPU stage's change to bytes it stamps: the inverse of what it read XOR a per-frame
+ * key when it reads and writes (a stale read gives a wrong result), the key alone when
+ * it only writes. `(255 - b) ^ key` is `b ^ (255 ^ key)`: one XOR, a word at a time.
+ */
+export function stampBytes(bytes: Uint8Array, frameNo: number, reads: boolean): void {
   const key = (frameNo * 37 + 11) & 0xff;
-  for (let y = 0; y < lines; y++) {
-    const row = frame.subarray(y * g.stride, y * g.stride + rowBytes);
-    if (reads) for (let i = 0; i < row.length; i++) row[i] = (255 - row[i]!) ^ key;
-    else row.fill(key);
-  }
+  if (reads) xorBytes(bytes, 255 ^ key);
+  else bytes.fill(key);
 }
 
 /**

@@ -78,7 +78,7 @@ import {
   vidiocStreamoff,
   vidiocStreamon,
 } from "../uapi/v4l2.js";
-import { type FrameGeometry, visibleCrc } from "./expected.js";
+import { type FrameGeometry, stampBytes, visibleCrc } from "./expected.js";
 import { frameLayout, graphSinks, stageFormat, stageKind, topoOrder } from "./graph.js";
 import type { ResolvedSpec } from "./spec.js";
 import {
@@ -252,17 +252,6 @@ function accessRegion(
 }
 
 /**
- * A CPU stage's change to the region: the inverse of what it read XOR a per-frame key
- * when it reads and writes (a stale read gives a wrong result), the key alone when it
- * only writes; nothing when it only reads.
- */
-function stamp(row: Uint8Array, frameNo: number, reads: boolean): void {
-  const key = (frameNo * 37 + 11) & 0xff;
-  if (reads) for (let i = 0; i < row.length; i++) row[i] = (255 - row[i]!) ^ key;
-  else row.fill(key);
-}
-
-/**
  * The CPU working on a frame in place through an mmap of its dma-buf. A CPU stage that
  * nothing reads is a sink: the program reading a result back (an NPU's tensor, a
  * frame to save), and its CRC is of the bytes it read.
@@ -317,8 +306,8 @@ class CpuNode {
       if (a.write) {
         for (let y = 0; y < r.lines; y++) {
           const o = y * f.geom.stride;
-          stamp(band.subarray(o, o + rowBytes), frameNo, a.read);
-          stamp(f.expected.subarray(off + o, off + o + rowBytes), frameNo, a.read);
+          stampBytes(band.subarray(o, o + rowBytes), frameNo, a.read);
+          stampBytes(f.expected.subarray(off + o, off + o + rowBytes), frameNo, a.read);
         }
         map.write(f.offset + off, band);
       }
@@ -328,9 +317,9 @@ class CpuNode {
         const row = a.read ? map.read(f.offset + off, r.bytes) : new Uint8Array(r.bytes);
         check(row, off);
         if (a.write) {
-          stamp(row, frameNo, a.read);
+          stampBytes(row, frameNo, a.read);
           map.write(f.offset + off, row);
-          stamp(f.expected.subarray(off, off + r.bytes), frameNo, a.read);
+          stampBytes(f.expected.subarray(off, off + r.bytes), frameNo, a.read);
         }
       }
     }
