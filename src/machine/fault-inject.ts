@@ -124,7 +124,8 @@ export interface FaultSiteStats extends FaultSite {
    * Every function outside the model's layers on the calls' stacks, as "<module>.<function>"
    * (the caller, then who called it: `videobuf2-core.#cancel` for the finish at
    * STREAMOFF): what the call-site census (test/pipelines/call-sites.test.ts) checks each
-   * registered call point against. Bounded.
+   * registered call point against. Bounded. Recorded only when asked
+   * (`FaultInjection.arm`'s `stacks`, `PipelineSpec.recordCallStacks`); empty otherwise.
    */
   via: string[];
   /**
@@ -168,6 +169,8 @@ export class FaultInjection {
   readonly #matched: number[] = [];
   readonly #applied: number[] = [];
   #recording = false;
+  /** Whether each call's whole stack is read for its site's `via`. */
+  #stacks = false;
   readonly #sites = new Map<string, FaultSiteStats>();
   readonly #open: OpenCall[] = [];
   readonly #tokens = new Map<number, OpenCall>();
@@ -185,8 +188,12 @@ export class FaultInjection {
     return this.#recording || this.#rules.length > 0;
   }
 
-  /** Installs a plan (replacing any) and starts recording sites when `record` is set. */
-  arm(rules: readonly FaultRule[], record = true): void {
+  /**
+   * Installs a plan (replacing any) and starts recording sites when `record` is set;
+   * with `stacks` also every function on each call's stack ({@link FaultSiteStats.via}:
+   * the call-site census), which costs reading the whole stack per call.
+   */
+  arm(rules: readonly FaultRule[], record = true, stacks = false): void {
     this.#rules = rules;
     this.#matched.length = 0;
     this.#applied.length = 0;
@@ -195,6 +202,7 @@ export class FaultInjection {
       this.#applied.push(0);
     }
     this.#recording = record || rules.length > 0;
+    this.#stacks = stacks && this.#recording;
   }
 
   /** The sites reached so far, in first-reached order. */
@@ -213,7 +221,7 @@ export class FaultInjection {
    */
   consult(call: string, info: FaultPointInfo): FaultDecision {
     if (!this.armed || this.#nesting > 0) return RUN;
-    const frames = framesOutsideLayers();
+    const frames = framesOutsideLayers(this.#stacks);
     const caller = frames.caller;
     const id = `${call} <- ${caller}`;
     let st = this.#sites.get(id);
@@ -393,42 +401,173 @@ export function shrinkLength(len: number, align = 1): number {
 /** Bound on {@link FaultSiteStats.via}. */
 const MAX_VIA = 64;
 
+/** Frames of a call's stack read for its caller and `via` (the frame reading it included). */
+const STACK_FRAMES = 40;
+/**
+ * Frames read first when only the caller is wanted: it is within the first dozen
+ * (consult, the DMA API's layers, the driver function); a caller not found in them is
+ * looked for again in {@link STACK_FRAMES}.
+ */
+const CALLER_FRAMES = 16;
+
 /**
  * The site's caller, the first stack frame outside the model's layers as
- * "<module>.<function>", and every named function outside the layers on the stack (`via`).
+ * "<module>.<function>", and with `stacks` every named function outside the layers on
+ * the stack (`via`; empty without).
+ *
+ * Read from V8's structured frames (CallSites, `Error.prepareStackTrace`): a frame of one
+ * of the model's layers is known by its script name and skipped unformatted, and the
+ * others are formatted each exactly as the formatted stack prints it (Node's default
+ * formatting is `"    at " + callSite.toString()` per frame); without `stacks`, only the
+ * frames down to the caller are taken. Why: reading a stack cost 0.3-0.4 ms of CPU per
+ * call in a pipeline (V8's code metadata and line tables are out of the host's caches
+ * after a frame's DMA), several calls a frame; most of it formatting frames and working
+ * out their line numbers. Where stacks are formatted otherwise (a program's own
+ * `Error.prepareStackTrace`, Node's source maps), and with `formatted` (tests compare the
+ * two), the formatted stack is read as it always was.
  */
-function framesOutsideLayers(): { caller: string; via: string[] } {
+export function framesOutsideLayers(
+  stacks: boolean,
+  formatted = false,
+): { caller: string; via: string[] } {
   const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 40;
-  const stack = new Error().stack ?? "";
-  Error.stackTraceLimit = limit;
-  const lines = stack.split("\n").slice(1);
-  const via: string[] = [];
-  for (const line of lines) {
-    const m = /at (\S+)(?: \[as [^\]]+\])? \((.+?):\d+:\d+\)$/.exec(line.trim());
-    if (m === null || LAYER_DIRS.test(m[2]!) || m[1]!.startsWith("<")) continue;
-    const mod = (m[2]!.split(/[/\\]/).pop() ?? "").replace(/\.[jt]s$/, "");
-    via.push(`${mod}.${m[1]!.replace(/^(?:Object|Array)\./, "").replace(/^async /, "")}`);
+  const prepare = Error.prepareStackTrace;
+  if (formatted || !nodeFormats(prepare)) {
+    Error.stackTraceLimit = STACK_FRAMES;
+    const stack = new Error().stack ?? "";
+    Error.stackTraceLimit = limit;
+    return framesOfLines(stack.split("\n").slice(1), stacks);
   }
-  return { caller: callerOutsideLayers(lines), via };
+  // The frames below this function, as the formatted path's window less its own frame
+  // (a frame of the layers, skipped by both).
+  const want = stacks ? STACK_FRAMES - 1 : CALLER_FRAMES;
+  const holder: { stack?: unknown } = {};
+  Error.stackTraceLimit = want;
+  Error.prepareStackTrace = callSitesOf;
+  try {
+    Error.captureStackTrace(holder, framesOutsideLayers);
+    const sites = holder.stack as NodeJS.CallSite[];
+    const first = scanSites(sites, stacks);
+    if (stacks || first.caller !== undefined || sites.length < want)
+      return { caller: first.result, via: first.via };
+    // The caller is deeper than the first frames read: read as many as the formatted path.
+    Error.stackTraceLimit = STACK_FRAMES - 1;
+    const deeper: { stack?: unknown } = {};
+    Error.captureStackTrace(deeper, framesOutsideLayers);
+    const all = scanSites(deeper.stack as NodeJS.CallSite[], stacks);
+    return { caller: all.result, via: all.via };
+  } finally {
+    Error.prepareStackTrace = prepare;
+    Error.stackTraceLimit = limit;
+  }
 }
 
-/** The first stack frame outside the model's layers, as "<module>.<function>". */
-function callerOutsideLayers(lines: readonly string[]): string {
-  let module: string | undefined;
+/**
+ * The caller's scan and `via` (with `stacks`) over structured frames; without `stacks`
+ * the scan stops where the caller is known.
+ */
+function scanSites(
+  sites: readonly NodeJS.CallSite[],
+  stacks: boolean,
+): { caller: string | undefined; result: string; via: string[] } {
+  const via: string[] = [];
+  const caller = new CallerScan();
+  for (const site of sites) {
+    if (!stacks && caller.done) break;
+    const file = site.getScriptNameOrSourceURL();
+    // A frame of the model's own layers, known by its script: `via` skips it, and so
+    // does the caller's scan before its first frame outside them and after its end.
+    if (typeof file === "string" && file !== "" && !site.isEval() && LAYER_DIRS.test(file)) {
+      if (caller.skipsLayers) continue;
+    }
+    const line = `    at ${site.toString()}`;
+    caller.line(line);
+    if (stacks) viaLine(line, via);
+  }
+  return { caller: caller.done ? caller.result : undefined, result: caller.result, via };
+}
+
+/**
+ * Whether stacks are formatted by Node's default (`Error.prepareStackTrace` is Node's
+ * own or unset, and Node's source maps are off): each frame is then `callSite.toString()`.
+ */
+function nodeFormats(prepare: typeof Error.prepareStackTrace): boolean {
+  return (
+    (prepare === undefined || prepare.name === "ErrorPrepareStackTrace") &&
+    process.sourceMapsEnabled !== true
+  );
+}
+
+/** `Error.prepareStackTrace` that hands back V8's frames unformatted. */
+function callSitesOf(_: Error, sites: NodeJS.CallSite[]): NodeJS.CallSite[] {
+  return sites;
+}
+
+/** {@link framesOutsideLayers} from a formatted stack's frame lines. */
+function framesOfLines(
+  lines: readonly string[],
+  stacks: boolean,
+): { caller: string; via: string[] } {
+  const via: string[] = [];
+  const caller = new CallerScan();
   for (const line of lines) {
+    caller.line(line);
+    if (stacks) viaLine(line, via);
+  }
+  return { caller: caller.result, via };
+}
+
+/** Adds the formatted frame `line`'s "<module>.<function>" to `via` when outside the layers. */
+function viaLine(line: string, via: string[]): void {
+  const m = /at (\S+)(?: \[as [^\]]+\])? \((.+?):\d+:\d+\)$/.exec(line.trim());
+  if (m === null || LAYER_DIRS.test(m[2]!) || m[1]!.startsWith("<")) return;
+  const mod = (m[2]!.split(/[/\\]/).pop() ?? "").replace(/\.[jt]s$/, "");
+  via.push(`${mod}.${m[1]!.replace(/^(?:Object|Array)\./, "").replace(/^async /, "")}`);
+}
+
+/**
+ * The first stack frame outside the model's layers, as "<module>.<function>", from the
+ * formatted frames in order ({@link line} each until {@link done}).
+ */
+class CallerScan {
+  #module: string | undefined;
+  #found: string | undefined;
+  #done = false;
+
+  /** Whether the caller is known (more frames change nothing). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Whether a frame of the model's layers changes nothing: none outside them yet, or done. */
+  get skipsLayers(): boolean {
+    return this.#module === undefined || this.#done;
+  }
+
+  line(line: string): void {
+    if (this.#done) return;
     const m = /at (?:(\S+) \()?(.+?):\d+:\d+\)?$/.exec(line.trim());
-    if (m === null) continue;
+    if (m === null) return;
     const file = m[2]!;
-    if (module === undefined && LAYER_DIRS.test(file)) continue;
+    if (this.#module === undefined && LAYER_DIRS.test(file)) return;
     const mod = (file.split(/[/\\]/).pop() ?? file).replace(/\.[jt]s$/, "");
     // An arrow function has no name: name the site after the function that holds it.
-    if (module !== undefined && mod !== module) break;
-    module = mod;
+    if (this.#module !== undefined && mod !== this.#module) {
+      this.#done = true;
+      return;
+    }
+    this.#module = mod;
     const fn = m[1]?.replace(/^(?:Object|Array)\./, "").replace(/^async /, "");
-    if (fn !== undefined && !fn.startsWith("<")) return `${module}.${fn}`;
+    if (fn !== undefined && !fn.startsWith("<")) {
+      this.#found = `${mod}.${fn}`;
+      this.#done = true;
+    }
   }
-  return module === undefined ? "<kernel>" : `${module}.<top>`;
+
+  get result(): string {
+    if (this.#found !== undefined) return this.#found;
+    return this.#module === undefined ? "<kernel>" : `${this.#module}.<top>`;
+  }
 }
 
 /**

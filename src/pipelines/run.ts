@@ -55,7 +55,7 @@ export function runPipeline(input: PipelineSpec, hooks: PipelineHooks = {}): Pip
   ];
   // A run records its maintenance and sync call sites (the reports' coverage view) unless
   // told not to: each call costs a stack trace, and a sweep's rows do not show them.
-  kernel.machine.faults.arm(plan, input.recordCallSites !== false);
+  kernel.machine.faults.arm(plan, input.recordCallSites !== false, input.recordCallStacks === true);
   // Probed before the program starts, in the order the four pipelines always probed.
   const drivers = spec.graph ? probeGraph(kernel, spec, graph) : legacyDrivers(kernel, spec);
   const app = new SimUapi(kernel, "pipeline");

@@ -304,6 +304,12 @@ export interface PipelineSpec {
    * stack trace per call). A fault plan still applies either way.
    */
   readonly recordCallSites?: boolean;
+  /**
+   * Also record every function on each call's stack (result.callSites[].via: the
+   * call-site census). Default false: it costs reading the whole stack per call, where
+   * the site itself needs the frames down to its caller.
+   */
+  readonly recordCallStacks?: boolean;
   /** Seed for anything random (page scattering). Default: the profile's. */
   readonly seed?: number;
   /** Record a timeline (trace events). Default false. */

@@ -33,7 +33,12 @@ const LAYER_POINTS_NOT_IN_SCENARIOS: Readonly<Record<string, string>> = {
 function bundledSites(): Map<string, FaultSiteStats[]> {
   const out = new Map<string, FaultSiteStats[]>();
   for (const file of bundledScenarios()) {
-    const r = runPipeline({ ...smallBundledSpec(file), recordCallSites: true, trace: false });
+    const r = runPipeline({
+      ...smallBundledSpec(file),
+      recordCallSites: true,
+      recordCallStacks: true,
+      trace: false,
+    });
     out.set(file, [...(r.callSites ?? [])]);
   }
   return out;

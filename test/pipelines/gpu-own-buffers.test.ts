@@ -23,7 +23,7 @@ function calls(r: PipelineResult, call: string, via: string): number {
 
 test("gpu-own-buffers: coherent; per-job maps every job, pinned maps each object once and unmaps it when freed", () => {
   const spec = SPEC();
-  const r = runPipeline({ ...spec, trace: false });
+  const r = runPipeline({ ...spec, trace: false, recordCallStacks: true });
   assert.equal(r.verdict, "coherent", r.violations.map((v) => v.message).join("\n"));
   assert.equal(r.sinks.length, 2);
   assert.ok(r.sinks.every((s) => s.ok));

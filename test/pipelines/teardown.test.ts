@@ -13,7 +13,7 @@ import type { PipelineResult, PipelineSpec } from "../../src/pipelines/types.js"
 import { smallBundledSpec } from "./bundled.js";
 
 function run(spec: PipelineSpec): PipelineResult {
-  return runPipeline({ ...spec, trace: false });
+  return runPipeline({ ...spec, trace: false, recordCallStacks: true });
 }
 
 function site(r: PipelineResult, call: string, via: string): FaultSiteStats | undefined {
