@@ -22,6 +22,26 @@ export class Prng {
     return this.nextU32() % n;
   }
 
+  /**
+   * `out[k] = base + below(n)` for `k` in `[0, count)`: the values of `count` calls of
+   * {@link below}, in order. Why: a device write's speculative fills draw thousands of
+   * lines; here the state stays in a local, and the remainder is taken without `%` on a
+   * double (values past 2^31 are doubles to V8, and their `%` is a call into C's fmod).
+   * `x - floor(x / n) * n` is exact for `x < 2^32`: the quotient's rounding error is far
+   * below `1 / n`.
+   */
+  drawBelow(out: Float64Array, count: number, n: number, base: number): void {
+    let s = this.#s;
+    for (let k = 0; k < count; k++) {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(s ^ (s >>> 15), s | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      const x = (t ^ (t >>> 14)) >>> 0;
+      out[k] = base + (x - Math.floor(x / n) * n);
+    }
+    this.#s = s;
+  }
+
   /** Fisher-Yates shuffle in place. */
   shuffle<T>(a: T[]): T[] {
     for (let i = a.length - 1; i > 0; i--) {

@@ -85,7 +85,7 @@ export class SpeculativeFills {
     if (this.#draws.length < n) this.#draws = new Float64Array(Math.max(n, 2 * this.#draws.length));
     const draws = this.#draws;
     const ramLine = first - m.memory.base / L;
-    for (let k = 0; k < n; k++) draws[k] = ramLine + (prng.nextU32() % count);
+    prng.drawBelow(draws, n, count, ramLine);
     if (!m.memory.contains(first * L, count * L)) {
       // Outside RAM: the line-by-line hook raises the bus error where it did.
       for (let k = 0; k < n; k++) {
