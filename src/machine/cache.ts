@@ -133,8 +133,9 @@ function wordView(a: Uint8Array, off: number): Int32Array | undefined {
 }
 
 /**
- * The lowest invalid way of a set with one: a way whose bit is set in `known` (ways known
- * invalid) is, without reading its tag; the others are read (`sets` slots apart).
+ * The lowest invalid way of a set with one. With up to 32 ways `known` has a bit for
+ * exactly the invalid ways (`CpuCache` `#setFree`): its lowest bit, no tag read. Wider
+ * sets have no bits: their tags are read (`sets` slots apart).
  */
 function lowestInvalidWay(
   known: number,
@@ -143,6 +144,7 @@ function lowestInvalidWay(
   sets: number,
   ways: number,
 ): number {
+  if (known !== 0) return 31 - Math.clz32(known & -known);
   let w = 0;
   for (let s = set; w < ways; w++, s += sets) if (((known >>> w) & 1) !== 0 || tag[s]! < 0) break;
   return w;
@@ -426,15 +428,20 @@ export class CpuCache {
    */
   readonly #setValid: Uint16Array;
   /**
-   * Per set, bits of ways known to be invalid (sets of up to 32 ways; 0 otherwise): a
-   * set bit means the way is invalid; a way may be invalid without its bit (range
-   * invalidation leaves the bits alone: one more update per line slowed it by a quarter).
-   * Why: a fill into a set with holes takes the lowest invalid way, and the ways of a set
-   * lie `sets` slots apart, so each tag read is a host cache line; a bit saves reading it.
+   * Per set, a bit for each invalid way, exactly (sets of up to 32 ways; always 0 for
+   * wider sets, whose ways have no bit). Why: a fill into a set with holes takes the
+   * lowest invalid way, and the ways of a set lie `sets` slots apart, so each tag read is
+   * a host cache line: after the unmap of a buffer a non-coherent device wrote (its
+   * speculative fills dropped), most sets have holes, and a GPU's next row of fills read
+   * up to a set's every tag to find one. Every drop sets its way's bit (`#freeBit`).
    */
   readonly #setFree: Uint32Array;
   /** `#setFree` of an empty set. */
   readonly #allFree: number;
+  /** The `#setFree` bit of a way (0 in sets wider than 32 ways, which have no bits). */
+  #freeBit(way: number): number {
+    return this.#allFree === 0 ? 0 : 1 << way;
+  }
   readonly #plruBits: Uint32Array; // per set
   /** Line data by slot. Every write to it marks its pages in `#dataUsed` (`#markData`, `#fillData`). */
   readonly #data: Int32Array;
@@ -740,12 +747,15 @@ export class CpuCache {
         // #allocate(li), written out: the victim, its write-back and #drop, the new line.
         const set = mod(li, sets);
         let way: number;
-        if (setValid[set]! < ways) way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
+        // A set with a hole takes an invalid way: its tag is not read (after the unmap of a
+        // buffer the device wrote, most sets have holes, and each tag is a host cache miss).
+        const full = setValid[set]! >= ways;
+        if (!full) way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
         else if (plru) way = plruVictim(plruBits[set]!, levels);
         else way = this.#victimWay(set);
         const s = way * sets + set;
-        const old = tag[s]!;
-        if (old >= 0) {
+        if (full) {
+          const old = tag[s]!;
           evictions++;
           if (dirty[s] === 1) this.#writebackNoting(s);
           if (inInner[s] !== 0) this.#dropInner(s);
@@ -766,7 +776,12 @@ export class CpuCache {
         else stamp[set * ways + way] = ++this.#tick;
         fills++;
         fillEpochs[s] = fillEpoch;
-        for (let i = 0; i < nInner; i++) this.#innerInsert(i, li, s);
+        // The slot is in no inner level now (invalid, or its line just dropped from them):
+        // placed without reading its inner slots or count.
+        if (nInner !== 0) {
+          for (let i = 0; i < nInner; i++) this.#innerPlace(i, li, s);
+          inInner[s] = nInner;
+        }
         notes[s] = note;
         pending[np] = s;
         pendingLine[np++] = li;
@@ -2496,6 +2511,8 @@ export class CpuCache {
     const pageCount = this.#pageCount;
     const lpp = this.#linesPerPage;
     const sets = this.sets;
+    const setFree = this.#setFree;
+    const bits = this.#allFree !== 0;
     const fillMap = last - first + 1 <= RMAP_FILL_PER_LINE * this.#valid;
     // Pages [p0, p1) lie wholly inside the range (none when it is not filled whole).
     const p0 = fillMap ? Math.ceil(first / lpp) : 0;
@@ -2508,6 +2525,7 @@ export class CpuCache {
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
+        if (bits) setFree[set]! |= 1 << way;
         if (!fillMap) rmap.set(li, INVALID);
         const page = Math.floor(li / lpp);
         if (page < p0 || page >= p1) pageCount.set(page, pageCount.get(page) - 1);
@@ -2577,6 +2595,8 @@ export class CpuCache {
     let nextS = ci === st.wordsCi ? st.nextS : -1;
     let nextW = st.nextW;
     const setValid = this.#setValid;
+    const setFree = this.#setFree;
+    const bits = this.#allFree !== 0;
     const sets = this.sets;
     let cleared = 0;
     let dropped = 0;
@@ -2624,6 +2644,8 @@ export class CpuCache {
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
+        // (s - set is way * sets, exactly.)
+        if (bits) setFree[set]! |= 1 << ((s - set) / sets);
         if (++dropped === cachedHere) {
           // The page's last cached line: none is left further on.
           stop = l + 1;
@@ -2882,8 +2904,18 @@ export class CpuCache {
   }
 
   #innerInsert(level: number, li: number, outerSlot: number): void {
+    if (this.#inner[level]!.innerOf[outerSlot]! >= 0) return;
+    this.#innerPlace(level, li, outerSlot);
+    this.#inInner[outerSlot]!++;
+  }
+
+  /**
+   * Puts outer slot `outerSlot` (line `li`), which `level` does not hold, into `level`:
+   * into an invalid way or over the least recently used one. The caller counts it in
+   * `#inInner[outerSlot]`.
+   */
+  #innerPlace(level: number, li: number, outerSlot: number): void {
     const lv = this.#inner[level]!;
-    if (lv.innerOf[outerSlot]! >= 0) return;
     const set = mod(li, lv.sets);
     const base = set * lv.ways;
     const slotOf = lv.slotOf;
@@ -2909,7 +2941,6 @@ export class CpuCache {
     }
     slotOf[k] = outerSlot;
     lv.innerOf[outerSlot] = k;
-    this.#inInner[outerSlot]!++;
     stamp[k] = ++this.#tick;
   }
 
@@ -2995,7 +3026,7 @@ export class CpuCache {
     const way = Math.floor(s / this.sets);
     const set = s - way * this.sets;
     this.#setValid[set]!--;
-    this.#setFree[set]! |= 1 << way;
+    this.#setFree[set]! |= this.#freeBit(way);
   }
 }
 
