@@ -252,22 +252,25 @@ describe("CpuCache loads and stores", () => {
 
   test("property: replacement matches reference LRU and tree-PLRU models", () => {
     type Ref = { ways: (number | -1)[][]; stamp: number[][]; bits: number[]; tick: number };
-    const SETS = 2;
     fc.assert(
       fc.property(
         fc.constantFrom<"lru" | "plru">("lru", "plru"),
-        // Up to 32 ways (the deepest trees), lines enough for every set to overflow.
-        fc.constantFrom(1, 2, 4, 8, 16, 32).chain((W) =>
-          fc.tuple(
-            fc.constant(W),
-            // Long enough for every set to overflow (fast-check keeps arrays short otherwise).
-            fc.array(fc.integer({ min: 0, max: 3 * W * SETS }), {
-              minLength: 3 * W,
-              maxLength: 3 * W + 150,
-            }),
+        // Set counts that are powers of two (a line's set by mask) and that are not; up
+        // to 32 ways (the deepest trees), lines enough for every set to overflow.
+        fc
+          .tuple(fc.constantFrom(1, 2, 3, 4, 6), fc.constantFrom(1, 2, 4, 8, 16, 32))
+          .chain(([S, W]) =>
+            fc.tuple(
+              fc.constant(S),
+              fc.constant(W),
+              // Long enough for every set to overflow (fast-check keeps arrays short otherwise).
+              fc.array(fc.integer({ min: 0, max: 3 * W * S }), {
+                minLength: 3 * W,
+                maxLength: 3 * W + 150,
+              }),
+            ),
           ),
-        ),
-        (repl, [W, seq]) => {
+        (repl, [SETS, W, seq]) => {
           const lines = 3 * W * SETS;
           const { cache, mem } = cacheRig(oneLevel(SETS, W, L, repl));
           const ref: Ref = {
