@@ -76,7 +76,11 @@ function ycbcr(rgb: readonly [number, number, number]): [number, number, number]
   return [y, cb, cr];
 }
 
-/** Writes one line of `color(x)` pixels into `out` at `off`. */
+/**
+ * Writes one line of `color(x)` pixels into `out` at `off`. No array per pixel (a frame
+ * is drawn a line or two at a time, but a 4K line is thousands of pixels, twice a frame):
+ * the colours are the pattern's few constants, each converted to Y'CbCr once.
+ */
 function drawLine(
   out: Uint8Array,
   off: number,
@@ -86,28 +90,42 @@ function drawLine(
   const { width, pixelformat } = fmt;
   if (pixelformat === V4L2_PIX_FMT_YUYV) {
     for (let x = 0; x < width; x += 2) {
-      const c0 = color(x);
-      const c1 = x + 1 < width ? color(x + 1) : c0;
-      const [y0, cb, cr] = ycbcr(c0);
-      const y1 = ycbcr(c1)[0];
+      const c0 = ycbcrOf(color(x));
+      const c1 = x + 1 < width ? ycbcrOf(color(x + 1)) : c0;
       const o = off + x * 2;
-      out[o] = y0;
-      out[o + 1] = cb;
+      out[o] = c0[0];
+      out[o + 1] = c0[1];
       if (x + 1 < width) {
-        out[o + 2] = y1;
-        out[o + 3] = cr;
+        out[o + 2] = c1[0];
+        out[o + 3] = c0[2];
       }
     }
   } else {
     for (let x = 0; x < width; x++) {
-      const [r, g, b] = color(x);
+      const c = color(x);
       const o = off + x * 4;
-      out[o] = b;
-      out[o + 1] = g;
-      out[o + 2] = r;
+      out[o] = c[2];
+      out[o + 1] = c[1];
+      out[o + 2] = c[0];
       out[o + 3] = 0;
     }
   }
+}
+
+/** {@link ycbcr} of each colour drawn, by the colour's (constant) array. */
+const ycbcrOfColor = new Map<
+  readonly [number, number, number],
+  readonly [number, number, number]
+>();
+
+function ycbcrOf(rgb: readonly [number, number, number]): readonly [number, number, number] {
+  let c = ycbcrOfColor.get(rgb);
+  if (c === undefined) {
+    c = ycbcr(rgb);
+    if (ycbcrOfColor.size >= 64) ycbcrOfColor.clear();
+    ycbcrOfColor.set(rgb, c);
+  }
+  return c;
 }
 
 /** Height of the sequence-number band. */
