@@ -34,6 +34,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "../include/uapi/fcntl.js";
+import { readBuffer } from "../lib/bytes.js";
 import type { CpuMapping } from "../machine/cpu.js";
 import type { Machine } from "../machine/machine.js";
 import { PAGE_SIZE } from "../machine/memory.js";
@@ -63,8 +64,11 @@ export interface UserMapping {
   readonly addr: number;
   readonly length: number;
   readonly prot: number;
-  /** Loads `len` bytes at `offset` through the mapping (with its cache attribute). */
-  read(offset: number, len: number): Uint8Array;
+  /**
+   * Loads `len` bytes at `offset` through the mapping (with its cache attribute): a new
+   * array, or the first `len` bytes of `into`.
+   */
+  read(offset: number, len: number, into?: Uint8Array): Uint8Array;
   /** Stores `data` at `offset`. SIGSEGV without PROT_WRITE. */
   write(offset: number, data: Uint8Array): void;
   /** memset. */
@@ -280,12 +284,12 @@ export class Process implements Current {
       cpu: m.cpu.map(vma.ranges, vma.attr, label),
       region: m.violations.register(label, vma.ranges, {}, notes),
       cowPages: new Map(),
-      read: (o, len) => {
+      read: (o, len, into) => {
         bounds(o, len);
         if ((prot & PROT_READ) === 0)
           throw new UserFault("SIGSEGV", "read from a mapping without PROT_READ");
         dmabuf?.checkCpuAccessFences(false, label);
-        return m.cpu.read(map.cpu, o, len);
+        return m.cpu.read(map.cpu, o, len, readBuffer(into, len));
       },
       write: (o, data) => {
         bounds(o, data.length);

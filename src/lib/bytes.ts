@@ -1,6 +1,7 @@
 /**
- * Host byte comparisons for the data paths: the host's memcmp (Buffer.compare), several
- * times faster than a JavaScript loop over the same bytes.
+ * Host byte helpers for the data paths: comparisons by the host's memcmp
+ * (Buffer.compare, several times faster than a JavaScript loop over the same bytes),
+ * XOR a word at a time, the buffer a read goes into.
  */
 
 /** Whether `a[i..i+n)` equals `a[j..j+n)`: two rows of one frame, say. */
@@ -40,4 +41,15 @@ function xorWords(w: Int32Array, x: number): void {
   const n = w.length;
   const v = x | 0;
   for (let k = 0; k < n; k++) w[k]! ^= v;
+}
+
+/**
+ * Where a read of `len` bytes goes: the first `len` bytes of the caller's buffer (a
+ * program reusing one buffer, as read(2) fills the one it is given), else a new array.
+ */
+export function readBuffer(into: Uint8Array | undefined, len: number): Uint8Array {
+  if (into === undefined) return new Uint8Array(len);
+  if (into.length < len)
+    throw new RangeError(`a read of ${len} bytes into a ${into.length}-byte buffer`);
+  return into.subarray(0, len);
 }

@@ -258,6 +258,11 @@ function accessRegion(
  */
 class CpuNode {
   readonly #maps = new Map<number, Mapping>();
+  /**
+   * The program's buffer for the lines it works on, reused from frame to frame (a fresh
+   * one per frame is a few hundred KiB of new host pages each time, at 4K).
+   */
+  #band = new Uint8Array(0);
 
   constructor(
     readonly app: SimUapi,
@@ -298,7 +303,10 @@ class CpuNode {
       // Whole lines: one access of the band, stride padding included (a memcpy-like loop).
       const off = r.top * f.geom.stride;
       const len = r.lines * f.geom.stride;
-      const band = a.read ? map.read(f.offset + off, len) : new Uint8Array(len);
+      if (this.#band.length < len) this.#band = new Uint8Array(len);
+      const band = a.read
+        ? map.read(f.offset + off, len, this.#band)
+        : this.#band.subarray(0, len).fill(0);
       for (let y = 0; y < r.lines; y++) {
         const o = y * f.geom.stride;
         check(band.subarray(o, o + rowBytes), off + o);

@@ -20,6 +20,7 @@ import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import type * as Koffi from "koffi";
 import { ERRNO, type ErrnoName, errnoName, KernelError } from "../errno.js";
+import { readBuffer } from "../lib/bytes.js";
 import type { Mapping, PollRequest, Uapi, UserBuffer } from "./uapi.js";
 
 type KoffiModule = typeof Koffi;
@@ -140,8 +141,12 @@ class LinuxMapping implements Mapping {
       throw new LinuxUserFault("read from a mapping without PROT_READ");
     return b;
   }
-  read(offset: number, len: number): Uint8Array {
-    return this.#span(offset, len, false).slice(offset, offset + len);
+  read(offset: number, len: number, into?: Uint8Array): Uint8Array {
+    const b = this.#span(offset, len, false);
+    if (into === undefined) return b.slice(offset, offset + len);
+    const out = readBuffer(into, len);
+    out.set(b.subarray(offset, offset + len));
+    return out;
   }
   write(offset: number, data: Uint8Array): void {
     this.#span(offset, data.length, true).set(data, offset);

@@ -12,7 +12,11 @@
 export interface Mapping {
   readonly addr: number;
   readonly length: number;
-  read(offset: number, len: number): Uint8Array;
+  /**
+   * Loads `len` bytes at `offset`: a new array, or the first `len` bytes of `into` (a
+   * buffer the program reuses, as read(2) fills the buffer it is given).
+   */
+  read(offset: number, len: number, into?: Uint8Array): Uint8Array;
   write(offset: number, data: Uint8Array): void;
   fill(offset: number, len: number, value: number): void;
 }
