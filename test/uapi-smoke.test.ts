@@ -34,7 +34,10 @@ test("a mapping's read into the program's buffer is the read into a new one", ()
   const fd = dmaHeapAlloc(u, heap, 1 << 16);
   const map = u.mmap(1 << 16, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   dmaBufSync(u, fd, DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW);
-  map.write(4000, Uint8Array.from({ length: 300 }, (_, i) => (i * 7 + 3) & 0xff));
+  map.write(
+    4000,
+    Uint8Array.from({ length: 300 }, (_, i) => (i * 7 + 3) & 0xff),
+  );
   const into = new Uint8Array(512).fill(0xee);
   const got = map.read(3990, 320, into);
   assert.deepEqual(got, map.read(3990, 320));
