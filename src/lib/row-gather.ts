@@ -22,18 +22,21 @@ export class RowGather {
     if (!(rowBytes > 0)) throw new RangeError(`row-gather: ${rowBytes} bytes per row`);
   }
 
-  /** The piece `bytes`, at offset `at` of the stream (the end of the last piece). */
-  push(bytes: Uint8Array, at: number): void {
+  /**
+   * The piece `bytes[from..from+len)` (all of `bytes` by default), at offset `at` of the
+   * stream (the end of the last piece).
+   */
+  push(bytes: Uint8Array, at: number, from = 0, len = bytes.length - from): void {
     if (at !== this.#pos)
       throw new RangeError(`row-gather: a piece at ${at} after ${this.#pos} bytes`);
     const R = this.rowBytes;
-    const n = bytes.length;
-    let i = 0;
-    while (i < n) {
-      const pos = at + i;
+    const end = from + len;
+    let i = from;
+    while (i < end) {
+      const pos = at + (i - from);
       const y = Math.floor(pos / R);
       const inRow = pos - y * R;
-      if (inRow === 0 && n - i >= R) {
+      if (inRow === 0 && end - i >= R) {
         this.onRow(bytes, i, y);
         i += R;
         continue;
@@ -44,12 +47,12 @@ export class RowGather {
         buf = new Uint8Array(R);
         this.#gather[slot] = buf;
       }
-      const k = Math.min(R - inRow, n - i);
+      const k = Math.min(R - inRow, end - i);
       buf.set(bytes.subarray(i, i + k), inRow);
       i += k;
       if (inRow + k === R) this.onRow(buf, 0, y);
     }
-    this.#pos += n;
+    this.#pos += len;
   }
 
   /** Bytes pushed so far. */

@@ -64,7 +64,12 @@ export class DmaDevice {
   readonly dmaMask: number;
   /** The device's own address space, when behind an IOMMU. */
   iommu: IommuDomain | undefined;
-  readonly #windows = new Map<number, DmaWindow>();
+  /**
+   * The windows, in the order they were added, and their ids: an array, not a Map, since
+   * every access walks them (thousands a frame) and a Map's iterator is an object a walk.
+   */
+  readonly #windows: DmaWindow[] = [];
+  readonly #windowIds: number[] = [];
   #nextWindow = 1;
   /** When the device's queue drains. */
   busyUntil: Ns = 0;
@@ -129,16 +134,20 @@ export class DmaDevice {
 
   addWindow(w: DmaWindow): number {
     const id = this.#nextWindow++;
-    this.#windows.set(id, w);
+    this.#windows.push(w);
+    this.#windowIds.push(id);
     return id;
   }
 
   removeWindow(id: number): void {
-    this.#windows.delete(id);
+    const i = this.#windowIds.indexOf(id);
+    if (i < 0) return;
+    this.#windows.splice(i, 1);
+    this.#windowIds.splice(i, 1);
   }
 
   get windowCount(): number {
-    return this.#windows.size;
+    return this.#windows.length;
   }
 
   // ---------------------------------------------------------------------------------
@@ -152,13 +161,15 @@ export class DmaDevice {
     dstOff = 0,
   ): Uint8Array {
     const t0 = this.timeTransfers ? performance.now() : 0;
-    this.#access(
-      dmaAddr,
-      len,
-      false,
-      (phys, n, off) => this.bus.read(this, phys, n, dst, dstOff + off),
-      () => dst.fill(0, dstOff, dstOff + len),
-    );
+    if (this.iommu !== undefined)
+      this.#access(
+        dmaAddr,
+        len,
+        false,
+        (phys, n, off) => this.bus.read(this, phys, n, dst, dstOff + off),
+        () => dst.fill(0, dstOff, dstOff + len),
+      );
+    else if (len > 0) this.bus.read(this, this.#direct(dmaAddr, len, false), len, dst, dstOff);
     this.bytesRead += len;
     if (this.timeTransfers) this.transferMs += performance.now() - t0;
     return dst;
@@ -168,37 +179,46 @@ export class DmaDevice {
   write(dmaAddr: number, src: Uint8Array, srcOff = 0, len = src.length - srcOff): void {
     const t0 = this.timeTransfers ? performance.now() : 0;
     const epoch = this.bus.shadow.beginWrite(this.name, this.bus.clock.now, "DMA write");
-    this.#access(dmaAddr, len, true, (phys, n, off) => {
-      const noting = this.#noting;
-      if (noting === undefined) {
-        this.bus.write(this, phys, src, srcOff + off, n, epoch);
-        return;
-      }
-      // The piece's tail DRAM holds already (a frame over another of the same key),
-      // where the piece lands where the stream was checked to lie.
-      let held = 0;
-      if (this.#heldSeq0 >= 0) {
-        const at = this.#notedAsked + off;
-        const runs = this.#heldRuns;
-        if (at + n <= runs.bytes && runs.holds(at, n, phys))
-          held = Math.min(n, Math.max(0, at + n - this.#heldFrom));
-      }
-      this.bus.write(
-        this,
-        phys,
-        src,
-        srcOff + off,
-        n,
-        epoch,
-        held,
-        this.#heldSeq0 + this.#notedPieces,
+    if (this.iommu !== undefined)
+      this.#access(dmaAddr, len, true, (phys, n, off) =>
+        this.#writePiece(phys, n, src, srcOff + off, off, epoch),
       );
-      noting.add(phys, n);
-      this.#notedPieces++;
-    });
+    else if (len > 0)
+      this.#writePiece(this.#direct(dmaAddr, len, true), len, src, srcOff, 0, epoch);
     if (this.#noting !== undefined && len > 0) this.#notedAsked += len;
     this.bytesWritten += len;
     if (this.timeTransfers) this.transferMs += performance.now() - t0;
+  }
+
+  /**
+   * One piece of a {@link write}: `n` bytes from `src[from..]` to `phys`, the piece at
+   * offset `off` of the write.
+   */
+  #writePiece(
+    phys: number,
+    n: number,
+    src: Uint8Array,
+    from: number,
+    off: number,
+    epoch: number,
+  ): void {
+    const noting = this.#noting;
+    if (noting === undefined) {
+      this.bus.write(this, phys, src, from, n, epoch);
+      return;
+    }
+    // The piece's tail DRAM holds already (a frame over another of the same key),
+    // where the piece lands where the stream was checked to lie.
+    let held = 0;
+    if (this.#heldSeq0 >= 0) {
+      const at = this.#notedAsked + off;
+      const runs = this.#heldRuns;
+      if (at + n <= runs.bytes && runs.holds(at, n, phys))
+        held = Math.min(n, Math.max(0, at + n - this.#heldFrom));
+    }
+    this.bus.write(this, phys, src, from, n, epoch, held, this.#heldSeq0 + this.#notedPieces);
+    noting.add(phys, n);
+    this.#notedPieces++;
   }
 
   /** Reads a scatter-gather list into one contiguous array. */
@@ -226,9 +246,8 @@ export class DmaDevice {
       throw new Error(`${this.name}: rereadSegments needs a non-coherent master without an IOMMU`);
     const t0 = this.timeTransfers ? performance.now() : 0;
     for (const s of segs) {
-      this.#access(s.dmaAddr, s.len, false, (phys, n) =>
-        this.bus.read(this, phys, n, undefined, 0),
-      );
+      if (s.len > 0)
+        this.bus.read(this, this.#direct(s.dmaAddr, s.len, false), s.len, undefined, 0);
       this.bytesRead += s.len;
       this.bytesReread += s.len;
     }
@@ -238,50 +257,53 @@ export class DmaDevice {
   /**
    * {@link readSegments} with the bytes used where they lie in DRAM instead of copied:
    * the same reads segment by segment (every translation, window and mask check, the
-   * bus's checks and observer, the byte counters), then `visit(bytes, at)` for each in
-   * order, with the segment's bytes as read-only views of memory (one per 1 MiB chunk
-   * it spans) and their offset `at` in the array readSegments would have filled. For a
-   * reader that hashes or converts the bytes at once (a display's CRC, a GPU job's
-   * source rows); views are valid until memory is next written. A non-coherent master
-   * without an IOMMU only (a coherent read also takes the CPU's dirty lines, and an
-   * IOMMU fault returns zeros): for others it does nothing and returns false, and the
-   * caller copies with readSegments.
+   * bus's checks and observer, the byte counters), then `visit(bytes, from, len, at)`
+   * for each piece in order: the piece is `bytes[from..from+len)`, read-only host bytes
+   * of memory (a piece per 1 MiB chunk a segment spans; `bytes` is the whole chunk,
+   * {@link PhysicalMemory.chunkView}), and `at` its offset in the array readSegments
+   * would have filled. For a reader that hashes or converts the bytes at once (a
+   * display's CRC, a GPU job's source rows); the bytes are valid until memory is next
+   * written. A non-coherent master without an IOMMU only (a coherent read also takes the
+   * CPU's dirty lines, and an IOMMU fault returns zeros): for others it does nothing and
+   * returns false, and the caller copies with readSegments.
    */
   readSegmentsInPlace(
     segs: readonly DmaSegment[],
-    visit: (bytes: Uint8Array, at: number) => void,
+    visit: (bytes: Uint8Array, from: number, len: number, at: number) => void,
   ): boolean {
     if (this.coherent || this.iommu !== undefined) return false;
     const memory = this.bus.memory;
     // The reads first, then the visits over what they read: the reads write no memory,
-    // so the views are the same, and the transfer is timed without the reader's work
-    // on the bytes by two clock reads, not two per view (thousands a frame).
+    // so the bytes are the same, and the transfer is timed without the reader's work
+    // on the bytes by two clock reads, not two per piece (thousands a frame).
     const nested = this.#inPlaceDepth++ > 0;
-    let pieces = nested ? new Float64Array(48) : this.#inPlacePieces;
+    let pieces = nested ? new Float64Array(64) : this.#inPlacePieces;
     let np = 0;
     const timed = this.timeTransfers;
     const t0 = timed ? performance.now() : 0;
     try {
       let at = 0;
       for (const s of segs) {
-        this.#access(s.dmaAddr, s.len, false, (phys, n) => {
-          this.bus.read(this, phys, n, undefined, 0);
-          for (let done = 0; done < n; ) {
+        if (s.len > 0) {
+          const phys = this.#direct(s.dmaAddr, s.len, false);
+          this.bus.read(this, phys, s.len, undefined, 0);
+          for (let done = 0; done < s.len; ) {
             const p = phys + done;
-            const inChunk = MEMORY_CHUNK - ((p - memory.base) % MEMORY_CHUNK);
-            const k = Math.min(n - done, inChunk);
-            if (3 * np + 3 > pieces.length) {
+            const co = (p - memory.base) % MEMORY_CHUNK;
+            const k = Math.min(s.len - done, MEMORY_CHUNK - co);
+            if (4 * np + 4 > pieces.length) {
               const grown = new Float64Array(pieces.length * 2);
               grown.set(pieces);
               pieces = grown;
             }
-            pieces[3 * np] = p;
-            pieces[3 * np + 1] = k;
-            pieces[3 * np + 2] = at + done;
+            pieces[4 * np] = p;
+            pieces[4 * np + 1] = k;
+            pieces[4 * np + 2] = at + done;
+            pieces[4 * np + 3] = co;
             np++;
             done += k;
           }
-        });
+        }
         this.bytesRead += s.len;
         this.bytesReadInPlace += s.len;
         at += s.len;
@@ -292,8 +314,10 @@ export class DmaDevice {
       // What was read is visited even when a later read threw, as when each piece was
       // visited right after its read.
       try {
-        for (let i = 0; i < np; i++)
-          visit(memory.view(pieces[3 * i]!, pieces[3 * i + 1]!)!, pieces[3 * i + 2]!);
+        for (let i = 0; i < np; i++) {
+          const k = pieces[4 * i + 1]!;
+          visit(memory.chunkView(pieces[4 * i]!, k)!, pieces[4 * i + 3]!, k, pieces[4 * i + 2]!);
+        }
       } finally {
         this.#inPlaceDepth--;
       }
@@ -301,8 +325,8 @@ export class DmaDevice {
     return true;
   }
 
-  /** {@link readSegmentsInPlace}'s pieces read (address, length, offset), reused. */
-  #inPlacePieces = new Float64Array(3 * 1024);
+  /** {@link readSegmentsInPlace}'s pieces read (address, length, offset, offset in chunk), reused. */
+  #inPlacePieces = new Float64Array(4 * 1024);
   #inPlaceDepth = 0;
 
   /**
@@ -438,17 +462,15 @@ export class DmaDevice {
     onFault?: () => void,
   ): void {
     if (len <= 0) return;
-    const log = this.bus.log;
-    const now = this.bus.clock.now;
     if (this.iommu !== undefined) {
       const fault = this.iommu.translate(dmaAddr, len, write, visit);
       if (fault !== undefined) {
         this.faults++;
         onFault?.();
-        log.report(
+        this.bus.log.report(
           {
             kind: "unmapped-device-access",
-            time: now,
+            time: this.bus.clock.now,
             agent: this.name,
             phys: -1,
             len,
@@ -459,13 +481,21 @@ export class DmaDevice {
       }
       return;
     }
+    visit(this.#direct(dmaAddr, len, write), len, 0);
+  }
+
+  /**
+   * Without an IOMMU: the physical address DMA address `dmaAddr` reaches (wrapped at the
+   * DMA mask, which is reported) after the window check of the access.
+   */
+  #direct(dmaAddr: number, len: number, write: boolean): number {
     let addr = dmaAddr;
     if (dmaAddr + len - 1 > this.dmaMask) {
       addr = dmaAddr % (this.dmaMask + 1);
-      log.report(
+      this.bus.log.report(
         {
           kind: "dma-mask-exceeded",
-          time: now,
+          time: this.bus.clock.now,
           agent: this.name,
           phys: -1,
           len,
@@ -475,13 +505,15 @@ export class DmaDevice {
       );
     }
     this.#checkWindow(addr, len, write);
-    visit(addr + this.config.dmaOffset, len, 0);
+    return addr + this.config.dmaOffset;
   }
 
   #checkWindow(addr: number, len: number, write: boolean): void {
     const end = addr + len;
     let covered = false;
-    for (const w of this.#windows.values()) {
+    const windows = this.#windows;
+    for (let i = 0; i < windows.length; i++) {
+      const w = windows[i]!;
       if (addr >= w.dmaAddr && end <= w.dmaAddr + w.len) {
         covered = true;
         const allowed = write ? w.direction !== "to-device" : w.direction !== "from-device";

@@ -247,21 +247,22 @@ export class PhysicalMemory {
   }
 
   /**
-   * The bytes at `[phys, phys+len)` where they lie, without a copy: a view of DRAM when
-   * the range lies within one 1 MiB chunk (of zeros for a chunk never written), else
-   * undefined (the caller copies with {@link read}). For a reader that uses the bytes
-   * at once (a device hashing or converting what it reads): the view is read-only and
-   * holds what memory holds until memory is next written.
+   * The host bytes of the 1 MiB chunk of DRAM that holds `[phys, phys+len)`, without a
+   * copy: the range is at `(phys - base) % 1 MiB` in them. Of zeros for a chunk never
+   * written; undefined when the range does not lie within one chunk (the caller copies
+   * with {@link read}). For a reader that uses the bytes at once (a device hashing or
+   * converting what it reads) and only those of the range: the bytes are read-only and
+   * hold what memory holds until memory is next written. Why the whole chunk: a view of
+   * the range is an object per row read, thousands a frame.
    */
-  view(phys: number, len: number): Uint8Array | undefined {
+  chunkView(phys: number, len: number): Uint8Array | undefined {
     this.check(phys, len);
     const off = phys - this.base;
-    const co = off & CHUNK_MASK;
-    if (co + len > CHUNK) return undefined;
+    if ((off & CHUNK_MASK) + len > CHUNK) return undefined;
     const c = this.#bytes[Math.floor(off / CHUNK)];
-    if (c !== undefined) return c.subarray(co, co + len);
+    if (c !== undefined) return c;
     zeroChunk ??= new Uint8Array(CHUNK);
-    return zeroChunk.subarray(0, len);
+    return zeroChunk;
   }
 
   /** Sets `len` bytes at `phys` to `value`. */

@@ -69,7 +69,18 @@ describe("RowGather", () => {
           prev = { bytes, off };
           hasher.row(bytes, off);
         });
-        for (const p of pieces(frame, bounds)) g.push(p.bytes, p.at);
+        // Every other piece as part of a larger array, with other bytes around it (a
+        // device's in-place read hands out DRAM's chunk and where the piece lies in it).
+        for (const p of pieces(frame, bounds)) {
+          if (p.at % 2 === 0) {
+            g.push(p.bytes, p.at);
+            continue;
+          }
+          const pad = (p.at % 5) + 1;
+          const held = new Uint8Array(pad + p.bytes.length + 3).fill(0xee);
+          held.set(p.bytes, pad);
+          g.push(held, p.at, pad, p.bytes.length);
+        }
         assert.equal(seen, rows);
         assert.equal(g.length, frame.length);
         assert.equal(hasher.value, crc32(frame));

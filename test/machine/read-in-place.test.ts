@@ -115,13 +115,15 @@ describe("DmaDevice.readSegmentsInPlace", () => {
           let pos = 0;
           let viewErr: unknown;
           try {
-            const done = b.m.device("dev").readSegmentsInPlace(segs, (bytes, at) => {
+            const done = b.m.device("dev").readSegmentsInPlace(segs, (bytes, from, len, at) => {
               assert.equal(at, pos, "pieces in order, without gaps");
-              // Where the piece starts in DRAM (a chunk's view need not start its buffer).
+              // The piece's chunk, and where in it the piece starts in DRAM.
               const phys = physAt(segs, at);
-              assert.ok(bytes.length <= CHUNK && (phys % CHUNK) + bytes.length <= CHUNK);
-              seen.set(bytes, at);
-              pos += bytes.length;
+              assert.equal(bytes.length, CHUNK);
+              assert.equal(from, (phys - b.m.memory.base) % CHUNK);
+              assert.ok(len > 0 && from + len <= CHUNK);
+              seen.set(bytes.subarray(from, from + len), at);
+              pos += len;
             });
             assert.equal(done, true);
           } catch (e) {
@@ -154,7 +156,9 @@ describe("DmaDevice.readSegmentsInPlace", () => {
     ]) {
       const visited: number[] = [];
       assert.equal(
-        dev.readSegmentsInPlace([{ dmaAddr: base, len: 64 }], (_b, at) => visited.push(at)),
+        dev.readSegmentsInPlace([{ dmaAddr: base, len: 64 }], (_b, _from, _len, at) =>
+          visited.push(at),
+        ),
         false,
       );
       assert.deepEqual(visited, []);

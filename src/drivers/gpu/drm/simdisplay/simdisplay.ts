@@ -430,7 +430,8 @@ export class SimDisplay implements DrmCrtcFuncs, DrmCrcSourceFuncs {
           known !== undefined && y < known.length && known[y] !== 0 && memory.writeSeq === seq,
         ),
       );
-      if (this.dev.readSegmentsInPlace(rows, (b, at) => gather.push(b, at))) return h.value;
+      if (this.dev.readSegmentsInPlace(rows, (b, from, len, at) => gather.push(b, at, from, len)))
+        return h.value;
     }
     const bytes = this.dev.readSegments(rows, dmaReadScratch.get(rowBytes * height));
     return crc32Rows(bytes, rowBytes, rowBytes, height);

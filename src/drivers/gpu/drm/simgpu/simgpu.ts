@@ -614,7 +614,7 @@ export class SimGpu {
       prev = b;
       prevOff = off;
     });
-    if (!this.dev.readSegmentsInPlace(rows, (b, at) => gather.push(b, at)))
+    if (!this.dev.readSegmentsInPlace(rows, (b, from, len, at) => gather.push(b, at, from, len)))
       gather.push(this.dev.readSegments(rows, dmaReadScratch.get(srcRow * height)), 0);
     // What the source was, if DRAM knew and nothing changed it while it was read.
     const source = memory.writeSeq === seq ? had?.content : undefined;
