@@ -379,3 +379,43 @@ describe("timed DMA work", () => {
     assert.equal(m.memory.slice(p, 1)[0], 0x42);
   });
 });
+
+describe("transfer timing (timeTransfers, for the bench)", () => {
+  /** Busy for `ms` of wall time. */
+  const spin = (ms: number): void => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {}
+  };
+
+  test("off: nothing is timed; on: a frame's writeRows counts, a reader's visits and re-reads inside it do not", () => {
+    const { m, p } = rig(false);
+    const dev = m.device("dev");
+    const row = pattern(64, 3);
+    const rows = { rowBytes: 64, same: new Uint8Array(4) };
+    const writeFrame = (inside: () => void): void =>
+      dev.writeRows(rows, () => {
+        for (let y = 0; y < 4; y++) dev.write(p + 64 * y, row);
+        inside();
+      });
+    writeFrame(() => {});
+    assert.equal(dev.transferMs, 0);
+    assert.equal(dev.rereadMs, 0);
+    dev.timeTransfers = true;
+    // The writer's own work inside writeRows is part of the frame's transfer.
+    writeFrame(() => spin(15));
+    assert.ok(dev.transferMs >= 15, `${dev.transferMs} ms`);
+    const before = dev.transferMs;
+    // A read in place whose reader takes 30 ms, and a re-read, inside a timed writeRows.
+    writeFrame(() => {
+      assert.ok(dev.readSegmentsInPlace([{ dmaAddr: p, len: 256 }], () => spin(30)));
+      dev.rereadSegments([{ dmaAddr: p, len: 256 }]);
+    });
+    assert.ok(dev.transferMs - before < 30, `${dev.transferMs - before} ms`);
+    assert.ok(dev.transferMs - before >= 0);
+    assert.ok(dev.rereadMs > 0);
+    // Alone, a read in place leaves its visits out too.
+    const alone = dev.transferMs;
+    dev.readSegmentsInPlace([{ dmaAddr: p, len: 256 }], () => spin(30));
+    assert.ok(dev.transferMs - alone < 30);
+  });
+});
