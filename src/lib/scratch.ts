@@ -66,8 +66,13 @@ export class ScratchBuffer {
   touchRows(rows: number): void {
     const c = this.content;
     if (c === undefined) return;
-    // Which rows equal the row above is no longer known (the change may differ by row).
-    this.content = { key: c.key, seq: touchedSeq--, rows: Math.max(c.rows, rows) };
+    // Which rows equal the row above is no longer known (the change may differ by row);
+    // what the rows below the change hold is (see ScratchContent.before).
+    const before =
+      c.before === undefined
+        ? { seq: c.seq, from: rows }
+        : { seq: c.before.seq, from: Math.max(c.before.from, rows) };
+    this.content = { key: c.key, seq: touchedSeq--, rows: Math.max(c.rows, rows), before };
   }
 }
 
@@ -101,6 +106,11 @@ export interface ScratchContent {
    * not claimed. A claim about these bytes as they are: gone with any change in place.
    */
   readonly same?: SameRows;
+  /**
+   * For a buffer changed in place ({@link ScratchBuffer.touchRows}): the content of the
+   * same key it held before, `seq`, which its rows from `from` on still hold.
+   */
+  readonly before?: { readonly seq: number; readonly from: number };
 }
 
 /**

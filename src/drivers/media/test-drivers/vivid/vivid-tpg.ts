@@ -214,6 +214,8 @@ export function vividTestPatternInto(
 function drawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number): void {
   const { height, bytesperline } = fmt;
   const band = Math.min(height, tpgBandLines(height));
+  // The line's padding too: the band may be drawn over lines changed in place.
+  frame.fill(0, 0, bytesperline);
   drawLine(frame, 0, fmt, bandColor(fmt.width, sequence));
   for (let y = 1; y < band; y++) frame.copyWithin(y * bytesperline, 0, bytesperline);
 }
@@ -222,27 +224,34 @@ function drawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number): void {
 let bandLine = new Uint8Array(0);
 
 /**
- * {@link drawBand} over a band that holds another frame's band whole (every line the
- * same line): the new line is drawn apart and only the bytes where it differs from the
- * old one (the blocks of the bits that changed, from the first to the last) are written
- * into each line. The same bytes as drawBand: a frame's band differs from the last
- * frame's in a block or two, and copying whole lines down a 4K band is 4 MiB a frame.
+ * {@link drawBand} over a band whose lines from `intact` on hold another frame's band
+ * line (in a band as drawn, every line): the new line is drawn apart and written whole
+ * into the lines above `intact` (changed in place: their padding cleared too), and
+ * into the others only where it differs from the old line (the blocks of the bits that
+ * changed, from the first to the last). The same bytes as drawBand: a frame's band
+ * differs from the last frame's in a block or two, and copying whole lines down a 4K
+ * band is 4 MiB a frame.
  */
-function redrawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number): void {
+function redrawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number, intact: number): void {
   const { width, height, bytesperline } = fmt;
   const band = Math.min(height, tpgBandLines(height));
   // drawLine writes the pixels, width * bpp bytes from the line's start; the rest is 0.
   const n = width * (fmt.pixelformat === V4L2_PIX_FMT_YUYV ? 2 : 4);
   if (bandLine.length < n) bandLine = new Uint8Array(n);
-  const line = bandLine;
+  const line = bandLine.subarray(0, n);
   drawLine(line, 0, fmt, bandColor(width, sequence));
+  for (let y = 0; y < intact; y++) {
+    frame.set(line, y * bytesperline);
+    frame.fill(0, y * bytesperline + n, (y + 1) * bytesperline);
+  }
+  const old = intact * bytesperline;
   let lo = 0;
-  while (lo < n && line[lo] === frame[lo]) lo++;
+  while (lo < n && line[lo] === frame[old + lo]) lo++;
   if (lo === n) return;
   let hi = n;
-  while (line[hi - 1] === frame[hi - 1]) hi--;
+  while (line[hi - 1] === frame[old + hi - 1]) hi--;
   const span = line.subarray(lo, hi);
-  for (let y = 0; y < band; y++) frame.set(span, y * bytesperline + lo);
+  for (let y = intact; y < band; y++) frame.set(span, y * bytesperline + lo);
 }
 
 /** The content key of vivid's pattern in `fmt` (see ScratchContent): it varies with the sequence in its band only. */
@@ -273,9 +282,13 @@ export function vividTestPatternCached(
     const frame = buf.peek(size);
     if (have.seq !== sequence >>> 0) {
       const band = Math.min(fmt.height, tpgBandLines(fmt.height));
-      // A pattern as drawn (not changed in place: ScratchBuffer.touchRows gives a negative
-      // seq) has every band line the same: only the bytes that differ are written.
-      if (have.seq >= 0 && have.rows <= band) redrawBand(frame, fmt, sequence);
+      // The band lines that still hold a pattern's band line, from `intact` on: all of
+      // them in a pattern as drawn, those below the rows a CPU changed in place
+      // (ScratchBuffer.touchRows: a negative seq, and what was there before).
+      const before = have.before;
+      const intact =
+        have.seq >= 0 ? 0 : before !== undefined && before.seq >= 0 ? before.from : band;
+      if (intact < band) redrawBand(frame, fmt, sequence, intact);
       else drawBand(frame, fmt, sequence);
       // Rows below the band changed in place (a CPU's stamp, ScratchBuffer.touchRows): bars again.
       if (have.rows > band) drawBarRows(frame, fmt, band, Math.min(fmt.height, have.rows));
