@@ -745,6 +745,7 @@ export class CpuCache {
     let evictions = 0;
     let np = 0;
     let k = from;
+    if (to - from >= this.slots >>> 2) this.#warmSlots(notes);
     while (k < to) {
       // The reverse-map entries of a block of lines first, in a loop of independent loads
       // that the host overlaps: the fills below then find them in the host's cache
@@ -869,6 +870,28 @@ export class CpuCache {
     for (let c = 0; c < span; c++)
       if (start[c + 1]! > start[c]! && memory.watch(c0 + c)) this.#watchedChunks.push(c0 + c);
     return k;
+  }
+
+  /**
+   * Reads the per-slot arrays a speculative fill writes, one word per host cache line, in
+   * order. Why: a batch of fills as large as a quarter of the cache touches most of their
+   * host lines, each first at a random fill, after the device's transfer has pushed them
+   * out of the host's caches: a miss per line that the fill waits for. A sequential pass
+   * lets the host's prefetcher bring them in at memory bandwidth (tracked DMA's 16 Ki
+   * fills: see docs/architecture.md). Changes nothing.
+   */
+  #warmSlots(notes: Float64Array): void {
+    const n = this.slots;
+    const tag = this.#tag;
+    const fillEpoch = this.#fillEpoch;
+    const dirty = this.#dirty;
+    const inInner = this.#inInner;
+    let t = 0;
+    for (let i = 0; i < n; i += 8) t += tag[i]! + notes[i]!;
+    for (let i = 0; i < n; i += 16) t += fillEpoch[i]!;
+    for (let i = 0; i < n; i += 64) t += dirty[i]! + inInner[i]!;
+    for (const io of this.#innerOf) for (let i = 0; i < n; i += 16) t += io[i]!;
+    touchSink.value = t;
   }
 
   /**
