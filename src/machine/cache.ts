@@ -308,6 +308,8 @@ const PREFETCH_BLOCK = 256;
 const LATE_MIN_FILLS = 256;
 /** Late copies for a batch whose lines span at most this many 1 MiB chunks (one device write's). */
 const LATE_MAX_CHUNKS = 4096;
+/** The default `CpuCache.rowLimit`: small batches' entries kept for late copies (#addRows). */
+const ROW_MAX = 1 << 16;
 
 /**
  * A slot-walking invalidation sets the reverse map and page counts of its whole range at
@@ -611,6 +613,9 @@ export class CpuCache {
     this.#released = true;
     // The lines not copied yet are never read now: give the memory kept for them back.
     this.#lazyN = 0;
+    this.#bigN = 0;
+    this.#rowN = 0;
+    this.#rowChunks.length = 0;
     this.#endWatch();
     this.memory.detachWatcher(this.#watcher);
     if (dataPool.length >= DATA_POOL_MAX) dataPool.shift();
@@ -716,15 +721,26 @@ export class CpuCache {
     note: number,
   ): number {
     this.#resetFindings();
-    // The previous batch's data first (its scratch is reused, and a slot refilled here
-    // would otherwise get its data).
-    if (this.#lazyN !== 0) this.#settle(-1);
+    // A small batch (a GPU's row) keeps its fills' data for later in per-chunk lists
+    // (#addRows), with earlier small batches' entries. A big batch copies the data of the
+    // big batch before it first (its scratch is reused). Everything is copied first when
+    // a chunk was replaced whole since (the entries' source is its old words, and this
+    // batch's would be the new ones) or the lists would pass their limit.
+    const small = this.#lazy && to - from < LATE_MIN_FILLS;
+    // (With no entry left, that ends the watch of a chunk replaced since: its old words
+    // must not become the source of this batch's fills.)
+    if (this.#snapshotChunks.length !== 0) this.#settle(-1);
+    else if (!small && this.#bigN !== 0) this.#settleBig(-1);
+    if (small && this.#rowN + (to - from) > this.rowLimit) {
+      this.#compactRows();
+      if (this.#rowN + (to - from) > this.rowLimit / 2) this.#settle(-1);
+    }
     const notes = this.#notes();
     const fillEpochs = this.#fillEpoch;
     const rmap = this.#rmap;
     const nInner = this.#inner.length;
-    const pending = this.#pendingFills(to - from);
-    const pendingLine = this.#pendingLine;
+    const pending = small ? this.#smallFills(to - from) : this.#pendingFills(to - from);
+    const pendingLine = small ? this.#smallLine : this.#pendingLine;
     const sets = this.sets;
     const setMask = this.#setMask;
     const ways = this.ways;
@@ -817,9 +833,14 @@ export class CpuCache {
     }
     this.counters.fills += fills;
     this.counters.evictions += evictions;
-    this.#lazyN = np;
+    if (small) {
+      this.#addRows(np);
+      return k;
+    }
+    this.#bigN = np;
+    this.#lazyN = np + this.#rowN;
     if (!this.#lazy || np < LATE_MIN_FILLS) {
-      this.#settle(-1);
+      this.#settleBig(-1);
       return k;
     }
     // The line data is copied when something reads it or before DRAM under it changes
@@ -838,7 +859,7 @@ export class CpuCache {
     }
     const span = c1 - c0 + 1;
     if (span > LATE_MAX_CHUNKS) {
-      this.#settle(-1); // lines from all over RAM (not one device write): copy now
+      this.#settleBig(-1); // lines from all over RAM (not one device write): copy now
       return k;
     }
     if (this.#chunkStart.length < span + 1) this.#chunkStart = new Int32Array(span + 1);
@@ -906,12 +927,30 @@ export class CpuCache {
    * fill's line was dropped since (or filled again later in the batch): skipped.
    */
   #settle(ci: number): void {
+    if (this.#rowN !== 0) {
+      if (ci >= 0) this.#settleRows(ci);
+      else for (const c of this.#rowChunks) this.#settleRows(c);
+    }
+    this.#settleBig(ci);
+    if (ci < 0) {
+      this.#lazyN = 0;
+      this.#rowN = 0;
+      this.#rowChunks.length = 0;
+      this.#endWatch();
+    }
+  }
+
+  /**
+   * #settle's part for the big batch's entries (`#pending[0..#bigN)`); with `ci < 0`
+   * all of them, and the small batches' entries stay (memory still tells of their chunks).
+   */
+  #settleBig(ci: number): void {
     let from = 0;
-    let n = this.#lazyN;
+    let n = this.#bigN;
     if (ci >= 0) {
       // Only that chunk's entries (grouped by chunk in prefetchLines).
       const c = ci - this.#lazyChunk0;
-      if (c < 0 || c >= this.#lazySpan) return;
+      if (n === 0 || c < 0 || c >= this.#lazySpan) return;
       from = this.#chunkStart[c]!;
       n = this.#chunkStart[c + 1]!;
     }
@@ -965,8 +1004,154 @@ export class CpuCache {
       }
     }
     if (ci < 0) {
-      this.#lazyN = 0;
-      this.#endWatch();
+      this.#bigN = 0;
+      this.#lazyN = this.#rowN;
+      // No entry left: memory need not tell of any chunk (as before small batches waited).
+      if (this.#rowN === 0) this.#endWatch();
+    }
+  }
+
+  /**
+   * Moves a small batch's `np` entries (`#smallSlot`, `#smallLine`) to the lists of their
+   * DRAM chunks, whose changes memory is to tell first. Why: a GPU writes a frame a row at
+   * a time, each row a device write with a few fills, and a row written over the same
+   * bytes (a frame of the same key, src/machine/row-notes.ts) leaves DRAM as it was: its
+   * fills' data need not be copied until something reads them, and the DMA API drops them
+   * first. Copied at once, each was a read of DRAM that had left the host's cache.
+   */
+  #addRows(np: number): void {
+    if (np === 0) return;
+    const need = this.#rowN + np;
+    if (this.#rowSlot.length < need) {
+      const size = Math.max(need, 2 * this.#rowSlot.length, 1024);
+      const slot = new Int32Array(size);
+      const line = new Float64Array(size);
+      const next = new Int32Array(size);
+      slot.set(this.#rowSlot.subarray(0, this.#rowN));
+      line.set(this.#rowLine.subarray(0, this.#rowN));
+      next.set(this.#rowNext.subarray(0, this.#rowN));
+      this.#rowSlot = slot;
+      this.#rowLine = line;
+      this.#rowNext = next;
+    }
+    if (this.#rowHead.length === 0) {
+      const chunks = Math.ceil(this.memory.size / MEM_CHUNK);
+      this.#rowHead = new Int32Array(chunks).fill(INVALID);
+      this.#rowTail = new Int32Array(chunks);
+    }
+    const pending = this.#smallSlot;
+    const pendingLine = this.#smallLine;
+    const rowSlot = this.#rowSlot;
+    const rowLine = this.#rowLine;
+    const rowNext = this.#rowNext;
+    const head = this.#rowHead;
+    const tail = this.#rowTail;
+    const L = this.line;
+    const memory = this.memory;
+    let e = this.#rowN;
+    for (let i = 0; i < np; i++, e++) {
+      const li = pendingLine[i]!;
+      const c = Math.floor((li * L) / MEM_CHUNK);
+      rowSlot[e] = pending[i]!;
+      rowLine[e] = li;
+      rowNext[e] = INVALID;
+      if (head[c]! < 0) {
+        head[c] = e;
+        this.#rowChunks.push(c);
+        if (memory.watch(c)) this.#watchedChunks.push(c);
+      } else rowNext[tail[c]!] = e;
+      tail[c] = e;
+    }
+    this.#rowN = e;
+    this.#lazyN = this.#bigN + e;
+  }
+
+  /**
+   * Drops the small batches' entries that need no copy any more (copied already, or
+   * their slot no longer holds their line), the others kept in their lists in order.
+   * Why: entries pile up over frames, and most of their lines are dropped by the DMA API
+   * or evicted by later fills before anything reads them; only those still held need
+   * their data, and copying them all when the lists are full would copy those.
+   */
+  #compactRows(): void {
+    const rowSlot = this.#rowSlot;
+    const rowLine = this.#rowLine;
+    const rowNext = this.#rowNext;
+    const head = this.#rowHead;
+    const tail = this.#rowTail;
+    const tag = this.#tag;
+    const L = this.line;
+    for (const c of this.#rowChunks) head[c] = INVALID;
+    this.#rowChunks.length = 0;
+    let w = 0;
+    for (let e = 0; e < this.#rowN; e++) {
+      const s = rowSlot[e]!;
+      const li = rowLine[e]!;
+      if (s < 0 || tag[s] !== li) continue;
+      const c = Math.floor((li * L) / MEM_CHUNK);
+      rowSlot[w] = s;
+      rowLine[w] = li;
+      rowNext[w] = INVALID;
+      if (head[c]! < 0) {
+        head[c] = w;
+        this.#rowChunks.push(c);
+      } else rowNext[tail[c]!] = w;
+      tail[c] = w;
+      w++;
+    }
+    this.#rowN = w;
+    this.#lazyN = this.#bigN + w;
+  }
+
+  /**
+   * Copies the data of the small batches' entries of memory chunk `ci` (see #addRows)
+   * still held, as #settle does, and empties its list. A block at a time: the source lines
+   * first, loads the host overlaps, then the copies.
+   */
+  #settleRows(ci: number): void {
+    const head = this.#rowHead;
+    let e = head[ci]!;
+    if (e < 0) return;
+    head[ci] = INVALID;
+    const words = this.#lazySource(ci);
+    const rowSlot = this.#rowSlot;
+    const rowLine = this.#rowLine;
+    const rowNext = this.#rowNext;
+    const tag = this.#tag;
+    const L = this.line;
+    const W = this.#lineWords;
+    const data = this.#data;
+    const used = this.#dataUsed;
+    const sh = this.#slotPageShift;
+    const base = ci * MEM_CHUNK;
+    while (e >= 0) {
+      let touched = 0;
+      let x = e;
+      for (let j = 0; j < PREFETCH_BLOCK && x >= 0; j++, x = rowNext[x]!) {
+        if (words === undefined || tag[rowSlot[x]!] !== rowLine[x]) continue;
+        const w = (rowLine[x]! * L - base) >>> 2;
+        touched |= words[w]! | words[w + W - 1]!;
+      }
+      touchSink.value = touched;
+      for (; e !== x; e = rowNext[e]!) {
+        const s = rowSlot[e]!;
+        rowSlot[e] = INVALID; // done (#compactRows drops it)
+        if (tag[s] !== rowLine[e]) continue; // dropped or refilled since
+        const d = s * W;
+        if (words === undefined) {
+          // Zeros into a page known zero change nothing (see #dataUsed).
+          if (used[s >>> sh] !== 0) data.fill(0, d, d + W);
+          continue;
+        }
+        used[s >>> sh] = 1;
+        const w0 = (rowLine[e]! * L - base) >>> 2;
+        for (let j = 0; j < W; j += 4) {
+          data[d + j] = words[w0 + j]!;
+          data[d + j + 1] = words[w0 + j + 1]!;
+          data[d + j + 2] = words[w0 + j + 2]!;
+          data[d + j + 3] = words[w0 + j + 3]!;
+        }
+      }
     }
   }
 
@@ -998,8 +1183,27 @@ export class CpuCache {
   /** Whether this cache is its memory's watcher: speculative fills copy their data late. */
   readonly #lazy: boolean;
   readonly #watcher: ChunkWatcher;
-  /** Speculative fills whose data is not copied yet: `#pending[0..#lazyN)`. */
+  /**
+   * Speculative fills whose data may not be copied yet: the big batch's (`#bigN`) and
+   * the small batches' entries (`#rowN`). Every operation that reads or fills a slot
+   * settles them first when this is not 0.
+   */
   #lazyN = 0;
+  /** The big batch's entries: `#pending[0..#bigN)`. */
+  #bigN = 0;
+  /**
+   * Small batches' entries (#addRows): slot, line and the next entry of the same DRAM
+   * chunk (-1: the last); `#rowN` used since the last full settle. Per memory chunk, its
+   * list's first and last entry (`#rowHead` -1: none); `#rowChunks` the chunks given a
+   * list since (a chunk may appear more than once).
+   */
+  #rowSlot = new Int32Array(0);
+  #rowLine = new Float64Array(0);
+  #rowNext = new Int32Array(0);
+  #rowN = 0;
+  #rowHead = new Int32Array(0);
+  #rowTail = new Int32Array(0);
+  readonly #rowChunks: number[] = [];
   /** Memory chunks watched for them. */
   readonly #watchedChunks: number[] = [];
   /** Per memory chunk replaced whole since, its old words (null: it read as zero). */
@@ -1017,6 +1221,18 @@ export class CpuCache {
 
   /** Scratch for {@link prefetchLines}: the slots filled, in order. */
   #pending = new Int32Array(0);
+
+  /** Scratch for {@link prefetchLines}: a small batch's slots and lines, in order. */
+  #smallSlot = new Int32Array(LATE_MIN_FILLS);
+  #smallLine = new Float64Array(LATE_MIN_FILLS);
+
+  #smallFills(n: number): Int32Array<ArrayBuffer> {
+    if (this.#smallSlot.length < n) {
+      this.#smallSlot = new Int32Array(n);
+      this.#smallLine = new Float64Array(n);
+    }
+    return this.#smallSlot;
+  }
 
   #pendingFills(n: number): Int32Array<ArrayBuffer> {
     if (this.#pending.length < n) {
@@ -1748,6 +1964,13 @@ export class CpuCache {
    * Always on in use; the equivalence tests turn it off to get the line-by-line path.
    */
   closedForms = true;
+
+  /**
+   * Small batches' entries kept for late copies (#addRows) before those that need no copy
+   * any more are dropped (#compactRows), and all copied if more than half are left. Tests
+   * make it small to reach both.
+   */
+  rowLimit = ROW_MAX;
 
   /** Lines moved in closed form so far (for tests and the bench: that it is taken). */
   closedFormLines = 0;

@@ -903,8 +903,11 @@ describe("speculative fills whose data is copied late", () => {
       fc.property(
         bigGeometryArb,
         fc.boolean(),
+        // Small batches' entries kept before the dead ones are dropped (and all copied
+        // when more than half live): small enough to be reached, or the default.
+        fc.constantFrom(8, 64, 512, undefined),
         fc.array(lateOp, { maxLength: 40, size: "medium" }),
-        (geometry, replaceNow, ops) => {
+        (geometry, replaceNow, rowLimit, ops) => {
           const base = 0x1000_0000;
           // New host chunks for whole-chunk writes at once, or only after 256 of them
           // (before that the cache copies its lines out first and the write lands in place).
@@ -916,6 +919,7 @@ describe("speculative fills whose data is copied late", () => {
             const shadow = new CoherencyShadow();
             return { mem, shadow, cache: new CpuCache(geometry, mem, shadow) };
           });
+          if (rowLimit !== undefined) rigs[0]!.cache.rowLimit = rowLimit;
           const L = geometry.lineSize;
           for (const r of rigs) r.mem.write(base, noise(RAM, 5));
           const ramLines = RAM / L;
