@@ -150,18 +150,20 @@ function wordView(a: Uint8Array, off: number): Int32Array | undefined {
 }
 
 /**
- * The lowest invalid way of a set with one. With up to 32 ways `known` has a bit for
- * exactly the invalid ways (`CpuCache` `#setFree`): its lowest bit, no tag read. Wider
- * sets have no bits: their tags are read (`sets` slots apart).
+ * The lowest invalid way of a set with one. A way whose bit is set in `known` (ways known
+ * invalid, `CpuCache` `#setFree`) is, without reading its tag; when the bits are `exact`
+ * (every invalid way has one) the lowest bit is the answer, no tag read. Otherwise the
+ * other ways' tags are read (`sets` slots apart) up to the first bit.
  */
 function lowestInvalidWay(
   known: number,
+  exact: boolean,
   tag: Float64Array,
   set: number,
   sets: number,
   ways: number,
 ): number {
-  if (known !== 0) return 31 - Math.clz32(known & -known);
+  if (exact && known !== 0) return 31 - Math.clz32(known & -known);
   let w = 0;
   for (let s = set; w < ways; w++, s += sets) if (((known >>> w) & 1) !== 0 || tag[s]! < 0) break;
   return w;
@@ -460,6 +462,11 @@ export class CpuCache {
   readonly #setFree: Uint32Array;
   /** `#setFree` of an empty set. */
   readonly #allFree: number;
+  /**
+   * Whether every invalid way has its `#setFree` bit (a page-by-page invalidation leaves
+   * them unset; the slot walk of a large one sets them all again).
+   */
+  #freeExact = true;
   /** The `#setFree` bit of a way (0 in sets wider than 32 ways, which have no bits). */
   #freeBit(way: number): number {
     return this.#allFree === 0 ? 0 : 1 << way;
@@ -748,6 +755,7 @@ export class CpuCache {
     const dirty = this.#dirty;
     const setValid = this.#setValid;
     const setFree = this.#setFree;
+    const exact = this.#freeExact;
     const plruBits = this.#plruBits;
     const stamp = this.#stamp;
     const plru = this.#plru;
@@ -789,7 +797,7 @@ export class CpuCache {
         // A set with a hole takes an invalid way: its tag is not read (after the unmap of a
         // buffer the device wrote, most sets have holes, and each tag is a host cache miss).
         const full = setValid[set]! >= ways;
-        if (!full) way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
+        if (!full) way = lowestInvalidWay(setFree[set]!, exact, tag, set, sets, ways);
         else if (plru) way = plruVictim(plruBits[set]!, levels);
         else way = this.#victimWay(set);
         const s = way * sets + set;
@@ -1282,12 +1290,23 @@ export class CpuCache {
   }
 
   /**
+   * The per-set bits of ways known invalid and whether every invalid way has one. A hint
+   * the victim choice uses to skip tag reads, not state: two caches in the same state may
+   * differ in it (a page-by-page invalidation leaves bits unset, a slot walk sets them).
+   * For tests.
+   */
+  freeBitsForTests(): { bits: number[]; exact: boolean } {
+    return { bits: Array.from(this.#setFree), exact: this.#freeExact };
+  }
+
+  /**
    * Every piece of the cache's state, copied: slots (tags, dirty bits, fill epochs, the
    * bytes of valid lines, replacement state), inner levels, counters, and the reverse
    * maps for RAM lines `[from, lines)` (and their pages). For tests that require two
    * caches to be identical (the closed-form zeroing against the line-by-line path); never
    * on a hot path.
    */
+
   stateForTests(lines: number, from = 0): Record<string, unknown> {
     if (this.#lazyN !== 0) this.#settle(-1);
     const L = this.line;
@@ -1315,7 +1334,6 @@ export class CpuCache {
       stamp: this.#plru ? [] : Array.from(this.#stamp),
       plruBits: Array.from(this.#plruBits),
       setValid: Array.from(this.#setValid),
-      setFree: Array.from(this.#setFree),
       inner: this.#inner.map((lv) => ({
         slotOf: Array.from(lv.slotOf),
         stamp: Array.from(lv.stamp),
@@ -1868,7 +1886,7 @@ export class CpuCache {
       const set = mod(line, sets);
       if (setValid[set]! >= ways) break;
       // The lowest invalid way, as #victimWay finds it.
-      const way = lowestInvalidWay(setFree[set]!, tag, set, sets, ways);
+      const way = lowestInvalidWay(setFree[set]!, this.#freeExact, tag, set, sets, ways);
       const s = way * sets + set;
       let held = false;
       for (let i = 0; i < nInner; i++) if (inner[i]!.innerOf[s]! >= 0) held = true;
@@ -2781,6 +2799,8 @@ export class CpuCache {
     const sets = this.sets;
     const setFree = this.#setFree;
     const bits = this.#allFree !== 0;
+    // The walk reads every tag: it gives every invalid way its bit, so they are exact after.
+    const fix = bits && !this.#freeExact;
     const fillMap = last - first + 1 <= RMAP_FILL_PER_LINE * this.#valid;
     // Pages [p0, p1) lie wholly inside the range (none when it is not filled whole).
     const p0 = fillMap ? Math.ceil(first / lpp) : 0;
@@ -2789,7 +2809,10 @@ export class CpuCache {
     for (let way = 0, s = 0; way < this.ways; way++)
       for (let set = 0; set < sets; set++, s++) {
         const li = tag[s]!;
-        if (li < first || li > last) continue;
+        if (li < first || li > last) {
+          if (fix && li < 0) setFree[set]! |= 1 << way;
+          continue;
+        }
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
@@ -2800,6 +2823,7 @@ export class CpuCache {
         dropped++;
       }
     this.#valid -= dropped;
+    this.#freeExact = true;
     if (fillMap) {
       rmap.fillRange(first, last + 1, INVALID);
       if (p1 > p0) pageCount.fillRange(p0, p1, 0);
@@ -2863,9 +2887,10 @@ export class CpuCache {
     let nextS = ci === st.wordsCi ? st.nextS : -1;
     let nextW = st.nextW;
     const setValid = this.#setValid;
-    const setFree = this.#setFree;
-    const bits = this.#allFree !== 0;
     const sets = this.sets;
+    // Lines dropped here leave their ways' free bits unset (a bit per line slowed the
+    // invalidation of a range by a fifth): the bits are not exact any more.
+    if (st.invalidate) this.#freeExact = false;
     let cleared = 0;
     let dropped = 0;
     let writebacks = 0;
@@ -2912,8 +2937,7 @@ export class CpuCache {
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
-        // (s - set is way * sets, exactly.)
-        if (bits) setFree[set]! |= 1 << ((s - set) / sets);
+
         if (++dropped === cachedHere) {
           // The page's last cached line: none is left further on.
           stop = l + 1;
@@ -3081,6 +3105,7 @@ export class CpuCache {
       // every valid line was dropped
       this.#setValid.fill(0);
       this.#setFree.fill(this.#allFree);
+      this.#freeExact = true;
     }
     this.#dirtyCount -= writebacks;
     this.counters.writebacks += writebacks;
@@ -3135,7 +3160,7 @@ export class CpuCache {
     const ways = this.ways;
     const tag = this.#tag;
     if (this.#setValid[set]! < ways)
-      return lowestInvalidWay(this.#setFree[set]!, tag, set, sets, ways);
+      return lowestInvalidWay(this.#setFree[set]!, this.#freeExact, tag, set, sets, ways);
     if (this.#plru) return plruVictim(this.#plruBits[set]!, this.#plruLevels);
     const stamp = this.#stamp;
     const at = set * ways;

@@ -117,16 +117,20 @@ function state(r: CacheRig, w0: number): unknown {
 }
 
 /**
- * The per-set mask has a bit for exactly the invalid ways (what the victim choice takes
- * without reading tags), or none at all in sets wider than 32 ways.
+ * Every way the per-set mask says is invalid is, and when the cache says the mask is
+ * exact, every invalid way has its bit (the victim choice then takes the lowest bit
+ * without reading tags). Sets wider than 32 ways have no bits.
  */
 function assertFreeMask(c: CpuCache): void {
-  const st = c.stateForTests(0) as { tag: number[]; setFree: number[] };
+  const st = c.stateForTests(0) as { tag: number[] };
+  const { bits, exact } = c.freeBitsForTests();
   for (let set = 0; set < c.sets; set++) {
     let free = 0;
     if (c.ways <= 32)
       for (let w = 0; w < c.ways; w++) if (st.tag[w * c.sets + set]! < 0) free |= 1 << w;
-    assert.equal(st.setFree[set]!, free >>> 0, `set ${set}: the invalid ways' bits`);
+    assert.equal((bits[set]! & ~free) >>> 0, 0, `set ${set}: a way marked invalid holds a line`);
+    if (exact || c.ways > 32)
+      assert.equal(bits[set]!, free >>> 0, `set ${set}: the invalid ways' bits`);
   }
 }
 
