@@ -967,9 +967,6 @@ export class CpuCache {
     const tag = this.#tag;
     const L = this.line;
     const W = this.#lineWords;
-    const data = this.#data;
-    const used = this.#dataUsed;
-    const sh = this.#slotPageShift;
     // A block at a time: first the two ends of each source line (the host's cache lines
     // need not be aligned with the model's), loads the host overlaps, then the copies.
     for (let b = from; b < n; b += PREFETCH_BLOCK) {
@@ -993,22 +990,7 @@ export class CpuCache {
         const c = Math.floor(off / MEM_CHUNK);
         if (ci >= 0 && c !== ci) continue;
         if (ci >= 0) slots[i] = INVALID; // done
-        const words = this.#lazySource(c);
-        const d = s * W;
-        if (words === undefined) {
-          // Zeros into a page known zero change nothing (see #dataUsed).
-          if (used[s >>> sh] !== 0) data.fill(0, d, d + W);
-          continue;
-        }
-        used[s >>> sh] = 1;
-        const w0 = (off - c * MEM_CHUNK) >>> 2;
-        // Four words a step (a line is at least 16 bytes): fewer loop checks per line.
-        for (let j = 0; j < W; j += 4) {
-          data[d + j] = words[w0 + j]!;
-          data[d + j + 1] = words[w0 + j + 1]!;
-          data[d + j + 2] = words[w0 + j + 2]!;
-          data[d + j + 3] = words[w0 + j + 3]!;
-        }
+        this.#lineFrom(s, this.#lazySource(c), (off - c * MEM_CHUNK) >>> 2);
       }
     }
     if (ci < 0) {
@@ -1128,9 +1110,6 @@ export class CpuCache {
     const tag = this.#tag;
     const L = this.line;
     const W = this.#lineWords;
-    const data = this.#data;
-    const used = this.#dataUsed;
-    const sh = this.#slotPageShift;
     const base = ci * MEM_CHUNK;
     while (e >= 0) {
       let touched = 0;
@@ -1145,20 +1124,7 @@ export class CpuCache {
         const s = rowSlot[e]!;
         rowSlot[e] = INVALID; // done (#compactRows drops it)
         if (tag[s] !== rowLine[e]) continue; // dropped or refilled since
-        const d = s * W;
-        if (words === undefined) {
-          // Zeros into a page known zero change nothing (see #dataUsed).
-          if (used[s >>> sh] !== 0) data.fill(0, d, d + W);
-          continue;
-        }
-        used[s >>> sh] = 1;
-        const w0 = (rowLine[e]! * L - base) >>> 2;
-        for (let j = 0; j < W; j += 4) {
-          data[d + j] = words[w0 + j]!;
-          data[d + j + 1] = words[w0 + j + 1]!;
-          data[d + j + 2] = words[w0 + j + 2]!;
-          data[d + j + 3] = words[w0 + j + 3]!;
-        }
+        this.#lineFrom(s, words, (rowLine[e]! * L - base) >>> 2);
       }
     }
   }
@@ -3238,10 +3204,18 @@ export class CpuCache {
   }
 
   #fillFromMemory(li: number, s: number): void {
-    const W = this.#lineWords;
     const off = li * this.line;
     const ci = Math.floor(off / MEM_CHUNK);
-    const words = this.memory.peekChunkWords(ci);
+    this.#lineFrom(s, this.memory.peekChunkWords(ci), (off - ci * MEM_CHUNK) >>> 2);
+  }
+
+  /**
+   * Slot `s`'s line data from DRAM words `words[w0..]` (undefined: a chunk never
+   * written, zeros: into a page of line data known zero they change nothing, see
+   * `#dataUsed`).
+   */
+  #lineFrom(s: number, words: Int32Array | undefined, w0: number): void {
+    const W = this.#lineWords;
     const d = s * W;
     const data = this.#data;
     const page = s >>> this.#slotPageShift;
@@ -3250,7 +3224,6 @@ export class CpuCache {
       return;
     }
     this.#dataUsed[page] = 1;
-    const w0 = (off - ci * MEM_CHUNK) >>> 2;
     // Four words a step (a line is at least 16 bytes): fewer loop checks per line.
     for (let i = 0; i < W; i += 4) {
       data[d + i] = words[w0 + i]!;
