@@ -66,13 +66,25 @@ export class ScratchBuffer {
   touchRows(rows: number): void {
     const c = this.content;
     if (c === undefined) return;
-    // Which rows equal the row above is no longer known (the change may differ by row);
-    // what the rows below the change hold is (see ScratchContent.before).
+    // What the rows below the change hold is known (see ScratchContent.before), and so
+    // is which of them equal the row above: not the changed rows, nor the first below.
     const before =
       c.before === undefined
         ? { seq: c.seq, from: rows }
         : { seq: c.before.seq, from: Math.max(c.before.from, rows) };
-    this.content = { key: c.key, seq: touchedSeq--, rows: Math.max(c.rows, rows), before };
+    let same: SameRows | undefined;
+    if (c.same !== undefined) {
+      const claims = c.same.same.slice();
+      claims.fill(0, 0, Math.min(claims.length, rows + 1));
+      same = { pitch: c.same.pitch, rowBytes: c.same.rowBytes, same: claims };
+    }
+    this.content = {
+      key: c.key,
+      seq: touchedSeq--,
+      rows: Math.max(c.rows, rows),
+      before,
+      ...(same === undefined ? {} : { same }),
+    };
   }
 }
 
