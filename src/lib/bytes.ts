@@ -1,7 +1,7 @@
 /**
  * Host byte helpers for the data paths: comparisons by the host's memcmp
  * (Buffer.compare, several times faster than a JavaScript loop over the same bytes),
- * XOR a word at a time, the buffer a read goes into.
+ * XOR a word at a time, where two runs of bytes differ, the buffer a read goes into.
  */
 
 /** Whether `a[i..i+n)` equals `a[j..j+n)`: two rows of one frame, say. */
@@ -18,6 +18,26 @@ export function sameBytesIn(
   n: number,
 ): boolean {
   return Buffer.compare(a.subarray(i, i + n), b.subarray(j, j + n)) === 0;
+}
+
+/**
+ * Where `a[aOff..aOff+n)` and `b[bOff..bOff+n)` differ, as `[lo, hi)`: `lo` the first
+ * differing index (n when none), `hi` one past the last (lo when none). A row made
+ * anew is written over the old one only there (a frame's row mostly differs from the
+ * last frame's in a block or two).
+ */
+export function differingSpan(
+  a: Uint8Array,
+  aOff: number,
+  b: Uint8Array,
+  bOff: number,
+  n: number,
+): { readonly lo: number; readonly hi: number } {
+  let lo = 0;
+  while (lo < n && a[aOff + lo] === b[bOff + lo]) lo++;
+  let hi = n;
+  while (hi > lo && a[aOff + hi - 1] === b[bOff + hi - 1]) hi--;
+  return { lo, hi };
 }
 
 /**

@@ -9,8 +9,6 @@
  * fences any driver adds to the buffer are seen by every device that uses it.
  */
 
-export { dmaSegmentsSlice } from "../../../dma/scatterlist.js";
-
 import type { SgTable } from "../../../dma/scatterlist.js";
 import type { DmaBuf, DmaBufAttachment } from "../../../dma-buf/dma-buf.js";
 import { DmaResv } from "../../../dma-buf/dma-resv.js";

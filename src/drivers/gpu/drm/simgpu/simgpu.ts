@@ -56,7 +56,7 @@ import {
   SIMGPU_SUBMIT_OUT_FENCE,
 } from "../../../../include/uapi/simgpu-drm.js";
 import type { CStruct } from "../../../../include/uapi/struct.js";
-import { sameBytes, sameBytesIn } from "../../../../lib/bytes.js";
+import { differingSpan, sameBytes, sameBytesIn } from "../../../../lib/bytes.js";
 import { RowGather } from "../../../../lib/row-gather.js";
 import { DmaRowLists } from "../../../../lib/row-segments.js";
 import { dmaReadScratch, ScratchBuffer } from "../../../../lib/scratch.js";
@@ -235,10 +235,7 @@ export function simgpuTransform(
       // Made apart and written where it differs from what dst holds.
       const line = rowScratch;
       transformRow(op, src, si, line, 0, p.width, srcRow);
-      lo = 0;
-      while (lo < dstRow && line[lo] === dst[di + lo]) lo++;
-      hi = dstRow;
-      while (hi > lo && line[hi - 1] === dst[di + hi - 1]) hi--;
+      ({ lo, hi } = differingSpan(line, 0, dst, di, dstRow));
       if (hi > lo) dst.set(line.subarray(lo, hi), di + lo);
     } else {
       transformRow(op, src, si, dst, di, p.width, srcRow);

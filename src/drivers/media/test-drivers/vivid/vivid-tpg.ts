@@ -25,6 +25,7 @@
  */
 
 import { V4L2_PIX_FMT_XBGR32, V4L2_PIX_FMT_YUYV } from "../../../../include/uapi/videodev2.js";
+import { differingSpan } from "../../../../lib/bytes.js";
 import type { SameRows, ScratchBuffer } from "../../../../lib/scratch.js";
 import {
   type TpgComponent,
@@ -244,12 +245,8 @@ function redrawBand(frame: Uint8Array, fmt: TpgFormat, sequence: number, intact:
     frame.set(line, y * bytesperline);
     frame.fill(0, y * bytesperline + n, (y + 1) * bytesperline);
   }
-  const old = intact * bytesperline;
-  let lo = 0;
-  while (lo < n && line[lo] === frame[old + lo]) lo++;
+  const { lo, hi } = differingSpan(line, 0, frame, intact * bytesperline, n);
   if (lo === n) return;
-  let hi = n;
-  while (line[hi - 1] === frame[old + hi - 1]) hi--;
   const span = line.subarray(lo, hi);
   for (let y = intact; y < band; y++) frame.set(span, y * bytesperline + lo);
 }
