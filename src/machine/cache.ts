@@ -452,12 +452,13 @@ export class CpuCache {
    */
   readonly #setValid: Uint16Array;
   /**
-   * Per set, a bit for each invalid way, exactly (sets of up to 32 ways; always 0 for
-   * wider sets, whose ways have no bit). Why: a fill into a set with holes takes the
+   * Per set, a bit for each way known invalid, every invalid way's while `#freeExact`
+   * (sets of up to 32 ways; always 0 for wider sets, whose ways have no bit). Why: a fill into a set with holes takes the
    * lowest invalid way, and the ways of a set lie `sets` slots apart, so each tag read is
    * a host cache line: after the unmap of a buffer a non-coherent device wrote (its
    * speculative fills dropped), most sets have holes, and a GPU's next row of fills read
-   * up to a set's every tag to find one. Every drop sets its way's bit (`#freeBit`).
+   * up to a set's every tag to find one. A drop sets its way's bit (`#freeBit`), except
+   * in a page-by-page invalidation, which marks the bits inexact instead.
    */
   readonly #setFree: Uint32Array;
   /** `#setFree` of an empty set. */
@@ -619,7 +620,6 @@ export class CpuCache {
     if (this.#released) return;
     this.#released = true;
     // The lines not copied yet are never read now: give the memory kept for them back.
-    this.#lazyN = 0;
     this.#bigN = 0;
     this.#rowN = 0;
     this.#rowChunks.length = 0;
@@ -746,7 +746,7 @@ export class CpuCache {
     const fillEpochs = this.#fillEpoch;
     const rmap = this.#rmap;
     const nInner = this.#inner.length;
-    const pending = small ? this.#smallFills(to - from) : this.#pendingFills(to - from);
+    const pending = small ? this.#smallSlot : this.#pendingFills(to - from);
     const pendingLine = small ? this.#smallLine : this.#pendingLine;
     const sets = this.sets;
     const setMask = this.#setMask;
@@ -846,7 +846,6 @@ export class CpuCache {
       return k;
     }
     this.#bigN = np;
-    this.#lazyN = np + this.#rowN;
     if (!this.#lazy || np < LATE_MIN_FILLS) {
       this.#settleBig(-1);
       return k;
@@ -924,8 +923,9 @@ export class CpuCache {
   }
 
   /**
-   * Copies the line data of the speculative fills not copied yet (`#pending[0..#lazyN)`,
-   * their lines in `#pendingLine`), or of those in memory chunk `ci` only when `ci >= 0`
+   * Copies the line data of the speculative fills not copied yet (the big batch's,
+   * `#pending[0..#bigN)` with their lines in `#pendingLine`, and the small batches' in
+   * their per-chunk lists), or of those in memory chunk `ci` only when `ci >= 0`
    * (it is about to change), from DRAM as it was when they were filled: the chunk's
    * words, or those a write of the whole chunk replaced since (`#snapshots`). Why that
    * is exact: after a batch nothing fills a slot or reads a slot's data before this runs
@@ -941,7 +941,6 @@ export class CpuCache {
     }
     this.#settleBig(ci);
     if (ci < 0) {
-      this.#lazyN = 0;
       this.#rowN = 0;
       this.#rowChunks.length = 0;
       this.#endWatch();
@@ -995,7 +994,6 @@ export class CpuCache {
     }
     if (ci < 0) {
       this.#bigN = 0;
-      this.#lazyN = this.#rowN;
       // No entry left: memory need not tell of any chunk (as before small batches waited).
       if (this.#rowN === 0) this.#endWatch();
     }
@@ -1031,29 +1029,33 @@ export class CpuCache {
     }
     const pending = this.#smallSlot;
     const pendingLine = this.#smallLine;
-    const rowSlot = this.#rowSlot;
-    const rowLine = this.#rowLine;
-    const rowNext = this.#rowNext;
-    const head = this.#rowHead;
-    const tail = this.#rowTail;
-    const L = this.line;
     const memory = this.memory;
     let e = this.#rowN;
     for (let i = 0; i < np; i++, e++) {
-      const li = pendingLine[i]!;
-      const c = Math.floor((li * L) / MEM_CHUNK);
-      rowSlot[e] = pending[i]!;
-      rowLine[e] = li;
-      rowNext[e] = INVALID;
-      if (head[c]! < 0) {
-        head[c] = e;
-        this.#rowChunks.push(c);
-        if (memory.watch(c)) this.#watchedChunks.push(c);
-      } else rowNext[tail[c]!] = e;
-      tail[c] = e;
+      const c = this.#linkRow(e, pending[i]!, pendingLine[i]!);
+      if (c >= 0 && memory.watch(c)) this.#watchedChunks.push(c);
     }
     this.#rowN = e;
-    this.#lazyN = this.#bigN + e;
+  }
+
+  /**
+   * Appends entry `e` (slot `slot`, line `li`) to the list of its line's DRAM chunk;
+   * returns the chunk when the entry starts its list, else -1.
+   */
+  #linkRow(e: number, slot: number, li: number): number {
+    const c = Math.floor((li * this.line) / MEM_CHUNK);
+    this.#rowSlot[e] = slot;
+    this.#rowLine[e] = li;
+    this.#rowNext[e] = INVALID;
+    const head = this.#rowHead;
+    const tail = this.#rowTail;
+    const started = head[c]! < 0;
+    if (started) {
+      head[c] = e;
+      this.#rowChunks.push(c);
+    } else this.#rowNext[tail[c]!] = e;
+    tail[c] = e;
+    return started ? c : -1;
   }
 
   /**
@@ -1066,11 +1068,8 @@ export class CpuCache {
   #compactRows(): void {
     const rowSlot = this.#rowSlot;
     const rowLine = this.#rowLine;
-    const rowNext = this.#rowNext;
     const head = this.#rowHead;
-    const tail = this.#rowTail;
     const tag = this.#tag;
-    const L = this.line;
     for (const c of this.#rowChunks) head[c] = INVALID;
     this.#rowChunks.length = 0;
     let w = 0;
@@ -1078,19 +1077,9 @@ export class CpuCache {
       const s = rowSlot[e]!;
       const li = rowLine[e]!;
       if (s < 0 || tag[s] !== li) continue;
-      const c = Math.floor((li * L) / MEM_CHUNK);
-      rowSlot[w] = s;
-      rowLine[w] = li;
-      rowNext[w] = INVALID;
-      if (head[c]! < 0) {
-        head[c] = w;
-        this.#rowChunks.push(c);
-      } else rowNext[tail[c]!] = w;
-      tail[c] = w;
-      w++;
+      this.#linkRow(w++, s, li);
     }
     this.#rowN = w;
-    this.#lazyN = this.#bigN + w;
   }
 
   /**
@@ -1162,7 +1151,9 @@ export class CpuCache {
    * the small batches' entries (`#rowN`). Every operation that reads or fills a slot
    * settles them first when this is not 0.
    */
-  #lazyN = 0;
+  get #lazyN(): number {
+    return this.#bigN + this.#rowN;
+  }
   /** The big batch's entries: `#pending[0..#bigN)`. */
   #bigN = 0;
   /**
@@ -1197,16 +1188,8 @@ export class CpuCache {
   #pending = new Int32Array(0);
 
   /** Scratch for {@link prefetchLines}: a small batch's slots and lines, in order. */
-  #smallSlot = new Int32Array(LATE_MIN_FILLS);
-  #smallLine = new Float64Array(LATE_MIN_FILLS);
-
-  #smallFills(n: number): Int32Array<ArrayBuffer> {
-    if (this.#smallSlot.length < n) {
-      this.#smallSlot = new Int32Array(n);
-      this.#smallLine = new Float64Array(n);
-    }
-    return this.#smallSlot;
-  }
+  readonly #smallSlot = new Int32Array(LATE_MIN_FILLS);
+  readonly #smallLine = new Float64Array(LATE_MIN_FILLS);
 
   #pendingFills(n: number): Int32Array<ArrayBuffer> {
     if (this.#pending.length < n) {
@@ -1272,7 +1255,6 @@ export class CpuCache {
    * caches to be identical (the closed-form zeroing against the line-by-line path); never
    * on a hot path.
    */
-
   stateForTests(lines: number, from = 0): Record<string, unknown> {
     if (this.#lazyN !== 0) this.#settle(-1);
     const L = this.line;
@@ -1849,7 +1831,7 @@ export class CpuCache {
     let runTo = 0;
     for (let line = li; line < end; line++, n++) {
       if (rmap.get(line) >= 0) break;
-      const set = mod(line, sets);
+      const set = setIndex(line, sets, this.#setMask);
       if (setValid[set]! >= ways) break;
       // The lowest invalid way, as #victimWay finds it.
       const way = lowestInvalidWay(setFree[set]!, this.#freeExact, tag, set, sets, ways);
@@ -2899,11 +2881,10 @@ export class CpuCache {
         }
       }
       if (invalidate) {
-        // #drop(s) (its dirty-bit part is done above)
+        // #drop(s) (its dirty-bit part is done above; the free bit left unset: see above)
         if (inInner[s] !== 0) this.#dropInner(s);
         tag[s] = INVALID;
         setValid[set]!--;
-
         if (++dropped === cachedHere) {
           // The page's last cached line: none is left further on.
           stop = l + 1;

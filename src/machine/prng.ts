@@ -11,10 +11,7 @@ export class Prng {
   /** Next 32-bit unsigned value. */
   nextU32(): number {
     this.#s = (this.#s + 0x6d2b79f5) >>> 0;
-    let t = this.#s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    return mulberry32(this.#s);
   }
 
   /** Integer in [0, n). */
@@ -34,9 +31,7 @@ export class Prng {
     let s = this.#s;
     for (let k = 0; k < count; k++) {
       s = (s + 0x6d2b79f5) >>> 0;
-      let t = Math.imul(s ^ (s >>> 15), s | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const x = (t ^ (t >>> 14)) >>> 0;
+      const x = mulberry32(s);
       out[k] = base + (x - Math.floor(x / n) * n);
     }
     this.#s = s;
@@ -50,4 +45,11 @@ export class Prng {
     }
     return a;
   }
+}
+
+/** mulberry32's output for state `s` (after the state's step): one place for both draws. */
+function mulberry32(s: number): number {
+  let t = Math.imul(s ^ (s >>> 15), s | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
 }
