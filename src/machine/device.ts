@@ -54,7 +54,7 @@ export interface DmaSegment {
 /** No rows known: what a noted write that failed leaves. */
 const NO_ROWS: RowStructure = { rowBytes: 1, same: new Uint8Array(0) };
 
-/** DRAM's chunk: the longest run {@link DmaDevice.readSegmentsInPlace} hands out as one view. */
+/** DRAM's chunk: the longest run {@link DmaDevice.readSegmentsInPlace} hands out as one piece. */
 const MEMORY_CHUNK = 1 << MEMORY_CHUNK_SHIFT;
 
 export class DmaDevice {
@@ -99,8 +99,9 @@ export class DmaDevice {
    * {@link readSegmentsInPlace} (less its reader's visits) while {@link timeTransfers}
    * is on: everything a transfer does (translation, window checks, the bus's checks and
    * snoops, speculative fills, the coherency shadow, the copy). The writes of one
-   * {@link writeRows} (a frame's rows, thousands) are timed as one: two clock reads per
-   * row cost about 0.1-0.2 us, a few tenths of a millisecond of a 4K frame's figure.
+   * {@link writeRows} (a frame's rows, thousands) are timed as one, its row-note
+   * bookkeeping with them: two clock reads per row cost about 0.1-0.2 us, a few tenths
+   * of a millisecond of a 4K frame's figure.
    */
   transferMs = 0;
   /** The same for {@link rereadSegments} (checks and counters, no copy). */
@@ -167,7 +168,7 @@ export class DmaDevice {
     const timed = this.timeTransfers && !this.#batched;
     const t0 = timed ? performance.now() : 0;
     if (this.iommu !== undefined)
-      this.#access(
+      this.#translate(
         dmaAddr,
         len,
         false,
@@ -186,7 +187,7 @@ export class DmaDevice {
     const t0 = timed ? performance.now() : 0;
     const epoch = this.bus.shadow.beginWrite(this.name, this.bus.clock.now, "DMA write");
     if (this.iommu !== undefined)
-      this.#access(dmaAddr, len, true, (phys, n, off) =>
+      this.#translate(dmaAddr, len, true, (phys, n, off) =>
         this.#writePiece(phys, n, src, srcOff + off, off, epoch),
       );
     else if (len > 0)
@@ -483,7 +484,12 @@ export class DmaDevice {
 
   // ---------------------------------------------------------------------------------
 
-  #access(
+  /**
+   * An access through the device's IOMMU (its callers check there is one; without one,
+   * they resolve the address directly: #direct): `visit` per physical piece, or the
+   * fault reported and `onFault` called.
+   */
+  #translate(
     dmaAddr: number,
     len: number,
     write: boolean,
@@ -491,26 +497,22 @@ export class DmaDevice {
     onFault?: () => void,
   ): void {
     if (len <= 0) return;
-    if (this.iommu !== undefined) {
-      const fault = this.iommu.translate(dmaAddr, len, write, visit);
-      if (fault !== undefined) {
-        this.faults++;
-        onFault?.();
-        this.bus.log.report(
-          {
-            kind: "unmapped-device-access",
-            time: this.bus.clock.now,
-            agent: this.name,
-            phys: -1,
-            len,
-            message: `IOMMU fault: ${this.name} ${write ? "wrote" : "read"} IOVA 0x${fault.iova.toString(16)} (${fault.reason === "unmapped" ? "not mapped" : `mapped without ${write ? "write" : "read"} permission`})`,
-          },
-          "map the buffer for this device (dma_map_*, dma_buf_map_attachment) before starting DMA, and keep it mapped until the DMA completes",
-        );
-      }
-      return;
+    const fault = this.iommu!.translate(dmaAddr, len, write, visit);
+    if (fault !== undefined) {
+      this.faults++;
+      onFault?.();
+      this.bus.log.report(
+        {
+          kind: "unmapped-device-access",
+          time: this.bus.clock.now,
+          agent: this.name,
+          phys: -1,
+          len,
+          message: `IOMMU fault: ${this.name} ${write ? "wrote" : "read"} IOVA 0x${fault.iova.toString(16)} (${fault.reason === "unmapped" ? "not mapped" : `mapped without ${write ? "write" : "read"} permission`})`,
+        },
+        "map the buffer for this device (dma_map_*, dma_buf_map_attachment) before starting DMA, and keep it mapped until the DMA completes",
+      );
     }
-    visit(this.#direct(dmaAddr, len, write), len, 0);
   }
 
   /**
