@@ -501,8 +501,8 @@ export class CpuCache {
   #dirtyCount = 0;
 
   // Reverse maps: RAM line index -> slot, RAM page index -> lines cached in that page.
-  readonly #rmap = new ChunkedI32(INVALID);
-  readonly #pageCount = new ChunkedU16(0);
+  readonly #rmap: ChunkedI32;
+  readonly #pageCount: ChunkedU16;
   /** RAM page index -> dirty lines cached in that page (lets clean and dirtyIn skip pages). */
   readonly #pageDirty = new ChunkedU16(0);
   readonly #inner: InnerLevel[] = [];
@@ -537,6 +537,8 @@ export class CpuCache {
     this.line = L;
     this.#lineWords = L >>> 2;
     this.#linesPerPage = PAGE_SIZE / L;
+    this.#rmap = new ChunkedI32(INVALID, Math.ceil(memory.size / L));
+    this.#pageCount = new ChunkedU16(0, Math.ceil(memory.size / PAGE_SIZE));
     const outer = geometry.levels[geometry.levels.length - 1]!;
     const check = (lv: CacheLevelGeometry): number => {
       const sets = lv.sizeBytes / (L * lv.ways);
@@ -742,9 +744,29 @@ export class CpuCache {
       this.#compactRows();
       if (this.#rowN + (to - from) > this.rowLimit / 2) this.#settle(-1);
     }
+    // The reverse map and page counts as one view each over the batch's lines (and the
+    // lines cached already, the victims, whose chunks exist): see ChunkedI32.flatView.
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = -1;
+    for (let i = from; i < to; i++) {
+      const li = lines[i]!;
+      if (li < lo) lo = li;
+      if (li > hi) hi = li;
+    }
+    const lpp = this.#linesPerPage;
+    const rmap = this.#rmap.flatView(lo, hi + 1);
+    const pageCount = this.#pageCount.flatView(Math.floor(lo / lpp), Math.floor(hi / lpp) + 1);
+    if (rmap === undefined || pageCount === undefined) {
+      // RAM too large for one view: the plain path, a line at a time.
+      const base = this.memory.base;
+      for (let k = from; k < to; k++) {
+        this.prefetch(base + lines[k]! * this.line, fillEpoch, note);
+        if (this.findings.lostWrite !== undefined) return k + 1;
+      }
+      return to;
+    }
     const notes = this.#notes();
     const fillEpochs = this.#fillEpoch;
-    const rmap = this.#rmap;
     const nInner = this.#inner.length;
     const pending = small ? this.#smallSlot : this.#pendingFills(to - from);
     const pendingLine = small ? this.#smallLine : this.#pendingLine;
@@ -763,8 +785,6 @@ export class CpuCache {
     const plruKeep = this.#plruMasks.keep;
     const plruSet = this.#plruMasks.set;
     const inInner = this.#inInner;
-    const lpp = this.#linesPerPage;
-    const pageCount = this.#pageCount;
     let fills = 0;
     let evictions = 0;
     let np = 0;
@@ -777,11 +797,7 @@ export class CpuCache {
       // block, not the whole batch: a batch's entries would not all stay in the host's cache.
       const blockEnd = Math.min(to, k + PREFETCH_BLOCK);
       let held = 0;
-      for (let i = k; i < blockEnd; i++) {
-        const li = lines[i]!;
-        const c = rmap.chunkOf(li);
-        if (c !== undefined && c[li & CH_MASK]! >= 0) held++;
-      }
+      for (let i = k; i < blockEnd; i++) if (rmap[lines[i]!]! >= 0) held++;
       if (held === blockEnd - k) {
         k = blockEnd; // every line is cached already: nothing to fill
         continue;
@@ -789,8 +805,7 @@ export class CpuCache {
       let stop = false;
       while (k < blockEnd) {
         const li = lines[k++]!;
-        const c = rmap.chunkOf(li);
-        if (c !== undefined && c[li & CH_MASK]! >= 0) continue;
+        if (rmap[li]! >= 0) continue;
         // #allocate(li), written out: the victim, its write-back and #drop, the new line.
         const set = setIndex(li, sets, setMask);
         let way: number;
@@ -806,9 +821,8 @@ export class CpuCache {
           evictions++;
           if (dirty[s] === 1) this.#writebackNoting(s);
           if (inInner[s] !== 0) this.#dropInner(s);
-          rmap.chunkOf(old)![old & CH_MASK] = INVALID;
-          const op = Math.floor(old / lpp);
-          pageCount.chunkOf(op)![op & CH_MASK]!--;
+          rmap[old] = INVALID;
+          pageCount[Math.floor(old / lpp)]!--;
         } else {
           setValid[set]!++;
           this.#valid++;
@@ -816,9 +830,8 @@ export class CpuCache {
         setFree[set]! &= ~(1 << way);
         tag[s] = li;
         dirty[s] = 0;
-        (c ?? rmap.writableChunkOf(li))[li & CH_MASK] = s;
-        const page = Math.floor(li / lpp);
-        pageCount.writableChunkOf(page)[page & CH_MASK]!++;
+        rmap[li] = s;
+        pageCount[Math.floor(li / lpp)]!++;
         if (plru) plruBits[set] = (plruBits[set]! & plruKeep[way]!) | plruSet[way]!;
         else stamp[set * ways + way] = ++this.#tick;
         fills++;

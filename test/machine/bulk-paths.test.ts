@@ -344,6 +344,7 @@ function checkPrefetchLines(
   geometries: fc.Arbitrary<CacheGeometry>,
   batchArb: fc.Arbitrary<{ kind: "prefetch"; lines: number[]; note: number; heldFirst?: boolean }>,
   numRuns: number,
+  ramBytes = 2 * MiB,
 ): number {
   let lost = 0;
   fc.assert(
@@ -354,8 +355,8 @@ function checkPrefetchLines(
         maxLength: 30,
       }),
       (geometry, racing, ops) => {
-        const fast = cacheRig(geometry);
-        const ref = cacheRig(geometry);
+        const fast = cacheRig(geometry, undefined, ramBytes);
+        const ref = cacheRig(geometry, undefined, ramBytes);
         const w0 = fast.mem.base + MiB - WIN / 2;
         const L = geometry.lineSize;
         const lines0 = (w0 - fast.mem.base) / L;
@@ -455,6 +456,16 @@ describe("speculative fills in bulk", () => {
       heldFirst: fc.boolean(),
     });
     checkPrefetchLines(bigGeometryArb, batchArb, 40);
+  });
+
+  test("on a RAM too large for one reverse-map view (ChunkedI32.flatView), the same a line at a time", () => {
+    const batchArb = fc.record({
+      kind: fc.constant("prefetch" as const),
+      lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { maxLength: 300 }),
+      note: fc.integer({ min: 0, max: 1000 }),
+    });
+    // 2^33 lines of 16 bytes or more: above the view's 2^28 entries whatever the line size.
+    checkPrefetchLines(geometryArb, batchArb, 30, 2 ** 37);
   });
 });
 
