@@ -28,13 +28,15 @@ export class Prng {
    * below `1 / n`.
    */
   drawBelow(out: Float64Array, count: number, n: number, base: number): void {
-    let s = this.#s;
+    // The state as an int32 in the loop (its bits are what the steps use): a uint32 past
+    // 2^31 would be a double to V8.
+    let s = this.#s | 0;
     for (let k = 0; k < count; k++) {
-      s = (s + 0x6d2b79f5) >>> 0;
+      s = (s + 0x6d2b79f5) | 0;
       const x = mulberry32(s);
       out[k] = base + (x - Math.floor(x / n) * n);
     }
-    this.#s = s;
+    this.#s = s >>> 0;
   }
 
   /** Fisher-Yates shuffle in place. */
