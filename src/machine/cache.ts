@@ -869,15 +869,10 @@ export class CpuCache {
     // The entries are grouped by DRAM chunk (a counting sort; the order of copies does
     // not matter, each slot's live entry being the one for the line it holds), so that a
     // chunk about to change settles its own lines only.
+    // The chunks of the batch's lines (some may hold no entry: they are skipped below).
     const L = this.line;
-    let c0 = Number.POSITIVE_INFINITY;
-    let c1 = -1;
-    for (let i = 0; i < np; i++) {
-      const ci = Math.floor((pendingLine[i]! * L) / MEM_CHUNK);
-      if (ci < c0) c0 = ci;
-      if (ci > c1) c1 = ci;
-    }
-    const span = c1 - c0 + 1;
+    const c0 = Math.floor((lo * L) / MEM_CHUNK);
+    const span = Math.floor((hi * L) / MEM_CHUNK) - c0 + 1;
     if (span > LATE_MAX_CHUNKS) {
       this.#settleBig(-1); // lines from all over RAM (not one device write): copy now
       return k;
