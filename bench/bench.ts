@@ -9,7 +9,11 @@
  * - Tracked DMA bytes per second: a non-coherent device (arm64) reads and writes a 32 MiB
  *   streaming mapping through the DMA API with the checker on (map, device read, device
  *   write, unmap, with the CPU having dirtied 1 MiB of it before). Target: at least half
- *   the host's memcpy rate.
+ *   the host's memcpy rate. The same without the profile's speculative fills (the CPU
+ *   pulling 1/32 of the written lines into its cache during the transfer, modelled since
+ *   issue 14) is the workload issue 13 measured at 0.68x when it asked for tracked DMA
+ *   "at least as fast as today": that is its target; the fills are model work added
+ *   since, and the half is the target with them.
  * - The host's memcpy (Uint8Array.prototype.set) of the same size, best of several runs.
  * - CPU cached access bytes per second, whole-cache flush of a full dirty 64 MiB cache
  *   (virtual and wall time), and the resident memory of a machine with 16 GiB of RAM of
@@ -51,6 +55,8 @@ const GiB = 1024 * MiB;
 
 const LINE_OPS_TARGET = 100e6;
 const DMA_RATIO_TARGET = 0.5;
+/** Issue 13's tracked DMA when it was filed, before speculative fills were modelled. */
+const DMA_NO_FILLS_RATIO_TARGET = 0.68;
 
 /** Best (lowest) wall time in ms of `runs` timed calls of `f`, after `warm` untimed ones. `setup` is untimed. */
 function best(runs: number, warm: number, f: () => void, setup?: () => void): number {
@@ -206,8 +212,12 @@ interface DmaResult {
   readonly size: number;
 }
 
-function trackedDma(size: number): DmaResult {
-  const m = new Machine({ profile: "arm64" });
+/** `fills` false: the arm64 profile without its speculative fills. */
+function trackedDma(size: number, fills = true): DmaResult {
+  const m = new Machine({
+    profile: "arm64",
+    overrides: fills ? undefined : { speculativeFillRate: 0 },
+  });
   const api = new DmaMappingApi(m);
   const dev = m.addDevice("dma0", { coherent: false });
   const phys = m.cma.alloc(size / 4096, 256);
@@ -563,12 +573,14 @@ function main(): void {
   const memcpy = hostMemcpy(dmaSize);
   const lo = lineOps();
   const dma = trackedDma(dmaSize);
+  const dmaNoFills = trackedDma(dmaSize, false);
   const cpu = cpuAccess();
   const flush = wholeFlush();
   const pipes = pipelines(memcpy);
   const rss = residentMemory();
   const mainMs = process.argv.includes("--no-main-job") ? undefined : mainJob();
   const ratio = dma.rate / memcpy;
+  const ratioNoFills = dmaNoFills.rate / memcpy;
   const rows: Row[] = [
     {
       what: "(a) cache-line ops, cached 32 MiB (x86-64-64m)",
@@ -587,6 +599,12 @@ function main(): void {
       detail: "best of 15",
     },
     { what: "    ratio (b)/(c)", value: ratio.toFixed(2), detail: "" },
+    {
+      what: "(b0) tracked DMA as (b), no speculative fills",
+      value: fmtRate(dmaNoFills.rate, "B"),
+      detail: `the workload of issue 13's 0.68x; ${fmtMs(dmaNoFills.ms)}`,
+    },
+    { what: "    ratio (b0)/(c)", value: ratioNoFills.toFixed(2), detail: "" },
     ...cpu.rows,
     {
       what: "    CPU bulk access (4 MiB, slower of read/write) / memcpy",
@@ -613,6 +631,9 @@ function main(): void {
   );
   console.log(
     `${check(ratio >= DMA_RATIO_TARGET)}  tracked DMA ${ratio.toFixed(2)} x host memcpy (target ${DMA_RATIO_TARGET.toFixed(2)} x)`,
+  );
+  console.log(
+    `${check(ratioNoFills >= DMA_NO_FILLS_RATIO_TARGET)}  tracked DMA without speculative fills ${ratioNoFills.toFixed(2)} x host memcpy (target ${DMA_NO_FILLS_RATIO_TARGET.toFixed(2)} x, issue 13's figure for this workload)`,
   );
   const g4k = pipes.figures.find(
     (f) =>
