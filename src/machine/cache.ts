@@ -345,7 +345,8 @@ interface RangeOp {
   cleared: number;
   dropped: number;
 }
-const CH_MASK = (1 << CHUNK_SHIFT) - 1;
+const CH_LEN = 1 << CHUNK_SHIFT;
+const CH_MASK = CH_LEN - 1;
 
 /**
  * Line-data buffers of released caches, reused by the next cache of the same size. They
@@ -2703,6 +2704,9 @@ export class CpuCache {
         if (st.cleared > 0) {
           pageDirty.set(page, dirtyHere - st.cleared);
           this.#dirtyCount -= st.cleared;
+          // A clean has nothing left to do once no line is dirty: the pages further on
+          // would all be skipped (a 32 MiB map whose CPU-written head is its first 1 MiB).
+          if (!invalidate && this.closedForms && this.#dirtyCount === 0) break;
         }
         if (st.dropped > 0) {
           pageCount.set(page, cached - st.dropped);
@@ -2761,6 +2765,10 @@ export class CpuCache {
     // Pages [p0, p1) lie wholly inside the range (none when it is not filled whole).
     const p0 = fillMap ? Math.ceil(first / lpp) : 0;
     const p1 = fillMap ? Math.floor((last + 1) / lpp) : 0;
+    if (fillMap && this.#allHeldIn(first, last)) {
+      this.#dropEverything(first, last);
+      return;
+    }
     let dropped = 0;
     for (let way = 0, s = 0; way < this.ways; way++)
       for (let set = 0; set < sets; set++, s++) {
@@ -2784,6 +2792,57 @@ export class CpuCache {
       rmap.fillRange(first, last + 1, INVALID);
       if (p1 > p0) pageCount.fillRange(p0, p1, 0);
     }
+  }
+
+  /**
+   * Whether every line the cache holds lies in `[first, last]`: by the page counts when
+   * the range is whole pages (a sum over its pages), else by a read of every tag.
+   */
+  #allHeldIn(first: number, last: number): boolean {
+    const lpp = this.#linesPerPage;
+    if (first % lpp === 0 && (last + 1) % lpp === 0) {
+      const p1 = (last + 1) / lpp;
+      let n = 0;
+      for (let p = first / lpp; p < p1; ) {
+        const c = this.#pageCount.chunkOf(p);
+        const end = Math.min(p1, (Math.floor(p / CH_LEN) + 1) * CH_LEN);
+        if (c !== undefined) for (let i = p & CH_MASK, e = i + (end - p); i < e; i++) n += c[i]!;
+        p = end;
+      }
+      return n === this.#valid;
+    }
+    const tag = this.#tag;
+    for (let s = 0; s < this.slots; s++) {
+      const li = tag[s]!;
+      if (li >= 0 && (li < first || li > last)) return false;
+    }
+    return true;
+  }
+
+  /**
+   * #dropAllIn when every line the cache holds lies in `[first, last]` and none is dirty
+   * (the unmap of a buffer larger than the cache that a device wrote, its speculative
+   * fills and the CPU's head all inside it): the cache ends empty, so the per-slot and
+   * per-set state is set by whole-array fills instead of slot by slot. The same state as
+   * the slot walk: every tag INVALID, every set empty with every way's free bit (exact),
+   * the inner levels without the dropped slots, and the reverse map and page counts of
+   * the range (no line outside it was cached) INVALID and 0.
+   */
+  #dropEverything(first: number, last: number): void {
+    // Every inner line is one of the dropped slots': the inner levels end empty too.
+    for (let i = 0; i < this.#innerOf.length; i++) {
+      this.#innerOf[i]!.fill(INVALID);
+      this.#innerSlotOf[i]!.fill(INVALID);
+    }
+    this.#inInner.fill(0);
+    this.#tag.fill(INVALID);
+    this.#setValid.fill(0);
+    if (this.#allFree !== 0) this.#setFree.fill(this.#allFree);
+    this.#valid = 0;
+    this.#freeExact = true;
+    const lpp = this.#linesPerPage;
+    this.#rmap.fillRange(first, last + 1, INVALID);
+    this.#pageCount.fillRange(Math.floor(first / lpp), Math.floor(last / lpp) + 1, 0);
   }
 
   /** The pages, ascending and each once, holding a cached line of lines `[first, last]`. */

@@ -543,6 +543,96 @@ describe("invalidation of a range larger than the cache by walking the slots", (
     );
     assert.ok(walked > 50, `large invalidates with nothing dirty: ${walked}`);
   });
+
+  test("when every line held lies in the range, emptying the cache at once equals it too", () => {
+    // The unmap of a buffer larger than the cache that holds nothing else: the whole
+    // window invalidated (whole pages: the page counts say every line is inside; or from
+    // a line's offset: the tags say so), sometimes with a line held outside the window.
+    const cover = fc.record({
+      kind: fc.constant("cover" as const),
+      off: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(0) },
+        { weight: 1, arbitrary: fc.integer({ min: 1, max: 200 }) },
+      ),
+      outside: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, fc.constant(true)),
+      // A device's write first: speculative fills all over the window.
+      lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { maxLength: 80 }),
+    });
+    const fills = fc.record({
+      kind: fc.constant("prefetch" as const),
+      lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { minLength: 1, maxLength: 80 }),
+    });
+    let emptied = 0;
+    let kept = 0;
+    // Caches of 8 to 32 lines of 32 or 64 bytes: enough lines held for the whole-range
+    // fills (at most 64 lines of the range per line held), the range over twice the cache.
+    const coverGeometryArb = cacheGeometryArb([4, 8]).filter((g) => g.lineSize >= 32);
+    fc.assert(
+      fc.property(
+        coverGeometryArb,
+        fc.array(
+          fc.oneof(
+            { weight: 3, arbitrary: cover },
+            { weight: 3, arbitrary: fills },
+            { weight: 3, arbitrary: opArb },
+          ),
+          { maxLength: 30 },
+        ),
+        (geometry, ops) => {
+          const { fast, ref, w0 } = closedFormPair(geometry);
+          const L = geometry.lineSize;
+          const lines0 = (w0 - fast.mem.base) / L;
+          const windowLines = WIN / L;
+          const stateLines = (w0 - fast.mem.base + WIN) / L + 2;
+          for (const op of ops) {
+            if (op.kind === "prefetch") {
+              const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
+              for (const r of [fast, ref]) {
+                const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+                for (let k = 0; k < lines.length; )
+                  k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
+              }
+            } else if (op.kind === "cover") {
+              const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
+              for (const r of [fast, ref]) {
+                const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+                for (let k = 0; k < lines.length; )
+                  k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
+                // The slot walk takes only ranges with no dirty line.
+                r.cache.cleanRange(w0, WIN);
+                if (op.outside) r.cache.read(w0 + WIN, 1, new Uint8Array(1));
+              }
+              let inside = 0;
+              fast.cache.forEachCachedLine(w0 + op.off, WIN - op.off, () => inside++);
+              // (The slot walk fills the reverse map whole only for enough lines held.)
+              if (inside === fast.cache.validLines && (WIN - op.off) / L <= 64 * inside) emptied++;
+              else kept++;
+              for (const r of [fast, ref]) r.cache.invalidateRange(w0 + op.off, WIN - op.off);
+            } else {
+              apply(fast, w0, op, true);
+              apply(ref, w0, op, true);
+            }
+            assert.deepEqual(
+              fast.cache.stateForTests(stateLines),
+              ref.cache.stateForTests(stateLines),
+              op.kind,
+            );
+            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
+            assertFreeMask(fast.cache);
+            assertFreeMask(ref.cache);
+          }
+          for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
+          assert.deepEqual(
+            fast.cache.stateForTests(stateLines),
+            ref.cache.stateForTests(stateLines),
+            "after a sweep",
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+    assert.ok(emptied > 50 && kept > 50, `emptied ${emptied}, kept ${kept}`);
+  });
 });
 
 describe("sets wider than 32 ways", () => {
