@@ -2700,7 +2700,9 @@ export class CpuCache {
       if (cached !== 0 && (invalidate || dirtyHere !== 0)) {
         st.cleared = 0;
         st.dropped = 0;
-        this.#maintainPage(st, li, pageEnd, cached, dirtyHere);
+        if (invalidate || !this.closedForms)
+          this.#maintainPage(st, li, pageEnd, cached, dirtyHere);
+        else this.#cleanPage(st, li, pageEnd, dirtyHere);
         if (st.cleared > 0) {
           pageDirty.set(page, dirtyHere - st.cleared);
           this.#dirtyCount -= st.cleared;
@@ -2970,6 +2972,57 @@ export class CpuCache {
     st.dropped = dropped;
     st.writebacks += writebacks;
     st.discarded += discarded;
+  }
+
+  /**
+   * #maintainPage for a clean (no invalidation, so no partly covered edge to treat apart):
+   * only the dirty lines of the page are visited, the loop holding nothing else.
+   */
+  #cleanPage(st: RangeOp, li: number, pageEnd: number, dirtyHere: number): void {
+    const L = this.line;
+    const W = this.#lineWords;
+    const dirty = this.#dirty;
+    const fillEpoch = this.#fillEpoch;
+    const epochNow = st.epochNow;
+    const rm = this.#rmap.chunkOf(li)!;
+    const me = this.shadow.enabled ? this.shadow.memEpoch.chunkOf(li) : undefined;
+    const ci = Math.floor((li * L) / MEM_CHUNK);
+    // The copy run as in #maintainPage.
+    let runData = st.runData;
+    let runMem = st.runMem;
+    let runLen = st.runLen;
+    let nextS = ci === st.wordsCi ? st.nextS : -1;
+    let nextW = st.nextW;
+    let cleared = 0;
+    for (let l = li, w = (li * L - ci * MEM_CHUNK) >>> 2; l < pageEnd; l++, w += W) {
+      const s = rm[l & CH_MASK]!;
+      if (s < 0 || dirty[s] !== 1) continue;
+      if (s === nextS && w === nextW) runLen++;
+      else {
+        if (runLen > 0) this.#copyOut(st.wordsCi, runData, runMem, runLen * W);
+        st.wordsCi = ci;
+        runData = s * W;
+        runMem = w;
+        runLen = 1;
+      }
+      nextS = s + 1;
+      nextW = w + W;
+      if (me !== undefined) {
+        const e = me[l & CH_MASK]!;
+        if (e > fillEpoch[s]!) this.#note("lostWrite", this.memory.base + l * L, e);
+      }
+      fillEpoch[s] = epochNow;
+      dirty[s] = 0;
+      if (++cleared === dirtyHere) break;
+    }
+    st.runData = runData;
+    st.runMem = runMem;
+    st.runLen = runLen;
+    st.nextS = nextS;
+    st.nextW = nextW;
+    st.cleared = cleared;
+    st.dropped = 0;
+    st.writebacks += cleared;
   }
 
   /**
