@@ -2700,8 +2700,7 @@ export class CpuCache {
       if (cached !== 0 && (invalidate || dirtyHere !== 0)) {
         st.cleared = 0;
         st.dropped = 0;
-        if (invalidate || !this.closedForms)
-          this.#maintainPage(st, li, pageEnd, cached, dirtyHere);
+        if (invalidate || !this.closedForms) this.#maintainPage(st, li, pageEnd, cached, dirtyHere);
         else this.#cleanPage(st, li, pageEnd, dirtyHere);
         if (st.cleared > 0) {
           pageDirty.set(page, dirtyHere - st.cleared);
@@ -2994,6 +2993,37 @@ export class CpuCache {
     let nextS = ci === st.wordsCi ? st.nextS : -1;
     let nextW = st.nextW;
     let cleared = 0;
+    const n = pageEnd - li;
+    if (n === this.#linesPerPage && dirtyHere === n && this.#consecutiveSlots(rm, li, n)) {
+      // A whole page dirty in consecutive slots (a CPU's sequential store): one run, and
+      // the slots' dirty bits and fill epochs set by fills.
+      const s0 = rm[li & CH_MASK]!;
+      const w0 = (li * L - ci * MEM_CHUNK) >>> 2;
+      if (s0 === nextS && w0 === nextW) runLen += n;
+      else {
+        if (runLen > 0) this.#copyOut(st.wordsCi, runData, runMem, runLen * W);
+        st.wordsCi = ci;
+        runData = s0 * W;
+        runMem = w0;
+        runLen = n;
+      }
+      st.nextS = s0 + n;
+      st.nextW = w0 + n * W;
+      if (me !== undefined)
+        for (let k = 0, o = li & CH_MASK; k < n; k++) {
+          const e = me[o + k]!;
+          if (e > fillEpoch[s0 + k]!) this.#note("lostWrite", this.memory.base + (li + k) * L, e);
+        }
+      fillEpoch.fill(epochNow, s0, s0 + n);
+      dirty.fill(0, s0, s0 + n);
+      st.runData = runData;
+      st.runMem = runMem;
+      st.runLen = runLen;
+      st.cleared = n;
+      st.dropped = 0;
+      st.writebacks += n;
+      return;
+    }
     for (let l = li, w = (li * L - ci * MEM_CHUNK) >>> 2; l < pageEnd; l++, w += W) {
       const s = rm[l & CH_MASK]!;
       if (s < 0 || dirty[s] !== 1) continue;
@@ -3023,6 +3053,14 @@ export class CpuCache {
     st.cleared = cleared;
     st.dropped = 0;
     st.writebacks += cleared;
+  }
+
+  /** Whether lines `[li, li+n)` (in one chunk of the reverse map `rm`) lie in consecutive slots. */
+  #consecutiveSlots(rm: Int32Array, li: number, n: number): boolean {
+    const o = li & CH_MASK;
+    const s0 = rm[o]!;
+    for (let k = 1; k < n; k++) if (rm[o + k] !== s0 + k) return false;
+    return true;
   }
 
   /**

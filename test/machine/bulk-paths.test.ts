@@ -309,13 +309,43 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
   });
 
   test("a clean equals the line-by-line clean in every piece of state (fill epochs, lost writes, DRAM)", () => {
-    // Dirty lines of distinct bytes scattered over the window, devices writing behind
-    // them, then cleans: the fast clean visits only dirty lines and stops at the last.
+    // Dirty lines of distinct bytes scattered over the window or whole pages of them,
+    // devices writing behind them, then cleans: the fast clean visits only dirty lines,
+    // takes a whole dirty page in consecutive slots at once and stops at the last.
     const scattered = fc.record({
       kind: fc.constant("scatter" as const),
       lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { minLength: 1, maxLength: 40 }),
       seed: fc.integer({ min: 1, max: 255 }),
     });
+    const pages = fc.record({
+      kind: fc.constant("pages" as const),
+      page: fc.integer({ min: 0, max: WIN / 4096 - 1 }),
+      count: fc.integer({ min: 1, max: 2 }),
+      seed: fc.integer({ min: 1, max: 255 }),
+      // Into an empty cache: each page's lines in consecutive slots of one way.
+      fresh: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, fc.constant(false)),
+      // Another page after them (with a page between, the next way's consecutive slots:
+      // a run of slots that is not one of DRAM).
+      also: fc.option(fc.constantFrom(1, 2), { nil: undefined }),
+      // A device writing behind some of the lines before the clean (lost writes).
+      device: fc.option(fc.record({ off: off, len: fc.integer({ min: 1, max: 8192 }) }), {
+        nil: undefined,
+      }),
+      clean: fc.boolean(),
+    });
+    const pageGeometryArb: fc.Arbitrary<CacheGeometry> = fc
+      .record({
+        sets: fc.oneof({ weight: 2, arbitrary: fc.constant(64) }, fc.constant(128)),
+        ways: fc.constantFrom(2, 4),
+      })
+      .map(({ sets, ways }) => ({
+        lineSize: 64,
+        levels: [
+          { name: "L1", sizeBytes: 8 * 64, ways: 2 },
+          { name: "L2", sizeBytes: sets * ways * 64, ways },
+        ],
+        replacement: "plru" as const,
+      }));
     const cleanArb = fc.record({
       kind: fc.constant("clean" as const),
       off: fc.integer({ min: 0, max: 200 }),
@@ -324,12 +354,16 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
     let cleaned = 0;
     fc.assert(
       fc.property(
-        geometryArb,
+        // Caches of hundreds of lines too, and of a page or more per way (a page stored in
+        // sequence lies in consecutive slots).
+        fc.oneof(geometryArb, bigGeometryArb, pageGeometryArb),
         fc.array(
           fc.oneof(
             { weight: 3, arbitrary: scattered },
             { weight: 3, arbitrary: cleanArb },
             { weight: 3, arbitrary: opArb },
+            { weight: 2, arbitrary: longArb },
+            { weight: 4, arbitrary: pages },
           ),
           { maxLength: 20 },
         ),
@@ -344,6 +378,22 @@ describe("closed forms of long sequential accesses and range maintenance", () =>
                 const data = Uint8Array.from({ length: 16 }, (_, i) => (l * op.seed + i) & 0xff);
                 for (const r of [fast, ref]) r.cache.write(w0 + at, data);
               }
+            } else if (op.kind === "pages") {
+              const n = Math.min(op.count * 4096, WIN - op.page * 4096);
+              const data = Uint8Array.from(
+                { length: n },
+                (_, i) => (i * op.seed + (i >>> 6)) & 0xff,
+              );
+              for (const r of [fast, ref]) {
+                if (op.fresh) r.cache.flushAll();
+                r.cache.write(w0 + op.page * 4096, data);
+                if (op.also !== undefined && op.page + op.also < WIN / 4096)
+                  r.cache.write(w0 + (op.page + op.also) * 4096, data.subarray(0, 4096));
+                if (op.device !== undefined)
+                  apply(r, w0, { kind: "dma", value: 0x5a, ...op.device }, true);
+                if (op.clean) r.cache.cleanRange(w0, WIN);
+              }
+              if (op.clean) cleaned++;
             } else {
               if (op.kind === "clean" && fast.cache.dirtyLines > 0) cleaned++;
               applyBoth(fast, ref, w0, op);
