@@ -94,7 +94,8 @@ export class DmaDebug {
     dir: DmaDirection,
     sgCallEnts = 0,
   ): DebugEntry | undefined {
-    const e = this.#entries.get(key(dev, addr));
+    const k = key(dev, addr);
+    const e = this.#entries.get(k);
     if (e === undefined) {
       this.#err(
         dev,
@@ -104,14 +105,13 @@ export class DmaDebug {
       );
       return undefined;
     }
-    this.#entries.delete(key(dev, addr));
-    const where = `[device address=0x${hex(addr)}]`;
+    this.#entries.delete(k);
     if (e.size !== size) {
       this.#err(
         dev,
         e.paddr,
         size,
-        `device driver frees DMA memory with different size ${where} [map size=${e.size} bytes] [unmap size=${size} bytes]`,
+        `device driver frees DMA memory with different size ${atAddress(addr)} [map size=${e.size} bytes] [unmap size=${size} bytes]`,
       );
     }
     if (e.type !== type) {
@@ -119,7 +119,7 @@ export class DmaDebug {
         dev,
         e.paddr,
         size,
-        `device driver frees DMA memory with wrong function ${where} [size=${size} bytes] [mapped as ${e.type}] [unmapped as ${type}]`,
+        `device driver frees DMA memory with wrong function ${atAddress(addr)} [size=${size} bytes] [mapped as ${e.type}] [unmapped as ${type}]`,
       );
     }
     if (e.type === "scatter-gather" && sgCallEnts !== 0 && e.sgCallEnts !== sgCallEnts) {
@@ -135,7 +135,7 @@ export class DmaDebug {
         dev,
         e.paddr,
         size,
-        `device driver frees DMA memory with different direction ${where} [size=${size} bytes] [mapped with ${directionName(e.direction)}] [unmapped with ${directionName(dir)}]`,
+        `device driver frees DMA memory with different direction ${atAddress(addr)} [size=${size} bytes] [mapped with ${directionName(e.direction)}] [unmapped with ${directionName(dir)}]`,
       );
     }
     if ((e.type === "single" || e.type === "page") && !e.mapErrChecked) {
@@ -143,7 +143,7 @@ export class DmaDebug {
         dev,
         e.paddr,
         size,
-        `device driver failed to check map error ${where} [size=${size} bytes] [mapped as ${e.type}]`,
+        `device driver failed to check map error ${atAddress(addr)} [size=${size} bytes] [mapped as ${e.type}]`,
       );
     }
     return e;
@@ -249,6 +249,11 @@ export class DmaDebug {
       hint: "see Documentation/core-api/dma-api.rst: unmap and sync with the handle, size and direction used to map",
     });
   }
+}
+
+/** A message's device address, formatted only when a message is made (not every unmap). */
+function atAddress(addr: number): string {
+  return `[device address=0x${hex(addr)}]`;
 }
 
 function hex(n: number): string {

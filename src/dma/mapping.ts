@@ -720,17 +720,28 @@ export class DmaMappingApi {
         // One window per run of DMA-adjacent entries: a device may run one access across
         // entries that happen to follow one another (dma-contig's single segment over
         // udmabuf's per-page scatterlist of contiguous pages, or of consecutive slots).
+        // (The windows written out field by field: an object spread followed by more
+        // fields costs V8 some microseconds, a tenth of tracked DMA's map besides its clean.)
         let run: { dmaAddr: number; len: number } | undefined;
         for (const p of pieces) {
           if (run !== undefined && run.dmaAddr + run.len === p.dmaAddr) run.len += p.len;
           else {
             if (run !== undefined)
-              windows.push(dev.addWindow({ ...run, direction: winDir, label: call }));
+              windows.push(
+                dev.addWindow({
+                  dmaAddr: run.dmaAddr,
+                  len: run.len,
+                  direction: winDir,
+                  label: call,
+                }),
+              );
             run = { dmaAddr: p.dmaAddr, len: p.len };
           }
         }
         if (run !== undefined)
-          windows.push(dev.addWindow({ ...run, direction: winDir, label: call }));
+          windows.push(
+            dev.addWindow({ dmaAddr: run.dmaAddr, len: run.len, direction: winDir, label: call }),
+          );
       } catch (e) {
         for (const b of bounced) this.swiotlb.unmap(b, dir, true);
         for (const w of windows) dev.removeWindow(w);
