@@ -2994,7 +2994,9 @@ export class CpuCache {
     let nextW = st.nextW;
     let cleared = 0;
     const n = pageEnd - li;
-    if (n === this.#linesPerPage && dirtyHere === n && this.#consecutiveSlots(rm, li, n)) {
+    const whole =
+      n === this.#linesPerPage && dirtyHere === n ? this.#consecutiveSlots(rm, li, n, me) : -1;
+    if (whole >= 0) {
       // A whole page dirty in consecutive slots (a CPU's sequential store): one run, and
       // the slots' dirty bits and fill epochs set by fills.
       const s0 = rm[li & CH_MASK]!;
@@ -3009,7 +3011,7 @@ export class CpuCache {
       }
       st.nextS = s0 + n;
       st.nextW = w0 + n * W;
-      if (me !== undefined)
+      if (whole === 1 && me !== undefined)
         for (let k = 0, o = li & CH_MASK; k < n; k++) {
           const e = me[o + k]!;
           if (e > fillEpoch[s0 + k]!) this.#note("lostWrite", this.memory.base + (li + k) * L, e);
@@ -3055,12 +3057,24 @@ export class CpuCache {
     st.writebacks += cleared;
   }
 
-  /** Whether lines `[li, li+n)` (in one chunk of the reverse map `rm`) lie in consecutive slots. */
-  #consecutiveSlots(rm: Int32Array, li: number, n: number): boolean {
+  /**
+   * Whether lines `[li, li+n)` (in one chunk of the reverse map `rm`) lie in consecutive
+   * slots: -1 if not, else 1 if one of them has a lost write to note (memory's epoch `me`
+   * newer than its fill), 0 if none. One pass for both.
+   */
+  #consecutiveSlots(rm: Int32Array, li: number, n: number, me: Uint32Array | undefined): number {
     const o = li & CH_MASK;
     const s0 = rm[o]!;
-    for (let k = 1; k < n; k++) if (rm[o + k] !== s0 + k) return false;
-    return true;
+    const fillEpoch = this.#fillEpoch;
+    let lost = 0;
+    if (me === undefined) {
+      for (let k = 1; k < n; k++) if (rm[o + k] !== s0 + k) return -1;
+    } else
+      for (let k = 0; k < n; k++) {
+        if (rm[o + k] !== s0 + k) return -1;
+        if (me[o + k]! > fillEpoch[s0 + k]!) lost = 1;
+      }
+    return lost;
   }
 
   /**
