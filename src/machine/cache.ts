@@ -722,6 +722,9 @@ export class CpuCache {
    * each inside RAM. Stops after the first fill whose victim's write-back destroyed a
    * device write (in `findings.lostWrite`, to be reported before going on) and returns
    * the index after the last line done; the lines filled are the growth of `counters.fills`.
+   * `lo` and `hi`: bounds of every line of the batch when the caller knows them (a device
+   * write's line range; a caller that goes on after each lost write would otherwise have
+   * each call find them by a pass over the rest of the batch).
    */
   prefetchLines(
     lines: Float64Array,
@@ -729,6 +732,8 @@ export class CpuCache {
     to: number,
     fillEpoch: number,
     note: number,
+    lo = Number.NaN,
+    hi = Number.NaN,
   ): number {
     this.#resetFindings();
     // A small batch (a GPU's row) keeps its fills' data for later in per-chunk lists
@@ -746,17 +751,22 @@ export class CpuCache {
       if (this.#rowN + (to - from) > this.rowLimit / 2) this.#settle(-1);
     }
     // The reverse map and page counts as one view each over the batch's lines (and the
-    // lines cached already, the victims, whose chunks exist): see ChunkedI32.flatView.
-    let lo = Number.POSITIVE_INFINITY;
-    let hi = -1;
-    for (let i = from; i < to; i++) {
-      const li = lines[i]!;
-      if (li < lo) lo = li;
-      if (li > hi) hi = li;
+    // lines cached already, the victims, whose chunks exist): see Chunked.flatView.
+    if (Number.isNaN(lo) || Number.isNaN(hi)) {
+      lo = Number.POSITIVE_INFINITY;
+      hi = -1;
+      for (let i = from; i < to; i++) {
+        const li = lines[i]!;
+        if (li < lo) lo = li;
+        if (li > hi) hi = li;
+      }
     }
     const lpp = this.#linesPerPage;
     const rmap = this.#rmap.flatView(lo, hi + 1);
-    const pageCount = this.#pageCount.flatView(Math.floor(lo / lpp), Math.floor(hi / lpp) + 1);
+    const pageCount =
+      rmap === undefined
+        ? undefined
+        : this.#pageCount.flatView(Math.floor(lo / lpp), Math.floor(hi / lpp) + 1);
     if (rmap === undefined || pageCount === undefined) {
       // RAM too large for one view: the plain path, a line at a time.
       const base = this.memory.base;
@@ -1934,8 +1944,10 @@ export class CpuCache {
   // Long sequential accesses in closed form
 
   /**
-   * Whether sequential loads and stores may take the closed form ({@link #steadyRun})
-   * and maintenance of a range far larger than the cache may visit only what it holds.
+   * Whether sequential loads and stores may take the closed form ({@link #steadyRun}),
+   * maintenance of a range far larger than the cache may visit only what it holds, a
+   * clean may take its own loop and stop at the last dirty line (`#cleanPage`), and an
+   * invalidate of every line held may empty the cache at once (`#dropEverything`).
    * Always on in use; the equivalence tests turn it off to get the line-by-line path.
    */
   closedForms = true;

@@ -53,7 +53,7 @@ abstract class Chunked<T extends TypedLike> {
    * (a device write's speculative fills, tracked DMA's 16 Ki lines over 32 MiB) pays for
    * each access through a chunk a load of the chunk and of its view's bounds and data
    * before the entry's own host cache miss, and the host overlaps fewer of those misses:
-   * tracked DMA's fills 1.62-1.66 -> 1.33-1.37 ms through one view. An entry of a chunk
+   * tracked DMA's fills 1.59-1.62 -> 1.20-1.25 ms through one view. An entry of a chunk
    * not allocated is 0 there, not the initial value: callers read only `[from, to)` and
    * indices whose chunks they know to be allocated. Made at the first call: the chunks
    * so far are copied into it and become views of it; the host pages of the rest are
@@ -162,7 +162,8 @@ abstract class Chunked<T extends TypedLike> {
       for (const c of this.chunks) c?.fill(0);
       const pool = flatPool.get(this.#ctor) ?? [];
       flatPool.set(this.#ctor, pool);
-      if (pool.length < FLAT_POOL_MAX) pool.push(flat);
+      if (pool.length >= FLAT_POOL_MAX) pool.shift(); // the oldest goes, as cache.ts's pools
+      pool.push(flat);
       this.#flat = undefined;
     } else {
       const free = freeChunks(this.#ctor);
@@ -178,7 +179,7 @@ abstract class Chunked<T extends TypedLike> {
  * RAM in 64-byte lines), virtual memory of which only the written pages are backed.
  */
 const FLAT_MAX = 2 ** 28;
-/** Released flat arrays by kind, all zero, for the next machine of the same RAM size. */
+/** Released flat arrays by kind, all zero, for the next array of the same length. */
 const flatPool = new Map<unknown, TypedLike[]>();
 const FLAT_POOL_MAX = 4;
 

@@ -32,7 +32,8 @@ function doubled<T extends Int32Array | Float64Array>(a: T): T {
 /**
  * The shadow's per-line epochs ({@link CoherencyShadow.memEpoch}), where a write that
  * covers whole chunks of lines (a device's DMA of megabytes) records one epoch per chunk
- * and fills the chunk's entries only when something first reads or writes them there.
+ * and fills the chunk's entries only when its array is first asked for ({@link chunkOf},
+ * {@link set}, a fill of part of it); {@link get} answers from the chunk's epoch.
  * Why: such a write's epochs were a fill of 128 KiB per 2 MiB written (0.06 ms for
  * tracked DMA's 32 MiB, host cache misses every one), and most are overwritten by the
  * next write before anything reads them (the CPU reads back a few lines, the map's clean
@@ -46,7 +47,9 @@ export class LineEpochs extends ChunkedU32 {
   /** Chunks with a pending epoch. */
   #pending = 0;
 
-  override fillRange(from: number, to: number, v: number): void {
+  override fillRange(from: number, to: number, value: number): void {
+    // As a Uint32Array stores it (a pending epoch is never negative: -1 means none).
+    const v = value >>> 0;
     let i = from;
     while (i < to) {
       const ci = i >>> CHUNK_SHIFT;
@@ -71,12 +74,6 @@ export class LineEpochs extends ChunkedU32 {
     const c = this.chunks[ci];
     if (c !== undefined) return c[i & (CHUNK_SIZE - 1)]!;
     return this.#pending !== 0 && this.#pendingAt(ci) ? this.#uniform[ci]! : this.initial;
-  }
-
-  override get allocatedChunks(): number {
-    let n = super.allocatedChunks;
-    for (const c of this.#parked) if (c !== undefined) n++;
-    return n;
   }
 
   override release(): void {

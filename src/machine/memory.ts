@@ -43,7 +43,10 @@ const REPLACE_AFTER = 256;
  */
 const COPY_PIECE = CHUNK >>> 1;
 
-/** `dst.set(src.subarray(from, from + n), at)`, in pieces of at most {@link COPY_PIECE}. */
+/**
+ * `dst.set(src.subarray(from, from + n), at)`, in pieces of at most {@link COPY_PIECE}.
+ * The two ranges must not overlap (a forward copy in pieces would differ from `set`).
+ */
 function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void {
   while (n > COPY_PIECE) {
     dst.set(src.subarray(from, from + COPY_PIECE), at);

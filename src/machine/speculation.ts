@@ -97,7 +97,7 @@ export class SpeculativeFills {
     }
     const fills = cache.counters.fills;
     for (let k = 0; k < n; ) {
-      k = cache.prefetchLines(draws, k, n, fill, note);
+      k = cache.prefetchLines(draws, k, n, fill, note, ramLine, ramLine + count - 1);
       this.#reportLost();
     }
     this.fills += cache.counters.fills - fills;

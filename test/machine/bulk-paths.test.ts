@@ -562,7 +562,7 @@ describe("speculative fills in bulk", () => {
     checkPrefetchLines(bigGeometryArb, batchArb, 40);
   });
 
-  test("on a RAM too large for one reverse-map view (ChunkedI32.flatView), the same a line at a time", () => {
+  test("on a RAM too large for one reverse-map view (Chunked.flatView), the same a line at a time", () => {
     const batchArb = fc.record({
       kind: fc.constant("prefetch" as const),
       lines: fc.array(fc.integer({ min: 0, max: WIN / 16 - 1 }), { maxLength: 300 }),

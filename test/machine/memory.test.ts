@@ -266,7 +266,8 @@ describe("PhysicalMemory", () => {
           }
           const len = Math.min(o.len, SIZE - o.at);
           if (o.kind === "write") {
-            // A different pattern each write, so a piece landing in the wrong place shows.
+            // The pattern differs from byte to byte (and a byte of it each write), so a
+            // piece landing in the wrong place shows.
             src[o.srcOff] = seed++;
             m.write(BASE + o.at, src, o.srcOff, len);
             ref.set(src.subarray(o.srcOff, o.srcOff + len), o.at);
