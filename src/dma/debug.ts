@@ -101,7 +101,7 @@ export class DmaDebug {
         dev,
         -1,
         size,
-        `device driver tries to free DMA memory it has not allocated [device address=0x${hex(addr)}] [size=${size} bytes]`,
+        `device driver tries to free DMA memory it has not allocated ${atAddress(addr)} [size=${size} bytes]`,
       );
       return undefined;
     }
@@ -172,7 +172,7 @@ export class DmaDebug {
         dev,
         -1,
         size,
-        `device driver tries to sync DMA memory it has not allocated [device address=0x${hex(addr)}] [size=${size} bytes]`,
+        `device driver tries to sync DMA memory it has not allocated ${atAddress(addr)} [size=${size} bytes]`,
       );
       return;
     }
@@ -181,17 +181,16 @@ export class DmaDebug {
         dev,
         e.paddr,
         size,
-        `device driver syncs DMA memory outside allocated range [device address=0x${hex(e.devAddr)}] [allocation size=${e.size} bytes] [sync offset+size=${addr - e.devAddr + size}]`,
+        `device driver syncs DMA memory outside allocated range ${atAddress(e.devAddr)} [allocation size=${e.size} bytes] [sync offset+size=${addr - e.devAddr + size}]`,
       );
     }
     if (e.direction === DMA_BIDIRECTIONAL) return;
-    const where = `[device address=0x${hex(addr)}] [size=${size} bytes]`;
     if (e.direction !== dir) {
       this.#err(
         dev,
         e.paddr,
         size,
-        `device driver syncs DMA memory with different direction ${where} [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
+        `device driver syncs DMA memory with different direction ${atAddress(addr)} [size=${size} bytes] [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
       );
     }
     if (toCpu && e.direction !== DMA_FROM_DEVICE && dir !== DMA_TO_DEVICE) {
@@ -199,7 +198,7 @@ export class DmaDebug {
         dev,
         e.paddr,
         size,
-        `device driver syncs device read-only DMA memory for cpu ${where} [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
+        `device driver syncs device read-only DMA memory for cpu ${atAddress(addr)} [size=${size} bytes] [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
       );
     }
     if (!toCpu && e.direction !== DMA_TO_DEVICE && dir !== DMA_FROM_DEVICE) {
@@ -207,7 +206,7 @@ export class DmaDebug {
         dev,
         e.paddr,
         size,
-        `device driver syncs device write-only DMA memory to device ${where} [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
+        `device driver syncs device write-only DMA memory to device ${atAddress(addr)} [size=${size} bytes] [mapped with ${directionName(e.direction)}] [synced with ${directionName(dir)}]`,
       );
     }
   }
@@ -229,7 +228,7 @@ export class DmaDebug {
         agent: dev.name,
         phys: first.paddr,
         len: left.reduce((n, e) => n + e.size, 0),
-        message: `DMA-API: device driver has pending DMA allocations while released from device [count=${left.length}] One of leaked entries details: [device address=0x${hex(first.devAddr)}] [size=${first.size} bytes] [mapped with ${directionName(first.direction)}] [mapped as ${first.type}]`,
+        message: `DMA-API: device driver has pending DMA allocations while released from device [count=${left.length}] One of leaked entries details: ${atAddress(first.devAddr)} [size=${first.size} bytes] [mapped with ${directionName(first.direction)}] [mapped as ${first.type}]`,
         hint: "unmap every streaming mapping (dma_unmap_*) and free every coherent buffer (dma_free_coherent) before the device goes away",
       });
     }
@@ -251,7 +250,7 @@ export class DmaDebug {
   }
 }
 
-/** A message's device address, formatted only when a message is made (not every unmap). */
+/** A message's device address, formatted only when a message is made (not at every unmap or sync). */
 function atAddress(addr: number): string {
   return `[device address=0x${hex(addr)}]`;
 }

@@ -21,7 +21,7 @@
  * memcpy, instead of striding (1 KiB per line through the data of a 64 MiB cache).
  */
 
-import { CHUNK_SHIFT, ChunkedI32, ChunkedU16 } from "./chunked.js";
+import { CHUNK_SIZE, ChunkedI32, ChunkedU16 } from "./chunked.js";
 import type { CoherencyShadow } from "./coherency.js";
 import {
   type ChunkWatcher,
@@ -345,8 +345,7 @@ interface RangeOp {
   cleared: number;
   dropped: number;
 }
-const CH_LEN = 1 << CHUNK_SHIFT;
-const CH_MASK = CH_LEN - 1;
+const CH_MASK = CHUNK_SIZE - 1;
 
 /**
  * Line-data buffers of released caches, reused by the next cache of the same size. They
@@ -2818,7 +2817,7 @@ export class CpuCache {
       let n = 0;
       for (let p = first / lpp; p < p1; ) {
         const c = this.#pageCount.chunkOf(p);
-        const end = Math.min(p1, (Math.floor(p / CH_LEN) + 1) * CH_LEN);
+        const end = Math.min(p1, (Math.floor(p / CHUNK_SIZE) + 1) * CHUNK_SIZE);
         if (c !== undefined) for (let i = p & CH_MASK, e = i + (end - p); i < e; i++) n += c[i]!;
         p = end;
       }
