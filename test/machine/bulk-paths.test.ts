@@ -533,6 +533,18 @@ function checkPrefetchLines(
   return lost;
 }
 
+/**
+ * A device write's speculative fills of `lines` on each rig, as the speculation hook
+ * makes them (filled as of just before the write, going on after each lost write).
+ */
+function speculativeFills(rigs: readonly CacheRig[], lines: Float64Array): void {
+  for (const r of rigs) {
+    const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
+    for (let k = 0; k < lines.length; )
+      k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
+  }
+}
+
 describe("speculative fills in bulk", () => {
   test("prefetchLines equals a prefetch per line: every slot, stamp, note, counter, finding and DRAM byte", () => {
     const batchArb = fc.record({
@@ -614,11 +626,7 @@ describe("invalidation of a range larger than the cache by walking the slots", (
           for (const op of ops) {
             if (op.kind === "prefetch") {
               const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
-              for (const r of [fast, ref]) {
-                const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
-                for (let k = 0; k < lines.length; )
-                  k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
-              }
+              speculativeFills([fast, ref], lines);
             } else {
               if (op.kind === "invalidate" && op.len >= WIN / 2 && fast.cache.dirtyLines === 0)
                 walked++;
@@ -691,17 +699,11 @@ describe("invalidation of a range larger than the cache by walking the slots", (
           for (const op of ops) {
             if (op.kind === "prefetch") {
               const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
-              for (const r of [fast, ref]) {
-                const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
-                for (let k = 0; k < lines.length; )
-                  k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
-              }
+              speculativeFills([fast, ref], lines);
             } else if (op.kind === "cover") {
               const lines = Float64Array.from(op.lines, (l) => lines0 + (l % windowLines));
+              speculativeFills([fast, ref], lines);
               for (const r of [fast, ref]) {
-                const epoch = r.shadow.beginWrite("dev", 0, "DMA write");
-                for (let k = 0; k < lines.length; )
-                  k = r.cache.prefetchLines(lines, k, lines.length, epoch - 1, 7);
                 // The slot walk takes only ranges with no dirty line.
                 r.cache.cleanRange(w0, WIN);
                 if (op.outside) r.cache.read(w0 + WIN, 1, new Uint8Array(1));
