@@ -4,17 +4,22 @@
  *
  * - Cache-line operations per second: clean / invalidate / flush by range over a 32 MiB
  *   buffer whose lines are all in a 64 MiB cache (profile x86-64-64m), counted by the
- *   cache's own `lineOps` counter. Target: 100 million line ops/s. Ranges with nothing
- *   cached are shown too but are not part of the target (they only skip pages).
+ *   cache's own `lineOps` counter. Target: as fast as when issue 13 asked for "at least
+ *   as fast as today" (see LINE_OPS_TARGET; the bench's first target was 100 million line
+ *   ops/s). Ranges with nothing cached are shown too but are not part of the target
+ *   (they only skip pages).
  * - Tracked DMA bytes per second: a non-coherent device (arm64) reads and writes a 32 MiB
  *   streaming mapping through the DMA API with the checker on (map, device read, device
  *   write, unmap, with the CPU having dirtied 1 MiB of it before). Target: at least half
  *   the host's memcpy rate. The same without the profile's speculative fills (the CPU
  *   pulling 1/32 of the written lines into its cache during the transfer, modelled since
- *   issue 14) is the workload issue 13 measured at 0.68x when it asked for tracked DMA
- *   "at least as fast as today": that is its target; the fills are model work added
- *   since, and the half is the target with them.
- * - The host's memcpy (Uint8Array.prototype.set) of the same size, best of several runs.
+ *   issue 14) is the workload issue 13 asked to stay "at least as fast as today": its
+ *   target is what the code of the issue's filing measures here (see
+ *   DMA_NO_FILLS_RATIO_TARGET); the fills are model work added since, and the half is the
+ *   target with them.
+ * - The host's memcpy (Uint8Array.prototype.set) of the same size: one copy timed before
+ *   each round of tracked DMA, best of them (see {@link MemcpyBaseline}). Every ratio to
+ *   memcpy below is to this. The same copy timed back to back is shown, not compared with.
  * - CPU cached access bytes per second, whole-cache flush of a full dirty 64 MiB cache
  *   (virtual and wall time), and the resident memory of a machine with 16 GiB of RAM of
  *   which 32 MiB was touched (measured in a fresh child process so nothing else counts).
@@ -53,10 +58,22 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 
-const LINE_OPS_TARGET = 100e6;
+/**
+ * Cache-line operations at issue 13's filing: the code of 04c89a5 measured 127.9 and
+ * 129.3 M line ops/s with this bench's cases on the 2-core VM in two quiet runs
+ * (December 2026; 90 M in a third, busy one). The issue asks for at least as fast.
+ */
+const LINE_OPS_TARGET = 128e6;
 const DMA_RATIO_TARGET = 0.5;
-/** Issue 13's tracked DMA when it was filed, before speculative fills were modelled. */
-const DMA_NO_FILLS_RATIO_TARGET = 0.68;
+/**
+ * Issue 13's tracked DMA when it was filed, before speculative fills were modelled, as
+ * this bench measures it: the code of 04c89a5 (the issue's filing) ran these rounds (two
+ * rigs alternating with the baseline's copies, both without fills: it had none) at
+ * 0.83-0.92 x memcpy in eight rigs over four processes on the 2-core VM, median 0.87
+ * (December 2026). The issue's own 0.68x was against a copy timed back to back (see
+ * MemcpyBaseline).
+ */
+const DMA_NO_FILLS_RATIO_TARGET = 0.87;
 
 /** Best (lowest) wall time in ms of `runs` timed calls of `f`, after `warm` untimed ones. `setup` is untimed. */
 function best(runs: number, warm: number, f: () => void, setup?: () => void): number {
@@ -103,14 +120,49 @@ interface Row {
 // ---------------------------------------------------------------------------------------
 // (c) host memcpy
 
-function hostMemcpy(size: number): number {
-  const a = new Uint8Array(size);
-  const b = new Uint8Array(size);
-  fill(a, 3);
-  b.set(a); // touch every page of the destination first
-  // As many runs as the figures compared with it get (a shared machine's noise).
-  const ms = best(15, 2, () => b.set(a));
-  return size / (ms / 1e3);
+/**
+ * The host's memcpy of a buffer's size, the baseline of every ratio: one copy timed
+ * before each timed round of tracked DMA ({@link sample}), the best of them. Why there:
+ * each round streams 32 MiB of DRAM and two 32 MiB host arrays, so the copy finds its
+ * buffers out of the host's caches as the model's transfers find theirs, and on a machine
+ * shared with other work both are timed in the same stretch of time. A copy timed back
+ * to back ({@link backToBack}) is partly served from the host's last-level cache by the
+ * copy before, by as much as the host's other work leaves it: on the 2-core VM it read
+ * 1.2-2.4 ms for 32 MiB from one process to the next (steady within each), and tracked
+ * DMA's ratio to it 0.35-0.70 within one hour for the same code; timed between the rounds
+ * as here, 0.57-0.69 in six processes, busy or quiet (December 2026). The pipelines' and
+ * the CPU's ratios are to it too, though timed later: their margins are wide.
+ */
+class MemcpyBaseline {
+  readonly #a: Uint8Array;
+  readonly #b: Uint8Array;
+  #bestMs = Number.POSITIVE_INFINITY;
+
+  constructor(readonly size: number) {
+    this.#a = new Uint8Array(size);
+    this.#b = new Uint8Array(size);
+    fill(this.#a, 3);
+    this.#b.set(this.#a); // touch every page of the destination first
+  }
+
+  /** Times one copy (kept when `timed`: the round after it is timed too). */
+  sample(timed: boolean): void {
+    const t0 = performance.now();
+    this.#b.set(this.#a);
+    const dt = performance.now() - t0;
+    if (timed && dt < this.#bestMs) this.#bestMs = dt;
+  }
+
+  /** Bytes per second: the best copy sampled. */
+  get rate(): number {
+    if (!Number.isFinite(this.#bestMs)) throw new Error("bench: memcpy baseline not sampled");
+    return this.size / (this.#bestMs / 1e3);
+  }
+
+  /** Bytes per second of the same copy timed back to back, best of 15 (shown, not compared with). */
+  backToBack(): number {
+    return this.size / (best(15, 2, () => this.#b.set(this.#a)) / 1e3);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -212,8 +264,16 @@ interface DmaResult {
   readonly size: number;
 }
 
+/** One machine's tracked DMA: its rounds one at a time, then the checks and the figure. */
+interface DmaRig {
+  /** One round (map, device read, device write, unmap), timed when `timed`. */
+  round(timed: boolean): void;
+  /** Checks what the rounds did and gives the best timed round's figure. */
+  finish(): DmaResult;
+}
+
 /** `fills` false: the arm64 profile without its speculative fills. */
-function trackedDma(size: number, fills = true): DmaResult {
+function dmaRig(size: number, fills: boolean): DmaRig {
   const m = new Machine({
     profile: "arm64",
     overrides: fills ? undefined : { speculativeFillRate: 0 },
@@ -228,33 +288,53 @@ function trackedDma(size: number, fills = true): DmaResult {
   fill(devOut, 13);
   const devIn = new Uint8Array(size);
   let round = 0;
-  const ms = best(
-    15,
-    2,
-    () => {
+  let ms = Number.POSITIVE_INFINITY;
+  return {
+    round(timed) {
+      // The CPU prepares the buffer's head: 1 MiB of dirty lines for the map to clean.
+      cpuData[0] = round++;
+      m.cpu.writePhys(phys, cpuData);
+      const t0 = performance.now();
       const addr = api.dmaMapSingle(dev, phys, size, DMA_BIDIRECTIONAL);
       if (api.dmaMappingError(dev, addr)) throw new Error("bench: dma_map_single failed");
       dev.read(addr, size, devIn);
       dev.write(addr, devOut);
       api.dmaUnmapSingle(dev, addr, size, DMA_BIDIRECTIONAL);
+      const dt = performance.now() - t0;
+      if (timed && dt < ms) ms = dt;
     },
-    () => {
-      // The CPU prepares the buffer's head: 1 MiB of dirty lines for the map to clean.
-      cpuData[0] = round++;
-      m.cpu.writePhys(phys, cpuData);
+    finish() {
+      // The model must have done the right thing: the device saw the CPU's bytes, the CPU
+      // sees the device's, and the checker found nothing.
+      if (devIn[0] !== cpuData[0] || devIn[cpuBytes - 1] !== cpuData[cpuBytes - 1])
+        throw new Error("bench: device read the wrong bytes");
+      const back = m.cpu.readPhys(phys + size - 4096, 4096);
+      for (let i = 0; i < 4096; i++)
+        if (back[i] !== devOut[size - 4096 + i]) throw new Error("bench: CPU read the wrong bytes");
+      if (m.violations.count !== 0) throw new Error("bench: DMA run reported violations");
+      if (api.swiotlb.activeMappings !== 0 || api.liveMappings !== 0)
+        throw new Error("bench: mapping leaked");
+      return { rate: (2 * size) / (ms / 1e3), ms, size };
     },
-  );
-  // The model must have done the right thing: the device saw the CPU's bytes, the CPU
-  // sees the device's, and the checker found nothing.
-  if (devIn[0] !== cpuData[0] || devIn[cpuBytes - 1] !== cpuData[cpuBytes - 1])
-    throw new Error("bench: device read the wrong bytes");
-  const back = m.cpu.readPhys(phys + size - 4096, 4096);
-  for (let i = 0; i < 4096; i++)
-    if (back[i] !== devOut[size - 4096 + i]) throw new Error("bench: CPU read the wrong bytes");
-  if (m.violations.count !== 0) throw new Error("bench: DMA run reported violations");
-  if (api.swiotlb.activeMappings !== 0 || api.liveMappings !== 0)
-    throw new Error("bench: mapping leaked");
-  return { rate: (2 * size) / (ms / 1e3), ms, size };
+  };
+}
+
+/**
+ * (b) and (b0): their rounds alternate, best of 15 each after 2, with one memcpy of the
+ * baseline timed before each round: the three are timed in the same stretch of time.
+ */
+function trackedDma(
+  size: number,
+  baseline: MemcpyBaseline,
+): { dma: DmaResult; noFills: DmaResult } {
+  const rigs = [dmaRig(size, true), dmaRig(size, false)];
+  for (let i = 0; i < 2 + 15; i++) {
+    for (const rig of rigs) {
+      baseline.sample(i >= 2);
+      rig.round(i >= 2);
+    }
+  }
+  return { dma: rigs[0]!.finish(), noFills: rigs[1]!.finish() };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -570,10 +650,11 @@ function main(): void {
   const t0 = performance.now();
   const dmaSize = 32 * MiB;
   console.log(`dmabuf bench: node ${process.version}, ${process.platform}/${process.arch}`);
-  const memcpy = hostMemcpy(dmaSize);
+  const baseline = new MemcpyBaseline(dmaSize);
+  const backToBack = baseline.backToBack();
   const lo = lineOps();
-  const dma = trackedDma(dmaSize);
-  const dmaNoFills = trackedDma(dmaSize, false);
+  const { dma, noFills: dmaNoFills } = trackedDma(dmaSize, baseline);
+  const memcpy = baseline.rate;
   const cpu = cpuAccess();
   const flush = wholeFlush();
   const pipes = pipelines(memcpy);
@@ -596,13 +677,19 @@ function main(): void {
     {
       what: "(c) host memcpy (Uint8Array.set), 32 MiB",
       value: fmtRate(memcpy, "B"),
-      detail: "best of 15",
+      detail:
+        "best of 30, one before each round of (b) and (b0), out of the host's caches as theirs: every ratio is to this",
+    },
+    {
+      what: "    the same, timed back to back",
+      value: fmtRate(backToBack, "B"),
+      detail: "best of 15; partly in the host's caches from the copy before (not compared with)",
     },
     { what: "    ratio (b)/(c)", value: ratio.toFixed(2), detail: "" },
     {
       what: "(b0) tracked DMA as (b), no speculative fills",
       value: fmtRate(dmaNoFills.rate, "B"),
-      detail: `the workload of issue 13's 0.68x; ${fmtMs(dmaNoFills.ms)}`,
+      detail: `issue 13's workload, at 0.87x on the code of its filing; ${fmtMs(dmaNoFills.ms)}`,
     },
     { what: "    ratio (b0)/(c)", value: ratioNoFills.toFixed(2), detail: "" },
     ...cpu.rows,
@@ -627,13 +714,13 @@ function main(): void {
   printTable(rows);
   const check = (ok: boolean): string => (ok ? "PASS " : "BELOW");
   console.log(
-    `${check(lo.rate >= LINE_OPS_TARGET)}  cache-line ops ${fmtRate(lo.rate, " line ops")} (target ${fmtRate(LINE_OPS_TARGET, " line ops")})`,
+    `${check(lo.rate >= LINE_OPS_TARGET)}  cache-line ops ${fmtRate(lo.rate, " line ops")} (target ${fmtRate(LINE_OPS_TARGET, " line ops")}: the code of issue 13's filing)`,
   );
   console.log(
     `${check(ratio >= DMA_RATIO_TARGET)}  tracked DMA ${ratio.toFixed(2)} x host memcpy (target ${DMA_RATIO_TARGET.toFixed(2)} x)`,
   );
   console.log(
-    `${check(ratioNoFills >= DMA_NO_FILLS_RATIO_TARGET)}  tracked DMA without speculative fills ${ratioNoFills.toFixed(2)} x host memcpy (target ${DMA_NO_FILLS_RATIO_TARGET.toFixed(2)} x, issue 13's figure for this workload)`,
+    `${check(ratioNoFills >= DMA_NO_FILLS_RATIO_TARGET)}  tracked DMA without speculative fills ${ratioNoFills.toFixed(2)} x host memcpy (target ${DMA_NO_FILLS_RATIO_TARGET.toFixed(2)} x: the code of issue 13's filing, measured the same way)`,
   );
   const g4k = pipes.figures.find(
     (f) =>
