@@ -46,7 +46,7 @@
 
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DmaMappingApi } from "../src/dma/mapping.js";
@@ -648,6 +648,7 @@ function printTable(rows: readonly Row[]): void {
 
 function main(): void {
   const t0 = performance.now();
+  const loadAtStart = loadavg()[0]!;
   const dmaSize = 32 * MiB;
   console.log(`dmabuf bench: node ${process.version}, ${process.platform}/${process.arch}`);
   const baseline = new MemcpyBaseline(dmaSize);
@@ -753,6 +754,10 @@ function main(): void {
       `${check(mainMs < MAIN_JOB_TARGET_MS)}  main job ${fmtMs(mainMs)} (target < ${fmtMs(MAIN_JOB_TARGET_MS)})`,
     );
   console.log("(wall times on a shared machine are noisy: every figure is a best of several runs)");
+  // Other work on the host shows here, not in the figures: say how busy it was.
+  console.log(
+    `host load average (1 min): ${loadAtStart.toFixed(2)} at the start, ${loadavg()[0]!.toFixed(2)} at the end, on ${availableParallelism()} cores (this bench adds about 1, its main job up to the cores)`,
+  );
   console.log(`bench took ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
 }
 
