@@ -3,14 +3,19 @@
  * model (page scattering, test patterns) is the same for the same seed.
  */
 export class Prng {
+  /**
+   * The state's 32 bits as an int32, stepped with `| 0` by both draws. Why: a uint32 past
+   * 2^31 is a double to V8 (a heap number in the field, a double add in the loop); the
+   * steps read only the bits, so the values are mulberry32's either way.
+   */
   #s: number;
   constructor(seed: number) {
-    this.#s = seed >>> 0 || 0x9e3779b9;
+    this.#s = (seed >>> 0 || 0x9e3779b9) | 0;
   }
 
   /** Next 32-bit unsigned value. */
   nextU32(): number {
-    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
+    this.#s = (this.#s + 0x6d2b79f5) | 0;
     return mulberry32(this.#s);
   }
 
@@ -28,15 +33,13 @@ export class Prng {
    * below `1 / n`.
    */
   drawBelow(out: Float64Array, count: number, n: number, base: number): void {
-    // The state as an int32 in the loop (its bits are what the steps use): a uint32 past
-    // 2^31 would be a double to V8.
-    let s = this.#s | 0;
+    let s = this.#s;
     for (let k = 0; k < count; k++) {
       s = (s + 0x6d2b79f5) | 0;
       const x = mulberry32(s);
       out[k] = base + (x - Math.floor(x / n) * n);
     }
-    this.#s = s >>> 0;
+    this.#s = s;
   }
 
   /** Fisher-Yates shuffle in place. */
