@@ -128,25 +128,32 @@ abstract class Chunked<T extends TypedLike> {
   }
 
   protected chunk(ci: number): T {
-    let c = this.chunks[ci];
-    if (c === undefined && this.#flat !== undefined) {
+    return this.chunks[ci] ?? this.newChunk(ci, this.initial);
+  }
+
+  /**
+   * Allocates chunk `ci` (not allocated yet) with every entry `v`, in at most one fill:
+   * a subclass's chunk that holds another value than the initial one when allocated
+   * ({@link LineEpochs}' pending epoch) is not filled twice.
+   */
+  protected newChunk(ci: number, v: number): T {
+    let c: T | undefined;
+    if (this.#flat !== undefined) {
       // A pooled or new flat array is zero outside its allocated chunks.
       c = this.#view(this.#flat, ci);
-      if (this.initial !== 0) c.fill(this.initial);
-      this.chunks[ci] = c;
-    } else if (c === undefined) {
-      const free = freeChunks(this.#ctor);
-      c = free.pop() as T | undefined;
-      if (c !== undefined) c.fill(this.initial);
+      if (v !== 0) c.fill(v);
+    } else {
+      c = freeChunks(this.#ctor).pop() as T | undefined;
+      if (c !== undefined) c.fill(v);
       else {
         // A piece of a huge-page slab (./host-memory.ts): fewer host page faults.
         const ctor = this.#ctor;
         const host = hostChunk(CHUNK_LEN * ctor.BYTES_PER_ELEMENT);
         c = new ctor(host.buffer, host.byteOffset, CHUNK_LEN);
-        if (this.initial !== 0) c.fill(this.initial);
+        if (v !== 0) c.fill(v);
       }
-      this.chunks[ci] = c;
     }
+    this.chunks[ci] = c;
     return c;
   }
 

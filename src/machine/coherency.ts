@@ -87,7 +87,10 @@ export class LineEpochs extends ChunkedU32 {
     super.release();
   }
 
-  /** The chunk's array, with its pending epoch filled in first. */
+  /**
+   * The chunk's array, with its pending epoch filled in first, in one fill of its 128 KiB
+   * (a chunk from the free list is not cleared to the initial value before).
+   */
   protected override chunk(ci: number): Uint32Array {
     const c = this.chunks[ci];
     if (c !== undefined) return c;
@@ -96,15 +99,11 @@ export class LineEpochs extends ChunkedU32 {
     this.#uniform[ci] = -1;
     this.#pending--;
     const parked = this.#parked[ci];
+    if (parked === undefined) return this.newChunk(ci, v);
     this.#parked[ci] = undefined;
-    let a: Uint32Array;
-    if (parked === undefined) a = super.chunk(ci);
-    else {
-      a = parked;
-      this.chunks[ci] = a;
-    }
-    a.fill(v);
-    return a;
+    this.chunks[ci] = parked;
+    parked.fill(v);
+    return parked;
   }
 
   #pendingAt(ci: number): boolean {

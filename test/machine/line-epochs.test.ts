@@ -94,3 +94,40 @@ test("LineEpochs reads like a ChunkedU32 filled at once", () => {
     { numRuns: 150 },
   );
 });
+
+test("a pending chunk's array is filled once, whether parked or taken from the free list", () => {
+  // Chunks on the free list (a released array's), so that the pending chunks take them.
+  const old = new ChunkedU32();
+  for (let ci = 0; ci < 3; ci++) old.set(ci * CHUNK_SIZE, 5);
+  old.release();
+  // Fills of whole chunks, counted on Uint32Array (the chunks' kind) while the test runs.
+  let fills = 0;
+  const proto = Uint32Array.prototype as { fill: Uint32Array["fill"] };
+  const fill = proto.fill;
+  Object.defineProperty(Uint32Array.prototype, "fill", {
+    configurable: true,
+    writable: true,
+    value: function (this: Uint32Array, v: number, from?: number, to?: number) {
+      if (this.length === CHUNK_SIZE && (from ?? 0) === 0 && (to ?? CHUNK_SIZE) === CHUNK_SIZE)
+        fills++;
+      return fill.call(this, v, from, to);
+    },
+  });
+  try {
+    const e = new LineEpochs();
+    // Chunk 0 never allocated (its array from the free list), chunk 1 parked.
+    e.set(CHUNK_SIZE + 3, 1);
+    const before = fills;
+    e.fillRange(0, 2 * CHUNK_SIZE, 7);
+    assert.equal(fills, before, "a whole-chunk write fills nothing yet");
+    assert.equal(e.get(5), 7);
+    assert.equal(viaChunk(e, 5), 7);
+    assert.equal(fills, before + 1, "chunk 0: one fill");
+    assert.equal(viaChunk(e, CHUNK_SIZE + 3), 7);
+    assert.equal(fills, before + 2, "chunk 1 (parked): one fill");
+    e.release();
+  } finally {
+    delete (Uint32Array.prototype as { fill?: unknown }).fill;
+  }
+  assert.equal(Uint32Array.prototype.fill, fill);
+});
