@@ -25,6 +25,7 @@ import { CHUNK_SIZE, ChunkedI32, ChunkedU16 } from "./chunked.js";
 import type { CoherencyShadow } from "./coherency.js";
 import {
   type ChunkWatcher,
+  copyBytes,
   MEMORY_CHUNK_SHIFT,
   PAGE_SHIFT,
   PAGE_SIZE,
@@ -126,11 +127,12 @@ function setIndex(li: number, sets: number, mask: number): number {
 
 /**
  * Copies `n` words from `src[from..]` to `dst[to..]`: a plain loop for a line or two,
- * one typed-array copy (a memcpy) for longer runs, where the subarray view pays off.
+ * typed-array copies (memmove) for longer runs, where the subarray view pays off, in the
+ * pieces memory.ts's copies take (copyBytes: below the L2 size, where glibc uses `rep movsb`).
  */
 function copyWords(src: Int32Array, from: number, dst: Int32Array, to: number, n: number): void {
   if (n <= 32) for (let i = 0; i < n; i++) dst[to + i] = src[from + i]!;
-  else dst.set(src.subarray(from, from + n), to);
+  else copyBytes(dst, to, src, from, n);
 }
 
 /** Whether words `[from, from+n)` of `a` are all zero. */

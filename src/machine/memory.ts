@@ -44,15 +44,24 @@ const REPLACE_AFTER = 256;
 const COPY_PIECE = CHUNK >>> 1;
 
 /**
- * `dst.set(src.subarray(from, from + n), at)`, in pieces of at most {@link COPY_PIECE}.
- * The two ranges must not overlap (a forward copy in pieces would differ from `set`).
+ * `dst.set(src.subarray(from, from + n), at)`, in pieces of at most {@link COPY_PIECE}
+ * bytes: of bytes here, of words for the cache's write-backs (cache.ts, copyWords; `at`,
+ * `from` and `n` count elements). The two ranges must not overlap (a forward copy in
+ * pieces would differ from `set`).
  */
-function copyBytes(dst: Uint8Array, at: number, src: Uint8Array, from: number, n: number): void {
-  while (n > COPY_PIECE) {
-    dst.set(src.subarray(from, from + COPY_PIECE), at);
-    at += COPY_PIECE;
-    from += COPY_PIECE;
-    n -= COPY_PIECE;
+export function copyBytes<T extends Uint8Array | Int32Array>(
+  dst: T,
+  at: number,
+  src: T,
+  from: number,
+  n: number,
+): void {
+  const piece = COPY_PIECE / src.BYTES_PER_ELEMENT;
+  while (n > piece) {
+    dst.set(src.subarray(from, from + piece), at);
+    at += piece;
+    from += piece;
+    n -= piece;
   }
   dst.set(src.subarray(from, from + n), at);
 }

@@ -482,4 +482,42 @@ describe("CpuCache maintenance", () => {
     });
     assert.deepEqual(all, [4096 - L, 4096 + L, 3 * 4096]);
   });
+
+  test("a write-back run of 1 MiB is copied to DRAM in pieces of at most 512 KiB, by range or set/way", () => {
+    // A cache of 1 MiB per way: a 1 MiB store lies in consecutive slots, one run of lines
+    // consecutive in DRAM too (one DRAM chunk), which every write-back path copies at once.
+    const data = pattern(MiB, 3);
+    const ops: [string, (c: CpuCache, at: number) => void][] = [
+      ["clean", (c, at) => c.cleanRange(at, MiB)],
+      ["flush", (c, at) => c.flushRange(at, MiB)],
+      ["cleanAll", (c) => c.cleanAll()],
+      ["flushAll", (c) => c.flushAll()],
+    ];
+    for (const [what, op] of ops) {
+      const { cache, mem } = cacheRig(oneLevel(16384, 2), 0x1000_0000, 4 * MiB);
+      const at = mem.base + MiB;
+      cache.write(at, data);
+      assert.equal(cache.dirtyLines, 16384);
+      // The host copies of more than a line pair (Int32Array sets), while the op runs.
+      const sets: number[] = [];
+      const set = Int32Array.prototype.set;
+      Object.defineProperty(Int32Array.prototype, "set", {
+        configurable: true,
+        writable: true,
+        value: function (this: Int32Array, a: ArrayLike<number>, o?: number) {
+          if (a.length > 32) sets.push(a.length);
+          return set.call(this, a, o);
+        },
+      });
+      try {
+        op(cache, at);
+      } finally {
+        delete (Int32Array.prototype as { set?: unknown }).set;
+      }
+      assert.equal(Int32Array.prototype.set, set);
+      assert.deepEqual(sets, [MiB / 8, MiB / 8], `${what}: two pieces of 512 KiB`);
+      assert.equal(cache.dirtyLines, 0);
+      assert.ok(Buffer.compare(mem.slice(at, MiB), data) === 0, `${what}: DRAM holds the store`);
+    }
+  });
 });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { Machine } from "../../src/machine/machine.js";
-import { BusError, PAGE_SIZE, PhysicalMemory } from "../../src/machine/memory.js";
+import { BusError, copyBytes, PAGE_SIZE, PhysicalMemory } from "../../src/machine/memory.js";
 import { GiB, MiB, pattern } from "./helpers.js";
 
 const BASE = 0x4000_0000;
@@ -286,5 +286,44 @@ describe("PhysicalMemory", () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  test("property: copyBytes copies bytes and words as one set would, in pieces of at most 512 KiB", () => {
+    // Element counts around the pieces' sizes (512 Ki bytes, 128 Ki words) and their
+    // multiples, at any offsets; each set the copy makes is recorded.
+    const PIECE = 512 * 1024;
+    const sizes = (piece: number) =>
+      fc.oneof(
+        fc.integer({ min: 0, max: 3 * piece + 5 }),
+        fc
+          .tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: -2, max: 2 }))
+          .map(([k, d]) => Math.max(0, k * piece + d)),
+      );
+    for (const kind of [Uint8Array, Int32Array] as const) {
+      const piece = PIECE / kind.BYTES_PER_ELEMENT;
+      const src = new kind(3 * piece + 64);
+      for (let i = 0; i < src.length; i++) src[i] = (i * 2654435761) | 0;
+      fc.assert(
+        fc.property(sizes(piece), fc.nat(40), fc.nat(40), (n, from, at) => {
+          const dst = new kind(3 * piece + 100);
+          const sets: number[] = [];
+          // The copy's sets, recorded (an own property before the prototype's).
+          Object.defineProperty(dst, "set", {
+            value: (a: ArrayLike<number>, o?: number) => {
+              sets.push(a.length);
+              kind.prototype.set.call(dst, a, o);
+            },
+          });
+          copyBytes(dst, at, src, from, n);
+          const want = new kind(dst.length);
+          want.set(src.subarray(from, from + n), at);
+          assert.deepEqual(dst, want, `${kind.name}: ${n} from ${from} to ${at}`);
+          const copied = sets.reduce((x, y) => x + y, 0);
+          assert.equal(copied, n, "the elements copied");
+          for (const len of sets) assert.ok(len <= piece, `a set of ${len} elements`);
+        }),
+        { numRuns: 60 },
+      );
+    }
   });
 });
