@@ -2809,28 +2809,36 @@ export class CpuCache {
   }
 
   /**
-   * Whether every line the cache holds lies in `[first, last]`: by the page counts when
-   * the range is whole pages (a sum over its pages), else by a read of every tag.
+   * Whether every line the cache holds lies in `[first, last]`: a sum of the page counts
+   * of the pages wholly inside, plus the lines held of a partly covered page at either
+   * edge (by the reverse map). Why not a read of every tag: for a range off page
+   * boundaries (an unmap from a line's offset) that read cost as much as the slot walk
+   * it is there to spare, and the walk followed it whenever the answer was no.
    */
   #allHeldIn(first: number, last: number): boolean {
     const lpp = this.#linesPerPage;
-    if (first % lpp === 0 && (last + 1) % lpp === 0) {
-      const p1 = (last + 1) / lpp;
-      let n = 0;
-      for (let p = first / lpp; p < p1; ) {
-        const c = this.#pageCount.chunkOf(p);
-        const end = Math.min(p1, (Math.floor(p / CHUNK_SIZE) + 1) * CHUNK_SIZE);
-        if (c !== undefined) for (let i = p & CH_MASK, e = i + (end - p); i < e; i++) n += c[i]!;
-        p = end;
-      }
-      return n === this.#valid;
+    // Pages [p0, p1) lie wholly inside the range; the lines before and after are edges.
+    const p0 = Math.ceil(first / lpp);
+    const p1 = Math.floor((last + 1) / lpp);
+    if (p1 < p0) return this.#heldIn(first, last + 1) === this.#valid; // inside one page
+    let n = this.#heldIn(first, p0 * lpp) + this.#heldIn(p1 * lpp, last + 1);
+    for (let p = p0; p < p1; ) {
+      const c = this.#pageCount.chunkOf(p);
+      const end = Math.min(p1, (Math.floor(p / CHUNK_SIZE) + 1) * CHUNK_SIZE);
+      if (c !== undefined) for (let i = p & CH_MASK, e = i + (end - p); i < e; i++) n += c[i]!;
+      p = end;
     }
-    const tag = this.#tag;
-    for (let s = 0; s < this.slots; s++) {
-      const li = tag[s]!;
-      if (li >= 0 && (li < first || li > last)) return false;
-    }
-    return true;
+    return n === this.#valid;
+  }
+
+  /** How many of lines `[from, to)`, all in one page, the cache holds (by the reverse map). */
+  #heldIn(from: number, to: number): number {
+    if (from >= to || this.#pageCount.get(Math.floor(from / this.#linesPerPage)) === 0) return 0;
+    // A page never straddles a chunk of the reverse map.
+    const rm = this.#rmap.chunkOf(from)!;
+    let n = 0;
+    for (let l = from; l < to; l++) if (rm[l & CH_MASK]! >= 0) n++;
+    return n;
   }
 
   /**
