@@ -325,6 +325,22 @@ const RMAP_FILL_PER_LINE = 64;
 /** Where loads made only to bring host memory into the host's cache leave their value (so they stay). */
 const touchSink = { value: 0 };
 
+/**
+ * A pending copy of dirty lines to DRAM (a write-back run): `runLen` lines from data word
+ * `runData` to word `runMem` of DRAM chunk `wordsCi` (fetched, and so allocated, only when
+ * a line is written back). It grows while the next line written back is slot `nextS` at
+ * word `nextW` of the same chunk; it never crosses DRAM chunks. A class: one shape for
+ * every caller of `#runAdd`.
+ */
+class CopyRun {
+  runData = 0;
+  runMem = 0;
+  runLen = 0;
+  nextS = -1;
+  nextW = -1;
+  wordsCi = -1;
+}
+
 /** The state of one range maintenance operation, carried from page to page. */
 interface RangeOp {
   readonly clean: boolean;
@@ -334,13 +350,7 @@ interface RangeOp {
   readonly partialFirst: boolean;
   readonly partialLast: boolean;
   readonly epochNow: number;
-  runData: number;
-  runMem: number;
-  runLen: number;
-  nextS: number;
-  nextW: number;
-  /** DRAM chunk of the pending copy run. */
-  wordsCi: number;
+  readonly run: CopyRun;
   writebacks: number;
   discarded: number;
   /** Dirty bits cleared and lines dropped in the current page. */
@@ -2679,12 +2689,7 @@ export class CpuCache {
       partialFirst: edgesClean && base + first * L < phys,
       partialLast: edgesClean && base + last * L + L > end,
       epochNow: this.shadow.epoch,
-      runData: 0,
-      runMem: 0,
-      runLen: 0,
-      nextS: -1,
-      nextW: -1,
-      wordsCi: -1,
+      run: new CopyRun(),
       writebacks: 0,
       discarded: 0,
       cleared: 0,
@@ -2730,8 +2735,7 @@ export class CpuCache {
       }
       li = pageEnd;
     }
-    if (st.runLen > 0)
-      this.#copyOut(st.wordsCi, st.runData, st.runMem, st.runLen * this.#lineWords);
+    this.#runFlush(st.run);
     this.counters.writebacks += st.writebacks;
     this.counters.discardedDirty += st.discarded;
   }
@@ -2914,15 +2918,7 @@ export class CpuCache {
     const ci = Math.floor((li * L) / MEM_CHUNK);
     // DRAM word (in chunk ci) of line l is pageWord + (l - li) * W.
     const pageWord = (li * L - ci * MEM_CHUNK) >>> 2;
-    // Pending copy run: `runLen` lines from data word `runData` to word `runMem` of
-    // `words`, the DRAM chunk `wordsCi` (fetched, and so allocated, only when a line is
-    // written back). It grows while the next line written back is slot `nextS` at DRAM
-    // word `nextW`; it never crosses DRAM chunks.
-    let runData = st.runData;
-    let runMem = st.runMem;
-    let runLen = st.runLen;
-    let nextS = ci === st.wordsCi ? st.nextS : -1;
-    let nextW = st.nextW;
+    const run = st.run;
     const setValid = this.#setValid;
     const sets = this.sets;
     // Lines dropped here leave their ways' free bits unset (a bit per line slowed the
@@ -2940,17 +2936,7 @@ export class CpuCache {
       if (dirty[s] === 1) {
         if (clean || (l === first && partialFirst) || (l === last && partialLast)) {
           // #writeback(s), with the copy deferred into the run.
-          const w = pageWord + (l - li) * W;
-          if (s === nextS && w === nextW) runLen++;
-          else {
-            if (runLen > 0) this.#copyOut(st.wordsCi, runData, runMem, runLen * W);
-            st.wordsCi = ci;
-            runData = s * W;
-            runMem = w;
-            runLen = 1;
-          }
-          nextS = s + 1;
-          nextW = w + W;
+          this.#runAdd(run, ci, s, pageWord + (l - li) * W, 1);
           // (No epoch chunk: memory there was never written behind the cache.)
           if (me !== undefined) {
             const e = me[l & CH_MASK]!;
@@ -2983,11 +2969,6 @@ export class CpuCache {
     }
     // Every cached line of the page range was dropped; the others were INVALID already.
     if (invalidate) rm.fill(INVALID, li & CH_MASK, ((stop - 1) & CH_MASK) + 1);
-    st.runData = runData;
-    st.runMem = runMem;
-    st.runLen = runLen;
-    st.nextS = nextS;
-    st.nextW = nextW;
     st.cleared = cleared;
     st.dropped = dropped;
     st.writebacks += writebacks;
@@ -3007,12 +2988,8 @@ export class CpuCache {
     const rm = this.#rmap.chunkOf(li)!;
     const me = this.shadow.enabled ? this.shadow.memEpoch.chunkOf(li) : undefined;
     const ci = Math.floor((li * L) / MEM_CHUNK);
-    // The copy run as in #maintainPage.
-    let runData = st.runData;
-    let runMem = st.runMem;
-    let runLen = st.runLen;
-    let nextS = ci === st.wordsCi ? st.nextS : -1;
-    let nextW = st.nextW;
+    const w0 = (li * L - ci * MEM_CHUNK) >>> 2;
+    const run = st.run;
     let cleared = 0;
     const n = pageEnd - li;
     const whole =
@@ -3021,17 +2998,7 @@ export class CpuCache {
       // A whole page dirty in consecutive slots (a CPU's sequential store): one run, and
       // the slots' dirty bits and fill epochs set by fills.
       const s0 = rm[li & CH_MASK]!;
-      const w0 = (li * L - ci * MEM_CHUNK) >>> 2;
-      if (s0 === nextS && w0 === nextW) runLen += n;
-      else {
-        if (runLen > 0) this.#copyOut(st.wordsCi, runData, runMem, runLen * W);
-        st.wordsCi = ci;
-        runData = s0 * W;
-        runMem = w0;
-        runLen = n;
-      }
-      st.nextS = s0 + n;
-      st.nextW = w0 + n * W;
+      this.#runAdd(run, ci, s0, w0, n);
       if (whole === 1 && me !== undefined)
         for (let k = 0, o = li & CH_MASK; k < n; k++) {
           const e = me[o + k]!;
@@ -3039,43 +3006,51 @@ export class CpuCache {
         }
       fillEpoch.fill(epochNow, s0, s0 + n);
       dirty.fill(0, s0, s0 + n);
-      st.runData = runData;
-      st.runMem = runMem;
-      st.runLen = runLen;
-      st.cleared = n;
-      st.dropped = 0;
-      st.writebacks += n;
-      return;
-    }
-    for (let l = li, w = (li * L - ci * MEM_CHUNK) >>> 2; l < pageEnd; l++, w += W) {
-      const s = rm[l & CH_MASK]!;
-      if (s < 0 || dirty[s] !== 1) continue;
-      if (s === nextS && w === nextW) runLen++;
-      else {
-        if (runLen > 0) this.#copyOut(st.wordsCi, runData, runMem, runLen * W);
-        st.wordsCi = ci;
-        runData = s * W;
-        runMem = w;
-        runLen = 1;
+      cleared = n;
+    } else
+      for (let l = li, w = w0; l < pageEnd; l++, w += W) {
+        const s = rm[l & CH_MASK]!;
+        if (s < 0 || dirty[s] !== 1) continue;
+        this.#runAdd(run, ci, s, w, 1);
+        if (me !== undefined) {
+          const e = me[l & CH_MASK]!;
+          if (e > fillEpoch[s]!) this.#note("lostWrite", this.memory.base + l * L, e);
+        }
+        fillEpoch[s] = epochNow;
+        dirty[s] = 0;
+        if (++cleared === dirtyHere) break;
       }
-      nextS = s + 1;
-      nextW = w + W;
-      if (me !== undefined) {
-        const e = me[l & CH_MASK]!;
-        if (e > fillEpoch[s]!) this.#note("lostWrite", this.memory.base + l * L, e);
-      }
-      fillEpoch[s] = epochNow;
-      dirty[s] = 0;
-      if (++cleared === dirtyHere) break;
-    }
-    st.runData = runData;
-    st.runMem = runMem;
-    st.runLen = runLen;
-    st.nextS = nextS;
-    st.nextW = nextW;
     st.cleared = cleared;
     st.dropped = 0;
     st.writebacks += cleared;
+  }
+
+  /**
+   * Adds `n` lines, slots `s..` at DRAM words `w..` of chunk `ci`, to the write-back run
+   * `run`: it grows when they follow its last line both in the line data and in DRAM,
+   * else the run so far is copied out and a new one starts with them. The one copy of
+   * the accumulation for the range maintenance (#maintainPage, #cleanPage) and set/way
+   * (#setWay).
+   */
+  #runAdd(run: CopyRun, ci: number, s: number, w: number, n: number): void {
+    const W = this.#lineWords;
+    if (s === run.nextS && w === run.nextW && ci === run.wordsCi) run.runLen += n;
+    else {
+      this.#runFlush(run);
+      run.wordsCi = ci;
+      run.runData = s * W;
+      run.runMem = w;
+      run.runLen = n;
+    }
+    run.nextS = s + n;
+    run.nextW = w + n * W;
+  }
+
+  /** Copies the pending write-back run to DRAM, if any (it is empty afterwards). */
+  #runFlush(run: CopyRun): void {
+    if (run.runLen > 0)
+      this.#copyOut(run.wordsCi, run.runData, run.runMem, run.runLen * this.#lineWords);
+    run.runLen = 0;
   }
 
   /**
@@ -3172,7 +3147,6 @@ export class CpuCache {
    */
   #setWay(drop: boolean): void {
     const L = this.line;
-    const W = this.#lineWords;
     const base = this.memory.base;
     const slots = this.slots;
     const tag = this.#tag;
@@ -3191,27 +3165,14 @@ export class CpuCache {
     let lostPhys = 0;
     let lostSlot = Number.POSITIVE_INFINITY;
     let writebacks = 0;
-    let runData = 0;
-    let runMem = 0;
-    let runLen = 0;
-    let runCi = -1;
+    const run = new CopyRun();
     for (let s = 0; s < slots; s++) {
       const li = tag[s]!;
       if (li < 0) continue;
       if (dirty[s] === 1) {
         const off = li * L;
         const ci = Math.floor(off / MEM_CHUNK);
-        const d = s * W;
-        const w = (off - ci * MEM_CHUNK) >>> 2;
-        if (runLen > 0 && ci === runCi && d === runData + runLen * W && w === runMem + runLen * W)
-          runLen++;
-        else {
-          if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
-          runCi = ci;
-          runData = d;
-          runMem = w;
-          runLen = 1;
-        }
+        this.#runAdd(run, ci, s, (off - ci * MEM_CHUNK) >>> 2, 1);
         if (checking) {
           const c = memEpoch.chunkOf(li);
           const e = c === undefined ? 0 : c[li & CH_MASK]!;
@@ -3240,7 +3201,7 @@ export class CpuCache {
         this.#valid--;
       }
     }
-    if (runLen > 0) this.#copyOut(runCi, runData, runMem, runLen * W);
+    this.#runFlush(run);
     if (drop) {
       // every valid line was dropped
       this.#setValid.fill(0);

@@ -520,4 +520,31 @@ describe("CpuCache maintenance", () => {
       assert.ok(Buffer.compare(mem.slice(at, MiB), data) === 0, `${what}: DRAM holds the store`);
     }
   });
+
+  test("a write-back run never crosses DRAM chunks, even where the next chunk's words would extend it", () => {
+    // 16 sets of one way: line 0 (chunk 0, word 0) in slot 0 and line 16385 (chunk 1,
+    // word 16: where line 1 would be in chunk 0) in slot 1, consecutive slots whose DRAM
+    // words follow each other, but in different chunks: two copies, not one run.
+    const ops: [string, (c: CpuCache, base: number) => void][] = [
+      ["clean", (c, base) => c.cleanRange(base, 2 * MiB)],
+      ["flush", (c, base) => c.flushRange(base, 2 * MiB)],
+      ["cleanAll", (c) => c.cleanAll()],
+      ["flushAll", (c) => c.flushAll()],
+    ];
+    for (const closedForms of [true, false])
+      for (const [what, op] of ops) {
+        const { cache, mem } = cacheRig(oneLevel(16, 1), 0x1000_0000, 4 * MiB);
+        cache.closedForms = closedForms;
+        const B = mem.base;
+        const a = pattern(L, 1);
+        const b = pattern(L, 101);
+        cache.write(B, a);
+        cache.write(B + MiB + L, b);
+        op(cache, B);
+        const how = `${what}${closedForms ? "" : ", line by line"}`;
+        assert.deepEqual(mem.slice(B, L), a, `${how}: line 0`);
+        assert.deepEqual(mem.slice(B + MiB + L, L), b, `${how}: line 16385, in chunk 1`);
+        assert.deepEqual(mem.slice(B + L, L), new Uint8Array(L), `${how}: line 1 untouched`);
+      }
+  });
 });
