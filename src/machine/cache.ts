@@ -3051,6 +3051,8 @@ export class CpuCache {
     if (run.runLen > 0)
       this.#copyOut(run.wordsCi, run.runData, run.runMem, run.runLen * this.#lineWords);
     run.runLen = 0;
+    // No line may continue a flushed run: #runAdd would grow it from its stale start.
+    run.nextS = -1;
   }
 
   /**
