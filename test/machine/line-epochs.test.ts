@@ -99,6 +99,11 @@ test("a pending chunk's array is filled once, whether parked or taken from the f
   // Chunks on the free list (a released array's), so that the pending chunks take them.
   const old = new ChunkedU32();
   for (let ci = 0; ci < 3; ci++) old.set(ci * CHUNK_SIZE, 5);
+  // Its arrays, to tell one taken from the free list from a fresh allocation (which fills
+  // once too, and so would pass the counts below on its own).
+  const released = new Set<Uint32Array | undefined>();
+  for (let ci = 0; ci < 3; ci++) released.add(old.chunkOf(ci * CHUNK_SIZE));
+  assert.ok(!released.has(undefined));
   old.release();
   // Fills of whole chunks, counted on Uint32Array (the chunks' kind) while the test runs.
   let fills = 0;
@@ -123,6 +128,7 @@ test("a pending chunk's array is filled once, whether parked or taken from the f
     assert.equal(e.get(5), 7);
     assert.equal(viaChunk(e, 5), 7);
     assert.equal(fills, before + 1, "chunk 0: one fill");
+    assert.ok(released.has(e.chunkOf(5)), "chunk 0's array came from the free list");
     assert.equal(viaChunk(e, CHUNK_SIZE + 3), 7);
     assert.equal(fills, before + 2, "chunk 1 (parked): one fill");
     e.release();
