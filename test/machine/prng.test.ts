@@ -39,7 +39,9 @@ test("drawBelow gives the values of that many below() calls, and leaves the same
  * mulberry32's values as the generator gave them when its state was a uint32 (stepped
  * with `>>> 0`, before both draws kept it as an int32): the first three and a hash of
  * 100 000 more and of 100 bulk draws each followed by one more value. Seeds with the top
- * bit set, zero (the fixed default) and those the constructor maps onto others.
+ * bit set, zero (the fixed default) and those the constructor maps onto others (a
+ * fraction and NaN among them: `>>> 0` truncates one and zeroes the other). The values of
+ * 1.5 and NaN were taken from both the uint32 generator (fd59ba8^) and the int32 one.
  */
 const RECORDED: readonly { seed: number; first: number[]; hash: number }[] = [
   { seed: 0, first: [1541420728, 454851044, 2900350524], hash: 1142222981 },
@@ -51,6 +53,8 @@ const RECORDED: readonly { seed: number; first: number[]; hash: number }[] = [
   { seed: -1, first: [3850105811, 813802916, 3073704848], hash: 539362806 },
   { seed: 2 ** 32, first: [1541420728, 454851044, 2900350524], hash: 1142222981 },
   { seed: 0x9e3779b9, first: [1541420728, 454851044, 2900350524], hash: 1142222981 },
+  { seed: 1.5, first: [2693262067, 11749833, 2265367787], hash: 2859334283 },
+  { seed: Number.NaN, first: [1541420728, 454851044, 2900350524], hash: 1142222981 },
 ];
 
 test("nextU32 and drawBelow give the recorded values: every seed, 200 000 steps each", () => {
