@@ -547,4 +547,36 @@ describe("CpuCache maintenance", () => {
         assert.deepEqual(mem.slice(B + L, L), new Uint8Array(L), `${how}: line 1 untouched`);
       }
   });
+
+  test("a whole dirty page's run never crosses DRAM chunks either (a clean's page at a time)", () => {
+    // 128 sets of one way: page 0 (chunk 0, words 0..1023) in slots 0..63 and page 257
+    // (chunk 1, words 1024..2047: where page 1 would be in chunk 0) in slots 64..127. Both
+    // wholly dirty in consecutive slots, so a clean takes each as one run at once; the
+    // second follows the first in slots and words, but not in chunk: two copies.
+    const ops: [string, (c: CpuCache, base: number) => void][] = [
+      ["clean", (c, base) => c.cleanRange(base, 258 * 4096)],
+      ["flush", (c, base) => c.flushRange(base, 258 * 4096)],
+    ];
+    for (const closedForms of [true, false])
+      for (const [what, op] of ops) {
+        const { cache, mem } = cacheRig(oneLevel(128, 1));
+        cache.closedForms = closedForms;
+        const B = mem.base;
+        const a = pattern(4096, 1);
+        const b = pattern(4096, 101);
+        cache.write(B, a);
+        cache.write(B + 257 * 4096, b);
+        assert.equal(cache.dirtyLines, 128);
+        op(cache, B);
+        const how = `${what}${closedForms ? "" : ", line by line"}`;
+        assert.equal(cache.dirtyLines, 0, `${how}: nothing dirty after`);
+        assert.deepEqual(mem.slice(B, 4096), a, `${how}: page 0`);
+        assert.deepEqual(mem.slice(B + 257 * 4096, 4096), b, `${how}: page 257, in chunk 1`);
+        assert.deepEqual(
+          mem.slice(B + 4096, 4096),
+          new Uint8Array(4096),
+          `${how}: page 1 untouched`,
+        );
+      }
+  });
 });
