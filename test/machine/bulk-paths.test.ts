@@ -780,6 +780,220 @@ describe("invalidation of a range larger than the cache by walking the slots", (
     );
     assert.ok(emptied > 50 && kept > 50, `emptied ${emptied}, kept ${kept}`);
   });
+
+  test("with ranges inside a page, across two pages and at either end of RAM, the same", () => {
+    // The test above always covers whole pages. Here a cache of 2 to 8 lines is emptied
+    // by ranges inside one page (no page wholly inside, so #allHeldIn reads one page's
+    // lines), over two edge pages with no whole page between, and from RAM offset 0 or up
+    // to the end of RAM: three pages at either end of RAM, compared in full.
+    const AREA = 3 * 4096;
+    type Range = { end: boolean; off: number; len: number };
+    // Mostly off both of the page's boundaries (no page wholly inside), sometimes from
+    // its start or to its end (one edge empty).
+    const inPage = fc
+      .record({
+        end: fc.boolean(),
+        page: fc.integer({ min: 0, max: 2 }),
+        a: fc.oneof(fc.constant(0), { weight: 4, arbitrary: fc.integer({ min: 1, max: 4095 }) }),
+        b: fc.oneof(fc.constant(4096), { weight: 4, arbitrary: fc.integer({ min: 1, max: 4095 }) }),
+      })
+      .map(({ end, page, a, b }) => {
+        const from = Math.min(a, b);
+        return { end, off: page * 4096 + from, len: Math.max(1, Math.max(a, b) - from) };
+      });
+    const acrossTwo = fc
+      .record({
+        end: fc.boolean(),
+        page: fc.integer({ min: 0, max: 1 }),
+        from: fc.integer({ min: 1, max: 4095 }),
+        to: fc.integer({ min: 1, max: 4095 }),
+      })
+      .map(({ end, page, from, to }) => ({
+        end,
+        off: page * 4096 + from,
+        len: 4096 - from + to,
+      }));
+    const atStart = fc.integer({ min: 1, max: AREA }).map((len) => ({ end: false, off: 0, len }));
+    const atEnd = fc
+      .integer({ min: 1, max: AREA })
+      .map((len) => ({ end: true, off: AREA - len, len }));
+    const range: fc.Arbitrary<Range> = fc.oneof(inPage, acrossTwo, atStart, atEnd);
+    const areaLine = fc.integer({ min: 0, max: AREA / 32 - 1 });
+    const rangeOp = fc.record({
+      kind: fc.constantFrom("read", "write", "clean", "flush", "invalidate"),
+      range,
+      seed: fc.integer({ min: 1, max: 255 }),
+    });
+    const fills = fc.record({
+      kind: fc.constant("prefetch" as const),
+      end: fc.boolean(),
+      lines: fc.array(areaLine, { minLength: 1, maxLength: 12 }),
+    });
+    const cover = fc.record({
+      kind: fc.constant("cover" as const),
+      range,
+      // Lines of the range filled first (mod its length), sometimes into an empty cache.
+      fresh: fc.boolean(),
+      lines: fc.array(fc.nat(), { maxLength: 16 }),
+      // A line held outside: just before or after the range (its edge page's, when the
+      // range is off page boundaries), or at the other end of RAM.
+      outside: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(undefined) },
+        fc.constantFrom("before", "after", "other"),
+      ),
+    });
+    const tinyGeometryArb: fc.Arbitrary<CacheGeometry> = fc
+      .record({
+        line: fc.constantFrom(32, 64),
+        shape: fc.constantFrom<[number, number]>(
+          [1, 2],
+          [2, 1],
+          [1, 4],
+          [2, 2],
+          [4, 1],
+          [1, 8],
+          [2, 4],
+          [4, 2],
+          [8, 1],
+        ),
+        inner: fc.boolean(),
+        replacement: fc.constantFrom<"lru" | "plru">("lru", "plru"),
+      })
+      .map(({ line, shape: [sets, ways], inner, replacement }) => ({
+        lineSize: line,
+        levels: [
+          ...(inner ? [{ name: "L1", sizeBytes: line, ways: 1 }] : []),
+          { name: "L2", sizeBytes: sets * ways * line, ways },
+        ],
+        replacement,
+      }));
+    // Per kind of range, how often #allHeldIn answered yes and no.
+    const seen: Record<string, number> = {};
+    const count = (what: string): void => {
+      seen[what] = (seen[what] ?? 0) + 1;
+    };
+    fc.assert(
+      fc.property(
+        tinyGeometryArb,
+        fc.array(
+          fc.oneof(
+            { weight: 5, arbitrary: cover },
+            { weight: 2, arbitrary: fills },
+            { weight: 3, arbitrary: rangeOp },
+          ),
+          { maxLength: 30 },
+        ),
+        (geometry, ops) => {
+          const fast = cacheRig(geometry);
+          const ref = cacheRig(geometry);
+          ref.cache.closedForms = false;
+          const L = geometry.lineSize;
+          const lpp = 4096 / L;
+          const base = fast.mem.base;
+          const ramEnd = base + fast.mem.size;
+          const ramLines = fast.mem.size / L;
+          const areaLines = AREA / L;
+          const at = (end: boolean): number => (end ? ramEnd - AREA : base);
+          // Every line of DRAM different, so a write-back of the wrong line shows.
+          for (const r of [fast, ref])
+            for (const end of [false, true]) r.mem.write(at(end), pattern(AREA, end ? 5 : 3));
+          const compare = (what: string): void => {
+            assert.deepEqual(
+              fast.cache.stateForTests(areaLines),
+              ref.cache.stateForTests(areaLines),
+              `${what}: state at RAM's start`,
+            );
+            assert.deepEqual(
+              fast.cache.stateForTests(ramLines, ramLines - areaLines),
+              ref.cache.stateForTests(ramLines, ramLines - areaLines),
+              `${what}: state at RAM's end`,
+            );
+            for (const end of [false, true])
+              assert.deepEqual(fast.mem.slice(at(end), AREA), ref.mem.slice(at(end), AREA), what);
+            assertFreeMask(fast.cache);
+            assertFreeMask(ref.cache);
+          };
+          for (const op of ops) {
+            if (op.kind === "prefetch") {
+              const first = (at(op.end) - base) / L;
+              const lines = Float64Array.from(op.lines, (l) => first + (l % areaLines));
+              speculativeFills([fast, ref], lines);
+            } else if (op.kind === "cover") {
+              const { end, off, len } = op.range;
+              const phys = at(end) + off;
+              const first = Math.floor((phys - base) / L);
+              const last = Math.floor((phys + len - 1 - base) / L);
+              const rangeLines = last - first + 1;
+              const lines = Float64Array.from(op.lines, (l) => first + (l % rangeLines));
+              if (op.fresh) for (const r of [fast, ref]) r.cache.flushAll();
+              speculativeFills([fast, ref], lines);
+              for (const r of [fast, ref]) {
+                // The slot walk takes only ranges with no dirty line on their pages.
+                for (const e of [false, true]) r.cache.cleanRange(at(e), AREA);
+                const out =
+                  op.outside === "before"
+                    ? phys - L
+                    : op.outside === "after"
+                      ? phys + len + L - 1
+                      : op.outside === "other"
+                        ? at(!end) + 4096
+                        : undefined;
+                if (out !== undefined && out >= base && out < ramEnd)
+                  r.cache.read(out, 1, new Uint8Array(1));
+              }
+              const p0 = Math.ceil(first / lpp);
+              const p1 = Math.floor((last + 1) / lpp);
+              let inside = 0;
+              fast.cache.forEachCachedLine(phys, len, () => inside++);
+              const held = fast.cache.validLines;
+              // The slot walk: a range over twice the cache; #allHeldIn asked only with
+              // the whole-range fills (at most 64 lines of the range per line held).
+              const asked = rangeLines > 2 * fast.cache.slots && rangeLines <= 64 * held;
+              const empties = asked && inside === held;
+              const kind =
+                phys === base
+                  ? "atStart"
+                  : phys + len === ramEnd
+                    ? "atEnd"
+                    : p1 < p0
+                      ? "inPage"
+                      : p1 === p0 && first % lpp !== 0 && (last + 1) % lpp !== 0
+                        ? "acrossTwo"
+                        : "other";
+              if (asked) count(`${kind} ${empties ? "yes" : "no"}`);
+              const atOnce = tagFills(fast.cache, () => fast.cache.invalidateRange(phys, len));
+              assert.equal(atOnce, empties ? 1 : 0, "the cache emptied at once");
+              ref.cache.invalidateRange(phys, len);
+            } else {
+              const { end, off, len } = op.range;
+              const phys = at(end) + off;
+              for (const r of [fast, ref]) {
+                const c = r.cache;
+                if (op.kind === "read") c.read(phys, len, new Uint8Array(len));
+                else if (op.kind === "write") c.write(phys, pattern(len, op.seed));
+                else if (op.kind === "clean") c.cleanRange(phys, len);
+                else if (op.kind === "flush") c.flushRange(phys, len);
+                else c.invalidateRange(phys, len);
+              }
+            }
+            compare(op.kind);
+          }
+          // The replacement state decides what a sweep keeps.
+          for (const r of [fast, ref])
+            for (const end of [false, true]) r.cache.read(at(end), AREA, new Uint8Array(AREA));
+          compare("after a sweep");
+        },
+      ),
+      { numRuns: 500 },
+    );
+    // Every kind of range asked, and answered both ways.
+    for (const kind of ["inPage", "acrossTwo", "atStart", "atEnd"])
+      for (const answer of ["yes", "no"])
+        assert.ok(
+          (seen[`${kind} ${answer}`] ?? 0) >= 15,
+          `${kind} ${answer}: ${JSON.stringify(seen)}`,
+        );
+  });
 });
 
 describe("sets wider than 32 ways", () => {
