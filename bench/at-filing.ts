@@ -8,7 +8,7 @@
  * bench, whose cases are the same. The bench's DMA_NO_FILLS_RATIO_TARGET and
  * LINE_OPS_TARGET come from here.
  *
- * Options: `--trials N` (default 4) pairs of runs of the rounds.
+ * Options: `--trials N` (default 6): pairs of runs of the rounds.
  */
 
 import { execFileSync } from "node:child_process";
@@ -19,10 +19,17 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { DmaMappingApi } from "../src/dma/mapping.js";
 import { DMA_BIDIRECTIONAL } from "../src/index.js";
 import { Machine } from "../src/machine/machine.js";
-import { alternate, dmaRig, MemcpyBaseline, type ModelClasses } from "./measure.js";
+import {
+  alternate,
+  COPY_RUNS,
+  dmaRig,
+  MemcpyBaseline,
+  type ModelClasses,
+  memcpyBackToBackAndInTurn,
+} from "./measure.js";
 
 /** The commit issue 13 was filed on (the last of 2026-11-25). */
-const FILING_COMMIT = "04c89a5";
+const FILING_COMMIT = "04c89a5766ced6e69d3b0f5701cd47365d56c106";
 const SIZE = 32 * 1024 * 1024;
 
 function fail(message: string): never {
@@ -53,49 +60,90 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[h]! : (s[h - 1]! + s[h]!) / 2;
 };
 
+/** Runs a command, its output captured; a failure ends the run naming `what` and its stderr. */
+function run(cmd: string, args: string[], what: string): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  } catch (e) {
+    const err = (e as { stderr?: string }).stderr?.trim();
+    return fail(`${what} failed${err ? `: ${err}` : ""}`);
+  }
+}
+
 async function main(): Promise<void> {
   const at = process.argv.indexOf("--trials");
-  const trials = at < 0 ? 4 : Number(process.argv[at + 1]);
+  const trials = at < 0 ? 6 : Number(process.argv[at + 1]);
   if (!Number.isInteger(trials) || trials < 1)
     fail(`--trials: expected a whole number at least 1; got ${process.argv[at + 1]}`);
   const root = fileURLToPath(new URL("../..", import.meta.url));
-  try {
-    execFileSync("git", ["-C", root, "cat-file", "-e", `${FILING_COMMIT}^{commit}`], {
-      stdio: "ignore",
-    });
-  } catch {
-    fail(`commit ${FILING_COMMIT} is not in this checkout's history (a shallow clone?)`);
-  }
+  const tsc = join(root, "node_modules/typescript/bin/tsc");
+  if (!existsSync(tsc)) fail(`no ${tsc}: run npm ci in ${root} first`);
+  run(
+    "git",
+    ["-C", root, "cat-file", "-e", `${FILING_COMMIT}^{commit}`],
+    `finding commit ${FILING_COMMIT} (a shallow clone?)`,
+  );
+  // A run killed before its cleanup left a worktree whose directory is gone: forget it.
+  run("git", ["-C", root, "worktree", "prune"], "git worktree prune");
   const tmp = mkdtempSync(join(tmpdir(), "dmabuf-filing-"));
   const tree = join(tmp, "tree");
+  let added = false;
+  const cleanup = (): void => {
+    if (added) {
+      try {
+        execFileSync("git", ["-C", root, "worktree", "remove", "--force", tree], {
+          stdio: "ignore",
+        });
+      } catch {
+        // Removed below with the directory; `git worktree prune` forgets it next time.
+      }
+    }
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  const onSignal = (): void => {
+    cleanup();
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   try {
-    console.log(`building ${FILING_COMMIT} in ${tree}`);
-    execFileSync("git", ["-C", root, "worktree", "add", "--detach", tree, FILING_COMMIT], {
-      stdio: "ignore",
-    });
-    // Today's dependencies serve it (its lockfile's TypeScript builds it the same).
-    if (existsSync(join(root, "node_modules")))
-      symlinkSync(join(root, "node_modules"), join(tree, "node_modules"));
-    execFileSync(
-      process.execPath,
-      [join(root, "node_modules/typescript/bin/tsc"), "-p", join(tree, "tsconfig.json")],
-      { stdio: "inherit" },
+    console.log(`building ${FILING_COMMIT.slice(0, 12)} in ${tree}`);
+    run(
+      "git",
+      ["-C", root, "worktree", "add", "--detach", tree, FILING_COMMIT],
+      "git worktree add",
     );
+    added = true;
+    // Today's dependencies serve it (its lockfile's TypeScript builds it the same).
+    symlinkSync(join(root, "node_modules"), join(tree, "node_modules"));
+    run(process.execPath, [tsc, "-p", join(tree, "tsconfig.json")], `building ${FILING_COMMIT}`);
     const filing = await filingModel(tree);
     const today: ModelClasses = { Machine, DmaMappingApi, DMA_BIDIRECTIONAL };
+    const copies = memcpyBackToBackAndInTurn(SIZE);
+    console.log(
+      `host memcpy of 32 MiB, best of ${COPY_RUNS}: back to back ${copies.backToBackMs.toFixed(3)} ms, four buffer pairs in turn ${copies.inTurnMs.toFixed(3)} ms`,
+    );
     const filingRatios: number[] = [];
     const todayRatios: number[] = [];
+    const r = (x: { rate: number }, m: MemcpyBaseline): number => x.rate / m.rate;
     for (let t = 0; t < trials; t++) {
-      // The bench's sequence, (b) then (b0), with today's (b0) and with the filing's in its place.
-      const base = new MemcpyBaseline(SIZE);
-      const [b, b0] = alternate([dmaRig(today, SIZE, true), dmaRig(today, SIZE, false)], base);
-      const baseF = new MemcpyBaseline(SIZE);
-      const [bF, old] = alternate([dmaRig(today, SIZE, true), dmaRig(filing, SIZE, true)], baseF);
-      const r = (x: { rate: number }, m: MemcpyBaseline): number => x.rate / m.rate;
-      todayRatios.push(r(b0!, base));
-      filingRatios.push(r(old!, baseF));
+      // The bench's sequence, (b) then (b0), with today's (b0) and with the filing's in
+      // its place; which pair goes first alternates from trial to trial.
+      const todays = (): string => {
+        const base = new MemcpyBaseline(SIZE);
+        const [b, b0] = alternate([dmaRig(today, SIZE, true), dmaRig(today, SIZE, false)], base);
+        todayRatios.push(r(b0!, base));
+        return `today (b) ${r(b!, base).toFixed(2)} x, (b0) ${r(b0!, base).toFixed(2)} x`;
+      };
+      const filings = (): string => {
+        const base = new MemcpyBaseline(SIZE);
+        const [b, old] = alternate([dmaRig(today, SIZE, true), dmaRig(filing, SIZE, true)], base);
+        filingRatios.push(r(old!, base));
+        return `beside today's (b) ${r(b!, base).toFixed(2)} x, the filing's tracked DMA ${r(old!, base).toFixed(2)} x (${old!.ms.toFixed(3)} ms)`;
+      };
+      const [first, second] = t % 2 === 0 ? [todays(), filings()] : [filings(), todays()];
       console.log(
-        `trial ${t + 1}: today (b) ${r(b!, base).toFixed(2)} x, (b0) ${r(b0!, base).toFixed(2)} x | beside today's (b) ${r(bF!, baseF).toFixed(2)} x, the filing's tracked DMA ${r(old!, baseF).toFixed(2)} x (${old!.ms.toFixed(3)} ms)`,
+        `trial ${t + 1}: ${t % 2 === 0 ? `${first} | ${second}` : `${second} | ${first}`}`,
       );
     }
     const range = (xs: number[]): string =>
@@ -104,21 +152,15 @@ async function main(): Promise<void> {
     console.log(
       `tracked DMA without fills, ${trials} trials: today ${range(todayRatios)} x memcpy (median ${median(todayRatios).toFixed(2)}), the filing's ${range(filingRatios)} x (median ${median(filingRatios).toFixed(2)}); today's below the filing's in ${below} of ${trials}`,
     );
-    const out = execFileSync(process.execPath, [join(tree, "dist/bench/bench.js")], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const out = run(process.execPath, [join(tree, "dist/bench/bench.js")], "the filing's bench");
     const line = out.split("\n").find((l) => l.startsWith("(a) cache-line ops"));
     console.log(
       `the filing's own bench: ${line?.replace(/\s+/g, " ") ?? "no cache-line ops line"}`,
     );
   } finally {
-    try {
-      execFileSync("git", ["-C", root, "worktree", "remove", "--force", tree], { stdio: "ignore" });
-    } catch {
-      // Not added (the build failed first): the directory goes below.
-    }
-    rmSync(tmp, { recursive: true, force: true });
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    cleanup();
   }
 }
 

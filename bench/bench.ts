@@ -11,7 +11,9 @@
  * - Tracked DMA bytes per second: a non-coherent device (arm64) reads and writes a 32 MiB
  *   streaming mapping through the DMA API with the checker on (map, device read, device
  *   write, unmap, with the CPU having dirtied 1 MiB of it before). Target: at least half
- *   the host's memcpy rate. The same without the profile's speculative fills (the CPU
+ *   the host's memcpy rate, against the baseline below (its PASS/BELOW line also shows
+ *   the ratio against the copy timed back to back, which reads about 1.28 times higher
+ *   and against which it was set: docs/architecture.md, "The memcpy baseline"). The same without the profile's speculative fills (the CPU
  *   pulling 1/32 of the written lines into its cache during the transfer, modelled since
  *   issue 14) is the workload issue 13 asked to stay "at least as fast as today": its
  *   target is what the code of the issue's filing measures here (see
@@ -19,7 +21,9 @@
  *   target with them.
  * - The host's memcpy (Uint8Array.prototype.set) of the same size: one copy timed before
  *   each round of tracked DMA, best of them (see {@link MemcpyBaseline}). Every ratio to
- *   memcpy below is to this. The same copy timed back to back is shown, not compared with.
+ *   memcpy below is to this, the CPU's and the pipelines' too, though their memory may be
+ *   warmer in the host's caches (the CPU's 4 MiB is). The same copy timed back to back is
+ *   shown beside it.
  * - CPU cached access bytes per second, whole-cache flush of a full dirty 64 MiB cache
  *   (virtual and wall time), and the resident memory of a machine with 16 GiB of RAM of
  *   which 32 MiB was touched (measured in a fresh child process so nothing else counts).
@@ -56,6 +60,7 @@ import { runPipeline } from "../src/pipelines/run.js";
 import {
   alternate,
   best,
+  COPY_RUNS,
   DMA_TIMED_ROUNDS,
   DMA_WARM_ROUNDS,
   dmaRig,
@@ -70,8 +75,10 @@ const GiB = 1024 * MiB;
 /**
  * Issue 13 asks for cache-line operations at least as fast as at its filing: 133 M line
  * ops/s in its text. The code of its filing, whose bench has these same cases, read
- * 86.6-138.9 M/s on the 2-core VM in December 2026 (`npm run bench:filing` prints it):
- * the issue's figure is the target.
+ * 83.3-138.9 M/s on the 2-core VM in December 2026, 127.4-134.6 M/s in six quiet runs
+ * (`npm run bench:filing` prints it):
+ * the issue's figure, inside that range and not a ratio to anything whose measure
+ * changed, stays the target.
  */
 const LINE_OPS_TARGET = 133e6;
 const DMA_RATIO_TARGET = 0.5;
@@ -79,13 +86,13 @@ const DMA_RATIO_TARGET = 0.5;
  * Issue 13's tracked DMA when it was filed, before speculative fills were modelled, as
  * this bench measures it: `npm run bench:filing` runs the code of the issue's filing
  * (04c89a5) in (b0)'s place beside today's (b), the same rounds and baseline. On the
- * 2-core VM (December 2026), six runs of six trials: the filing's medians 0.82, 0.83,
- * 0.84, 0.87, 0.86, 0.83 x memcpy (single trials 0.71-0.88), the target their median;
- * today's (b0) in the same runs, medians 0.94, 1.03, 0.91, 0.99, 0.97, 1.00, and below
- * the filing's in none of the last three runs' 18 trials. The issue's own 0.68x was
- * against a copy timed back to back (see MemcpyBaseline).
+ * 2-core VM (December 2026), six runs of six trials: the filing's medians 0.87, 0.87,
+ * 0.82, 0.81, 0.81, 0.87 x memcpy (single trials 0.77-0.91), the target their median
+ * (0.845, rounded up); today's (b0) in the same runs, medians 0.92, 0.99, 0.93, 0.91,
+ * 0.93, 0.96 (single trials 0.87-1.10), below the filing's in none of the 36 trials.
+ * The issue's own 0.68x was against a copy timed back to back (see MemcpyBaseline).
  */
-const DMA_NO_FILLS_RATIO_TARGET = 0.84;
+const DMA_NO_FILLS_RATIO_TARGET = 0.85;
 
 const fmtRate = (perSec: number, unit: string): string => {
   if (perSec >= 1e9) return `${(perSec / 1e9).toFixed(2)} G${unit}/s`;
@@ -547,7 +554,7 @@ function main(): void {
     {
       what: "    the same, timed back to back",
       value: fmtRate(backToBack, "B"),
-      detail: "best of 15; partly in the host's caches from the copy before (not compared with)",
+      detail: `best of ${COPY_RUNS}; partly in the host's caches from the copy before (not compared with)`,
     },
     { what: "    ratio (b)/(c)", value: ratio.toFixed(2), detail: "" },
     {
@@ -581,7 +588,7 @@ function main(): void {
     `${check(lo.rate >= LINE_OPS_TARGET)}  cache-line ops ${fmtRate(lo.rate, " line ops")} (target ${fmtRate(LINE_OPS_TARGET, " line ops")}: issue 13's figure at its filing)`,
   );
   console.log(
-    `${check(ratio >= DMA_RATIO_TARGET)}  tracked DMA ${ratio.toFixed(2)} x host memcpy (target ${DMA_RATIO_TARGET.toFixed(2)} x)`,
+    `${check(ratio >= DMA_RATIO_TARGET)}  tracked DMA ${ratio.toFixed(2)} x host memcpy (target ${DMA_RATIO_TARGET.toFixed(2)} x; against the copy timed back to back ${(dma.rate / backToBack).toFixed(2)} x)`,
   );
   console.log(
     `${check(ratioNoFills >= DMA_NO_FILLS_RATIO_TARGET)}  tracked DMA without speculative fills ${ratioNoFills.toFixed(2)} x host memcpy (target ${DMA_NO_FILLS_RATIO_TARGET.toFixed(2)} x: the code of issue 13's filing, measured the same way)`,
