@@ -658,22 +658,9 @@ describe("invalidation of a range larger than the cache by walking the slots", (
               apply(fast, w0, op, true);
               apply(ref, w0, op, true);
             }
-            assert.deepEqual(
-              fast.cache.stateForTests(stateLines),
-              ref.cache.stateForTests(stateLines),
-              op.kind,
-            );
-            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
-            assertFreeMask(fast.cache);
-            assertFreeMask(ref.cache);
+            assertSameRigs(fast, ref, w0, stateLines, op.kind);
           }
-          // The replacement state decides what a sweep keeps.
-          for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
-          assert.deepEqual(
-            fast.cache.stateForTests(stateLines),
-            ref.cache.stateForTests(stateLines),
-            "after a sweep",
-          );
+          assertSameAfterSweep(fast, ref, w0, stateLines);
         },
       ),
       { numRuns: 200 },
@@ -759,21 +746,9 @@ describe("invalidation of a range larger than the cache by walking the slots", (
               apply(fast, w0, op, true);
               apply(ref, w0, op, true);
             }
-            assert.deepEqual(
-              fast.cache.stateForTests(stateLines),
-              ref.cache.stateForTests(stateLines),
-              op.kind,
-            );
-            assert.deepEqual(state(fast, w0), state(ref, w0), op.kind);
-            assertFreeMask(fast.cache);
-            assertFreeMask(ref.cache);
+            assertSameRigs(fast, ref, w0, stateLines, op.kind);
           }
-          for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
-          assert.deepEqual(
-            fast.cache.stateForTests(stateLines),
-            ref.cache.stateForTests(stateLines),
-            "after a sweep",
-          );
+          assertSameAfterSweep(fast, ref, w0, stateLines);
         },
       ),
       { numRuns: 200 },
@@ -1096,6 +1071,34 @@ describe("memory's write sequence", () => {
     }
   });
 });
+
+/**
+ * The two rigs alike over the window's first `stateLines` lines (every slot, dirty bit,
+ * line's data, reverse-map entry, page count, counter, finding) and in DRAM, and each
+ * cache's free-way bits true to its slots.
+ */
+function assertSameRigs(
+  fast: CacheRig,
+  ref: CacheRig,
+  w0: number,
+  stateLines: number,
+  what: string,
+): void {
+  assert.deepEqual(fast.cache.stateForTests(stateLines), ref.cache.stateForTests(stateLines), what);
+  assert.deepEqual(state(fast, w0), state(ref, w0), what);
+  assertFreeMask(fast.cache);
+  assertFreeMask(ref.cache);
+}
+
+/** A read of the whole window on both rigs, then their caches alike: the replacement state decides what a sweep keeps. */
+function assertSameAfterSweep(fast: CacheRig, ref: CacheRig, w0: number, stateLines: number): void {
+  for (const r of [fast, ref]) r.cache.read(w0, WIN, new Uint8Array(WIN));
+  assert.deepEqual(
+    fast.cache.stateForTests(stateLines),
+    ref.cache.stateForTests(stateLines),
+    "after a sweep",
+  );
+}
 
 /** {@link applyBoth}, then every piece of state over the window (and a few lines around it) must agree. */
 function applyAndCompare(fast: CacheRig, ref: CacheRig, w0: number, op: Op): void {
